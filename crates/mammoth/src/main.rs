@@ -1,0 +1,2 @@
+//! The `mammoth` command line.
+fn main() {}

@@ -1,0 +1,565 @@
+//! Reading SequenceFiles: every version Hadoop accepts, all three layouts.
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::Decompressor;
+use crate::error::{Error, ErrorKind, Result};
+use crate::header::{Compression, Header, SYNC_ENTRY_LEN, SYNC_LEN};
+use crate::source::Source;
+use crate::vint;
+use crate::writable::Writable;
+
+/// Headers larger than this are refused (Hadoop's are a few hundred bytes;
+/// metadata can make them larger, never this large in practice).
+const MAX_HEADER_LEN: usize = 64 << 20;
+
+/// One record: the key's and the value's serialized bytes.
+///
+/// Both are shared slices of the read buffer or of a decompressed block; no
+/// bytes are copied to hand them out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Serialized key.
+    pub key: Bytes,
+    /// Serialized value (decompressed for RECORD and BLOCK files).
+    pub value: Bytes,
+}
+
+/// Reader settings.
+#[derive(Clone, Debug)]
+pub struct ReaderOptions {
+    /// Largest record, or decompressed buffer, the reader will materialize.
+    /// Protects against corrupt lengths and decompression bombs. Default 1 GiB.
+    pub max_buffer_len: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions { max_buffer_len: 1 << 30 }
+    }
+}
+
+/// Decoded records of the current block (BLOCK files).
+#[derive(Default)]
+struct Block {
+    keys: Bytes,
+    values: Bytes,
+    key_lens: Vec<u32>,
+    value_lens: Vec<u32>,
+    next: usize,
+    key_at: usize,
+    value_at: usize,
+}
+
+/// A SequenceFile reader over any byte source.
+///
+/// Sequential reading needs only [`Read`]; [`seek`](Reader::seek),
+/// [`sync`](Reader::sync) and split reading need [`Seek`] too.
+///
+/// ```
+/// # fn main() -> Result<(), seqfile::Error> {
+/// use seqfile::{Compression, Codec, Reader, Writer, WriterOptions};
+/// use seqfile::writable::{LongWritable, Text};
+///
+/// let opts = WriterOptions::new::<LongWritable, Text>().compression(Compression::Block(Codec::Default));
+/// let mut w = Writer::new(Vec::new(), opts)?;
+/// w.append(&LongWritable(1), &Text::from("one"))?;
+/// let file = w.finish()?;
+///
+/// let mut r = Reader::new(&file[..])?;
+/// let (k, v): (LongWritable, Text) = r.next_typed()?.unwrap();
+/// assert_eq!((k.0, v.to_string()), (1, "one".to_string()));
+/// assert!(r.next_record()?.is_none());
+/// # Ok(()) }
+/// ```
+pub struct Reader<R> {
+    src: Source<R>,
+    header: Header,
+    header_len: u64,
+    path: Option<Arc<Path>>,
+    decompressor: Option<Decompressor>,
+    opts: ReaderOptions,
+    block: Block,
+    /// Sync entries at or past this offset end the reading (split end).
+    end: u64,
+    done: bool,
+    /// Offset of the block being read (for error messages).
+    block_at: u64,
+}
+
+impl<R> std::fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader<File> {
+    /// Opens a file.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors and header errors, naming the path.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, ReaderOptions::default())
+    }
+
+    /// Opens a file with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::open`].
+    pub fn open_with(path: impl AsRef<Path>, opts: ReaderOptions) -> Result<Self> {
+        let path: Arc<Path> = Arc::from(path.as_ref());
+        let file = File::open(&path).map_err(|e| Error::from(e).in_file(Some(&path)))?;
+        let len = file.metadata().map_err(|e| Error::from(e).in_file(Some(&path)))?.len();
+        Reader::build(file, Some(len), Some(path), opts)
+    }
+
+    /// Opens the byte range `[start, end)` of a file as one input split.
+    ///
+    /// The reader returns exactly the records Hadoop's `SequenceFileInputFormat`
+    /// gives that split: records before the first sync entry belong to the
+    /// split holding offset 0, every later record to the split in which the
+    /// sync entry preceding it starts. Reading all the splits of a partition of
+    /// `0..len` therefore returns every record exactly once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::open`], plus I/O errors while looking for the first sync.
+    pub fn open_split(path: impl AsRef<Path>, start: u64, end: u64) -> Result<Self> {
+        let mut r = Self::open(path)?;
+        r.restrict_to(start, end)?;
+        Ok(r)
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header from `inner`, which must be at the start of the file.
+    ///
+    /// # Errors
+    ///
+    /// I/O and header errors.
+    pub fn new(inner: R) -> Result<Self> {
+        Reader::build(inner, None, None, ReaderOptions::default())
+    }
+
+    /// As [`Reader::new`], with options and, if known, the input's total length
+    /// (lets the reader reject impossible lengths before reading them).
+    ///
+    /// # Errors
+    ///
+    /// I/O and header errors.
+    pub fn with_options(inner: R, len: Option<u64>, opts: ReaderOptions) -> Result<Self> {
+        Reader::build(inner, len, None, opts)
+    }
+
+    fn build(
+        inner: R,
+        len: Option<u64>,
+        path: Option<Arc<Path>>,
+        opts: ReaderOptions,
+    ) -> Result<Self> {
+        let mut src = Source::new(inner, 0, len);
+        let (header, header_len) = read_header(&mut src).map_err(|e| e.in_file(path.as_ref()))?;
+        src.skip(header_len);
+        let decompressor =
+            header.compression.codec().map(|c| Decompressor::new(c, opts.max_buffer_len));
+        Ok(Reader {
+            src,
+            header,
+            header_len: header_len as u64,
+            path,
+            decompressor,
+            opts,
+            block: Block::default(),
+            end: u64::MAX,
+            done: false,
+            block_at: 0,
+        })
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Length of the header in bytes: the offset of the first entry.
+    pub fn header_len(&self) -> u64 {
+        self.header_len
+    }
+
+    /// The path, when opened from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The position a writer would report here: the next record, or for BLOCK
+    /// files, once the current block is used up, the next block's sync entry.
+    pub fn position(&self) -> u64 {
+        self.src.position()
+    }
+
+    /// Records of the current block not yet returned (BLOCK files).
+    pub fn pending_in_block(&self) -> usize {
+        self.block.key_lens.len() - self.block.next
+    }
+
+    fn err(&self, e: Error) -> Error {
+        e.in_file(self.path.as_ref())
+    }
+
+    /// The next record, or `None` at the end of the file (or split).
+    ///
+    /// # Errors
+    ///
+    /// Truncation, corrupt lengths, sync mismatches and codec errors, each with
+    /// the path and offset.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = match self.header.compression {
+            Compression::Block(_) => self.next_in_block(),
+            _ => self.next_plain(),
+        };
+        match r {
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(some) => Ok(some),
+            Err(e) => {
+                self.done = true;
+                Err(self.err(e))
+            }
+        }
+    }
+
+    /// An iterator over the remaining records. It ends after the first error.
+    pub fn records(&mut self) -> Records<'_, R> {
+        Records { reader: self }
+    }
+
+    /// The next record decoded as `K` and `V`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::next_record`], plus `InvalidInput` when the header's
+    /// classes are not `K` and `V`, and `BadWritable` when the bytes are not.
+    pub fn next_typed<K: Writable, V: Writable>(&mut self) -> Result<Option<(K, V)>> {
+        if self.header.key_class != K::CLASS_NAME || self.header.value_class != V::CLASS_NAME {
+            return Err(self.err(Error::invalid(format!(
+                "file holds {} -> {}, not {} -> {}",
+                self.header.key_class,
+                self.header.value_class,
+                K::CLASS_NAME,
+                V::CLASS_NAME
+            ))));
+        }
+        let at = self.position();
+        let Some(rec) = self.next_record()? else { return Ok(None) };
+        let k = K::read_from(&rec.key).map_err(|e| self.err(e.at(at)))?;
+        let v = V::read_from(&rec.value).map_err(|e| self.err(e.at(at)))?;
+        Ok(Some((k, v)))
+    }
+
+    /// Reads the `-1` escape's marker and checks it; `at` is the escape's offset.
+    fn check_sync(&mut self, at: u64) -> Result<()> {
+        self.src.need(SYNC_LEN, "sync marker")?;
+        if self.src.buffered()[..SYNC_LEN] != self.header.sync {
+            return Err(Error::new(ErrorKind::SyncMismatch).at(at));
+        }
+        self.src.skip(SYNC_LEN);
+        Ok(())
+    }
+
+    fn next_plain(&mut self) -> Result<Option<Record>> {
+        loop {
+            if self.src.at_eof()? {
+                return Ok(None);
+            }
+            let at = self.src.position();
+            let rec_len = self.src.read_i32("record length")?;
+            if rec_len == -1 && self.header.version >= 2 {
+                if at >= self.end {
+                    return Ok(None);
+                }
+                self.check_sync(at)?;
+                continue;
+            }
+            let key_len = self.src.read_i32("key length").map_err(|e| e.at(at))?;
+            if rec_len < 0 {
+                return Err(Error::new(ErrorKind::BadLength {
+                    what: "record length",
+                    len: i64::from(rec_len),
+                })
+                .at(at));
+            }
+            if key_len < 0 || key_len > rec_len {
+                return Err(Error::new(ErrorKind::BadLength {
+                    what: "key length",
+                    len: i64::from(key_len),
+                })
+                .at(at));
+            }
+            let (rec_len, key_len) = (rec_len as usize, key_len as usize);
+            self.check_len("record length", rec_len, at)?;
+            let key = self.src.take(key_len, "record key").map_err(|e| e.at(at))?;
+            let stored = self.src.take(rec_len - key_len, "record value").map_err(|e| e.at(at))?;
+            let value = match self.decompressor.as_mut() {
+                None => stored,
+                Some(d) => {
+                    let mut out = Vec::new();
+                    d.decompress(&stored, &mut out).map_err(|e| e.at(at))?;
+                    Bytes::from(out)
+                }
+            };
+            return Ok(Some(Record { key, value }));
+        }
+    }
+
+    fn check_len(&self, what: &'static str, len: usize, at: u64) -> Result<()> {
+        if let Some(rem) = self.src.remaining() {
+            if len as u64 > rem {
+                return Err(Error::new(ErrorKind::LengthExceedsInput {
+                    what,
+                    len: len as u64,
+                    remaining: rem,
+                })
+                .at(at));
+            }
+        }
+        if len > self.opts.max_buffer_len {
+            return Err(Error::new(ErrorKind::TooLarge {
+                what,
+                len: len as u64,
+                limit: self.opts.max_buffer_len as u64,
+            })
+            .at(at));
+        }
+        Ok(())
+    }
+
+    fn next_in_block(&mut self) -> Result<Option<Record>> {
+        while self.block.next == self.block.key_lens.len() {
+            if !self.read_block()? {
+                return Ok(None);
+            }
+        }
+        let b = &mut self.block;
+        let (kl, vl) = (b.key_lens[b.next] as usize, b.value_lens[b.next] as usize);
+        let key = b.keys.slice(b.key_at..b.key_at + kl);
+        let value = b.values.slice(b.value_at..b.value_at + vl);
+        b.key_at += kl;
+        b.value_at += vl;
+        b.next += 1;
+        Ok(Some(Record { key, value }))
+    }
+
+    /// Reads and decodes the next block; false at the end of the file or split.
+    fn read_block(&mut self) -> Result<bool> {
+        if self.src.at_eof()? {
+            return Ok(false);
+        }
+        let at = self.src.position();
+        self.block_at = at;
+        if at >= self.end {
+            return Ok(false);
+        }
+        let escape = self.src.read_i32("block sync entry")?;
+        if escape != -1 {
+            return Err(Error::new(ErrorKind::BadBlock(format!(
+                "expected a sync entry before the block, found {escape}"
+            )))
+            .at(at));
+        }
+        self.check_sync(at)?;
+        let n = self.src.read_vlong("block record count").map_err(|e| e.at(at))?;
+        let n = usize::try_from(n).ok().filter(|_| i32::try_from(n).is_ok()).ok_or_else(|| {
+            Error::new(ErrorKind::BadLength { what: "block record count", len: n }).at(at)
+        })?;
+        let key_lens = self.block_buffer("key lengths", at)?;
+        let keys = self.block_buffer("keys", at)?;
+        let value_lens = self.block_buffer("value lengths", at)?;
+        let values = self.block_buffer("values", at)?;
+        let b = &mut self.block;
+        parse_lengths(&key_lens, n, keys.len(), "key", &mut b.key_lens).map_err(|e| e.at(at))?;
+        parse_lengths(&value_lens, n, values.len(), "value", &mut b.value_lens)
+            .map_err(|e| e.at(at))?;
+        b.keys = keys;
+        b.values = values;
+        b.next = 0;
+        b.key_at = 0;
+        b.value_at = 0;
+        Ok(true)
+    }
+
+    /// One compressed buffer of a block: a VInt length and a codec stream.
+    fn block_buffer(&mut self, what: &'static str, block_at: u64) -> Result<Bytes> {
+        let len = self.src.read_vlong("block buffer length").map_err(|e| e.at(block_at))?;
+        let len = usize::try_from(len).map_err(|_| {
+            Error::new(ErrorKind::BadLength { what: "block buffer length", len }).at(block_at)
+        })?;
+        self.check_len("block buffer length", len, block_at)?;
+        let stored = self.src.take(len, what).map_err(|e| e.at(block_at))?;
+        let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
+        let mut out = Vec::new();
+        d.decompress(&stored, &mut out).map_err(|e| e.at(block_at))?;
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Decodes `n` VInt lengths that must exactly fill `raw` and add up to `total`.
+fn parse_lengths(raw: &[u8], n: usize, total: usize, what: &str, out: &mut Vec<u32>) -> Result<()> {
+    out.clear();
+    // Each length takes at least one byte: a count larger than the buffer is corrupt.
+    if n > raw.len() {
+        return Err(Error::new(ErrorKind::BadBlock(format!(
+            "{n} records but only {} bytes of {what} lengths",
+            raw.len()
+        ))));
+    }
+    out.reserve(n);
+    let mut pos = 0;
+    let mut sum: u64 = 0;
+    for _ in 0..n {
+        let (len, used) = vint::read_vint(&raw[pos..])
+            .map_err(|e| Error::new(ErrorKind::BadBlock(format!("{what} length: {e}"))))?;
+        let len = u32::try_from(len).map_err(|_| {
+            Error::new(ErrorKind::BadBlock(format!("negative {what} length {len}")))
+        })?;
+        pos += used;
+        sum += u64::from(len);
+        out.push(len);
+    }
+    if pos != raw.len() {
+        return Err(Error::new(ErrorKind::BadBlock(format!(
+            "{} stray bytes after the {what} lengths",
+            raw.len() - pos
+        ))));
+    }
+    if sum != total as u64 {
+        return Err(Error::new(ErrorKind::BadBlock(format!(
+            "{what} lengths add up to {sum} but the {what} buffer holds {total} bytes"
+        ))));
+    }
+    Ok(())
+}
+
+fn read_header<R: Read>(src: &mut Source<R>) -> Result<(Header, usize)> {
+    let mut want = 512;
+    loop {
+        let complete = src.fill(want)?;
+        if let Some(h) = Header::parse(src.buffered())? {
+            return Ok(h);
+        }
+        if !complete {
+            let have = src.buffered().len() as u64;
+            return Err(Error::truncated("header", have + 1, have).at(0));
+        }
+        if want >= MAX_HEADER_LEN {
+            return Err(Error::new(ErrorKind::TooLarge {
+                what: "header",
+                len: want as u64,
+                limit: MAX_HEADER_LEN as u64,
+            })
+            .at(0));
+        }
+        want *= 4;
+    }
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// Moves to `pos`, which must be a position a writer reported (a record
+    /// start or, in BLOCK files, a block's sync entry) or a value from
+    /// [`Reader::position`].
+    ///
+    /// # Errors
+    ///
+    /// I/O errors. A wrong position shows up as an error on the next read.
+    pub fn seek(&mut self, pos: u64) -> Result<()> {
+        self.src.seek(pos).map_err(|e| self.err(e))?;
+        self.block = Block::default();
+        self.done = false;
+        Ok(())
+    }
+
+    /// Hadoop's `Reader.sync(pos)`: before the end of the header, go to the
+    /// first entry; otherwise to the first sync entry that starts at or after
+    /// `pos`, or to the end of the file if there is none.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn sync(&mut self, pos: u64) -> Result<()> {
+        if pos <= self.header_len {
+            return self.seek(self.header_len);
+        }
+        self.seek_to_sync_from(pos)
+    }
+
+    fn seek_to_sync_from(&mut self, pos: u64) -> Result<()> {
+        self.seek(pos)?;
+        let mut marker = [0u8; SYNC_ENTRY_LEN];
+        marker[..4].copy_from_slice(&(-1i32).to_be_bytes());
+        marker[4..].copy_from_slice(&self.header.sync);
+        loop {
+            let want = SYNC_ENTRY_LEN.max(self.src.buffered().len() + 1);
+            let more = self.src.fill(want).map_err(|e| self.err(e.into()))?;
+            let found = self.src.buffered().windows(SYNC_ENTRY_LEN).position(|w| w == marker);
+            if let Some(i) = found {
+                let at = self.src.position() + i as u64;
+                return self.seek(at);
+            }
+            if !more {
+                let end = self.src.position() + self.src.buffered().len() as u64;
+                self.seek(end)?;
+                self.done = true;
+                return Ok(());
+            }
+            // Keep the last bytes so that a marker split across reads is found.
+            let keep_from = self.src.buffered().len().saturating_sub(SYNC_ENTRY_LEN - 1);
+            self.src.skip(keep_from);
+        }
+    }
+
+    /// Restricts this reader to the split `[start, end)` (see [`Reader::open_split`]).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn restrict_to(&mut self, start: u64, end: u64) -> Result<()> {
+        if start == 0 {
+            self.seek(self.header_len)?;
+        } else {
+            self.seek_to_sync_from(start.max(self.header_len))?;
+        }
+        self.end = end;
+        if start >= end {
+            self.done = true;
+        }
+        Ok(())
+    }
+}
+
+/// Iterator over the remaining records of a [`Reader`]; see [`Reader::records`].
+#[derive(Debug)]
+pub struct Records<'a, R> {
+    reader: &'a mut Reader<R>,
+}
+
+impl<R: Read> Iterator for Records<'_, R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.reader.next_record().transpose()
+    }
+}
