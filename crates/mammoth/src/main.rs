@@ -1,2 +1,64 @@
-//! The `mammoth` command line.
-fn main() {}
+//! `mammoth`: the command line of the mammoth storage toolkit.
+//!
+//! The binary is thin: it parses arguments with clap and calls the library
+//! crates. Each subcommand group lives in its own module.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod seq;
+
+/// mammoth: Hadoop-native storage tools.
+///
+/// Reads and writes Hadoop SequenceFiles (all three layouts, zlib, gzip,
+/// bzip2, Snappy, LZ4 and zstd) without a JVM, byte-compatible with Hadoop.
+#[derive(Parser, Debug)]
+#[command(name = "mammoth", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect, dump, write and convert Hadoop SequenceFiles.
+    #[command(subcommand)]
+    Seq(seq::SeqCommand),
+    /// Benchmarks that run mammoth and its reference peer side by side.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Seq(cmd) => seq::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`mammoth seq cat f | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mammoth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -90,6 +90,8 @@ pub struct Reader<R> {
     done: bool,
     /// Offset of the block being read (for error messages).
     block_at: u64,
+    blocks_read: u64,
+    syncs_seen: u64,
 }
 
 impl<R> std::fmt::Debug for Reader<R> {
@@ -183,6 +185,8 @@ impl<R: Read> Reader<R> {
             end: u64::MAX,
             done: false,
             block_at: 0,
+            blocks_read: 0,
+            syncs_seen: 0,
         })
     }
 
@@ -205,6 +209,16 @@ impl<R: Read> Reader<R> {
     /// files, once the current block is used up, the next block's sync entry.
     pub fn position(&self) -> u64 {
         self.src.position()
+    }
+
+    /// Blocks decoded so far (BLOCK files).
+    pub fn blocks_read(&self) -> u64 {
+        self.blocks_read
+    }
+
+    /// Sync entries passed so far (in BLOCK files, one per block).
+    pub fn syncs_seen(&self) -> u64 {
+        self.syncs_seen
     }
 
     /// Records of the current block not yet returned (BLOCK files).
@@ -278,6 +292,7 @@ impl<R: Read> Reader<R> {
             return Err(Error::new(ErrorKind::SyncMismatch).at(at));
         }
         self.src.skip(SYNC_LEN);
+        self.syncs_seen += 1;
         Ok(())
     }
 
@@ -399,6 +414,7 @@ impl<R: Read> Reader<R> {
         b.next = 0;
         b.key_at = 0;
         b.value_at = 0;
+        self.blocks_read += 1;
         Ok(true)
     }
 

@@ -1,0 +1,315 @@
+//! `mammoth bench …`: mammoth and its reference peer measured in one run.
+//!
+//! `bench seq` builds one data set (the definition is shared with the Java
+//! side, `interop/hadoop/README.md`), writes and reads it with mammoth and
+//! with real Hadoop, and prints throughput and the ratio. Numbers are only
+//! comparable within one run on one machine.
+
+// Throughput figures are printed, not stored: f64 precision is plenty.
+#![allow(clippy::cast_precision_loss)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use seqfile::writable::Text;
+use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// SequenceFile write and read throughput, mammoth vs real Hadoop.
+    ///
+    /// Writes N Text/Text records (14-byte keys, 100-byte values) in each
+    /// format, reads them back (sequentially, and as 2 parallel splits), and
+    /// runs Hadoop's own writer and reader on the same data through the peer
+    /// in interop/hadoop. Throughput counts serialized key+value bytes.
+    Seq(SeqBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SeqBenchArgs {
+    /// Records in the data set.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Rounds per measurement; the best round counts.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Formats: none, block-snappy, block-deflate, record-deflate (comma-separated).
+    #[arg(
+        long,
+        default_value = "none,block-snappy,block-deflate,record-deflate",
+        value_delimiter = ','
+    )]
+    formats: Vec<String>,
+    /// Directory for the files (default: a temporary directory, removed after).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Skip the Hadoop side (mammoth figures only).
+    #[arg(long)]
+    no_hadoop: bool,
+    /// The Hadoop peer harness (setup.sh, HadoopPeer.java).
+    #[arg(long, default_value = "interop/hadoop")]
+    peer: PathBuf,
+}
+
+pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Seq(a) => bench_seq(&a).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// The shared data set: key `key-%010d`, value 100 letters from one LCG.
+pub(crate) fn dataset(n: u64) -> Vec<(Text, Text)> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|i| {
+            let value: Vec<u8> = (0..100)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    b'a' + ((state >> 33) % 26) as u8
+                })
+                .collect();
+            (Text::from(format!("key-{i:010}")), Text(value.into()))
+        })
+        .collect()
+}
+
+fn compression_of(format: &str) -> Result<Compression> {
+    Ok(match format {
+        "none" => Compression::None,
+        "block-snappy" => Compression::Block(Codec::Snappy),
+        "block-deflate" => Compression::Block(Codec::Default),
+        "record-deflate" => Compression::Record(Codec::Default),
+        other => {
+            bail!("unknown format {other:?} (none, block-snappy, block-deflate, record-deflate)")
+        }
+    })
+}
+
+fn best<T>(rounds: u32, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
+    let mut best: Option<(Duration, T)> = None;
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        let v = f()?;
+        let d = t.elapsed();
+        if best.as_ref().is_none_or(|(b, _)| d < *b) {
+            best = Some((d, v));
+        }
+    }
+    best.context("no rounds")
+}
+
+fn write_file(path: &Path, compression: Compression, data: &[(Text, Text)]) -> Result<()> {
+    let mut w = Writer::create(path, WriterOptions::new::<Text, Text>().compression(compression))?;
+    for (k, v) in data {
+        w.append(k, v)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Reads and decodes every record as Text/Text (what Hadoop's `next(Text, Text)` does).
+fn read_file(path: &Path) -> Result<u64> {
+    let mut r = Reader::open(path)?;
+    let mut n = 0;
+    while let Some((k, v)) = r.next_typed::<Text, Text>()? {
+        std::hint::black_box((k, v));
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn read_split(path: &Path, splits: usize) -> Result<u64> {
+    let counts = seqfile::split::read_parallel(
+        path,
+        splits,
+        || 0u64,
+        |n, rec| {
+            std::hint::black_box((
+                <Text as seqfile::writable::Writable>::read_from(&rec.key)?,
+                <Text as seqfile::writable::Writable>::read_from(&rec.value)?,
+            ));
+            *n += 1;
+            Ok(())
+        },
+    )?;
+    Ok(counts.iter().sum())
+}
+
+struct Row {
+    format: String,
+    op: &'static str,
+    mammoth_ms: f64,
+    hadoop_ms: Option<f64>,
+}
+
+fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
+    let tmp;
+    let dir = if let Some(d) = &a.dir {
+        std::fs::create_dir_all(d)?;
+        d.clone()
+    } else {
+        tmp = tempdir()?;
+        tmp.0.clone()
+    };
+    eprintln!("generating {} records", a.records);
+    let data = dataset(a.records);
+    let raw_bytes: u64 = data.iter().map(|(k, v)| (k.0.len() + 1 + v.0.len() + 1) as u64).sum();
+    let mut rows = Vec::new();
+    for format in &a.formats {
+        let compression = compression_of(format)?;
+        let path = dir.join(format!("mammoth-{format}.seq"));
+        eprintln!("mammoth: {format}");
+        let (write_time, ()) = best(a.rounds, || write_file(&path, compression, &data))?;
+        let (read_time, read_count) = best(a.rounds, || read_file(&path))?;
+        if read_count != a.records {
+            bail!("{}: read {read_count} records, wrote {}", path.display(), a.records);
+        }
+        let (split_time, split_count) = best(a.rounds, || read_split(&path, 2))?;
+        if split_count != a.records {
+            bail!(
+                "{}: split reading found {split_count} records, wrote {}",
+                path.display(),
+                a.records
+            );
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        for (op, time) in
+            [("write", write_time), ("read", read_time), ("read, 2 splits", split_time)]
+        {
+            rows.push(Row { format: format.clone(), op, mammoth_ms: ms(time), hadoop_ms: None });
+        }
+    }
+    drop(data);
+    if !a.no_hadoop {
+        eprintln!("hadoop: running the peer (this takes a while)");
+        for line in run_hadoop(a, &dir)? {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).with_context(|| format!("peer printed {line:?}"))?;
+            let (Some(format), Some(op), Some(ms)) =
+                (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
+            else {
+                continue;
+            };
+            if v["records"].as_u64() != Some(a.records) {
+                bail!("Hadoop reported {} records for {format} {op}", v["records"]);
+            }
+            for row in rows.iter_mut().filter(|r| r.format == format && r.op == op) {
+                row.hadoop_ms = Some(ms);
+            }
+        }
+    }
+    let mbps = |ms: f64| raw_bytes as f64 / 1e6 / (ms / 1000.0);
+    println!(
+        "SequenceFile throughput, {} Text/Text records ({:.1} MB serialized), best of {} rounds",
+        a.records,
+        raw_bytes as f64 / 1e6,
+        a.rounds
+    );
+    println!(
+        "{:<15} {:<15} {:>13} {:>13} {:>8}",
+        "format", "operation", "mammoth MB/s", "Hadoop MB/s", "ratio"
+    );
+    for r in &rows {
+        let (h, ratio) = match r.hadoop_ms {
+            Some(h) => (format!("{:.0}", mbps(h)), format!("{:.2}x", h / r.mammoth_ms)),
+            None if r.op == "read, 2 splits" && !a.no_hadoop => {
+                // Hadoop's single-threaded reader is the baseline for split reading.
+                match rows
+                    .iter()
+                    .find(|x| x.format == r.format && x.op == "read")
+                    .and_then(|x| x.hadoop_ms)
+                {
+                    Some(h) => {
+                        (format!("{:.0} (1 thread)", mbps(h)), format!("{:.2}x", h / r.mammoth_ms))
+                    }
+                    None => ("-".into(), "-".into()),
+                }
+            }
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<15} {:<15} {:>13.0} {:>13} {:>8}",
+            r.format,
+            r.op,
+            mbps(r.mammoth_ms),
+            h,
+            ratio
+        );
+    }
+    Ok(())
+}
+
+fn run_hadoop(a: &SeqBenchArgs, dir: &Path) -> Result<Vec<String>> {
+    let setup = a.peer.join("setup.sh");
+    if !setup.exists() {
+        bail!(
+            "{}: not found; run from the repository root, pass --peer DIR, or use --no-hadoop",
+            setup.display()
+        );
+    }
+    let status = Command::new(&setup).stdout(std::process::Stdio::null()).status()?;
+    if !status.success() {
+        bail!("{} failed", setup.display());
+    }
+    let home = std::env::var_os("HADOOP_PEER_HOME").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/mammoth/hadoop-peer")
+        },
+        PathBuf::from,
+    );
+    // Full JIT (not the C1-only start-up mode of peer.sh): Hadoop at its best.
+    let script = format!(
+        ". '{}/env.sh' && exec java -XX:+UseParallelGC -Xmx4g -cp \"$HADOOP_PEER_CP\" HadoopPeer bench-seq '{}' {} --rounds {} --formats {}",
+        home.display(),
+        dir.display(),
+        a.records,
+        a.rounds,
+        a.formats.join(",")
+    );
+    let out = Command::new("bash").arg("-c").arg(&script).output()?;
+    if !out.status.success() {
+        bail!("Hadoop peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| l.starts_with('{'))
+        .collect())
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+fn tempdir() -> Result<TempDir> {
+    let base = std::env::temp_dir().join(format!("mammoth-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base)?;
+    Ok(TempDir(base))
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_is_fixed() {
+        let d = dataset(2);
+        assert_eq!(d[0].0.to_string(), "key-0000000000");
+        assert_eq!(d[1].0.to_string(), "key-0000000001");
+        assert_eq!(d[0].1.0.len(), 100);
+        assert!(d[0].1.0.iter().all(u8::is_ascii_lowercase));
+        assert_ne!(d[0].1, d[1].1);
+    }
+}

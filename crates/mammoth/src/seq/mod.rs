@@ -1,0 +1,477 @@
+//! `mammoth seq …`: SequenceFile tools.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use seqfile::writable::{Class, Datum};
+use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
+
+mod format;
+
+use format::{BytesStyle, RecordFormatter, unescape_tsv};
+
+/// SequenceFile subcommands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum SeqCommand {
+    /// Print records: Text and numbers as text, bytes as hex or base64.
+    ///
+    /// Output is one `key<TAB>value` line per record, or JSON lines with
+    /// `--json`, or with `--dump` the canonical dump that the real-Hadoop peer
+    /// prints too (header lines starting with `#`, then
+    /// `hex(serialized key)<TAB>hex(serialized value)` per record, then
+    /// `#records` and `#sha256`), so any file can be compared with Hadoop's
+    /// own reading of it line for line.
+    Cat(CatArgs),
+    /// Print the first records (like `cat --limit`).
+    Head(HeadArgs),
+    /// Print the header, metadata and record, block and sync counts.
+    Stat(StatArgs),
+    /// Write a SequenceFile from TSV, JSON lines or a canonical dump.
+    Write(WriteArgs),
+    /// Re-encode a SequenceFile with another layout or codec.
+    Convert(ConvertArgs),
+}
+
+pub(crate) fn run(cmd: SeqCommand) -> Result<ExitCode> {
+    match cmd {
+        SeqCommand::Cat(a) => cat(&a.file, &a.output, a.limit),
+        SeqCommand::Head(a) => cat(&a.file, &a.output, Some(a.lines)),
+        SeqCommand::Stat(a) => stat(&a),
+        SeqCommand::Write(a) => write(&a),
+        SeqCommand::Convert(a) => convert(&a),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct OutputArgs {
+    /// Print JSON lines: {"key": …, "value": …}.
+    #[arg(long, conflicts_with = "dump")]
+    json: bool,
+    /// Print the canonical dump (see `mammoth seq cat --help`).
+    #[arg(long)]
+    dump: bool,
+    /// How to print byte strings (BytesWritable, MD5Hash, unknown classes).
+    #[arg(long, value_enum, default_value_t = BytesStyle::Hex)]
+    bytes: BytesStyle,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CatArgs {
+    /// The SequenceFile.
+    file: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Stop after this many records.
+    #[arg(long, short = 'n')]
+    limit: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HeadArgs {
+    /// The SequenceFile.
+    file: PathBuf,
+    /// Number of records.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    lines: u64,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn cat(path: &Path, out_args: &OutputArgs, limit: Option<u64>) -> Result<()> {
+    let mut r = Reader::open(path)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    if out_args.dump {
+        seqfile::dump::write_header(&mut out, &path.display().to_string(), "seq", r.header())?;
+        let mut d = seqfile::dump::Dump::new(Some(&mut out));
+        while let Some(rec) = r.next_record()? {
+            if limit.is_some_and(|l| d.count() >= l) {
+                break;
+            }
+            d.record(&rec.key, &rec.value)?;
+        }
+        d.finish()?;
+        return Ok(());
+    }
+    let f = RecordFormatter::new(r.header(), out_args.bytes, out_args.json);
+    let mut n = 0u64;
+    let mut line = Vec::new();
+    while limit.is_none_or(|l| n < l) {
+        let at = r.position();
+        let Some(rec) = r.next_record()? else { break };
+        line.clear();
+        f.format(&rec, &mut line)
+            .with_context(|| format!("{}: record at offset {at}", path.display()))?;
+        out.write_all(&line)?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StatArgs {
+    /// The SequenceFile.
+    file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Only read the header (no record, block or sync counts).
+    #[arg(long)]
+    header_only: bool,
+}
+
+fn stat(a: &StatArgs) -> Result<()> {
+    let mut r = Reader::open(&a.file)?;
+    let file_len = std::fs::metadata(&a.file)?.len();
+    let h = r.header().clone();
+    let mut counts = None;
+    if !a.header_only {
+        let pb = progress(file_len, "reading");
+        let (mut records, mut raw_key, mut raw_value) = (0u64, 0u64, 0u64);
+        while let Some(rec) = r.next_record()? {
+            records += 1;
+            raw_key += rec.key.len() as u64;
+            raw_value += rec.value.len() as u64;
+            if records % 4096 == 0 {
+                pb.set_position(r.position());
+            }
+        }
+        pb.finish_and_clear();
+        counts = Some((records, raw_key, raw_value, r.blocks_read(), r.syncs_seen()));
+    }
+    let meta: Vec<(String, String)> = h
+        .metadata
+        .iter()
+        .map(|(n, v)| {
+            (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned())
+        })
+        .collect();
+    if a.json {
+        let mut o = serde_json::json!({
+            "path": a.file.display().to_string(),
+            "file_bytes": file_len,
+            "version": h.version,
+            "key_class": h.key_class,
+            "value_class": h.value_class,
+            "compression": h.compression.type_name(),
+            "codec": h.compression.codec().map(Codec::class_name),
+            "header_bytes": r.header_len(),
+            "sync": seqfile::dump::to_hex(&h.sync),
+            "metadata": meta.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+        });
+        if let Some((records, k, v, blocks, syncs)) = counts {
+            o["records"] = records.into();
+            o["raw_key_bytes"] = k.into();
+            o["raw_value_bytes"] = v.into();
+            o["blocks"] = blocks.into();
+            o["sync_entries"] = syncs.into();
+        }
+        println!("{o}");
+        return Ok(());
+    }
+    println!("path         {}", a.file.display());
+    println!("file bytes   {file_len}");
+    println!("version      {}", h.version);
+    println!("key class    {}", h.key_class);
+    println!("value class  {}", h.value_class);
+    println!("compression  {}", h.compression.type_name());
+    println!("codec        {}", h.compression.codec().map_or("-", Codec::class_name));
+    println!("header bytes {}", r.header_len());
+    println!("sync marker  {}", seqfile::dump::to_hex(&h.sync));
+    println!("metadata     {} entries", meta.len());
+    for (n, v) in &meta {
+        println!("  {n} = {v}");
+    }
+    if let Some((records, k, v, blocks, syncs)) = counts {
+        println!("records      {records}");
+        println!("raw bytes    {k} key + {v} value");
+        if matches!(h.compression, Compression::Block(_)) {
+            println!("blocks       {blocks}");
+        } else {
+            println!("sync entries {syncs}");
+        }
+    }
+    Ok(())
+}
+
+/// How records are given to `seq write`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InputFormat {
+    /// `key<TAB>value` per line; values parsed per class (bytes as hex).
+    Tsv,
+    /// One JSON object per line: {"key": …, "value": …}.
+    Json,
+    /// Canonical dump record lines: hex(serialized key)<TAB>hex(serialized value).
+    Dump,
+}
+
+#[derive(Args, Debug)]
+struct EncodingArgs {
+    /// Record layout.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Block)]
+    compression: LayoutArg,
+    /// Codec for RECORD and BLOCK: default (zlib), deflate, gzip, bzip2, snappy, lz4, zstd.
+    #[arg(long, default_value = "default", value_parser = parse_codec)]
+    codec: Codec,
+    /// Bytes between sync entries in NONE/RECORD files (Hadoop's default).
+    #[arg(long, default_value_t = seqfile::DEFAULT_SYNC_INTERVAL)]
+    sync_interval: u64,
+    /// Raw key+value bytes per block in BLOCK files (Hadoop's default).
+    #[arg(long, default_value_t = seqfile::DEFAULT_BLOCK_SIZE)]
+    block_size: usize,
+    /// Compression level (zlib/gzip 0-9, bzip2 1-9, zstd 1-22); codec default otherwise.
+    #[arg(long)]
+    level: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LayoutArg {
+    /// Uncompressed records.
+    None,
+    /// Each value compressed on its own.
+    Record,
+    /// Records grouped into compressed blocks.
+    Block,
+}
+
+fn parse_codec(s: &str) -> Result<Codec, String> {
+    Codec::from_name(s).ok_or_else(|| {
+        format!("unknown codec {s:?}; one of: {}", Codec::ALL.map(Codec::name).join(", "))
+    })
+}
+
+impl EncodingArgs {
+    fn compression(&self) -> Compression {
+        match self.compression {
+            LayoutArg::None => Compression::None,
+            LayoutArg::Record => Compression::Record(self.codec),
+            LayoutArg::Block => Compression::Block(self.codec),
+        }
+    }
+
+    fn apply(&self, opts: WriterOptions) -> WriterOptions {
+        let opts = opts
+            .compression(self.compression())
+            .sync_interval(self.sync_interval)
+            .block_size(self.block_size);
+        match self.level {
+            Some(l) => opts.level(l),
+            None => opts,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct WriteArgs {
+    /// The SequenceFile to create.
+    out: PathBuf,
+    /// Input file; `-` or absent reads standard input.
+    input: Option<PathBuf>,
+    /// Input format.
+    #[arg(long = "input", value_enum, default_value_t = InputFormat::Tsv)]
+    format: InputFormat,
+    /// Key class: Text, BytesWritable, IntWritable, LongWritable, NullWritable,
+    /// BooleanWritable, ByteWritable, ShortWritable, FloatWritable,
+    /// DoubleWritable, VIntWritable, VLongWritable, MD5Hash, or any full Java
+    /// class name (then keys must be given as hex of their serialized bytes).
+    #[arg(long, default_value = "Text")]
+    key_class: String,
+    /// Value class (same choices as --key-class).
+    #[arg(long, default_value = "Text")]
+    value_class: String,
+    /// Metadata entry NAME=VALUE (repeatable).
+    #[arg(long = "meta", value_name = "NAME=VALUE")]
+    meta: Vec<String>,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+}
+
+/// A class as the CLI resolves it: known (parsed from text) or raw (hex).
+struct ClassArg {
+    java: String,
+    known: Option<Class>,
+}
+
+impl ClassArg {
+    fn resolve(name: &str) -> Result<Self> {
+        if let Some(c) = Class::from_short_name(name) {
+            return Ok(ClassArg { java: c.java_name().to_owned(), known: Some(c) });
+        }
+        if !name.contains('.') {
+            bail!(
+                "unknown class {name:?}: use a Writable name such as Text or LongWritable, or a full Java class name"
+            );
+        }
+        Ok(ClassArg { java: name.to_owned(), known: None })
+    }
+
+    fn encode_text(&self, s: &str, out: &mut Vec<u8>) -> Result<()> {
+        match self.known {
+            Some(c) => Datum::parse(c, s)?.encode(out),
+            None => out.extend(seqfile::writable::parse_hex(s)?),
+        }
+        Ok(())
+    }
+
+    fn encode_json(&self, v: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
+        use serde_json::Value;
+        match (self.known, v) {
+            (Some(Class::Null), Value::Null) => Ok(()),
+            (_, Value::String(s)) => self.encode_text(s, out),
+            (Some(_), Value::Number(n)) => self.encode_text(&n.to_string(), out),
+            (Some(_), Value::Bool(b)) => self.encode_text(&b.to_string(), out),
+            _ => bail!("cannot make a {} from JSON {v}", self.java),
+        }
+    }
+}
+
+fn open_input(input: Option<&Path>) -> Result<Box<dyn BufRead>> {
+    Ok(match input {
+        None => Box::new(BufReader::new(io::stdin())),
+        Some(p) if p.as_os_str() == "-" => Box::new(BufReader::new(io::stdin())),
+        Some(p) => {
+            Box::new(BufReader::new(File::open(p).with_context(|| format!("{}", p.display()))?))
+        }
+    })
+}
+
+fn write(a: &WriteArgs) -> Result<()> {
+    let key = ClassArg::resolve(&a.key_class)?;
+    let value = ClassArg::resolve(&a.value_class)?;
+    let mut opts = a.encoding.apply(WriterOptions::with_classes(&key.java, &value.java));
+    for m in &a.meta {
+        let (n, v) =
+            m.split_once('=').with_context(|| format!("--meta {m:?} is not NAME=VALUE"))?;
+        opts = opts.metadata(n.as_bytes().to_vec(), v.as_bytes().to_vec());
+    }
+    let input_name =
+        a.input.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
+    let mut w = Writer::create(&a.out, opts)?;
+    let pb = spinner("records");
+    let (mut kb, mut vb) = (Vec::new(), Vec::new());
+    for (i, line) in open_input(a.input.as_deref())?.lines().enumerate() {
+        let line = line.with_context(|| format!("{input_name}: line {}", i + 1))?;
+        let line_no = i + 1;
+        kb.clear();
+        vb.clear();
+        let parsed: Result<bool> = (|| {
+            match a.format {
+                InputFormat::Dump => match seqfile::dump::parse_record_line(&line)? {
+                    Some((k, v)) => {
+                        kb = k;
+                        vb = v;
+                    }
+                    None => return Ok(false),
+                },
+                InputFormat::Tsv => {
+                    let line = line.trim_end_matches('\r');
+                    if line.is_empty() {
+                        return Ok(false);
+                    }
+                    let (k, v) = line.split_once('\t').unwrap_or((line, ""));
+                    key.encode_text(&unescape_tsv(k), &mut kb)?;
+                    value.encode_text(&unescape_tsv(v), &mut vb)?;
+                }
+                InputFormat::Json => {
+                    if line.trim().is_empty() {
+                        return Ok(false);
+                    }
+                    let obj: serde_json::Value = serde_json::from_str(&line)?;
+                    let get = |f: &str| obj.get(f).cloned().unwrap_or(serde_json::Value::Null);
+                    key.encode_json(&get("key"), &mut kb)?;
+                    value.encode_json(&get("value"), &mut vb)?;
+                }
+            }
+            Ok(true)
+        })();
+        if parsed.with_context(|| format!("{input_name}: line {line_no}"))? {
+            w.append_raw(&kb, &vb)?;
+            if w.records() % 8192 == 0 {
+                pb.set_position(w.records());
+            }
+        }
+    }
+    let n = w.records();
+    let out = w.finish()?;
+    drop(out);
+    pb.finish_and_clear();
+    let size = std::fs::metadata(&a.out)?.len();
+    eprintln!("wrote {n} records ({size} bytes) to {}", a.out.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ConvertArgs {
+    /// The SequenceFile to read.
+    input: PathBuf,
+    /// The SequenceFile to create (classes and metadata are kept).
+    out: PathBuf,
+    #[command(flatten)]
+    encoding: EncodingArgs,
+}
+
+fn convert(a: &ConvertArgs) -> Result<()> {
+    if a.input == a.out {
+        bail!("{}: input and output are the same file", a.out.display());
+    }
+    let mut reader = Reader::open(&a.input)?;
+    let in_len = std::fs::metadata(&a.input)?.len();
+    let h = reader.header().clone();
+    let opts = a
+        .encoding
+        .apply(WriterOptions::with_classes(&h.key_class, &h.value_class))
+        .metadata_map(h.metadata.clone());
+    let mut w = Writer::create(&a.out, opts)?;
+    let pb = progress(in_len, "converting");
+    while let Some(rec) = reader.next_record()? {
+        w.append_raw(&rec.key, &rec.value)?;
+        if w.records() % 4096 == 0 {
+            pb.set_position(reader.position());
+        }
+    }
+    let n = w.records();
+    w.finish()?;
+    pb.finish_and_clear();
+    let out_len = std::fs::metadata(&a.out)?.len();
+    eprintln!(
+        "converted {n} records: {} ({in_len} bytes, {} {}) -> {} ({out_len} bytes, {} {})",
+        a.input.display(),
+        h.compression.type_name(),
+        h.compression.codec().map_or("-", Codec::name),
+        a.out.display(),
+        a.encoding.compression().type_name(),
+        a.encoding.compression().codec().map_or("-", Codec::name),
+    );
+    Ok(())
+}
+
+/// A byte-position progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn spinner(what: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {pos} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
