@@ -65,5 +65,5 @@ mod writer;
 pub use codec::Codec;
 pub use error::{Error, ErrorKind, Result};
 pub use header::{Compression, Header, Metadata};
-pub use reader::{Reader, ReaderOptions, Record, Records};
+pub use reader::{Reader, ReaderOptions, Record, RecordRef, Records};
 pub use writer::{DEFAULT_BLOCK_SIZE, DEFAULT_SYNC_INTERVAL, Writer, WriterOptions};

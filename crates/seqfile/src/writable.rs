@@ -60,6 +60,24 @@ impl Text {
         &self.0
     }
 
+    /// The payload of serialized Text bytes, borrowed: the zero-allocation
+    /// counterpart of [`Writable::read_from`] for use with
+    /// [`Reader::next_ref`](crate::Reader::next_ref).
+    ///
+    /// # Errors
+    ///
+    /// `BadWritable` when the length prefix does not match the bytes.
+    pub fn payload(bytes: &[u8]) -> Result<&[u8]> {
+        let (len, n) = vint::read_vint(bytes).map_err(|e| bad(Self::CLASS_NAME, e.to_string()))?;
+        match usize::try_from(len) {
+            Ok(len) if n + len == bytes.len() => Ok(&bytes[n..]),
+            _ => Err(bad(
+                Self::CLASS_NAME,
+                format!("length prefix says {len} bytes, {} follow", bytes.len() - n),
+            )),
+        }
+    }
+
     /// The text, with malformed UTF-8 replaced by U+FFFD.
     pub fn to_string_lossy(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.0)
@@ -99,16 +117,8 @@ impl Writable for Text {
     }
 
     fn read_from(bytes: &Bytes) -> Result<Self> {
-        let (len, n) = vint::read_vint(bytes).map_err(|e| bad(Self::CLASS_NAME, e.to_string()))?;
-        let len = usize::try_from(len)
-            .map_err(|_| bad(Self::CLASS_NAME, format!("negative length {len}")))?;
-        if n + len != bytes.len() {
-            return Err(bad(
-                Self::CLASS_NAME,
-                format!("length prefix says {len} bytes, {} follow", bytes.len() - n),
-            ));
-        }
-        Ok(Text(bytes.slice(n..)))
+        let start = bytes.len() - Text::payload(bytes)?.len();
+        Ok(Text(bytes.slice(start..)))
     }
 }
 

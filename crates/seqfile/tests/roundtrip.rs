@@ -46,6 +46,26 @@ fn read_all(file: &[u8]) -> seqfile::Result<Model> {
     Ok(out)
 }
 
+/// Reads with `next_ref` and `next_record` alternating, so that both APIs
+/// and their hand-over (the lent record is consumed by either) are covered.
+fn read_all_mixed(file: &[u8]) -> seqfile::Result<Model> {
+    let mut r = Reader::new(file)?;
+    let mut out = Vec::new();
+    loop {
+        if out.len() % 2 == 0 {
+            match r.next_ref()? {
+                Some(rec) => out.push((rec.key.to_vec(), rec.value.to_vec())),
+                None => return Ok(out),
+            }
+        } else {
+            match r.next_record()? {
+                Some(rec) => out.push((rec.key.to_vec(), rec.value.to_vec())),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
 fn read_splits(file: &[u8], cuts: &[u64]) -> Model {
     let mut bounds = vec![0];
     bounds.extend(cuts.iter().copied().filter(|&c| c < file.len() as u64));
@@ -77,6 +97,7 @@ proptest! {
         for c in all_compressions() {
             let file = write(&records, c, sync, block);
             prop_assert_eq!(&read_all(&file).unwrap(), &records, "{:?}", c);
+            prop_assert_eq!(&read_all_mixed(&file).unwrap(), &records, "{:?}", c);
         }
     }
 
@@ -97,6 +118,7 @@ proptest! {
                 file[i] ^= b | 1;
             }
             let _ = read_all(&file);
+            let _ = read_all_mixed(&file);
         }
     }
 }

@@ -1,0 +1,94 @@
+//! Read and write throughput per layout and codec, and reading against the
+//! obvious alternative: the `sequencefile` crate (reader only; NONE and
+//! `DefaultCodec` are the formats both support).
+//!
+//! `cargo bench -p seqfile --bench throughput`. The side-by-side with real
+//! Hadoop is `mammoth bench seq`.
+
+use std::io::BufReader;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use seqfile::writable::Text;
+use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
+
+const RECORDS: usize = 20_000;
+
+fn data() -> Vec<(Text, Text)> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..RECORDS)
+        .map(|i| {
+            let v: Vec<u8> = (0..100)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    b'a' + ((state >> 33) % 26) as u8
+                })
+                .collect();
+            (Text::from(format!("key-{i:010}")), Text(v.into()))
+        })
+        .collect()
+}
+
+fn write(data: &[(Text, Text)], c: Compression) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), WriterOptions::new::<Text, Text>().compression(c)).unwrap();
+    for (k, v) in data {
+        w.append(k, v).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn layouts() -> [(&'static str, Compression); 5] {
+    [
+        ("none", Compression::None),
+        ("block-snappy", Compression::Block(Codec::Snappy)),
+        ("block-deflate", Compression::Block(Codec::Default)),
+        ("block-zstd", Compression::Block(Codec::ZStandard)),
+        ("record-deflate", Compression::Record(Codec::Default)),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let data = data();
+    let raw: u64 = data.iter().map(|(k, v)| (k.0.len() + v.0.len() + 2) as u64).sum();
+
+    let mut g = c.benchmark_group("write");
+    g.throughput(Throughput::Bytes(raw));
+    for (name, comp) in layouts() {
+        g.bench_function(name, |b| b.iter(|| write(&data, comp)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("read");
+    g.throughput(Throughput::Bytes(raw));
+    for (name, comp) in layouts() {
+        let file = write(&data, comp);
+        g.bench_with_input(BenchmarkId::new("seqfile", name), &file, |b, file| {
+            b.iter(|| {
+                let mut r = Reader::new(&file[..]).unwrap();
+                let mut n = 0;
+                while let Some(rec) = r.next_ref().unwrap() {
+                    n += rec.key.len() + rec.value.len();
+                }
+                n
+            });
+        });
+        if matches!(name, "none" | "block-deflate" | "record-deflate") {
+            g.bench_with_input(BenchmarkId::new("sequencefile-crate", name), &file, |b, file| {
+                b.iter(|| {
+                    let r: sequencefile::Reader<_, Vec<u8>, Vec<u8>> =
+                        sequencefile::Reader::new(BufReader::new(&file[..])).unwrap();
+                    r.map(|kv| kv.map(|(k, v)| k.len() + v.len()).unwrap()).sum::<usize>()
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = bench
+}
+criterion_main!(benches);
