@@ -1,6 +1,6 @@
 //! Read and write throughput per layout and codec, and reading against the
 //! obvious alternative: the `sequencefile` crate (reader only; NONE and
-//! `DefaultCodec` are the formats both support).
+//! BLOCK with `DefaultCodec` are formats both read).
 //!
 //! `cargo bench -p seqfile --bench throughput`. The side-by-side with real
 //! Hadoop is `mammoth bench seq`.
@@ -73,7 +73,9 @@ fn bench(c: &mut Criterion) {
                 n
             });
         });
-        if matches!(name, "none" | "block-deflate" | "record-deflate") {
+        // sequencefile 0.2 cannot read RECORD files that contain a sync entry
+        // (it allocates a buffer of length -1 and panics), so RECORD is left out.
+        if matches!(name, "none" | "block-deflate") {
             g.bench_with_input(BenchmarkId::new("sequencefile-crate", name), &file, |b, file| {
                 b.iter(|| {
                     let r: sequencefile::Reader<_, Vec<u8>, Vec<u8>> =
