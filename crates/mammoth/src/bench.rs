@@ -131,10 +131,7 @@ fn read_split(path: &Path, splits: usize) -> Result<u64> {
         splits,
         || 0u64,
         |n, rec| {
-            std::hint::black_box((
-                <Text as seqfile::writable::Writable>::read_from(&rec.key)?,
-                <Text as seqfile::writable::Writable>::read_from(&rec.value)?,
-            ));
+            std::hint::black_box((Text::payload(rec.key)?, Text::payload(rec.value)?));
             *n += 1;
             Ok(())
         },
@@ -267,7 +264,7 @@ fn run_hadoop(a: &SeqBenchArgs, dir: &Path) -> Result<Vec<String>> {
     );
     // Full JIT (not the C1-only start-up mode of peer.sh): Hadoop at its best.
     let script = format!(
-        ". '{}/env.sh' && exec java -XX:+UseParallelGC -Xmx4g -cp \"$HADOOP_PEER_CP\" HadoopPeer bench-seq '{}' {} --rounds {} --formats {}",
+        ". '{}/env.sh' && exec java -XX:+UseParallelGC -Xms2g -Xmx4g -cp \"$HADOOP_PEER_CP\" HadoopPeer bench-seq '{}' {} --rounds {} --formats {}",
         home.display(),
         dir.display(),
         a.records,

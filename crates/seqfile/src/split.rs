@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::reader::{Reader, Record};
+use crate::reader::{Reader, RecordRef};
 
 /// Cuts `0..len` into `n` contiguous ranges of nearly equal size.
 pub fn ranges(len: u64, n: usize) -> Vec<Range<u64>> {
@@ -16,7 +16,8 @@ pub fn ranges(len: u64, n: usize) -> Vec<Range<u64>> {
 
 /// Reads `path` as `splits` splits on as many threads. Each split folds its
 /// records, in file order, into its own state made by `init`; the states come
-/// back in split order.
+/// back in split order. Records are lent as [`RecordRef`]s (see
+/// [`Reader::next_ref`]): copy what must outlive the call.
 ///
 /// # Errors
 ///
@@ -38,7 +39,7 @@ pub fn read_parallel<T, I, F>(path: &Path, splits: usize, init: I, fold: F) -> R
 where
     T: Send,
     I: Fn() -> T + Sync,
-    F: Fn(&mut T, Record) -> Result<()> + Sync,
+    F: Fn(&mut T, RecordRef<'_>) -> Result<()> + Sync,
 {
     let len = std::fs::metadata(path).map_err(|e| crate::Error::from(e).with_path(path))?.len();
     let parts = ranges(len, splits);
@@ -50,7 +51,7 @@ where
                 s.spawn(move || -> Result<T> {
                     let mut state = init();
                     let mut r = Reader::open_split(path, range.start, range.end)?;
-                    while let Some(rec) = r.next_record()? {
+                    while let Some(rec) = r.next_ref()? {
                         fold(&mut state, rec)?;
                     }
                     Ok(state)

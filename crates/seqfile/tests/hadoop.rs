@@ -121,7 +121,10 @@ fn read_dump(path: &Path) -> (Header, u64, String) {
 /// The records of `path` read as `splits` input splits; one vector per split.
 fn read_splits(path: &Path, splits: usize) -> Vec<Vec<Record>> {
     seqfile::split::read_parallel(path, splits, Vec::new, |v: &mut Vec<Record>, rec| {
-        v.push(rec);
+        v.push(Record {
+            key: Bytes::copy_from_slice(rec.key),
+            value: Bytes::copy_from_slice(rec.value),
+        });
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{} as {splits} splits: {e}", path.display()))
