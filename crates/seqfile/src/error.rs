@@ -78,6 +78,17 @@ pub enum ErrorKind {
     BadBlock(String),
     /// A caller error: the operation does not fit the file or writer state.
     InvalidInput(String),
+    /// A MapFile key that sorts before the key appended (or indexed) before it.
+    KeyOutOfOrder {
+        /// The key, printed as its class prints.
+        key: String,
+        /// The key before it.
+        previous: String,
+    },
+    /// A MapFile index that does not fit its data file.
+    BadIndex(String),
+    /// A bloom filter file that cannot be parsed.
+    BadBloom(String),
 }
 
 /// An error with the file and byte offset where it happened, where known.
@@ -191,6 +202,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BadWritable { class, message } => write!(f, "bad {class}: {message}"),
             ErrorKind::BadBlock(msg) => write!(f, "corrupt block: {msg}"),
             ErrorKind::InvalidInput(msg) => write!(f, "{msg}"),
+            ErrorKind::KeyOutOfOrder { key, previous } => {
+                write!(f, "key out of order: {key} after {previous}")
+            }
+            ErrorKind::BadIndex(msg) => write!(f, "bad MapFile index: {msg}"),
+            ErrorKind::BadBloom(msg) => write!(f, "bad bloom filter: {msg}"),
         }
     }
 }

@@ -40,6 +40,22 @@ pub struct RecordRef<'a> {
     pub value: &'a [u8],
 }
 
+/// The record `next_key` stopped at, whose value `value` fetches.
+#[derive(Clone, Copy)]
+enum Current {
+    None,
+    /// A NONE/RECORD record still in the read buffer (its bytes are consumed lazily).
+    Plain {
+        at: u64,
+        key_len: usize,
+        rec_len: usize,
+    },
+    /// Record `index` of the current block.
+    Block {
+        index: usize,
+    },
+}
+
 /// Where the bytes lent by `next_ref` live.
 enum Lent {
     /// The current block's decompressed buffers.
@@ -65,15 +81,23 @@ impl Default for ReaderOptions {
 }
 
 /// Decoded records of the current block (BLOCK files).
+///
+/// Values are decompressed only when a value of the block is asked for, as
+/// Hadoop does: a MapFile lookup that scans keys never pays for them.
 #[derive(Default)]
 struct Block {
+    /// Records in the block.
+    n: usize,
     keys: Bytes,
+    /// `n + 1` offsets into `keys`.
+    key_offs: Vec<usize>,
     values: Bytes,
-    key_lens: Vec<u32>,
-    value_lens: Vec<u32>,
+    /// `n + 1` offsets into `values`, once decoded.
+    value_offs: Vec<usize>,
+    /// The still-compressed value lengths and values.
+    values_stored: Option<(Bytes, Bytes)>,
+    /// The next record to return.
     next: usize,
-    key_at: usize,
-    value_at: usize,
 }
 
 /// A SequenceFile reader over any byte source.
@@ -112,10 +136,14 @@ pub struct Reader<R> {
     block_at: u64,
     blocks_read: u64,
     syncs_seen: u64,
+    /// Offset of the block held in `block`, while it is intact (seeking back
+    /// to it rewinds instead of reading and decompressing it again).
+    block_valid_at: Option<u64>,
     /// Bytes of the record last lent out by `next_ref`, skipped on the next call.
     consume: usize,
     /// Decompressed value lent out by `next_ref` (RECORD files).
     value_buf: Vec<u8>,
+    current: Current,
 }
 
 impl<R> std::fmt::Debug for Reader<R> {
@@ -211,8 +239,10 @@ impl<R: Read> Reader<R> {
             block_at: 0,
             blocks_read: 0,
             syncs_seen: 0,
+            block_valid_at: None,
             consume: 0,
             value_buf: Vec::new(),
+            current: Current::None,
         })
     }
 
@@ -249,7 +279,7 @@ impl<R: Read> Reader<R> {
 
     /// Records of the current block not yet returned (BLOCK files).
     pub fn pending_in_block(&self) -> usize {
-        self.block.key_lens.len() - self.block.next
+        self.block.n - self.block.next
     }
 
     fn err(&self, e: Error) -> Error {
@@ -263,6 +293,7 @@ impl<R: Read> Reader<R> {
     /// Truncation, corrupt lengths, sync mismatches and codec errors, each with
     /// the path and offset.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
+        self.current = Current::None;
         if self.consume > 0 {
             self.src.skip(self.consume);
             self.consume = 0;
@@ -394,6 +425,7 @@ impl<R: Read> Reader<R> {
     ///
     /// As [`Reader::next_record`].
     pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
+        self.current = Current::None;
         if self.consume > 0 {
             self.src.skip(self.consume);
             self.consume = 0;
@@ -442,6 +474,85 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// The next record's key only, borrowed; [`Reader::value`] then fetches
+    /// its value. Scanning keys this way skips value decompression (RECORD
+    /// values, BLOCK value buffers) for records whose value is not wanted, as
+    /// Hadoop's `next(key)` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::next_record`].
+    pub fn next_key(&mut self) -> Result<Option<&[u8]>> {
+        self.current = Current::None;
+        if self.consume > 0 {
+            self.src.skip(self.consume);
+            self.consume = 0;
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let found = match self.header.compression {
+            Compression::Block(_) => self.locate_key_in_block().map(|k| {
+                k.map(|k| {
+                    self.current = Current::Block { index: self.block.next - 1 };
+                    k
+                })
+            }),
+            _ => self.locate_plain().map(|o| {
+                o.map(|(at, key_len, rec_len)| {
+                    self.consume = 8 + rec_len;
+                    self.current = Current::Plain { at, key_len, rec_len };
+                    8..8 + key_len
+                })
+            }),
+        };
+        match found {
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                self.consume = 0;
+                Err(self.err(e))
+            }
+            Ok(Some(k)) => Ok(Some(match self.current {
+                Current::Block { .. } => &self.block.keys[k],
+                _ => &self.src.buffered()[k],
+            })),
+        }
+    }
+
+    /// The value of the record [`Reader::next_key`] returned last.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if there is no such record; codec errors.
+    pub fn value(&mut self) -> Result<Bytes> {
+        match self.current {
+            Current::None => {
+                Err(self.err(Error::invalid("value() needs a record from next_key()")))
+            }
+            Current::Plain { at, key_len, rec_len } => {
+                let stored = &self.src.buffered()[8 + key_len..8 + rec_len];
+                match self.decompressor.as_mut() {
+                    None => Ok(Bytes::copy_from_slice(stored)),
+                    Some(d) => {
+                        let mut out = Vec::new();
+                        d.decompress(stored, &mut out)
+                            .map_err(|e| e.at(at).in_file(self.path.as_ref()))?;
+                        Ok(Bytes::from(out))
+                    }
+                }
+            }
+            Current::Block { index } => {
+                self.block_values().map_err(|e| self.err(e))?;
+                let offs = &self.block.value_offs;
+                Ok(self.block.values.slice(offs[index]..offs[index + 1]))
+            }
+        }
+    }
+
     fn check_len(&self, what: &'static str, len: usize, at: u64) -> Result<()> {
         if let Some(rem) = self.src.remaining() {
             if len as u64 > rem {
@@ -469,22 +580,43 @@ impl<R: Read> Reader<R> {
         Ok(Some(Record { key: self.block.keys.slice(k), value: self.block.values.slice(v) }))
     }
 
+    /// Decompresses the current block's values if that has not happened yet.
+    fn block_values(&mut self) -> Result<()> {
+        let Some((lens, values)) = self.block.values_stored.take() else { return Ok(()) };
+        let at = self.block_at;
+        let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
+        let mut lens_out = Vec::new();
+        d.decompress(&lens, &mut lens_out).map_err(|e| e.at(at))?;
+        let mut values_out = Vec::new();
+        d.decompress(&values, &mut values_out).map_err(|e| e.at(at))?;
+        let b = &mut self.block;
+        parse_lengths(&lens_out, b.n, values_out.len(), "value", &mut b.value_offs)
+            .map_err(|e| e.at(at))?;
+        b.values = Bytes::from(values_out);
+        Ok(())
+    }
+
     /// Advances to the next record of the current (or next) block; returns
     /// its key and value ranges in the block's buffers.
     fn locate_in_block(&mut self) -> Result<Option<(Range<usize>, Range<usize>)>> {
-        while self.block.next == self.block.key_lens.len() {
+        let Some(k) = self.locate_key_in_block()? else { return Ok(None) };
+        self.block_values()?;
+        let i = self.block.next - 1;
+        Ok(Some((k, self.block.value_offs[i]..self.block.value_offs[i + 1])))
+    }
+
+    /// Advances to the next record of the current (or next) block and returns
+    /// its key range, leaving the block's values compressed.
+    fn locate_key_in_block(&mut self) -> Result<Option<Range<usize>>> {
+        while self.block.next == self.block.n {
             if !self.read_block()? {
                 return Ok(None);
             }
         }
         let b = &mut self.block;
-        let (kl, vl) = (b.key_lens[b.next] as usize, b.value_lens[b.next] as usize);
-        let k = b.key_at..b.key_at + kl;
-        let v = b.value_at..b.value_at + vl;
-        b.key_at += kl;
-        b.value_at += vl;
+        let k = b.key_offs[b.next]..b.key_offs[b.next + 1];
         b.next += 1;
-        Ok(Some((k, v)))
+        Ok(Some(k))
     }
 
     /// Reads and decodes the next block; false at the end of the file or split.
@@ -497,6 +629,7 @@ impl<R: Read> Reader<R> {
         if at >= self.end {
             return Ok(false);
         }
+        self.block_valid_at = None;
         let escape = self.src.read_i32("block sync entry")?;
         if escape != -1 {
             return Err(Error::new(ErrorKind::BadBlock(format!(
@@ -509,40 +642,48 @@ impl<R: Read> Reader<R> {
         let n = usize::try_from(n).ok().filter(|_| i32::try_from(n).is_ok()).ok_or_else(|| {
             Error::new(ErrorKind::BadLength { what: "block record count", len: n }).at(at)
         })?;
-        let key_lens = self.block_buffer("key lengths", at)?;
-        let keys = self.block_buffer("keys", at)?;
-        let value_lens = self.block_buffer("value lengths", at)?;
-        let values = self.block_buffer("values", at)?;
+        self.block.n = 0;
+        self.block.next = 0;
+        let key_lens = self.block_stored("key lengths", at)?;
+        let keys = self.block_stored("keys", at)?;
+        let value_lens = self.block_stored("value lengths", at)?;
+        let values = self.block_stored("values", at)?;
+        let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
+        let mut out = Vec::new();
+        d.decompress(&key_lens, &mut out).map_err(|e| e.at(at))?;
+        let mut keys_out = Vec::new();
+        d.decompress(&keys, &mut keys_out).map_err(|e| e.at(at))?;
         let b = &mut self.block;
-        parse_lengths(&key_lens, n, keys.len(), "key", &mut b.key_lens).map_err(|e| e.at(at))?;
-        parse_lengths(&value_lens, n, values.len(), "value", &mut b.value_lens)
-            .map_err(|e| e.at(at))?;
-        b.keys = keys;
-        b.values = values;
-        b.next = 0;
-        b.key_at = 0;
-        b.value_at = 0;
+        parse_lengths(&out, n, keys_out.len(), "key", &mut b.key_offs).map_err(|e| e.at(at))?;
+        b.keys = Bytes::from(keys_out);
+        b.values_stored = Some((value_lens, values));
+        b.value_offs.clear();
+        b.n = n;
         self.blocks_read += 1;
+        self.block_valid_at = Some(at);
         Ok(true)
     }
 
-    /// One compressed buffer of a block: a VInt length and a codec stream.
-    fn block_buffer(&mut self, what: &'static str, block_at: u64) -> Result<Bytes> {
+    /// One compressed buffer of a block, as stored: a VInt length and a codec stream.
+    fn block_stored(&mut self, what: &'static str, block_at: u64) -> Result<Bytes> {
         let len = self.src.read_vlong("block buffer length").map_err(|e| e.at(block_at))?;
         let len = usize::try_from(len).map_err(|_| {
             Error::new(ErrorKind::BadLength { what: "block buffer length", len }).at(block_at)
         })?;
         self.check_len("block buffer length", len, block_at)?;
-        let stored = self.src.take(len, what).map_err(|e| e.at(block_at))?;
-        let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
-        let mut out = Vec::new();
-        d.decompress(&stored, &mut out).map_err(|e| e.at(block_at))?;
-        Ok(Bytes::from(out))
+        self.src.take(len, what).map_err(|e| e.at(block_at))
     }
 }
 
-/// Decodes `n` VInt lengths that must exactly fill `raw` and add up to `total`.
-fn parse_lengths(raw: &[u8], n: usize, total: usize, what: &str, out: &mut Vec<u32>) -> Result<()> {
+/// Decodes `n` VInt lengths that must exactly fill `raw` and add up to
+/// `total`, into `n + 1` running offsets.
+fn parse_lengths(
+    raw: &[u8],
+    n: usize,
+    total: usize,
+    what: &str,
+    out: &mut Vec<usize>,
+) -> Result<()> {
     out.clear();
     // Each length takes at least one byte: a count larger than the buffer is corrupt.
     if n > raw.len() {
@@ -551,7 +692,8 @@ fn parse_lengths(raw: &[u8], n: usize, total: usize, what: &str, out: &mut Vec<u
             raw.len()
         ))));
     }
-    out.reserve(n);
+    out.reserve(n + 1);
+    out.push(0);
     let mut pos = 0;
     let mut sum: u64 = 0;
     for _ in 0..n {
@@ -562,9 +704,12 @@ fn parse_lengths(raw: &[u8], n: usize, total: usize, what: &str, out: &mut Vec<u
         })?;
         pos += used;
         sum += u64::from(len);
-        out.push(len);
+        if sum > total as u64 {
+            break;
+        }
+        out.push(sum as usize);
     }
-    if pos != raw.len() {
+    if sum == total as u64 && pos != raw.len() {
         return Err(Error::new(ErrorKind::BadBlock(format!(
             "{} stray bytes after the {what} lengths",
             raw.len() - pos
@@ -610,6 +755,19 @@ impl<R: Read + Seek> Reader<R> {
     ///
     /// I/O errors. A wrong position shows up as an error on the next read.
     pub fn seek(&mut self, pos: u64) -> Result<()> {
+        if self.block_valid_at == Some(pos) && pos < self.end {
+            self.block.next = 0;
+            self.current = Current::None;
+            self.done = false;
+            return Ok(());
+        }
+        self.seek_raw(pos)
+    }
+
+    /// Moves the byte source to `pos`, dropping any decoded block.
+    fn seek_raw(&mut self, pos: u64) -> Result<()> {
+        self.current = Current::None;
+        self.block_valid_at = None;
         self.consume = 0;
         self.src.seek(pos).map_err(|e| self.err(e))?;
         self.block = Block::default();
@@ -626,13 +784,13 @@ impl<R: Read + Seek> Reader<R> {
     /// I/O errors.
     pub fn sync(&mut self, pos: u64) -> Result<()> {
         if pos <= self.header_len {
-            return self.seek(self.header_len);
+            return self.seek_raw(self.header_len);
         }
         self.seek_to_sync_from(pos)
     }
 
     fn seek_to_sync_from(&mut self, pos: u64) -> Result<()> {
-        self.seek(pos)?;
+        self.seek_raw(pos)?;
         let mut marker = [0u8; SYNC_ENTRY_LEN];
         marker[..4].copy_from_slice(&(-1i32).to_be_bytes());
         marker[4..].copy_from_slice(&self.header.sync);
@@ -642,11 +800,11 @@ impl<R: Read + Seek> Reader<R> {
             let found = self.src.buffered().windows(SYNC_ENTRY_LEN).position(|w| w == marker);
             if let Some(i) = found {
                 let at = self.src.position() + i as u64;
-                return self.seek(at);
+                return self.seek_raw(at);
             }
             if !more {
                 let end = self.src.position() + self.src.buffered().len() as u64;
-                self.seek(end)?;
+                self.seek_raw(end)?;
                 self.done = true;
                 return Ok(());
             }
@@ -663,7 +821,7 @@ impl<R: Read + Seek> Reader<R> {
     /// I/O errors.
     pub fn restrict_to(&mut self, start: u64, end: u64) -> Result<()> {
         if start == 0 {
-            self.seek(self.header_len)?;
+            self.seek_raw(self.header_len)?;
         } else {
             self.seek_to_sync_from(start.max(self.header_len))?;
         }

@@ -7,8 +7,11 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 
-/// Bytes asked of the OS per read.
+/// Bytes asked of the OS per read once reading is sequential.
 const READ_CHUNK: usize = 256 * 1024;
+/// First read after a seek: random lookups (MapFile `get`) need a few KiB,
+/// not a quarter MiB. Each further read doubles up to `READ_CHUNK`.
+const FIRST_CHUNK: usize = 16 * 1024;
 
 pub(crate) struct Source<R> {
     inner: R,
@@ -19,11 +22,12 @@ pub(crate) struct Source<R> {
     /// larger than what remains before anything is allocated for them.
     len: Option<u64>,
     eof: bool,
+    chunk: usize,
 }
 
 impl<R: Read> Source<R> {
     pub(crate) fn new(inner: R, start: u64, len: Option<u64>) -> Self {
-        Source { inner, buf: BytesMut::new(), pos: start, len, eof: false }
+        Source { inner, buf: BytesMut::new(), pos: start, len, eof: false, chunk: FIRST_CHUNK }
     }
 
     pub(crate) fn position(&self) -> u64 {
@@ -44,7 +48,8 @@ impl<R: Read> Source<R> {
     /// read, never with `n` alone.
     pub(crate) fn fill(&mut self, n: usize) -> io::Result<bool> {
         while self.buf.len() < n && !self.eof {
-            let want = (n - self.buf.len()).max(READ_CHUNK);
+            let want = (n - self.buf.len()).max(self.chunk);
+            self.chunk = (self.chunk * 2).min(READ_CHUNK);
             self.buf.reserve(want);
             let start = self.buf.len();
             // Read into initialized spare room; `resize` zeroes only what we use.
@@ -130,6 +135,7 @@ impl<R: Read + Seek> Source<R> {
         self.buf.clear();
         self.pos = pos;
         self.eof = false;
+        self.chunk = FIRST_CHUNK;
         Ok(())
     }
 }

@@ -66,6 +66,22 @@ fn read_all_mixed(file: &[u8]) -> seqfile::Result<Model> {
     }
 }
 
+/// Reads keys with `next_key`, fetching every third value with `value`
+/// (the rest stay compressed), and checks against the model as it goes.
+fn check_key_first(file: &[u8], model: &Model) -> seqfile::Result<()> {
+    let mut r = Reader::new(file)?;
+    let mut i = 0;
+    while let Some(k) = r.next_key()? {
+        assert_eq!(k, &model[i].0[..], "key {i}");
+        if i % 3 == 0 {
+            assert_eq!(r.value()?.as_ref(), &model[i].1[..], "value {i}");
+        }
+        i += 1;
+    }
+    assert_eq!(i, model.len());
+    Ok(())
+}
+
 fn read_splits(file: &[u8], cuts: &[u64]) -> Model {
     let mut bounds = vec![0];
     bounds.extend(cuts.iter().copied().filter(|&c| c < file.len() as u64));
@@ -98,6 +114,7 @@ proptest! {
             let file = write(&records, c, sync, block);
             prop_assert_eq!(&read_all(&file).unwrap(), &records, "{:?}", c);
             prop_assert_eq!(&read_all_mixed(&file).unwrap(), &records, "{:?}", c);
+            check_key_first(&file, &records).unwrap();
         }
     }
 
@@ -236,6 +253,34 @@ fn seek_to_writer_positions() {
             assert_eq!(r.next_record().unwrap().unwrap().key.as_ref(), [first], "{c:?} at {pos}");
         }
     }
+}
+
+#[test]
+fn seeking_back_into_the_current_block_rewinds_it() {
+    let opts = WriterOptions::with_classes("a", "b")
+        .compression(Compression::Block(Codec::Snappy))
+        .block_size(200);
+    let mut w = Writer::new(Vec::new(), opts).unwrap();
+    let mut starts = Vec::new();
+    for i in 0..100u8 {
+        if i % 10 == 0 {
+            w.sync().unwrap();
+            starts.push(w.position());
+        }
+        w.append_raw(&[i], &[i; 19]).unwrap();
+    }
+    let file = w.finish().unwrap();
+    let mut r = Reader::new(Cursor::new(&file[..])).unwrap();
+    for (b, &start) in starts.iter().enumerate() {
+        for take in [3, 1, 10] {
+            r.seek(start).unwrap();
+            for j in 0..take {
+                let rec = r.next_record().unwrap().unwrap();
+                assert_eq!(rec.key.as_ref(), [(b * 10 + j) as u8]);
+            }
+        }
+    }
+    assert_eq!(r.blocks_read(), 10, "each block decoded once");
 }
 
 #[test]
