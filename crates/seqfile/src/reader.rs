@@ -493,9 +493,8 @@ impl<R: Read> Reader<R> {
         }
         let found = match self.header.compression {
             Compression::Block(_) => self.locate_key_in_block().map(|k| {
-                k.map(|k| {
+                k.inspect(|_| {
                     self.current = Current::Block { index: self.block.next - 1 };
-                    k
                 })
             }),
             _ => self.locate_plain().map(|o| {
