@@ -51,9 +51,11 @@
 //! naming the file and byte offset. The reader never panics on input.
 #![deny(missing_docs)]
 
+pub mod bloom;
 pub mod codec;
 pub mod dump;
 mod error;
+pub mod hash;
 pub mod header;
 mod reader;
 mod source;
