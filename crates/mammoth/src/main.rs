@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod map;
+mod records;
 mod seq;
 
 /// mammoth: Hadoop-native storage tools.
@@ -26,6 +28,9 @@ enum Command {
     /// Inspect, dump, write and convert Hadoop SequenceFiles.
     #[command(subcommand)]
     Seq(seq::SeqCommand),
+    /// Build, query and inspect MapFiles, SetFiles, ArrayFiles and BloomMapFiles.
+    #[command(subcommand)]
+    Map(map::MapCommand),
     /// Benchmarks that run mammoth and its reference peer side by side.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Seq(cmd) => seq::run(cmd),
+        Command::Map(cmd) => map::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -57,6 +57,8 @@ pub mod dump;
 mod error;
 pub mod hash;
 pub mod header;
+pub mod map;
+pub mod order;
 mod reader;
 mod source;
 pub mod split;

@@ -1,19 +1,19 @@
 //! `mammoth seq …`: SequenceFile tools.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use seqfile::writable::{Class, Datum};
 use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
 
-mod format;
+pub(crate) mod format;
 
-use format::{BytesStyle, RecordFormatter, unescape_tsv};
+use format::{BytesStyle, RecordFormatter};
+
+use crate::records::{ClassArg, InputFormat, read_records};
 
 /// SequenceFile subcommands.
 #[derive(Subcommand, Debug)]
@@ -83,7 +83,7 @@ pub(crate) struct HeadArgs {
     output: OutputArgs,
 }
 
-fn cat(path: &Path, out_args: &OutputArgs, limit: Option<u64>) -> Result<()> {
+pub(crate) fn cat(path: &Path, out_args: &OutputArgs, limit: Option<u64>) -> Result<()> {
     let mut r = Reader::open(path)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -201,19 +201,8 @@ fn stat(a: &StatArgs) -> Result<()> {
     Ok(())
 }
 
-/// How records are given to `seq write`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum InputFormat {
-    /// `key<TAB>value` per line; values parsed per class (bytes as hex).
-    Tsv,
-    /// One JSON object per line: {"key": …, "value": …}.
-    Json,
-    /// Canonical dump record lines: hex(serialized key)<TAB>hex(serialized value).
-    Dump,
-}
-
 #[derive(Args, Debug)]
-struct EncodingArgs {
+pub(crate) struct EncodingArgs {
     /// Record layout.
     #[arg(long, value_enum, default_value_t = LayoutArg::Block)]
     compression: LayoutArg,
@@ -232,7 +221,7 @@ struct EncodingArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum LayoutArg {
+pub(crate) enum LayoutArg {
     /// Uncompressed records.
     None,
     /// Each value compressed on its own.
@@ -248,7 +237,7 @@ fn parse_codec(s: &str) -> Result<Codec, String> {
 }
 
 impl EncodingArgs {
-    fn compression(&self) -> Compression {
+    pub(crate) fn compression(&self) -> Compression {
         match self.compression {
             LayoutArg::None => Compression::None,
             LayoutArg::Record => Compression::Record(self.codec),
@@ -256,7 +245,11 @@ impl EncodingArgs {
         }
     }
 
-    fn apply(&self, opts: WriterOptions) -> WriterOptions {
+    pub(crate) fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    pub(crate) fn apply(&self, opts: WriterOptions) -> WriterOptions {
         let opts = opts
             .compression(self.compression())
             .sync_interval(self.sync_interval)
@@ -293,55 +286,6 @@ pub(crate) struct WriteArgs {
     encoding: EncodingArgs,
 }
 
-/// A class as the CLI resolves it: known (parsed from text) or raw (hex).
-struct ClassArg {
-    java: String,
-    known: Option<Class>,
-}
-
-impl ClassArg {
-    fn resolve(name: &str) -> Result<Self> {
-        if let Some(c) = Class::from_short_name(name) {
-            return Ok(ClassArg { java: c.java_name().to_owned(), known: Some(c) });
-        }
-        if !name.contains('.') {
-            bail!(
-                "unknown class {name:?}: use a Writable name such as Text or LongWritable, or a full Java class name"
-            );
-        }
-        Ok(ClassArg { java: name.to_owned(), known: None })
-    }
-
-    fn encode_text(&self, s: &str, out: &mut Vec<u8>) -> Result<()> {
-        match self.known {
-            Some(c) => Datum::parse(c, s)?.encode(out),
-            None => out.extend(seqfile::writable::parse_hex(s)?),
-        }
-        Ok(())
-    }
-
-    fn encode_json(&self, v: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
-        use serde_json::Value;
-        match (self.known, v) {
-            (Some(Class::Null), Value::Null) => Ok(()),
-            (_, Value::String(s)) => self.encode_text(s, out),
-            (Some(_), Value::Number(n)) => self.encode_text(&n.to_string(), out),
-            (Some(_), Value::Bool(b)) => self.encode_text(&b.to_string(), out),
-            _ => bail!("cannot make a {} from JSON {v}", self.java),
-        }
-    }
-}
-
-fn open_input(input: Option<&Path>) -> Result<Box<dyn BufRead>> {
-    Ok(match input {
-        None => Box::new(BufReader::new(io::stdin())),
-        Some(p) if p.as_os_str() == "-" => Box::new(BufReader::new(io::stdin())),
-        Some(p) => {
-            Box::new(BufReader::new(File::open(p).with_context(|| format!("{}", p.display()))?))
-        }
-    })
-}
-
 fn write(a: &WriteArgs) -> Result<()> {
     let key = ClassArg::resolve(&a.key_class)?;
     let value = ClassArg::resolve(&a.value_class)?;
@@ -351,53 +295,15 @@ fn write(a: &WriteArgs) -> Result<()> {
             m.split_once('=').with_context(|| format!("--meta {m:?} is not NAME=VALUE"))?;
         opts = opts.metadata(n.as_bytes().to_vec(), v.as_bytes().to_vec());
     }
-    let input_name =
-        a.input.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
     let mut w = Writer::create(&a.out, opts)?;
     let pb = spinner("records");
-    let (mut kb, mut vb) = (Vec::new(), Vec::new());
-    for (i, line) in open_input(a.input.as_deref())?.lines().enumerate() {
-        let line = line.with_context(|| format!("{input_name}: line {}", i + 1))?;
-        let line_no = i + 1;
-        kb.clear();
-        vb.clear();
-        let parsed: Result<bool> = (|| {
-            match a.format {
-                InputFormat::Dump => match seqfile::dump::parse_record_line(&line)? {
-                    Some((k, v)) => {
-                        kb = k;
-                        vb = v;
-                    }
-                    None => return Ok(false),
-                },
-                InputFormat::Tsv => {
-                    let line = line.trim_end_matches('\r');
-                    if line.is_empty() {
-                        return Ok(false);
-                    }
-                    let (k, v) = line.split_once('\t').unwrap_or((line, ""));
-                    key.encode_text(&unescape_tsv(k), &mut kb)?;
-                    value.encode_text(&unescape_tsv(v), &mut vb)?;
-                }
-                InputFormat::Json => {
-                    if line.trim().is_empty() {
-                        return Ok(false);
-                    }
-                    let obj: serde_json::Value = serde_json::from_str(&line)?;
-                    let get = |f: &str| obj.get(f).cloned().unwrap_or(serde_json::Value::Null);
-                    key.encode_json(&get("key"), &mut kb)?;
-                    value.encode_json(&get("value"), &mut vb)?;
-                }
-            }
-            Ok(true)
-        })();
-        if parsed.with_context(|| format!("{input_name}: line {line_no}"))? {
-            w.append_raw(&kb, &vb)?;
-            if w.records() % 8192 == 0 {
-                pb.set_position(w.records());
-            }
+    read_records(a.input.as_deref(), a.format, &key, &value, |k, v| {
+        w.append_raw(k, v)?;
+        if w.records() % 8192 == 0 {
+            pb.set_position(w.records());
         }
-    }
+        Ok(())
+    })?;
     let n = w.records();
     let out = w.finish()?;
     drop(out);
@@ -466,7 +372,7 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-fn spinner(what: &str) -> ProgressBar {
+pub(crate) fn spinner(what: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} {pos} {msg}")
