@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use seqfile::map::{MapReader, MapWriter, MapWriterOptions};
 use seqfile::writable::Text;
 use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
 
@@ -27,6 +28,43 @@ pub(crate) enum BenchCommand {
     /// runs Hadoop's own writer and reader on the same data through the peer
     /// in interop/hadoop. Throughput counts serialized key+value bytes.
     Seq(SeqBenchArgs),
+    /// MapFile and BloomMapFile random lookups, mammoth vs real Hadoop.
+    ///
+    /// Builds maps of the `bench seq` data set (plain and with a bloom filter,
+    /// uncompressed and BLOCK/deflate data), then times random `get`s of
+    /// present keys and of absent keys (each a present key plus "x", so a
+    /// plain map must search). The lookup keys come from a fixed generator
+    /// shared with the Java side.
+    Map(MapBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct MapBenchArgs {
+    /// Records in the map.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Lookups per measurement (present and absent each).
+    #[arg(long, default_value_t = 100_000)]
+    lookups: u64,
+    /// Rounds per measurement; the best round counts.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Formats: map-none, map-block-deflate, bloom-none, bloom-block-deflate.
+    #[arg(
+        long,
+        default_value = "map-none,map-block-deflate,bloom-none,bloom-block-deflate",
+        value_delimiter = ','
+    )]
+    formats: Vec<String>,
+    /// Directory for the maps (default: a temporary directory, removed after).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Skip the Hadoop side.
+    #[arg(long)]
+    no_hadoop: bool,
+    /// The Hadoop peer harness.
+    #[arg(long, default_value = "interop/hadoop")]
+    peer: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +96,7 @@ pub(crate) struct SeqBenchArgs {
 pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Seq(a) => bench_seq(&a).map(|()| ExitCode::SUCCESS),
+        BenchCommand::Map(a) => bench_map(&a).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -186,9 +225,16 @@ fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
     drop(data);
     if !a.no_hadoop {
         eprintln!("hadoop: running the peer (this takes a while)");
-        for line in run_hadoop(a, &dir)? {
-            let v: serde_json::Value =
-                serde_json::from_str(&line).with_context(|| format!("peer printed {line:?}"))?;
+        let args = [
+            "bench-seq".to_owned(),
+            dir.display().to_string(),
+            a.records.to_string(),
+            "--rounds".to_owned(),
+            a.rounds.to_string(),
+            "--formats".to_owned(),
+            a.formats.join(","),
+        ];
+        for v in run_hadoop(&a.peer, &args)? {
             let (Some(format), Some(op), Some(ms)) =
                 (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
             else {
@@ -243,8 +289,146 @@ fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_hadoop(a: &SeqBenchArgs, dir: &Path) -> Result<Vec<String>> {
-    let setup = a.peer.join("setup.sh");
+/// The lookup keys shared with the Java side: `n` present keys drawn by an
+/// LCG, then `n` absent ones (a drawn key followed by "x").
+pub(crate) fn lookup_keys(records: u64, n: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut draw = || {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % records.max(1)
+    };
+    let ser = |s: String| {
+        let mut v = Vec::new();
+        seqfile::writable::Writable::write_to(&Text::from(s), &mut v);
+        v
+    };
+    let present = (0..n).map(|_| ser(format!("key-{:010}", draw()))).collect();
+    let absent = (0..n).map(|_| ser(format!("key-{:010}x", draw()))).collect();
+    (present, absent)
+}
+
+fn map_options(format: &str) -> Result<MapWriterOptions> {
+    let (bloom, data) = format.split_once('-').context("format")?;
+    let c = match data {
+        "none" => Compression::None,
+        "block-deflate" => Compression::Block(Codec::Default),
+        "block-snappy" => Compression::Block(Codec::Snappy),
+        "record-deflate" => Compression::Record(Codec::Default),
+        other => bail!("unknown data layout {other:?} in {format:?}"),
+    };
+    let opts = MapWriterOptions::new::<Text, Text>().compression(c);
+    match bloom {
+        "map" => Ok(opts),
+        "bloom" => Ok(opts.bloom_default()),
+        other => bail!("unknown map kind {other:?} in {format:?} (map-… or bloom-…)"),
+    }
+}
+
+fn bench_map(a: &MapBenchArgs) -> Result<()> {
+    let tmp;
+    let dir = if let Some(d) = &a.dir {
+        std::fs::create_dir_all(d)?;
+        d.clone()
+    } else {
+        tmp = tempdir()?;
+        tmp.0.clone()
+    };
+    eprintln!("generating {} records and {} lookups", a.records, a.lookups);
+    let data = dataset(a.records);
+    let (present, absent) = lookup_keys(a.records, a.lookups);
+    let mut rows = Vec::new();
+    for format in &a.formats {
+        let opts = map_options(format)?;
+        let path = dir.join(format!("mammoth-{format}"));
+        eprintln!("mammoth: {format}");
+        let (build, ()) = best(1, || {
+            let mut w = MapWriter::create(&path, opts.clone())?;
+            for (k, v) in &data {
+                w.append(k, v)?;
+            }
+            Ok(w.finish()?)
+        })?;
+        let mut r = MapReader::open(&path)?;
+        let (hit, found) = best(a.rounds, || {
+            let mut n = 0u64;
+            for k in &present {
+                n += u64::from(r.get(k)?.is_some());
+            }
+            Ok(n)
+        })?;
+        if found != a.lookups {
+            bail!("{}: found {found} of {} present keys", path.display(), a.lookups);
+        }
+        let (miss, wrongly) = best(a.rounds, || {
+            let mut n = 0u64;
+            for k in &absent {
+                n += u64::from(r.get(k)?.is_some());
+            }
+            Ok(n)
+        })?;
+        if wrongly != 0 {
+            bail!("{}: found {wrongly} absent keys", path.display());
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        for (op, time) in [("build", build), ("get-present", hit), ("get-absent", miss)] {
+            rows.push(Row { format: format.clone(), op, mammoth_ms: ms(time), hadoop_ms: None });
+        }
+    }
+    drop(data);
+    if !a.no_hadoop {
+        eprintln!("hadoop: running the peer (this takes a while)");
+        let args = [
+            "bench-map".to_owned(),
+            dir.display().to_string(),
+            a.records.to_string(),
+            "--lookups".to_owned(),
+            a.lookups.to_string(),
+            "--rounds".to_owned(),
+            a.rounds.to_string(),
+            "--formats".to_owned(),
+            a.formats.join(","),
+        ];
+        for v in run_hadoop(&a.peer, &args)? {
+            let (Some(format), Some(op), Some(ms)) =
+                (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
+            else {
+                continue;
+            };
+            for row in rows.iter_mut().filter(|r| r.format == format && r.op == op) {
+                row.hadoop_ms = Some(ms);
+            }
+        }
+    }
+    println!(
+        "MapFile lookups: {} Text/Text records, {} random gets per row, best of {} rounds (build: one round)",
+        a.records, a.lookups, a.rounds
+    );
+    println!(
+        "{:<22} {:<12} {:>14} {:>14} {:>8}",
+        "format", "operation", "mammoth", "Hadoop", "ratio"
+    );
+    for r in &rows {
+        let rate = |ms: f64| {
+            if r.op == "build" {
+                format!("{:.0} rec/s", a.records as f64 / (ms / 1000.0))
+            } else {
+                format!("{:.0} get/s", a.lookups as f64 / (ms / 1000.0))
+            }
+        };
+        let (h, ratio) = r.hadoop_ms.map_or_else(
+            || ("-".into(), "-".into()),
+            |h| (rate(h), format!("{:.2}x", h / r.mammoth_ms)),
+        );
+        println!("{:<22} {:<12} {:>14} {:>14} {:>8}", r.format, r.op, rate(r.mammoth_ms), h, ratio);
+    }
+    Ok(())
+}
+
+/// Runs one benchmark command of the Hadoop peer with a full JIT (not the
+/// C1-only start-up mode `peer.sh` uses) and returns its JSON lines.
+fn run_hadoop(peer: &Path, args: &[String]) -> Result<Vec<serde_json::Value>> {
+    let setup = peer.join("setup.sh");
     if !setup.exists() {
         bail!(
             "{}: not found; run from the repository root, pass --peer DIR, or use --no-hadoop",
@@ -262,24 +446,19 @@ fn run_hadoop(a: &SeqBenchArgs, dir: &Path) -> Result<Vec<String>> {
         },
         PathBuf::from,
     );
-    // Full JIT (not the C1-only start-up mode of peer.sh): Hadoop at its best.
     let script = format!(
-        ". '{}/env.sh' && exec java -XX:+UseParallelGC -Xms2g -Xmx4g -cp \"$HADOOP_PEER_CP\" HadoopPeer bench-seq '{}' {} --rounds {} --formats {}",
-        home.display(),
-        dir.display(),
-        a.records,
-        a.rounds,
-        a.formats.join(",")
+        ". '{}/env.sh' && exec java -XX:+UseParallelGC -Xms2g -Xmx4g -cp \"$HADOOP_PEER_CP\" HadoopPeer \"$@\"",
+        home.display()
     );
-    let out = Command::new("bash").arg("-c").arg(&script).output()?;
+    let out = Command::new("bash").arg("-c").arg(&script).arg("hadoop-peer").args(args).output()?;
     if !out.status.success() {
         bail!("Hadoop peer failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(str::to_owned)
         .filter(|l| l.starts_with('{'))
-        .collect())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("peer printed {l:?}")))
+        .collect()
 }
 
 /// A directory removed on drop.

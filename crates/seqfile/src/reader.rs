@@ -581,18 +581,34 @@ impl<R: Read> Reader<R> {
 
     /// Decompresses the current block's values if that has not happened yet.
     fn block_values(&mut self) -> Result<()> {
-        let Some((lens, values)) = self.block.values_stored.take() else { return Ok(()) };
+        // Cloning the stored buffers is two reference counts; they are dropped
+        // only once decoding succeeded, so a failure leaves the block as it was
+        // (the same error again on a retry, never a half-decoded block).
+        let Some((lens, values)) = self.block.values_stored.clone() else { return Ok(()) };
         let at = self.block_at;
         let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
-        let mut lens_out = Vec::new();
-        d.decompress(&lens, &mut lens_out).map_err(|e| e.at(at))?;
-        let mut values_out = Vec::new();
-        d.decompress(&values, &mut values_out).map_err(|e| e.at(at))?;
-        let b = &mut self.block;
-        parse_lengths(&lens_out, b.n, values_out.len(), "value", &mut b.value_offs)
-            .map_err(|e| e.at(at))?;
-        b.values = Bytes::from(values_out);
-        Ok(())
+        let decoded = (|| -> Result<(Vec<u8>, Vec<usize>)> {
+            let mut lens_out = Vec::new();
+            d.decompress(&lens, &mut lens_out)?;
+            let mut values_out = Vec::new();
+            d.decompress(&values, &mut values_out)?;
+            let mut offs = Vec::new();
+            parse_lengths(&lens_out, self.block.n, values_out.len(), "value", &mut offs)?;
+            Ok((values_out, offs))
+        })();
+        match decoded {
+            Ok((values_out, offs)) => {
+                let b = &mut self.block;
+                b.values = Bytes::from(values_out);
+                b.value_offs = offs;
+                b.values_stored = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.block_valid_at = None;
+                Err(e.at(at))
+            }
+        }
     }
 
     /// Advances to the next record of the current (or next) block; returns
