@@ -11,6 +11,7 @@ mod bench;
 mod map;
 mod records;
 mod seq;
+mod sort;
 
 /// mammoth: Hadoop-native storage tools.
 ///

@@ -14,6 +14,7 @@ use seqfile::order::KeyOrder;
 use crate::records::{ClassArg, InputFormat, read_records};
 use crate::seq::format::{BytesStyle, RecordFormatter};
 use crate::seq::{EncodingArgs, progress, spinner};
+use crate::sort::{Sorter, tmp_dir_for};
 
 /// MapFile subcommands.
 #[derive(Subcommand, Debug)]
@@ -21,7 +22,9 @@ pub(crate) enum MapCommand {
     /// Build a MapFile (or BloomMapFile with --bloom) from TSV, JSON lines or a dump.
     ///
     /// Input need not be sorted: records are sorted by the key class's
-    /// Hadoop order (stable, so equal keys keep their input order).
+    /// Hadoop order (stable, so equal keys keep their input order), in
+    /// memory up to --sort-memory, beyond that in sorted runs spilled next
+    /// to the map and merged.
     Build(BuildArgs),
     /// Look keys up: prints `KEY<TAB>VALUE`; a missing key prints nothing
     /// and makes the exit status 1.
@@ -82,6 +85,9 @@ pub(crate) struct BuildArgs {
     /// Bloom hash (Hadoop's hadoop.util.hash.type).
     #[arg(long, value_enum, default_value_t = HashArg::Murmur)]
     bloom_hash: HashArg,
+    /// Memory for sorting, in MiB; larger inputs are sorted in runs on disk.
+    #[arg(long, default_value_t = 512)]
+    sort_memory_mb: usize,
     #[command(flatten)]
     encoding: EncodingArgs,
 }
@@ -90,25 +96,20 @@ fn build(a: &BuildArgs) -> Result<()> {
     let key = ClassArg::resolve(&a.key_class)?;
     let value = ClassArg::resolve(&a.value_class)?;
     let order = KeyOrder::for_class(&key.java);
-    // Records are held in memory to be sorted: keys and values in two arenas.
     let pb = spinner("records read");
-    let mut arena: Vec<u8> = Vec::new();
-    let mut spans: Vec<(usize, u32, u32)> = Vec::new();
+    let mut sorter =
+        Sorter::new(order, a.sort_memory_mb.saturating_mul(1 << 20), tmp_dir_for(&a.dir));
     read_records(a.input.as_deref(), a.format, &key, &value, |k, v| {
-        let (kl, vl) = (u32::try_from(k.len())?, u32::try_from(v.len())?);
-        spans.push((arena.len(), kl, vl));
-        arena.extend_from_slice(k);
-        arena.extend_from_slice(v);
-        if spans.len() % 65_536 == 0 {
-            pb.set_position(spans.len() as u64);
+        sorter.push(k, v)?;
+        if sorter.records() % 65_536 == 0 {
+            pb.set_position(sorter.records());
         }
         Ok(())
     })?;
     pb.finish_and_clear();
-    let key_of = |&(at, kl, _): &(usize, u32, u32)| &arena[at..at + kl as usize];
-    if !spans.windows(2).all(|w| order.compare(key_of(&w[0]), key_of(&w[1])).is_le()) {
-        eprintln!("sorting {} records", spans.len());
-        spans.sort_by(|x, y| order.compare(key_of(x), key_of(y)));
+    let total = sorter.records();
+    if sorter.spilled_runs() > 0 {
+        eprintln!("merging {} sorted runs", sorter.spilled_runs() + 1);
     }
     let mut opts = MapWriterOptions::with_classes(&key.java, &value.java)
         .compression(a.encoding.compression())
@@ -122,17 +123,17 @@ fn build(a: &BuildArgs) -> Result<()> {
         opts = opts.bloom(BloomParams { nr: a.bloom_size, error_rate: a.bloom_error_rate, hash });
     }
     let mut w = MapWriter::create(&a.dir, opts)?;
-    let pb = progress(spans.len() as u64, "writing");
+    let pb = progress(total, "writing");
     pb.set_style(indicatif::ProgressStyle::with_template(
         "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
     )?);
-    for (i, s) in spans.iter().enumerate() {
-        let (at, kl, vl) = (s.0, s.1 as usize, s.2 as usize);
-        w.append_raw(&arena[at..at + kl], &arena[at + kl..at + kl + vl])?;
-        if i % 65_536 == 0 {
-            pb.set_position(i as u64);
+    sorter.finish(|k, v| {
+        w.append_raw(k, v)?;
+        if w.records() % 65_536 == 0 {
+            pb.set_position(w.records());
         }
-    }
+        Ok(())
+    })?;
     let n = w.records();
     w.finish()?;
     pb.finish_and_clear();

@@ -226,3 +226,81 @@ fn errors_name_the_file_and_offset() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown codec")
     );
 }
+
+#[test]
+fn map_build_sorts_stably_even_when_spilling_and_answers_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40,000 records of ~120 bytes (~5 MB) with a 1 MiB sort budget: several runs.
+    let n = 40_000u64;
+    let key = |i: u64| (i * 7919) % 10_000; // every key 4 times, unsorted
+    let tsv = (0..n).map(|i| format!("{}\t{i:0100}\n", key(i))).collect::<Vec<_>>().concat();
+    let map = dir.path().join("m");
+    let out = mammoth(
+        &[
+            "map",
+            "build",
+            p(&map),
+            "--key-class",
+            "LongWritable",
+            "--bloom",
+            "--sort-memory-mb",
+            "1",
+        ],
+        tsv.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sorted runs"), "spilled");
+    assert!(
+        !dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("sort"))
+    );
+
+    let cat = ok(&["map", "cat", p(&map)], b"");
+    let lines: Vec<(u64, u64)> = cat
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap();
+            (k.parse().unwrap(), v.parse().unwrap())
+        })
+        .collect();
+    let mut want: Vec<(u64, u64)> = (0..n).map(|i| (key(i), i)).collect();
+    want.sort_by_key(|&(k, _)| k); // stable: equal keys keep input order
+    assert_eq!(lines, want);
+
+    let got = mammoth(&["map", "get", p(&map), "42", "10000", "7"], b"");
+    assert_eq!(got.status.code(), Some(1), "a missing key makes the exit status 1");
+    let first_42 = want.iter().find(|(k, _)| *k == 42).unwrap().1;
+    let first_7 = want.iter().find(|(k, _)| *k == 7).unwrap().1;
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        format!("42\t{first_42:0100}\n7\t{first_7:0100}\n")
+    );
+    let closest = ok(&["map", "get", "--closest", "--before", p(&map), "20000"], b"");
+    assert!(closest.starts_with("9999\t"), "{closest}");
+    let probe = ok(&["map", "probe", p(&map), "42", "hex:00000000000f4240"], b"");
+    assert!(probe.starts_with("42\ttrue\nhex:00000000000f4240\t"), "{probe}");
+    let stat: serde_json::Value =
+        serde_json::from_str(&ok(&["map", "stat", "--json", p(&map)], b"")).unwrap();
+    assert_eq!(stat["records"], n);
+    assert_eq!(stat["kind"], "bloom");
+    assert_eq!(stat["final_key"], "9999");
+}
+
+#[test]
+fn map_build_refuses_nothing_but_bad_lines_and_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("m");
+    let out = mammoth(&["map", "build", p(&map), "--key-class", "IntWritable"], b"1\ta\nx\tb\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    let out = mammoth(&["map", "get", p(&dir.path().join("none")), "k"], b"");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("none/data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
