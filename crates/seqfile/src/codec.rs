@@ -288,6 +288,38 @@ impl Decompressor {
         self.codec
     }
 
+    /// Decodes at least the first `want` bytes of a stream into `out` (which
+    /// must be empty) and returns whether all of it was decoded. zlib streams
+    /// stop early, so a lookup that needs the first values of a block does not
+    /// inflate all of it; other codecs decode everything. A prefix is not
+    /// checksummed: only a complete decode verifies the stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`Decompressor::decompress`].
+    pub fn decompress_prefix(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        want: usize,
+    ) -> Result<bool> {
+        if matches!(self.codec, Codec::Default | Codec::Deflate) {
+            let (codec, limit) = (self.codec, self.limit);
+            let d = self.inflate.get_or_insert_with(|| flate2::Decompress::new(true));
+            d.reset(true);
+            let (used, ended) = inflate_until(d, input, out, limit, codec, want)?;
+            if !ended {
+                return Ok(false);
+            }
+            if used == input.len() {
+                return Ok(true);
+            }
+            out.clear();
+        }
+        self.decompress(input, out)?;
+        Ok(true)
+    }
+
     /// Decodes one complete stream (`input` must hold all of it) and appends the
     /// result to `out`.
     ///
@@ -389,9 +421,25 @@ fn inflate_all(
     limit: usize,
     codec: Codec,
 ) -> Result<usize> {
+    inflate_until(d, input, out, limit, codec, usize::MAX).map(|(used, _)| used)
+}
+
+/// Inflates until the stream ends or `stop_at` bytes came out; returns the
+/// input bytes used and whether the stream ended.
+fn inflate_until(
+    d: &mut flate2::Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    codec: Codec,
+    stop_at: usize,
+) -> Result<(usize, bool)> {
     let start_in = d.total_in();
     let base = out.len();
     loop {
+        if out.len() - base >= stop_at {
+            return Ok(((d.total_in() - start_in) as usize, false));
+        }
         let used = (d.total_in() - start_in) as usize;
         if out.len() == out.capacity() {
             if out.len() - base >= limit {
@@ -407,7 +455,7 @@ fn inflate_all(
             return Err(too_large(limit));
         }
         match status {
-            flate2::Status::StreamEnd => return Ok((d.total_in() - start_in) as usize),
+            flate2::Status::StreamEnd => return Ok(((d.total_in() - start_in) as usize, true)),
             flate2::Status::Ok => {}
             flate2::Status::BufError => {
                 let now = (d.total_in() - start_in) as usize;

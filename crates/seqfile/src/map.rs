@@ -465,12 +465,19 @@ impl MapReader {
     ///
     /// Errors of the data file.
     pub fn seek(&mut self, key: &[u8]) -> Result<bool> {
-        Ok(self.seek_closest(key, false)?.is_some_and(|(exact, _)| exact))
+        Ok(self.seek_closest(key, false, false)?.is_some_and(|(exact, _)| exact))
     }
 
     /// Seeks and returns `(exact, record)`: the first record ≥ `key`, or with
     /// `before` the last record ≤ `key`; the record is also left pending.
-    fn seek_closest(&mut self, key: &[u8], before: bool) -> Result<Option<(bool, Record)>> {
+    /// With `exact_only`, an inexact answer is `None` and its value is never
+    /// read (a miss costs no value decompression).
+    fn seek_closest(
+        &mut self,
+        key: &[u8],
+        before: bool,
+        exact_only: bool,
+    ) -> Result<Option<(bool, Record)>> {
         self.pending = None;
         let start = match self.search(key) {
             Ok(i) => self.positions[i],
@@ -485,7 +492,10 @@ impl MapReader {
             if c.is_gt() && !before {
                 continue;
             }
-            let rec = Record { key: Bytes::copy_from_slice(k), value: self.data.value()? };
+            if exact_only && c.is_lt() {
+                return Ok(None);
+            }
+            let rec = Record { key: Bytes::copy_from_slice(k), value: self.data.value_lazy()? };
             if c.is_le() {
                 let exact = c.is_eq();
                 if before && !exact {
@@ -511,7 +521,7 @@ impl MapReader {
         if !self.probably_has_key(key) {
             return Ok(None);
         }
-        Ok(match self.seek_closest(key, false)? {
+        Ok(match self.seek_closest(key, false, true)? {
             Some((true, rec)) => Some(rec.value),
             _ => None,
         })
@@ -524,7 +534,7 @@ impl MapReader {
     ///
     /// Errors of the data file.
     pub fn get_closest(&mut self, key: &[u8], before: bool) -> Result<Option<Record>> {
-        Ok(self.seek_closest(key, before)?.map(|(_, r)| r))
+        Ok(self.seek_closest(key, before, false)?.map(|(_, r)| r))
     }
 
     /// The last key of the map.

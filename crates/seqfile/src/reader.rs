@@ -40,6 +40,9 @@ pub struct RecordRef<'a> {
     pub value: &'a [u8],
 }
 
+/// Decoded values of a block: the bytes, the offsets, and whether complete.
+type DecodedValues = (Vec<u8>, Vec<usize>, bool);
+
 /// The record `next_key` stopped at, whose value `value` fetches.
 #[derive(Clone, Copy)]
 enum Current {
@@ -522,12 +525,29 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// The value of the record [`Reader::next_key`] returned last.
+    /// The value of the record [`Reader::next_key`] returned last. For BLOCK
+    /// files this decodes (and verifies) the block's whole value stream.
     ///
     /// # Errors
     ///
     /// `InvalidInput` if there is no such record; codec errors.
     pub fn value(&mut self) -> Result<Bytes> {
+        self.value_upto(false)
+    }
+
+    /// As [`Reader::value`], but in BLOCK files with zlib codecs inflates the
+    /// block's value stream only as far as this record: the cheap way to fetch
+    /// one value found by a lookup (Hadoop reads values lazily the same way).
+    /// Corruption further on in the block goes unnoticed until it is read.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::value`].
+    pub fn value_lazy(&mut self) -> Result<Bytes> {
+        self.value_upto(true)
+    }
+
+    fn value_upto(&mut self, lazy: bool) -> Result<Bytes> {
         match self.current {
             Current::None => {
                 Err(self.err(Error::invalid("value() needs a record from next_key()")))
@@ -545,7 +565,8 @@ impl<R: Read> Reader<R> {
                 }
             }
             Current::Block { index } => {
-                self.block_values().map_err(|e| self.err(e))?;
+                self.block_values_upto(if lazy { index } else { usize::MAX })
+                    .map_err(|e| self.err(e))?;
                 let offs = &self.block.value_offs;
                 Ok(self.block.values.slice(offs[index]..offs[index + 1]))
             }
@@ -581,30 +602,66 @@ impl<R: Read> Reader<R> {
 
     /// Decompresses the current block's values if that has not happened yet.
     fn block_values(&mut self) -> Result<()> {
-        // Cloning the stored buffers is two reference counts; they are dropped
-        // only once decoding succeeded, so a failure leaves the block as it was
-        // (the same error again on a retry, never a half-decoded block).
+        self.block_values_upto(usize::MAX)
+    }
+
+    /// Makes sure the values of the current block are decoded at least up to
+    /// record `upto` (all of them for `usize::MAX`) and returns the value
+    /// offsets' length check state. The stored buffers are dropped only once
+    /// the whole value stream decoded and matched its lengths, so a failure
+    /// leaves the block as it was (the same error on a retry, never a
+    /// half-decoded block).
+    fn block_values_upto(&mut self, upto: usize) -> Result<()> {
         let Some((lens, values)) = self.block.values_stored.clone() else { return Ok(()) };
         let at = self.block_at;
+        let n = self.block.n;
         let d = self.decompressor.as_mut().expect("BLOCK files always have a codec");
-        let decoded = (|| -> Result<(Vec<u8>, Vec<usize>)> {
-            let mut lens_out = Vec::new();
-            d.decompress(&lens, &mut lens_out)?;
+        let decoded = (|| -> Result<Option<DecodedValues>> {
+            let mut offs = std::mem::take(&mut self.block.value_offs);
+            if offs.is_empty() {
+                let mut lens_out = Vec::new();
+                d.decompress(&lens, &mut lens_out)?;
+                parse_lengths(&lens_out, n, None, "value", &mut offs)?;
+            }
+            let need = if upto >= n { usize::MAX } else { offs[upto + 1] };
+            if need != usize::MAX && need <= self.block.values.len() {
+                self.block.value_offs = offs;
+                return Ok(None);
+            }
             let mut values_out = Vec::new();
-            d.decompress(&values, &mut values_out)?;
-            let mut offs = Vec::new();
-            parse_lengths(&lens_out, self.block.n, values_out.len(), "value", &mut offs)?;
-            Ok((values_out, offs))
+            let complete = if need == usize::MAX {
+                d.decompress(&values, &mut values_out)?;
+                true
+            } else {
+                d.decompress_prefix(&values, &mut values_out, need)?
+            };
+            let total = offs[n];
+            if complete && values_out.len() != total {
+                return Err(Error::new(ErrorKind::BadBlock(format!(
+                    "value lengths add up to {total} but the value buffer holds {} bytes",
+                    values_out.len()
+                ))));
+            }
+            if !complete && values_out.len() < need {
+                return Err(Error::new(ErrorKind::BadBlock(
+                    "value buffer is shorter than its lengths".into(),
+                )));
+            }
+            Ok(Some((values_out, offs, complete)))
         })();
         match decoded {
-            Ok((values_out, offs)) => {
+            Ok(None) => Ok(()),
+            Ok(Some((values_out, offs, complete))) => {
                 let b = &mut self.block;
                 b.values = Bytes::from(values_out);
                 b.value_offs = offs;
-                b.values_stored = None;
+                if complete {
+                    b.values_stored = None;
+                }
                 Ok(())
             }
             Err(e) => {
+                self.block.value_offs.clear();
                 self.block_valid_at = None;
                 Err(e.at(at))
             }
@@ -669,9 +726,11 @@ impl<R: Read> Reader<R> {
         let mut keys_out = Vec::new();
         d.decompress(&keys, &mut keys_out).map_err(|e| e.at(at))?;
         let b = &mut self.block;
-        parse_lengths(&out, n, keys_out.len(), "key", &mut b.key_offs).map_err(|e| e.at(at))?;
+        parse_lengths(&out, n, Some(keys_out.len()), "key", &mut b.key_offs)
+            .map_err(|e| e.at(at))?;
         b.keys = Bytes::from(keys_out);
         b.values_stored = Some((value_lens, values));
+        b.values = Bytes::new();
         b.value_offs.clear();
         b.n = n;
         self.blocks_read += 1;
@@ -691,14 +750,15 @@ impl<R: Read> Reader<R> {
 }
 
 /// Decodes `n` VInt lengths that must exactly fill `raw` and add up to
-/// `total`, into `n + 1` running offsets.
+/// `total` (when known), into `n + 1` running offsets.
 fn parse_lengths(
     raw: &[u8],
     n: usize,
-    total: usize,
+    total: Option<usize>,
     what: &str,
     out: &mut Vec<usize>,
 ) -> Result<()> {
+    let total = total.unwrap_or(usize::MAX);
     out.clear();
     // Each length takes at least one byte: a count larger than the buffer is corrupt.
     if n > raw.len() {
@@ -724,13 +784,13 @@ fn parse_lengths(
         }
         out.push(sum as usize);
     }
-    if sum == total as u64 && pos != raw.len() {
+    if (total == usize::MAX || sum == total as u64) && pos != raw.len() {
         return Err(Error::new(ErrorKind::BadBlock(format!(
             "{} stray bytes after the {what} lengths",
             raw.len() - pos
         ))));
     }
-    if sum != total as u64 {
+    if total != usize::MAX && sum != total as u64 {
         return Err(Error::new(ErrorKind::BadBlock(format!(
             "{what} lengths add up to {sum} but the {what} buffer holds {total} bytes"
         ))));

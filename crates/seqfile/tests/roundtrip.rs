@@ -75,6 +75,8 @@ fn check_key_first(file: &[u8], model: &Model) -> seqfile::Result<()> {
         assert_eq!(k, &model[i].0[..], "key {i}");
         if i % 3 == 0 {
             assert_eq!(r.value()?.as_ref(), &model[i].1[..], "value {i}");
+        } else if i % 3 == 1 {
+            assert_eq!(r.value_lazy()?.as_ref(), &model[i].1[..], "lazy value {i}");
         }
         i += 1;
     }
