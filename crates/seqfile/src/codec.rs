@@ -445,8 +445,12 @@ fn inflate_until(
             if out.len() - base >= limit {
                 return Err(too_large(limit));
             }
-            let want = (input.len() * 3).clamp(4096, 1 << 20).min(limit - (out.len() - base));
-            out.reserve(want.max(1));
+            let mut want = (input.len() * 3).clamp(4096, 1 << 20).min(limit - (out.len() - base));
+            if stop_at != usize::MAX {
+                // Inflate no further than asked (give or take 4 KiB).
+                want = want.min((stop_at - (out.len() - base)).max(4096));
+            }
+            out.reserve_exact(want.max(1));
         }
         let status = d
             .decompress_vec(&input[used..], out, flate2::FlushDecompress::None)
