@@ -111,16 +111,22 @@ pub fn vector_size(nr: i32, error_rate: f32, nb_hash: i32) -> Result<u32> {
     Ok(size as u32)
 }
 
-/// Checks the filter parameters Hadoop's `HashFunction` checks.
+/// Most hash rounds per key a filter may have. Hadoop's BloomMapFile uses 5
+/// and a useful filter never needs more than a few dozen; a file claiming
+/// more is corrupt, and honouring it would make every lookup crawl.
+pub const MAX_NB_HASH: u32 = 256;
+
+/// Checks the filter parameters Hadoop's `HashFunction` checks, plus
+/// [`MAX_NB_HASH`].
 fn check_params(vector_size: u32, nb_hash: u32) -> Result<()> {
     if vector_size == 0 || vector_size > i32::MAX as u32 {
         return Err(Error::invalid(format!(
             "bloom filter vector size {vector_size} is not in 1..=2147483647"
         )));
     }
-    if nb_hash == 0 || nb_hash > i32::MAX as u32 {
+    if nb_hash == 0 || nb_hash > MAX_NB_HASH {
         return Err(Error::invalid(format!(
-            "bloom filter nbHash {nb_hash} is not in 1..=2147483647"
+            "bloom filter nbHash {nb_hash} is not in 1..={MAX_NB_HASH}"
         )));
     }
     Ok(())

@@ -382,17 +382,7 @@ impl MapReader {
         } else {
             let bytes =
                 std::fs::read(&bloom_path).map_err(|e| Error::from(e).with_path(&bloom_path))?;
-            let b = DynamicBloomFilter::read_from(&bytes).map_err(|e| e.with_path(&bloom_path))?;
-            // Hadoop always writes 5 hashes; a huge count would make every lookup crawl.
-            if b.nb_hash() > 64 {
-                return Err(Error::new(ErrorKind::BadBloom(format!(
-                    "{} hash functions per key",
-                    b.nb_hash()
-                )))
-                .with_path(&bloom_path)
-                .at(4));
-            }
-            Some(b)
+            Some(DynamicBloomFilter::read_from(&bytes).map_err(|e| e.with_path(&bloom_path))?)
         };
         Ok(MapReader { dir, data, order, keys, positions, first_pos, bloom, pending: None })
     }

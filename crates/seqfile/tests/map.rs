@@ -64,9 +64,11 @@ proptest! {
                 }
                 let fk = r.final_key().unwrap().map(|k| IntWritable::read_from(&k).unwrap().0);
                 prop_assert_eq!(fk, keys.last().copied());
-                // Iteration after a seek continues in key order.
+                // Iteration after a seek continues in key order. (Seek below
+                // the first key: seeking to a duplicated key may land on a
+                // later duplicate, as in Hadoop, when an index entry does.)
                 if let Some(&first) = keys.first() {
-                    prop_assert!(r.seek(&int(first)).unwrap());
+                    prop_assert!(!r.seek(&int(first - 1)).unwrap());
                     let mut n = 0;
                     while let Some(rec) = r.next_record().unwrap() {
                         prop_assert_eq!(IntWritable::read_from(&rec.key).unwrap().0, keys[n]);
