@@ -337,6 +337,14 @@ pub struct MapReader {
     bloom: Option<DynamicBloomFilter>,
     /// A record read past during a seek, returned by the next `next`.
     pending: Option<Record>,
+    /// Hadoop's lookup state: the index entry the last seek started from
+    /// (`None` for "before the first entry") and the last key it read. A
+    /// lookup between that key and the next index key starts from the same
+    /// entry instead of searching again; with duplicate keys this decides
+    /// which duplicate is found, so it is kept exactly as Hadoop keeps it.
+    seek_index: Option<usize>,
+    seek_position: u64,
+    next_key: Option<Bytes>,
 }
 
 impl std::fmt::Debug for MapReader {
@@ -384,7 +392,19 @@ impl MapReader {
                 std::fs::read(&bloom_path).map_err(|e| Error::from(e).with_path(&bloom_path))?;
             Some(DynamicBloomFilter::read_from(&bytes).map_err(|e| e.with_path(&bloom_path))?)
         };
-        Ok(MapReader { dir, data, order, keys, positions, first_pos, bloom, pending: None })
+        Ok(MapReader {
+            dir,
+            data,
+            order,
+            keys,
+            positions,
+            first_pos,
+            bloom,
+            pending: None,
+            seek_index: None,
+            seek_position: first_pos,
+            next_key: None,
+        })
     }
 
     /// The directory.
@@ -476,33 +496,53 @@ impl MapReader {
         exact_only: bool,
     ) -> Result<Option<(bool, Record)>> {
         self.pending = None;
-        let start = match self.search(key) {
-            Ok(i) => self.positions[i],
-            Err(0) => self.first_pos,
-            Err(i) => self.positions[i - 1],
+        let order = self.order;
+        let reuse = match (self.seek_index, &self.next_key) {
+            (Some(i), Some(next_key)) => {
+                i + 1 < self.keys.len()
+                    && order.compare(key, &self.keys[i + 1]).is_lt()
+                    && order.compare(key, next_key).is_ge()
+            }
+            _ => false,
         };
-        self.data.seek(start)?;
+        if !reuse {
+            let entry = match self.search(key) {
+                Ok(i) => Some(i),
+                Err(0) => None,
+                Err(i) => Some(i - 1),
+            };
+            self.seek_index = entry;
+            self.seek_position = entry.map_or(self.first_pos, |i| self.positions[i]);
+        }
+        self.data.seek(self.seek_position)?;
         let mut prev: Option<Record> = None;
         // Keys only: values are fetched (and decompressed) for the answer alone.
         while let Some(k) = self.data.next_key()? {
-            let c = self.order.compare(key, k);
+            let c = order.compare(key, k);
+            let key_read = Bytes::copy_from_slice(k);
             if c.is_gt() && !before {
+                self.next_key = Some(key_read);
                 continue;
             }
             if exact_only && c.is_lt() {
+                self.next_key = Some(key_read);
                 return Ok(None);
             }
-            let rec = Record { key: Bytes::copy_from_slice(k), value: self.data.value_lazy()? };
+            let rec = Record { key: key_read, value: self.data.value_lazy()? };
             if c.is_le() {
                 let exact = c.is_eq();
                 if before && !exact {
                     // The last record before `key` (None if `key` precedes all).
+                    self.next_key =
+                        Some(prev.as_ref().map_or_else(|| rec.key.clone(), |p| p.key.clone()));
                     self.pending = Some(rec);
                     return Ok(prev.map(|p| (false, p)));
                 }
+                self.next_key = Some(rec.key.clone());
                 self.pending = Some(rec.clone());
                 return Ok(Some((exact, rec)));
             }
+            self.next_key = Some(rec.key.clone());
             prev = Some(rec);
         }
         Ok(if before { prev.map(|p| (false, p)) } else { None })
@@ -599,9 +639,11 @@ fn load_index(
             }
         }
         // Hadoop's rule: its skip counter starts at `skip`, so the kept entries
-        // are numbers skip, 2*skip+1, …; an entry pointing where the previous
-        // kept one points (old BLOCK maps wrote such) is dropped.
-        let keep = n % (skip + 1) == skip && positions.last() != Some(&pos);
+        // are numbers skip, 2*skip+1, …. Hadoop 3.5 means to drop an entry
+        // pointing where the previous one points, but its check never fires
+        // (the variable it compares with is never updated), so every such
+        // entry is kept, and `mid_key` and duplicate lookups depend on it.
+        let keep = n % (skip + 1) == skip;
         n += 1;
         if keep {
             keys.push(rec.key);
