@@ -553,6 +553,12 @@ impl<'a> Cursor<'a> {
             ))
             .at(at as u64));
         };
+        if nb_hash > MAX_NB_HASH {
+            return Err(Error::invalid(format!(
+                "bloom filter nbHash {nb_hash} is over the limit of {MAX_NB_HASH}"
+            ))
+            .at(at as u64));
+        }
         let vector_size = self.positive("bloom filter vectorSize")?;
         Ok((nb_hash, hash, vector_size))
     }
