@@ -260,7 +260,7 @@ fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
         a.rounds
     );
     println!(
-        "{:<15} {:<15} {:>13} {:>13} {:>8}",
+        "{:<15} {:<15} {:>13} {:>20} {:>8}",
         "format", "operation", "mammoth MB/s", "Hadoop MB/s", "ratio"
     );
     for r in &rows {
@@ -282,7 +282,7 @@ fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "{:<15} {:<15} {:>13.0} {:>13} {:>8}",
+            "{:<15} {:<15} {:>13.0} {:>20} {:>8}",
             r.format,
             r.op,
             mbps(r.mammoth_ms),

@@ -390,28 +390,31 @@ impl DynamicBloomFilter {
         if key.is_empty() {
             return false;
         }
-        // Rows normally share the filter's parameters: hash once for them all.
+        // Rows normally share the filter's parameters: their positions are
+        // hashed once for all of them, and lazily, because an absent key is
+        // usually ruled out by its first or second position (each position
+        // costs a chained hash round).
         let n = self.nb_hash as usize;
+        if n > SHARED_POSITIONS {
+            return self.rows.iter().any(|row| row.membership_test(key));
+        }
         let mut shared = [0u32; SHARED_POSITIONS];
-        let shared = if n <= SHARED_POSITIONS {
-            for (slot, p) in
-                shared.iter_mut().zip(Positions::new(self.hash, key, self.vector_size).take(n))
+        let mut computed = 0;
+        let mut positions = Positions::new(self.hash, key, self.vector_size);
+        self.rows.iter().any(|row| {
+            if row.nb_hash != self.nb_hash
+                || row.hash != self.hash
+                || row.vector_size != self.vector_size
             {
-                *slot = p;
+                return row.membership_test(key);
             }
-            Some(&shared[..n])
-        } else {
-            None
-        };
-        self.rows.iter().any(|row| match shared {
-            Some(pos)
-                if row.nb_hash == self.nb_hash
-                    && row.hash == self.hash
-                    && row.vector_size == self.vector_size =>
-            {
-                pos.iter().all(|&p| row.bit(p))
-            }
-            _ => row.membership_test(key),
+            (0..n).all(|i| {
+                while computed <= i {
+                    shared[computed] = positions.next().unwrap_or(0);
+                    computed += 1;
+                }
+                row.bit(shared[i])
+            })
         })
     }
 
