@@ -344,7 +344,9 @@ pub struct MapReader {
     /// which duplicate is found, so it is kept exactly as Hadoop keeps it.
     seek_index: Option<usize>,
     seek_position: u64,
-    next_key: Option<Bytes>,
+    /// The last key the last seek read (empty before any seek).
+    next_key: Vec<u8>,
+    has_next_key: bool,
 }
 
 impl std::fmt::Debug for MapReader {
@@ -403,7 +405,8 @@ impl MapReader {
             pending: None,
             seek_index: None,
             seek_position: first_pos,
-            next_key: None,
+            next_key: Vec::new(),
+            has_next_key: false,
         })
     }
 
@@ -497,13 +500,14 @@ impl MapReader {
     ) -> Result<Option<(bool, Record)>> {
         self.pending = None;
         let order = self.order;
-        let reuse = match (self.seek_index, &self.next_key) {
-            (Some(i), Some(next_key)) => {
-                i + 1 < self.keys.len()
+        let reuse = match self.seek_index {
+            Some(i) => {
+                self.has_next_key
+                    && i + 1 < self.keys.len()
                     && order.compare(key, &self.keys[i + 1]).is_lt()
-                    && order.compare(key, next_key).is_ge()
+                    && order.compare(key, &self.next_key).is_ge()
             }
-            _ => false,
+            None => false,
         };
         if !reuse {
             let entry = match self.search(key) {
@@ -516,33 +520,38 @@ impl MapReader {
         }
         self.data.seek(self.seek_position)?;
         let mut prev: Option<Record> = None;
-        // Keys only: values are fetched (and decompressed) for the answer alone.
+        // Keys only: values are fetched (and decompressed) for the answer
+        // alone, and keys are copied only for the last one read.
         while let Some(k) = self.data.next_key()? {
             let c = order.compare(key, k);
-            let key_read = Bytes::copy_from_slice(k);
+            self.next_key.clear();
+            self.next_key.extend_from_slice(k);
+            self.has_next_key = true;
             if c.is_gt() && !before {
-                self.next_key = Some(key_read);
                 continue;
             }
             if exact_only && c.is_lt() {
-                self.next_key = Some(key_read);
                 return Ok(None);
             }
-            let rec = Record { key: key_read, value: self.data.value_lazy()? };
+            let rec = Record {
+                key: Bytes::copy_from_slice(&self.next_key),
+                value: self.data.value_lazy()?,
+            };
             if c.is_le() {
                 let exact = c.is_eq();
                 if before && !exact {
-                    // The last record before `key` (None if `key` precedes all).
-                    self.next_key =
-                        Some(prev.as_ref().map_or_else(|| rec.key.clone(), |p| p.key.clone()));
+                    // The last record before `key` (None if `key` precedes all);
+                    // Hadoop re-reads it, so it is the last key read.
+                    if let Some(p) = &prev {
+                        self.next_key.clear();
+                        self.next_key.extend_from_slice(&p.key);
+                    }
                     self.pending = Some(rec);
                     return Ok(prev.map(|p| (false, p)));
                 }
-                self.next_key = Some(rec.key.clone());
                 self.pending = Some(rec.clone());
                 return Ok(Some((exact, rec)));
             }
-            self.next_key = Some(rec.key.clone());
             prev = Some(rec);
         }
         Ok(if before { prev.map(|p| (false, p)) } else { None })

@@ -101,7 +101,7 @@ impl<R: Read> Source<R> {
 
     pub(crate) fn skip(&mut self, n: usize) {
         debug_assert!(n <= self.buf.len());
-        let _ = self.buf.split_to(n);
+        bytes::Buf::advance(&mut self.buf, n);
         self.pos += n as u64;
     }
 
