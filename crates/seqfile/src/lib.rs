@@ -1,5 +1,6 @@
-//! Hadoop SequenceFiles in Rust: read and write all three layouts (NONE,
-//! RECORD, BLOCK) with every common codec, byte-compatible with Hadoop.
+//! Hadoop SequenceFiles and MapFiles in Rust: read and write all three
+//! layouts (NONE, RECORD, BLOCK) with every common codec, and the MapFile
+//! family on top, byte-compatible with Hadoop.
 //!
 //! # Layout of the crate
 //!
@@ -12,6 +13,10 @@
 //!   [`bytes::Bytes`] slices of the read buffer or the decompressed block) or
 //!   typed through [`Writable`](writable::Writable).
 //! * [`split`]: Hadoop-style input splits, read in parallel.
+//! * [`map`]: MapFile, SetFile, ArrayFile and BloomMapFile on top of the
+//!   reader and writer, ordered by [`order`] (Hadoop's raw comparators), with
+//!   [`bloom`] filters hashed by [`hash`] (Hadoop's Murmur and Jenkins),
+//!   bit-identical to Hadoop's.
 //! * [`dump`]: the canonical text dump shared with the real-Hadoop test peer.
 //!
 //! # Example
