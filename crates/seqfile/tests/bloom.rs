@@ -15,6 +15,8 @@
 //!   Hadoop writes from our records with `write-bloom`: 2 to 30 rows, both
 //!   hashes, Text, BytesWritable and LongWritable keys.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -495,31 +497,7 @@ proptest! {
 /// `peer.sh`, or `None` (after a notice) when the Hadoop tests are skipped;
 /// the same policy as `tests/hadoop.rs`.
 fn peer() -> Option<PathBuf> {
-    let Some(raw) = std::env::var_os("MAMMOTH_HADOOP_PEER").filter(|v| !v.is_empty()) else {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "CI is set but MAMMOTH_HADOOP_PEER is not: the real-Hadoop bloom filter tests are \
-             required in CI. Run scripts/test (it installs the peer and sets the variable) or \
-             set MAMMOTH_HADOOP_PEER=interop/hadoop/peer.sh"
-        );
-        eprintln!(
-            "\n************************************************************************\n\
-             ** SKIPPED: real-Hadoop bloom filter tests (crates/seqfile/tests/bloom.rs)\n\
-             ** MAMMOTH_HADOOP_PEER is not set. To run them, use scripts/test, or\n\
-             **   interop/hadoop/setup.sh &&\n\
-             **   MAMMOTH_HADOOP_PEER=$PWD/interop/hadoop/peer.sh cargo test -p seqfile --test bloom\n\
-             ************************************************************************\n"
-        );
-        return None;
-    };
-    let given = PathBuf::from(raw);
-    // A relative path may be meant from the workspace root (tests run in the crate directory).
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [given.clone(), workspace.join(&given)].into_iter().find(|p| p.is_file());
-    let Some(found) = found else {
-        panic!("MAMMOTH_HADOOP_PEER={} does not name a file", given.display());
-    };
-    Some(found)
+    common::find_peer("bloom filter tests", "bloom")
 }
 
 /// A running `peer.sh` command.

@@ -13,6 +13,8 @@
 //! `scripts/test` sets it). Without it the Hadoop tests are skipped with a
 //! notice, or fail when `CI` is set.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,31 +29,7 @@ use seqfile::{Codec, Compression, Header, Reader, Record, Writer, WriterOptions}
 
 /// `peer.sh`, or `None` (after a notice) when the Hadoop tests are skipped.
 fn peer() -> Option<PathBuf> {
-    let Some(raw) = std::env::var_os("MAMMOTH_HADOOP_PEER").filter(|v| !v.is_empty()) else {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "CI is set but MAMMOTH_HADOOP_PEER is not: the real-Hadoop interop tests are \
-             required in CI. Run scripts/test (it installs the peer and sets the variable) or \
-             set MAMMOTH_HADOOP_PEER=interop/hadoop/peer.sh"
-        );
-        eprintln!(
-            "\n************************************************************************\n\
-             ** SKIPPED: real-Hadoop SequenceFile interop tests (crates/seqfile/tests/hadoop.rs)\n\
-             ** MAMMOTH_HADOOP_PEER is not set. To run them, use scripts/test, or\n\
-             **   interop/hadoop/setup.sh &&\n\
-             **   MAMMOTH_HADOOP_PEER=$PWD/interop/hadoop/peer.sh cargo test -p seqfile --test hadoop\n\
-             ************************************************************************\n"
-        );
-        return None;
-    };
-    let given = PathBuf::from(raw);
-    // A relative path may be meant from the workspace root (tests run in the crate directory).
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [given.clone(), workspace.join(&given)].into_iter().find(|p| p.is_file());
-    let Some(found) = found else {
-        panic!("MAMMOTH_HADOOP_PEER={} does not name a file", given.display());
-    };
-    Some(found)
+    common::find_peer("SequenceFile interop tests", "hadoop")
 }
 
 /// A `peer.sh` command, with Java's stdout forced to UTF-8 (metadata is non-ASCII).
