@@ -190,14 +190,11 @@ struct Row {
 }
 
 fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
-    let tmp;
-    let dir = if let Some(d) = &a.dir {
-        std::fs::create_dir_all(d)?;
-        d.clone()
-    } else {
-        tmp = tempdir()?;
-        tmp.0.clone()
-    };
+    let work = WorkDir::new(a.dir.as_deref())?;
+    let dir = work.path().to_path_buf();
+    for f in &a.formats {
+        compression_of(f)?;
+    }
     eprintln!("generating {} records", a.records);
     let data = dataset(a.records);
     let raw_bytes: u64 = data.iter().map(|(k, v)| (k.0.len() + 1 + v.0.len() + 1) as u64).sum();
@@ -330,14 +327,11 @@ fn map_options(format: &str) -> Result<MapWriterOptions> {
 }
 
 fn bench_map(a: &MapBenchArgs) -> Result<()> {
-    let tmp;
-    let dir = if let Some(d) = &a.dir {
-        std::fs::create_dir_all(d)?;
-        d.clone()
-    } else {
-        tmp = tempdir()?;
-        tmp.0.clone()
-    };
+    let work = WorkDir::new(a.dir.as_deref())?;
+    let dir = work.path().to_path_buf();
+    for f in &a.formats {
+        map_options(f)?;
+    }
     eprintln!("generating {} records and {} lookups", a.records, a.lookups);
     let data = dataset(a.records);
     let (present, absent) = lookup_keys(a.records, a.lookups);
@@ -466,18 +460,35 @@ fn run_hadoop(peer: &Path, args: &[String]) -> Result<Vec<serde_json::Value>> {
         .collect()
 }
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-fn tempdir() -> Result<TempDir> {
-    let base = std::env::temp_dir().join(format!("mammoth-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&base)?;
-    Ok(TempDir(base))
+/// Where a benchmark puts its files: a given directory (kept), or a
+/// temporary one removed on drop.
+struct WorkDir {
+    path: PathBuf,
+    remove: bool,
 }
 
-impl Drop for TempDir {
+impl WorkDir {
+    fn new(given: Option<&Path>) -> Result<Self> {
+        let (path, remove) = match given {
+            Some(d) => (d.to_path_buf(), false),
+            None => {
+                (std::env::temp_dir().join(format!("mammoth-bench-{}", std::process::id())), true)
+            }
+        };
+        std::fs::create_dir_all(&path).with_context(|| format!("{}", path.display()))?;
+        Ok(WorkDir { path, remove })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

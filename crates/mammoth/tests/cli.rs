@@ -304,3 +304,31 @@ fn map_build_refuses_nothing_but_bad_lines_and_reports_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn benchmarks_run_without_the_peer() {
+    let out = ok(
+        &[
+            "bench",
+            "seq",
+            "--no-hadoop",
+            "--records",
+            "3000",
+            "--rounds",
+            "1",
+            "--formats",
+            "none,block-snappy",
+        ],
+        b"",
+    );
+    assert!(out.contains("block-snappy    read"), "{out}");
+    let out = ok(
+        &["bench", "map", "--no-hadoop", "--records", "3000", "--lookups", "200", "--rounds", "1"],
+        b"",
+    );
+    for f in ["map-none", "map-block-deflate", "bloom-none", "bloom-block-deflate"] {
+        assert!(out.contains(&format!("{f:<22} get-absent")), "{f}: {out}");
+    }
+    let bad = mammoth(&["bench", "seq", "--no-hadoop", "--formats", "none,lzo"], b"");
+    assert!(!bad.status.success());
+}
