@@ -289,6 +289,35 @@ impl<R: Read> Reader<R> {
         e.in_file(self.path.as_ref())
     }
 
+    /// Common start of `next_record`, `next_ref` and `next_key`: forgets the
+    /// current record, consumes the one lent last, and says whether reading
+    /// may go on.
+    fn start_next(&mut self) -> bool {
+        self.current = Current::None;
+        if self.consume > 0 {
+            self.src.skip(self.consume);
+            self.consume = 0;
+        }
+        !self.done
+    }
+
+    /// Common end: the end of the input or an error ends the reading; an
+    /// error gets the path.
+    fn end_next<T>(&mut self, r: Result<Option<T>>) -> Result<Option<T>> {
+        match r {
+            Ok(Some(t)) => Ok(Some(t)),
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                self.consume = 0;
+                Err(self.err(e))
+            }
+        }
+    }
+
     /// The next record, or `None` at the end of the file (or split).
     ///
     /// # Errors
@@ -296,29 +325,14 @@ impl<R: Read> Reader<R> {
     /// Truncation, corrupt lengths, sync mismatches and codec errors, each with
     /// the path and offset.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
-        self.current = Current::None;
-        if self.consume > 0 {
-            self.src.skip(self.consume);
-            self.consume = 0;
-        }
-        if self.done {
+        if !self.start_next() {
             return Ok(None);
         }
         let r = match self.header.compression {
             Compression::Block(_) => self.next_in_block(),
             _ => self.next_plain(),
         };
-        match r {
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Ok(some) => Ok(some),
-            Err(e) => {
-                self.done = true;
-                Err(self.err(e))
-            }
-        }
+        self.end_next(r)
     }
 
     /// An iterator over the remaining records. It ends after the first error.
@@ -428,12 +442,7 @@ impl<R: Read> Reader<R> {
     ///
     /// As [`Reader::next_record`].
     pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
-        self.current = Current::None;
-        if self.consume > 0 {
-            self.src.skip(self.consume);
-            self.consume = 0;
-        }
-        if self.done {
+        if !self.start_next() {
             return Ok(None);
         }
         let found = match self.header.compression {
@@ -455,17 +464,9 @@ impl<R: Read> Reader<R> {
                 }
             }),
         };
-        match found {
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                self.consume = 0;
-                Err(self.err(e))
-            }
-            Ok(Some((lent, k, v))) => Ok(Some(match lent {
+        match self.end_next(found)? {
+            None => Ok(None),
+            Some((lent, k, v)) => Ok(Some(match lent {
                 Lent::Block => RecordRef { key: &self.block.keys[k], value: &self.block.values[v] },
                 Lent::Decompressed => {
                     RecordRef { key: &self.src.buffered()[k], value: &self.value_buf }
@@ -486,12 +487,7 @@ impl<R: Read> Reader<R> {
     ///
     /// As [`Reader::next_record`].
     pub fn next_key(&mut self) -> Result<Option<&[u8]>> {
-        self.current = Current::None;
-        if self.consume > 0 {
-            self.src.skip(self.consume);
-            self.consume = 0;
-        }
-        if self.done {
+        if !self.start_next() {
             return Ok(None);
         }
         let found = match self.header.compression {
@@ -508,17 +504,9 @@ impl<R: Read> Reader<R> {
                 })
             }),
         };
-        match found {
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                self.consume = 0;
-                Err(self.err(e))
-            }
-            Ok(Some(k)) => Ok(Some(match self.current {
+        match self.end_next(found)? {
+            None => Ok(None),
+            Some(k) => Ok(Some(match self.current {
                 Current::Block { .. } => &self.block.keys[k],
                 _ => &self.src.buffered()[k],
             })),
