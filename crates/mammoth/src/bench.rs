@@ -235,19 +235,7 @@ fn bench_seq(a: &SeqBenchArgs) -> Result<()> {
             "--formats".to_owned(),
             a.formats.join(","),
         ];
-        for v in run_hadoop(&a.peer, &args)? {
-            let (Some(format), Some(op), Some(ms)) =
-                (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
-            else {
-                continue;
-            };
-            if v["records"].as_u64() != Some(a.records) {
-                bail!("Hadoop reported {} records for {format} {op}", v["records"]);
-            }
-            for row in rows.iter_mut().filter(|r| r.format == format && r.op == op) {
-                row.hadoop_ms = Some(ms);
-            }
-        }
+        merge_hadoop(&mut rows, run_hadoop(&a.peer, &args)?, a.records)?;
     }
     let mbps = |ms: f64| raw_bytes as f64 / 1e6 / (ms / 1000.0);
     println!(
@@ -387,16 +375,7 @@ fn bench_map(a: &MapBenchArgs) -> Result<()> {
             "--formats".to_owned(),
             a.formats.join(","),
         ];
-        for v in run_hadoop(&a.peer, &args)? {
-            let (Some(format), Some(op), Some(ms)) =
-                (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
-            else {
-                continue;
-            };
-            for row in rows.iter_mut().filter(|r| r.format == format && r.op == op) {
-                row.hadoop_ms = Some(ms);
-            }
-        }
+        merge_hadoop(&mut rows, run_hadoop(&a.peer, &args)?, a.records)?;
     }
     println!(
         "MapFile lookups: {} Text/Text records, {} random gets per row, best of {} rounds (build: one round); \
@@ -420,6 +399,25 @@ fn bench_map(a: &MapBenchArgs) -> Result<()> {
             |h| (rate(h), format!("{:.2}x", h / r.mammoth_ms)),
         );
         println!("{:<22} {:<12} {:>14} {:>14} {:>8}", r.format, r.op, rate(r.mammoth_ms), h, ratio);
+    }
+    Ok(())
+}
+
+/// Puts the peer's best times into the matching rows; every line must be
+/// about the same number of records as mammoth's side.
+fn merge_hadoop(rows: &mut [Row], lines: Vec<serde_json::Value>, records: u64) -> Result<()> {
+    for v in lines {
+        let (Some(format), Some(op), Some(ms)) =
+            (v["format"].as_str(), v["op"].as_str(), v["best_ms"].as_f64())
+        else {
+            continue;
+        };
+        if v["records"].as_u64() != Some(records) {
+            bail!("Hadoop reported {} records for {format} {op}", v["records"]);
+        }
+        for row in rows.iter_mut().filter(|r| r.format == format && r.op == op) {
+            row.hadoop_ms = Some(ms);
+        }
     }
     Ok(())
 }
