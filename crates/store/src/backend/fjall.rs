@@ -1,0 +1,104 @@
+//! The fjall engine: one keyspace for items, one for store metadata.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::{Backend, BackendKind, Batch, LoadSummary, claim_dir};
+use crate::error::Error;
+use crate::item::{self, Item};
+
+const NAME: &str = "fjall";
+const HIGH_SEQNO: &[u8] = b"high_seqno";
+
+/// Items in a fjall database under `DIR/fjall`.
+pub struct FjallBackend {
+    db: Database,
+    items: Keyspace,
+    meta: Keyspace,
+    path: PathBuf,
+}
+
+impl FjallBackend {
+    /// Opens or creates the database in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory belongs to another backend or fjall cannot open it.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        claim_dir(dir, BackendKind::Fjall)?;
+        let path = dir.join("fjall");
+        let err = |context: &str| {
+            let context = format!("{context} {}", path.display());
+            move |e| Error::engine(NAME, context, e)
+        };
+        // Journal writes are persisted only where we ask (one sync per batch).
+        let db =
+            Database::builder(&path).manual_journal_persist(true).open().map_err(err("open"))?;
+        let items = db
+            .keyspace("items", KeyspaceCreateOptions::default)
+            .map_err(err("open keyspace in"))?;
+        let meta =
+            db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err("open keyspace in"))?;
+        Ok(FjallBackend { db, items, meta, path })
+    }
+}
+
+impl Backend for FjallBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), Error> {
+        if batch.clear {
+            // Not atomic with the rest of the batch; a crash between the two
+            // leaves a cleared store without the batch's later writes, which
+            // were never acknowledged.
+            self.items.clear().map_err(|e| Error::engine(NAME, "clear items", e))?;
+        }
+        let mode = if sync { Some(PersistMode::SyncData) } else { Some(PersistMode::Buffer) };
+        let mut wb = self.db.batch().durability(mode);
+        for (key, item) in &batch.puts {
+            wb.insert(&self.items, key.as_ref(), item::encode(item));
+        }
+        for key in &batch.deletes {
+            wb.remove(&self.items, key.as_ref());
+        }
+        wb.insert(&self.meta, HIGH_SEQNO, batch.high_seqno.to_be_bytes().to_vec());
+        // One journal write and, with `sync`, one fdatasync for the batch.
+        wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))
+    }
+
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error> {
+        let mut summary = LoadSummary::default();
+        if let Some(raw) =
+            self.meta.get(HIGH_SEQNO).map_err(|e| Error::engine(NAME, "read high_seqno", e))?
+        {
+            let raw: [u8; 8] = raw.as_ref().try_into().map_err(|_| Error::Corrupt {
+                key: HIGH_SEQNO.to_vec(),
+                detail: format!("meta record is {} bytes, not 8", raw.len()),
+            })?;
+            summary.high_seqno = u64::from_be_bytes(raw);
+        }
+        for guard in self.items.iter() {
+            let (key, value) =
+                guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
+            let key = Bytes::copy_from_slice(&key);
+            let item = item::decode(&key, &Bytes::copy_from_slice(&value))?;
+            summary.items += 1;
+            each(key, item);
+        }
+        Ok(summary)
+    }
+
+    fn stats(&self) -> Vec<(String, String)> {
+        let mut out = vec![("engine_path".to_string(), self.path.display().to_string())];
+        if let Ok(space) = self.db.disk_space() {
+            out.push(("engine_disk_bytes".to_string(), space.to_string()));
+        }
+        out.push(("engine_journal_count".to_string(), self.db.journal_count().to_string()));
+        out.push(("engine_table_count".to_string(), self.items.table_count().to_string()));
+        out
+    }
+}

@@ -1,0 +1,142 @@
+//! Durable engines behind one narrow trait.
+//!
+//! The item table is the source of truth for reads; an engine only has to
+//! apply batches atomically and durably and to stream everything back at
+//! start-up. That keeps the trait small enough that every engine runs the
+//! same tests and benchmarks.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::item::Item;
+
+mod fjall;
+mod sqlite;
+
+pub use self::fjall::FjallBackend;
+pub use self::sqlite::SqliteBackend;
+
+/// Which engine to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// fjall, an embedded LSM tree in pure Rust (the default).
+    #[default]
+    Fjall,
+    /// SQLite (bundled), one `WITHOUT ROWID` table keyed by the item key, WAL.
+    Sqlite,
+}
+
+impl BackendKind {
+    /// The name used on the command line and in stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Fjall => "fjall",
+            BackendKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// Parses a name as printed by [`BackendKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fjall" => Some(BackendKind::Fjall),
+            "sqlite" => Some(BackendKind::Sqlite),
+            _ => None,
+        }
+    }
+
+    /// Opens (or creates) this engine's files inside `dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory belongs to another backend or the engine cannot open it.
+    pub fn open(self, dir: &Path) -> Result<Box<dyn Backend>, Error> {
+        Ok(match self {
+            BackendKind::Fjall => Box::new(FjallBackend::open(dir)?),
+            BackendKind::Sqlite => Box::new(SqliteBackend::open(dir)?),
+        })
+    }
+}
+
+/// One group commit: everything that changed since the previous batch, each
+/// key at most once (the dirty set coalesces repeated writes).
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Remove every item before applying `puts` and `deletes` (FLUSH).
+    pub clear: bool,
+    /// Items to write (insert or overwrite).
+    pub puts: Vec<(Bytes, Item)>,
+    /// Keys to remove.
+    pub deletes: Vec<Bytes>,
+    /// The highest sequence number handed out when the batch was cut. Stored
+    /// with the batch so a restart never reuses a CAS or seqno.
+    pub high_seqno: u64,
+}
+
+impl Batch {
+    /// Number of engine writes in the batch (a clear counts as one).
+    pub fn writes(&self) -> usize {
+        self.puts.len() + self.deletes.len() + usize::from(self.clear)
+    }
+}
+
+/// What [`Backend::load`] reports besides the items.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoadSummary {
+    /// Items streamed to the callback.
+    pub items: u64,
+    /// The stored sequence-number high-water mark (0 for a new store).
+    pub high_seqno: u64,
+}
+
+/// A durable engine.
+pub trait Backend: Send {
+    /// Engine name for stats and errors.
+    fn name(&self) -> &'static str;
+
+    /// Applies `batch` atomically. With `sync`, the batch is on stable
+    /// storage when this returns (one `fdatasync` or equivalent).
+    ///
+    /// # Errors
+    ///
+    /// Any engine or I/O failure; the batch may then be partly applied but is not acknowledged, and the caller retries it whole.
+    fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), Error>;
+
+    /// Streams every stored item to `each` (in any order) and returns the
+    /// stored high-water mark. Used once, at start-up.
+    ///
+    /// # Errors
+    ///
+    /// Engine failures, and records that do not decode.
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error>;
+
+    /// Engine statistics as name/value pairs (sizes on disk and the like).
+    fn stats(&self) -> Vec<(String, String)>;
+}
+
+/// Records which backend created a directory, so a store opened with the
+/// wrong `--backend` fails loudly instead of looking empty.
+pub(crate) fn claim_dir(dir: &Path, kind: BackendKind) -> Result<(), Error> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let marker = dir.join("BACKEND");
+    match std::fs::read_to_string(&marker) {
+        Ok(found) => {
+            let found = found.trim().to_string();
+            if found == kind.name() {
+                Ok(())
+            } else {
+                Err(Error::WrongBackend { path: dir.to_path_buf(), found, wanted: kind.name() })
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = dir.join("BACKEND.tmp");
+            std::fs::write(&tmp, format!("{}\n", kind.name()))
+                .map_err(|source| Error::Io { path: tmp.clone(), source })?;
+            std::fs::rename(&tmp, &marker)
+                .map_err(|source| Error::Io { path: marker.clone(), source })
+        }
+        Err(source) => Err(Error::Io { path: marker, source }),
+    }
+}

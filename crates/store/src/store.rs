@@ -1,0 +1,812 @@
+//! The store: memcached's item semantics over the item table, with every
+//! change recorded in the dirty set for the flusher.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::watch;
+
+use crate::backend::{Backend, BackendKind};
+use crate::clock::Clock;
+use crate::dirty::Dirty;
+use crate::error::Error;
+use crate::item::{Item, Value};
+use crate::stats::{Counters, add, inc};
+use crate::table::{Shard, Table, lock};
+
+/// When a mutation counts as done for the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A reply is sent only after the group commit holding the mutation is
+    /// on disk (for a quiet run: the closing NOOP's reply).
+    #[default]
+    PersistBeforeAck,
+    /// membase's mode: reply from memory; the flusher persists in the
+    /// background, bounded by `max_dirty_bytes` (back-pressure).
+    WriteBehind,
+}
+
+impl Durability {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::PersistBeforeAck => "persist-before-ack",
+            Durability::WriteBehind => "write-behind",
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory for the engine's files.
+    pub dir: PathBuf,
+    /// The engine.
+    pub backend: BackendKind,
+    /// When mutations are acknowledged.
+    pub durability: Durability,
+    /// Largest value APPEND/PREPEND may grow an item to (bytes).
+    pub max_value_len: usize,
+    /// Dirty bytes above which writers must wait for the flusher.
+    pub max_dirty_bytes: u64,
+    /// In write-behind mode, how long a change may wait before a commit.
+    pub flush_interval: Duration,
+    /// How often expired items are purged from memory and disk.
+    pub purge_interval: Duration,
+    /// The time source.
+    pub clock: Clock,
+}
+
+impl Config {
+    /// Defaults for a store in `dir`: fjall, persist-before-ack, 1 MiB values.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            dir: dir.into(),
+            backend: BackendKind::default(),
+            durability: Durability::default(),
+            max_value_len: 1024 * 1024,
+            max_dirty_bytes: 256 * 1024 * 1024,
+            flush_interval: Duration::from_millis(100),
+            purge_interval: Duration::from_secs(60),
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// The memcached outcomes that are not successes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpError {
+    /// No such item (or a CAS on a missing item).
+    NotFound,
+    /// ADD of an existing item, or a stale CAS.
+    Exists,
+    /// APPEND/PREPEND of a missing item.
+    NotStored,
+    /// INCR/DECR of a value that is not a decimal number.
+    BadDelta,
+    /// The result would exceed the value size limit.
+    TooLarge,
+}
+
+/// A successful mutation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mutation {
+    /// The item's CAS after the operation (0 after a delete).
+    pub cas: u64,
+    /// The mutation's sequence number: wait for [`Store::persisted`] to
+    /// reach it before acknowledging in persist-before-ack mode.
+    pub seqno: u64,
+}
+
+/// A found item, as GET returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The value.
+    pub value: Value,
+    /// The client flags.
+    pub flags: u32,
+    /// The item's CAS.
+    pub cas: u64,
+}
+
+/// How a store request treats an existing item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Store unconditionally.
+    Set,
+    /// Store only if absent.
+    Add,
+    /// Store only if present.
+    Replace,
+    /// Add the bytes after the existing value.
+    Append,
+    /// Add the bytes before the existing value.
+    Prepend,
+}
+
+/// INCR or DECR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arith {
+    /// Add, wrapping at 2^64.
+    Incr,
+    /// Subtract, stopping at 0.
+    Decr,
+}
+
+/// The INCR/DECR expiration that means "do not create a missing item".
+pub const NO_AUTO_CREATE: u32 = 0xffff_ffff;
+
+/// Seqnos skipped on every open, so a CAS handed out but never persisted
+/// before a crash is never handed out again.
+const RESTART_SEQNO_GAP: u64 = 1 << 32;
+
+/// What a store reports about its persistence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PersistState {
+    /// Every mutation with a seqno up to this one is durable.
+    pub seqno: u64,
+}
+
+struct Inner {
+    config: Config,
+    table: Table,
+    dirty: Mutex<Dirty>,
+    /// Signals the flusher that `dirty` has work (or that it should stop).
+    wake: Condvar,
+    persisted: watch::Sender<PersistState>,
+    counters: Counters,
+    /// Delayed FLUSH deadline (Unix seconds), 0 when none is pending.
+    flush_at: AtomicU32,
+    shutting_down: AtomicBool,
+    /// Someone waits for persistence: commit now, even in write-behind mode.
+    urgent: AtomicBool,
+    curr_items: std::sync::atomic::AtomicU64,
+    mem_bytes: std::sync::atomic::AtomicU64,
+    backend_name: &'static str,
+    engine_stats: Mutex<Vec<(String, String)>>,
+    warmup: WarmupReport,
+}
+
+/// What happened when the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WarmupReport {
+    /// Items loaded into memory.
+    pub items: u64,
+    /// Items found expired on disk (dropped and purged).
+    pub expired: u64,
+    /// Time spent loading.
+    pub duration: Duration,
+}
+
+/// A durable memcached item store. Cheap to clone (one `Arc`); every clone
+/// is the same store.
+///
+/// Dropping the last clone closes the store (see [`Store::close`]).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    handle: Arc<FlusherHandle>,
+}
+
+/// Owns the flusher thread; dropping it (with the last `Store` clone) runs
+/// the final commit.
+struct FlusherHandle {
+    inner: Arc<Inner>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FlusherHandle {
+    fn stop(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.wake.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FlusherHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.dir`, loads every live item
+    /// into memory and starts the flusher thread.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
+    pub fn open(config: Config) -> Result<Store, Error> {
+        let started = Instant::now();
+        let mut backend = config.backend.open(&config.dir)?;
+        let table = Table::new();
+        let now = config.clock.now();
+        let mut expired_keys = Vec::new();
+        let mut max_seqno = 0;
+        let mut items = 0u64;
+        let mut mem = 0u64;
+        let summary = backend.load(&mut |key, item| {
+            max_seqno = max_seqno.max(item.seqno).max(item.cas);
+            if item.is_expired(now) {
+                expired_keys.push(key);
+            } else {
+                items += 1;
+                mem += item.footprint(&key);
+                table.lock(&key).insert(key, item);
+            }
+        })?;
+        let high = summary.high_seqno.max(max_seqno) + RESTART_SEQNO_GAP;
+        let mut dirty = Dirty::new(high);
+        let expired = expired_keys.len() as u64;
+        for key in expired_keys {
+            dirty.next_seqno();
+            dirty.record(key, None);
+        }
+        let warmup = WarmupReport { items, expired, duration: started.elapsed() };
+        tracing::info!(
+            backend = backend.name(),
+            items,
+            expired,
+            ms = warmup.duration.as_millis() as u64,
+            "store warmed up"
+        );
+        let (persisted, _) = watch::channel(PersistState { seqno: high });
+        let inner = Arc::new(Inner {
+            backend_name: backend.name(),
+            engine_stats: Mutex::new(backend.stats()),
+            config,
+            table,
+            dirty: Mutex::new(dirty),
+            wake: Condvar::new(),
+            persisted,
+            counters: Counters::default(),
+            flush_at: AtomicU32::new(0),
+            shutting_down: AtomicBool::new(false),
+            urgent: AtomicBool::new(false),
+            curr_items: items.into(),
+            mem_bytes: mem.into(),
+            warmup,
+        });
+        let flusher_inner = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("mammoth-flusher".into())
+            .spawn(move || flusher_loop(&flusher_inner, backend))
+            .map_err(|source| Error::Io { path: inner.config.dir.clone(), source })?;
+        let handle =
+            Arc::new(FlusherHandle { inner: Arc::clone(&inner), thread: Mutex::new(Some(handle)) });
+        Ok(Store { inner, handle })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// What loading the store found.
+    pub fn warmup(&self) -> WarmupReport {
+        self.inner.warmup
+    }
+
+    /// Looks `key` up; an expired item is removed and reported as a miss.
+    pub fn get(&self, key: &[u8]) -> Option<Hit> {
+        inc(&self.inner.counters.cmd_get);
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(key);
+        let hit = self.inner.live(&mut shard, key, now).map(|item| Hit {
+            value: item.value.clone(),
+            flags: item.flags,
+            cas: item.cas,
+        });
+        drop(shard);
+        inc(if hit.is_some() {
+            &self.inner.counters.get_hits
+        } else {
+            &self.inner.counters.get_misses
+        });
+        hit
+    }
+
+    /// SET, ADD, REPLACE, APPEND or PREPEND with an optional CAS check
+    /// (`cas` 0 = none). `exptime` is the protocol expiration.
+    ///
+    /// # Errors
+    ///
+    /// [`OpError::Exists`] for an ADD of a live item or a stale CAS,
+    /// [`OpError::NotFound`] for a REPLACE (or any CAS) of a missing item,
+    /// [`OpError::NotStored`] for APPEND/PREPEND of a missing item,
+    /// [`OpError::TooLarge`] when APPEND/PREPEND would pass the value limit.
+    pub fn store(
+        &self,
+        mode: StoreMode,
+        key: Bytes,
+        value: Value,
+        flags: u32,
+        exptime: u32,
+        cas: u64,
+    ) -> Result<Mutation, OpError> {
+        let c = &self.inner.counters;
+        inc(&c.cmd_set);
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(&key);
+        let existing = self.inner.live(&mut shard, &key, now);
+        if cas != 0 {
+            match &existing {
+                None => {
+                    inc(&c.cas_misses);
+                    return Err(OpError::NotFound);
+                }
+                Some(item) if item.cas != cas => {
+                    inc(&c.cas_badval);
+                    return Err(OpError::Exists);
+                }
+                Some(_) => inc(&c.cas_hits),
+            }
+        }
+        let new = match (mode, existing) {
+            (StoreMode::Add, Some(_)) if cas == 0 => return Err(OpError::Exists),
+            (StoreMode::Replace, None) => return Err(OpError::NotFound),
+            (StoreMode::Append | StoreMode::Prepend, None) => return Err(OpError::NotStored),
+            (StoreMode::Append | StoreMode::Prepend, Some(old)) => {
+                let total = old.value.len() + value.len();
+                if total > self.inner.config.max_value_len {
+                    return Err(OpError::TooLarge);
+                }
+                let mut joined = BytesMut::with_capacity(total);
+                if mode == StoreMode::Append {
+                    joined.extend_from_slice(&old.value);
+                    joined.extend_from_slice(&value);
+                } else {
+                    joined.extend_from_slice(&value);
+                    joined.extend_from_slice(&old.value);
+                }
+                Item {
+                    value: joined.freeze(),
+                    flags: old.flags,
+                    exptime: old.exptime,
+                    cas: 0,
+                    seqno: 0,
+                }
+            }
+            _ => Item {
+                value,
+                flags,
+                exptime: self.inner.config.clock.absolute(exptime),
+                cas: 0,
+                seqno: 0,
+            },
+        };
+        inc(&c.total_items);
+        let mut new = new;
+        let mutation = self.inner.record(key.clone(), Some(&mut new), true);
+        self.inner.remember(&key, &new);
+        let key_len = key.len();
+        if let Some(old) = shard.insert(key, new) {
+            self.inner.forget_len(key_len, &old);
+        }
+        Ok(mutation)
+    }
+
+    /// DELETE with an optional CAS check.
+    ///
+    /// # Errors
+    ///
+    /// [`OpError::NotFound`] for a missing item, [`OpError::Exists`] for a
+    /// stale CAS.
+    pub fn delete(&self, key: &[u8], cas: u64) -> Result<Mutation, OpError> {
+        let c = &self.inner.counters;
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(key);
+        let Some(item) = self.inner.live(&mut shard, key, now) else {
+            inc(&c.delete_misses);
+            return Err(OpError::NotFound);
+        };
+        if cas != 0 && item.cas != cas {
+            return Err(OpError::Exists);
+        }
+        let Some((key, old)) = shard.remove_entry(key) else {
+            return Err(OpError::NotFound);
+        };
+        self.inner.forget(&key, &old);
+        inc(&c.delete_hits);
+        Ok(self.inner.record(key, None, false))
+    }
+
+    /// INCR or DECR. Returns the new counter value. A missing item is
+    /// created with value `initial` (the delta is not applied) unless
+    /// `exptime` is [`NO_AUTO_CREATE`]; a CAS is checked only against an
+    /// existing item.
+    ///
+    /// # Errors
+    ///
+    /// [`OpError::NotFound`] for a missing item with [`NO_AUTO_CREATE`],
+    /// [`OpError::Exists`] for a stale CAS, [`OpError::BadDelta`] when the
+    /// value is not a decimal number that fits in 64 bits.
+    pub fn arith(
+        &self,
+        op: Arith,
+        key: Bytes,
+        delta: u64,
+        initial: u64,
+        exptime: u32,
+        cas: u64,
+    ) -> Result<(u64, Mutation), OpError> {
+        let c = &self.inner.counters;
+        let (hits, misses) = match op {
+            Arith::Incr => (&c.incr_hits, &c.incr_misses),
+            Arith::Decr => (&c.decr_hits, &c.decr_misses),
+        };
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(&key);
+        if let Some(item) = self.inner.live(&mut shard, &key, now) {
+            if cas != 0 && item.cas != cas {
+                return Err(OpError::Exists);
+            }
+            let current = parse_counter(&item.value).ok_or(OpError::BadDelta)?;
+            let next = match op {
+                Arith::Incr => current.wrapping_add(delta),
+                Arith::Decr => current.saturating_sub(delta),
+            };
+            inc(hits);
+            let old_len = item.value.len();
+            item.value = Bytes::from(next.to_string());
+            let grown = item.value.len() as i64 - old_len as i64;
+            let mutation = self.inner.record(key, Some(item), true);
+            if grown >= 0 {
+                self.inner.mem_bytes.fetch_add(grown as u64, Ordering::Relaxed);
+            } else {
+                self.inner.mem_bytes.fetch_sub(grown.unsigned_abs(), Ordering::Relaxed);
+            }
+            Ok((next, mutation))
+        } else {
+            inc(misses);
+            if exptime == NO_AUTO_CREATE {
+                return Err(OpError::NotFound);
+            }
+            let mut item = Item {
+                value: Bytes::from(initial.to_string()),
+                flags: 0,
+                exptime: self.inner.config.clock.absolute(exptime),
+                cas: 0,
+                seqno: 0,
+            };
+            inc(&c.total_items);
+            let mutation = self.inner.record(key.clone(), Some(&mut item), true);
+            self.inner.remember(&key, &item);
+            shard.insert(key, item);
+            Ok((initial, mutation))
+        }
+    }
+
+    /// TOUCH: sets a new expiration, keeps the CAS. Returns the item as GAT
+    /// would.
+    ///
+    /// # Errors
+    ///
+    /// [`OpError::NotFound`] for a missing item.
+    pub fn touch(&self, key: &[u8], exptime: u32) -> Result<(Hit, Mutation), OpError> {
+        let c = &self.inner.counters;
+        inc(&c.cmd_touch);
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(key);
+        let Some(item) = self.inner.live(&mut shard, key, now) else {
+            inc(&c.touch_misses);
+            return Err(OpError::NotFound);
+        };
+        inc(&c.touch_hits);
+        item.exptime = self.inner.config.clock.absolute(exptime);
+        let hit = Hit { value: item.value.clone(), flags: item.flags, cas: item.cas };
+        let stored_key = shard.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
+        let item = shard.get_mut(key).ok_or(OpError::NotFound)?;
+        let mutation = self.inner.record(stored_key, Some(item), false);
+        // A touch to a time already past kills the item now.
+        if item.is_expired(now) {
+            if let Some((key, old)) = shard.remove_entry(key) {
+                self.inner.forget(&key, &old);
+            }
+        }
+        Ok((hit, mutation))
+    }
+
+    /// FLUSH: with `delay` 0 every item disappears now; otherwise at the
+    /// time the delay names (relative or absolute, as for expirations).
+    /// Returns the seqno to wait for.
+    pub fn flush(&self, delay: u32) -> u64 {
+        inc(&self.inner.counters.cmd_flush);
+        if delay == 0 {
+            self.inner.flush_at.store(0, Ordering::Release);
+            return self.inner.clear_all();
+        }
+        let at = self.inner.config.clock.absolute(delay);
+        self.inner.flush_at.store(at, Ordering::Release);
+        let _ = self.inner.now();
+        lock(&self.inner.dirty).high_seqno
+    }
+
+    /// Removes every expired item from memory and queues its delete.
+    /// Returns how many were purged (the flusher also does this periodically).
+    pub fn purge_expired(&self) -> u64 {
+        self.inner.purge_expired()
+    }
+
+    /// The persistence state right now.
+    pub fn persisted(&self) -> PersistState {
+        *self.inner.persisted.borrow()
+    }
+
+    /// The highest seqno handed out so far.
+    pub fn high_seqno(&self) -> u64 {
+        lock(&self.inner.dirty).high_seqno
+    }
+
+    /// Waits until every mutation up to `seqno` is durable.
+    pub async fn wait_persisted(&self, seqno: u64) {
+        if self.persisted().seqno >= seqno {
+            return;
+        }
+        self.request_flush();
+        let mut rx = self.inner.persisted.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = rx.wait_for(|state| state.seqno >= seqno).await;
+    }
+
+    /// Blocks until every mutation made so far is durable.
+    pub fn sync(&self) {
+        let target = self.high_seqno();
+        self.request_flush();
+        let mut rx = self.inner.persisted.subscribe();
+        loop {
+            if rx.borrow_and_update().seqno >= target {
+                return;
+            }
+            // The flusher publishes at least once per commit; poll the watch
+            // without a runtime.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Asks the flusher to commit what is pending now rather than after
+    /// `flush_interval` (write-behind mode); persist-before-ack always does.
+    pub fn request_flush(&self) {
+        self.inner.urgent.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+
+    /// True when writers should wait for the flusher before going on
+    /// (the dirty set holds more than `max_dirty_bytes`).
+    pub fn over_dirty_limit(&self) -> bool {
+        lock(&self.inner.dirty).bytes > self.inner.config.max_dirty_bytes
+    }
+
+    /// Item and persistence statistics as memcached-style name/value pairs.
+    pub fn stats(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |k: &str, v: String| out.push((k.to_string(), v));
+        push("curr_items", self.inner.curr_items.load(Ordering::Relaxed).to_string());
+        push("bytes", self.inner.mem_bytes.load(Ordering::Relaxed).to_string());
+        for (name, value) in self.inner.counters.snapshot() {
+            push(name, value.to_string());
+        }
+        let (queue, queue_bytes, age, mutations, high) = {
+            let d = lock(&self.inner.dirty);
+            (d.len(), d.bytes, d.oldest.map(|t| t.elapsed()), d.mutations, d.high_seqno)
+        };
+        let writes = self.inner.counters.engine_writes.load(Ordering::Relaxed);
+        push("backend", self.inner.backend_name.to_string());
+        push("durability", self.inner.config.durability.name().to_string());
+        push("flusher_queue_items", queue.to_string());
+        push("flusher_queue_bytes", queue_bytes.to_string());
+        push("persistence_lag_ms", age.map_or(0, |a| a.as_millis() as u64).to_string());
+        push("high_seqno", high.to_string());
+        push("persisted_seqno", self.persisted().seqno.to_string());
+        push("mutations", mutations.to_string());
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let ratio = if writes == 0 { 1.0 } else { mutations as f64 / writes as f64 };
+        push("coalescing_ratio", format!("{ratio:.3}"));
+        push("warmup_items", self.inner.warmup.items.to_string());
+        push("warmup_ms", self.inner.warmup.duration.as_millis().to_string());
+        out.extend(lock(&self.inner.engine_stats).iter().cloned());
+        out
+    }
+
+    /// Number of live items in memory.
+    pub fn len(&self) -> u64 {
+        self.inner.curr_items.load(Ordering::Relaxed)
+    }
+
+    /// True when the store holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops the flusher after a final commit of everything pending. Later
+    /// mutations are kept in memory only. Idempotent.
+    pub fn close(&self) {
+        self.handle.stop();
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u32 {
+        let now = self.config.clock.now();
+        let at = self.flush_at.load(Ordering::Acquire);
+        if at != 0 && now >= at && self.flush_at.swap(0, Ordering::AcqRel) == at {
+            self.clear_all();
+        }
+        now
+    }
+
+    /// The live item under `key`, removing it (and recording the delete) if
+    /// it has expired.
+    fn live<'s>(&self, shard: &'s mut Shard, key: &[u8], now: u32) -> Option<&'s mut Item> {
+        let expired = shard.get(key)?.is_expired(now);
+        if expired {
+            if let Some((key, item)) = shard.remove_entry(key) {
+                self.forget(&key, &item);
+                inc(&self.counters.expired_items);
+                inc(&self.counters.get_expired);
+                let mut dirty = lock(&self.dirty);
+                dirty.next_seqno();
+                dirty.record(key, None);
+                drop(dirty);
+                self.wake.notify_one();
+            }
+            return None;
+        }
+        shard.get_mut(key)
+    }
+
+    fn forget(&self, key: &[u8], item: &Item) {
+        self.forget_len(key.len(), item);
+    }
+
+    fn forget_len(&self, key_len: usize, item: &Item) {
+        self.curr_items.fetch_sub(1, Ordering::Relaxed);
+        self.mem_bytes.fetch_sub(item.footprint_len(key_len), Ordering::Relaxed);
+    }
+
+    fn remember(&self, key: &[u8], item: &Item) {
+        self.curr_items.fetch_add(1, Ordering::Relaxed);
+        self.mem_bytes.fetch_add(item.footprint(key), Ordering::Relaxed);
+    }
+
+    /// Records `item` (or a delete) under `key` in the dirty set with a new
+    /// seqno; the caller holds the key's shard lock, which keeps the table
+    /// and the dirty set in the same order for that key.
+    fn record(&self, key: Bytes, item: Option<&mut Item>, new_cas: bool) -> Mutation {
+        let mut dirty = lock(&self.dirty);
+        let seqno = dirty.next_seqno();
+        let cas = if let Some(item) = item {
+            item.seqno = seqno;
+            if new_cas {
+                item.cas = seqno;
+            }
+            dirty.record(key, Some(item.clone()));
+            item.cas
+        } else {
+            dirty.record(key, None);
+            0
+        };
+        drop(dirty);
+        self.wake.notify_one();
+        Mutation { cas, seqno }
+    }
+
+    fn clear_all(&self) -> u64 {
+        // Hold every shard so no mutation slips between the clear in memory
+        // and the clear marker in the dirty set.
+        let mut shards: Vec<_> =
+            (0..self.table.shard_count()).map(|i| self.table.lock_shard(i)).collect();
+        let mut dirty = lock(&self.dirty);
+        let seqno = dirty.next_seqno();
+        dirty.record_clear();
+        drop(dirty);
+        for shard in &mut shards {
+            shard.clear();
+        }
+        self.curr_items.store(0, Ordering::Relaxed);
+        self.mem_bytes.store(0, Ordering::Relaxed);
+        drop(shards);
+        self.wake.notify_one();
+        seqno
+    }
+
+    /// Removes every expired item from memory and queues its delete.
+    /// Returns how many were purged. The flusher calls this periodically.
+    pub(crate) fn purge_expired(&self) -> u64 {
+        let now = self.now();
+        let mut purged = 0;
+        for i in 0..self.table.shard_count() {
+            let mut shard = self.table.lock_shard(i);
+            let dead: Vec<Bytes> = shard
+                .iter()
+                .filter(|(_, item)| item.is_expired(now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in dead {
+                if let Some((key, item)) = shard.remove_entry(&key) {
+                    self.forget(&key, &item);
+                    self.record(key, None, false);
+                    purged += 1;
+                }
+            }
+        }
+        add(&self.counters.expired_items, purged);
+        purged
+    }
+}
+
+/// Parses a counter as memcached does: decimal digits, trailing whitespace
+/// allowed, must fit in a u64.
+fn parse_counter(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii_end();
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
+    let write_behind = inner.config.durability == Durability::WriteBehind;
+    let mut last_purge = Instant::now();
+    loop {
+        let stopping = inner.shutting_down.load(Ordering::Acquire);
+        let batch = {
+            let mut dirty = lock(&inner.dirty);
+            if dirty.is_empty() && !stopping {
+                let wait = inner.config.purge_interval.saturating_sub(last_purge.elapsed());
+                dirty = inner
+                    .wake
+                    .wait_timeout(dirty, wait.max(Duration::from_millis(10)))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+            let urgent = inner.urgent.swap(false, Ordering::AcqRel);
+            if write_behind && !stopping && !urgent && !dirty.is_empty() {
+                // Let changes gather for up to flush_interval unless the set
+                // is already big.
+                let age = dirty.oldest.map_or(Duration::ZERO, |t| t.elapsed());
+                if age < inner.config.flush_interval
+                    && dirty.bytes < inner.config.max_dirty_bytes / 2
+                {
+                    let wait = inner.config.flush_interval.saturating_sub(age);
+                    drop(dirty);
+                    std::thread::sleep(wait.min(Duration::from_millis(20)));
+                    continue;
+                }
+            }
+            if dirty.is_empty() { None } else { Some(dirty.take_batch()) }
+        };
+        if let Some(batch) = batch {
+            let started = Instant::now();
+            let mut attempt = 0u32;
+            while let Err(e) = backend.write_batch(&batch, true) {
+                attempt += 1;
+                inc(&inner.counters.engine_errors);
+                tracing::error!(error = %e, attempt, items = batch.writes(), "group commit failed; retrying");
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
+            }
+            let c = &inner.counters;
+            inc(&c.flusher_batches);
+            add(&c.engine_writes, batch.writes() as u64);
+            c.flusher_max_batch.fetch_max(batch.writes() as u64, Ordering::Relaxed);
+            add(&c.flusher_commit_us, started.elapsed().as_micros() as u64);
+            inner.persisted.send_replace(PersistState { seqno: batch.high_seqno });
+            if c.flusher_batches.load(Ordering::Relaxed) % 64 == 1 {
+                *lock(&inner.engine_stats) = backend.stats();
+            }
+        } else if stopping {
+            *lock(&inner.engine_stats) = backend.stats();
+            return;
+        }
+        if last_purge.elapsed() >= inner.config.purge_interval {
+            last_purge = Instant::now();
+            inner.purge_expired();
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! memcached item semantics, checked against the rules in the binary
+//! protocol spec (docs/memcached-binary.md §3, §5, §6).
+
+use bytes::Bytes;
+use store::{Arith, BackendKind, Clock, Config, NO_AUTO_CREATE, OpError, Store, StoreMode};
+
+const NOW: u32 = 1_700_000_000;
+
+fn open(dir: &std::path::Path, backend: BackendKind) -> (Store, Clock) {
+    let clock = Clock::manual(NOW);
+    let mut config = Config::new(dir);
+    config.backend = backend;
+    config.clock = clock.clone();
+    (Store::open(config).unwrap(), clock)
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn set(s: &Store, k: &str, v: &str) -> u64 {
+    s.store(StoreMode::Set, b(k), b(v), 0, 0, 0).unwrap().cas
+}
+
+fn value(s: &Store, k: &str) -> Option<String> {
+    s.get(k.as_bytes()).map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+}
+
+#[test]
+fn add_replace_append_prepend() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    assert_eq!(s.store(StoreMode::Replace, b("k"), b("v"), 0, 0, 0), Err(OpError::NotFound));
+    assert_eq!(s.store(StoreMode::Append, b("k"), b("v"), 0, 0, 0), Err(OpError::NotStored));
+    assert_eq!(s.store(StoreMode::Prepend, b("k"), b("v"), 0, 0, 0), Err(OpError::NotStored));
+    s.store(StoreMode::Add, b("k"), b("mid"), 42, 0, 0).unwrap();
+    assert_eq!(s.store(StoreMode::Add, b("k"), b("x"), 0, 0, 0), Err(OpError::Exists));
+    s.store(StoreMode::Append, b("k"), b(">"), 1, 0, 0).unwrap();
+    s.store(StoreMode::Prepend, b("k"), b("<"), 2, 0, 0).unwrap();
+    let hit = s.get(b"k").unwrap();
+    assert_eq!(&hit.value[..], b"<mid>");
+    assert_eq!(hit.flags, 42, "append/prepend keep the flags");
+    s.store(StoreMode::Replace, b("k"), b("new"), 9, 0, 0).unwrap();
+    assert_eq!(value(&s, "k").as_deref(), Some("new"));
+}
+
+#[test]
+fn cas_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    assert_eq!(s.store(StoreMode::Set, b("k"), b("v"), 0, 0, 77), Err(OpError::NotFound));
+    let c1 = set(&s, "k", "v1");
+    assert_ne!(c1, 0);
+    assert_eq!(s.store(StoreMode::Set, b("k"), b("v2"), 0, 0, c1 + 1), Err(OpError::Exists));
+    let c2 = s.store(StoreMode::Set, b("k"), b("v2"), 0, 0, c1).unwrap().cas;
+    assert!(c2 > c1, "every mutation gets a new, larger CAS");
+    assert_eq!(s.get(b"k").unwrap().cas, c2);
+    // TOUCH keeps the CAS.
+    s.touch(b"k", 100).unwrap();
+    assert_eq!(s.get(b"k").unwrap().cas, c2);
+    assert_eq!(s.delete(b"k", c1), Err(OpError::Exists));
+    assert_eq!(s.delete(b"k", c2).unwrap().cas, 0);
+    assert_eq!(s.delete(b"k", 0), Err(OpError::NotFound));
+    // Re-adding never reuses a CAS.
+    let c3 = set(&s, "k", "v3");
+    assert!(c3 > c2);
+}
+
+#[test]
+fn incr_decr() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    // Missing with the sentinel expiry: ENOENT and nothing created.
+    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, NO_AUTO_CREATE, 0), Err(OpError::NotFound));
+    assert!(s.get(b"n").is_none());
+    // Missing otherwise: created with `initial`, delta not applied.
+    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, 0, 0).unwrap().0, 10);
+    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, 0, 0).unwrap().0, 15);
+    assert_eq!(value(&s, "n").as_deref(), Some("15"));
+    assert_eq!(s.arith(Arith::Decr, b("n"), 100, 0, 0, 0).unwrap().0, 0, "decr stops at 0");
+    set(&s, "big", &u64::MAX.to_string());
+    assert_eq!(s.arith(Arith::Incr, b("big"), 2, 0, 0, 0).unwrap().0, 1, "incr wraps");
+    set(&s, "text", "41");
+    assert_eq!(s.arith(Arith::Incr, b("text"), 1, 0, 0, 0).unwrap().0, 42);
+    set(&s, "ws", "7  ");
+    assert_eq!(s.arith(Arith::Incr, b("ws"), 1, 0, 0, 0).unwrap().0, 8, "trailing spaces ok");
+    for bad in ["", "abc", "-1", "12a", "99999999999999999999999"] {
+        set(&s, "bad", bad);
+        assert_eq!(s.arith(Arith::Incr, b("bad"), 1, 0, 0, 0), Err(OpError::BadDelta), "{bad:?}");
+    }
+    let cas = s.get(b"n").unwrap().cas;
+    assert_eq!(s.arith(Arith::Incr, b("n"), 1, 0, 0, cas + 1), Err(OpError::Exists));
+    // A CAS on a missing item is ignored: it auto-creates.
+    assert_eq!(s.arith(Arith::Incr, b("fresh"), 1, 3, 0, 12345).unwrap().0, 3);
+}
+
+#[test]
+fn expiry_relative_absolute_and_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = open(dir.path(), BackendKind::Fjall);
+    s.store(StoreMode::Set, b("rel"), b("v"), 0, 2, 0).unwrap();
+    s.store(StoreMode::Set, b("edge"), b("v"), 0, 2_592_000, 0).unwrap();
+    s.store(StoreMode::Set, b("abs-past"), b("v"), 0, 2_592_001, 0).unwrap();
+    s.store(StoreMode::Set, b("abs"), b("v"), 0, NOW + 5, 0).unwrap();
+    assert!(s.get(b"abs-past").is_none(), "an absolute time in the past is born dead");
+    assert!(s.get(b"rel").is_some());
+    clock.advance(2);
+    assert!(s.get(b"rel").is_none(), "expired at now + 2");
+    assert!(s.get(b"edge").is_some(), "30 days is relative");
+    assert!(s.get(b"abs").is_some());
+    // An expired item is missing for every command.
+    s.store(StoreMode::Set, b("e"), b("v"), 0, 1, 0).unwrap();
+    clock.advance(1);
+    assert_eq!(s.store(StoreMode::Replace, b("e"), b("v"), 0, 0, 0), Err(OpError::NotFound));
+    s.store(StoreMode::Add, b("e"), b("again"), 0, 0, 0).unwrap();
+    // TOUCH and GAT move the expiry.
+    s.store(StoreMode::Set, b("t"), b("v"), 0, 1, 0).unwrap();
+    s.touch(b"t", 100).unwrap();
+    clock.advance(50);
+    assert!(s.get(b"t").is_some());
+    assert_eq!(s.touch(b"nope", 1).map(|_| ()), Err(OpError::NotFound));
+    clock.advance(3);
+    assert!(s.get(b"abs").is_none());
+}
+
+#[test]
+fn flush_now_and_delayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = open(dir.path(), BackendKind::Fjall);
+    set(&s, "a", "1");
+    set(&s, "b", "2");
+    s.flush(0);
+    assert!(s.get(b"a").is_none() && s.get(b"b").is_none());
+    assert_eq!(s.len(), 0);
+    set(&s, "c", "3");
+    s.flush(10);
+    clock.advance(9);
+    assert!(s.get(b"c").is_some(), "readable until the flush time");
+    clock.advance(1);
+    assert!(s.get(b"c").is_none(), "gone at the flush time");
+    set(&s, "d", "4");
+    assert!(s.get(b"d").is_some(), "items stored after the flush time stay");
+    // The flush reached the engine too.
+    s.close();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    assert_eq!(
+        (value(&s, "a"), value(&s, "c"), value(&s, "d").as_deref()),
+        (None, None, Some("4"))
+    );
+}
+
+#[test]
+fn purge_removes_expired_items_from_memory_and_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = open(dir.path(), BackendKind::Sqlite);
+    for i in 0..100 {
+        s.store(StoreMode::Set, b(&format!("k{i}")), b("v"), 0, if i % 2 == 0 { 5 } else { 0 }, 0)
+            .unwrap();
+    }
+    clock.advance(5);
+    assert_eq!(s.purge_expired(), 50);
+    assert_eq!(s.len(), 50);
+    s.close();
+    let (s, _) = open(dir.path(), BackendKind::Sqlite);
+    assert_eq!(s.len(), 50);
+    assert_eq!(s.warmup().expired, 0, "the purge deleted them on disk");
+}
+
+#[test]
+fn append_respects_the_value_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.max_value_len = 10;
+    let s = Store::open(config).unwrap();
+    set(&s, "k", "12345");
+    s.store(StoreMode::Append, b("k"), b("67890"), 0, 0, 0).unwrap();
+    assert_eq!(s.store(StoreMode::Append, b("k"), b("x"), 0, 0, 0), Err(OpError::TooLarge));
+    assert_eq!(value(&s, "k").as_deref(), Some("1234567890"));
+}
