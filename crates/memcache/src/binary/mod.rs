@@ -1,4 +1,4 @@
-//! The memcached binary protocol (spec: `docs/memcached-binary.md`).
+//! The memcached binary protocol (spec: `docs/memcached-binary.md` in the mammoth repository).
 //!
 //! | module | job |
 //! |---|---|

@@ -208,6 +208,117 @@ impl Request {
         Request::new(Opcode::NOOP, Command::Noop)
     }
 
+    /// GETK `key` (the hit, and memcached's miss, carry the key).
+    pub fn getk(key: impl Into<Bytes>) -> Request {
+        Request::new(Opcode::GETK, Command::Get { key: key.into() })
+    }
+
+    /// GAT `key`: set its expiration and return it.
+    pub fn gat(key: impl Into<Bytes>, expiry: u32) -> Request {
+        Request::new(Opcode::GAT, Command::GetAndTouch { key: key.into(), expiry })
+    }
+
+    /// GATK `key`.
+    pub fn gatk(key: impl Into<Bytes>, expiry: u32) -> Request {
+        Request { opcode: Opcode::GATK, ..Request::gat(key, expiry) }
+    }
+
+    /// TOUCH `key`.
+    pub fn touch(key: impl Into<Bytes>, expiry: u32) -> Request {
+        Request::new(Opcode::TOUCH, Command::Touch { key: key.into(), expiry })
+    }
+
+    /// ADD `key` = `value`.
+    pub fn add(key: impl Into<Bytes>, value: impl Into<Bytes>, flags: u32, expiry: u32) -> Request {
+        Request::store(StoreMode::Add, key, value, flags, expiry)
+    }
+
+    /// REPLACE `key` = `value`.
+    pub fn replace(
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        flags: u32,
+        expiry: u32,
+    ) -> Request {
+        Request::store(StoreMode::Replace, key, value, flags, expiry)
+    }
+
+    /// APPEND or PREPEND `value` to `key`.
+    pub fn concat(mode: ConcatMode, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Request {
+        let opcode = match mode {
+            ConcatMode::Append => Opcode::APPEND,
+            ConcatMode::Prepend => Opcode::PREPEND,
+        };
+        Request::new(opcode, Command::Concat { mode, key: key.into(), value: value.into() })
+    }
+
+    /// INCREMENT or DECREMENT `key` by `delta`; a missing counter is created
+    /// with `initial` unless `expiry` is [`super::NO_AUTO_CREATE`].
+    pub fn counter(
+        mode: CounterMode,
+        key: impl Into<Bytes>,
+        delta: u64,
+        initial: u64,
+        expiry: u32,
+    ) -> Request {
+        let opcode = match mode {
+            CounterMode::Incr => Opcode::INCREMENT,
+            CounterMode::Decr => Opcode::DECREMENT,
+        };
+        Request::new(opcode, Command::Counter { mode, key: key.into(), delta, initial, expiry })
+    }
+
+    /// QUIT.
+    pub fn quit() -> Request {
+        Request::new(Opcode::QUIT, Command::Quit)
+    }
+
+    /// FLUSH, with an optional delay.
+    pub fn flush(delay: Option<u32>) -> Request {
+        Request::new(Opcode::FLUSH, Command::Flush { delay })
+    }
+
+    /// VERSION.
+    pub fn version() -> Request {
+        Request::new(Opcode::VERSION, Command::Version)
+    }
+
+    /// STAT for `group` (empty: the general stats).
+    pub fn stat(group: impl Into<Bytes>) -> Request {
+        Request::new(Opcode::STAT, Command::Stat { group: group.into() })
+    }
+
+    /// VERBOSITY.
+    pub fn verbosity(level: u32) -> Request {
+        Request::new(Opcode::VERBOSITY, Command::Verbosity { level })
+    }
+
+    /// SASL LIST MECHS.
+    pub fn sasl_list_mechs() -> Request {
+        Request::new(Opcode::SASL_LIST_MECHS, Command::SaslListMechs)
+    }
+
+    /// SASL AUTH with `mechanism` and its initial data.
+    pub fn sasl_auth(mechanism: impl Into<Bytes>, data: impl Into<Bytes>) -> Request {
+        Request::new(
+            Opcode::SASL_AUTH,
+            Command::SaslAuth { mechanism: mechanism.into(), data: data.into() },
+        )
+    }
+
+    /// SASL STEP with `mechanism` and the client's response.
+    pub fn sasl_step(mechanism: impl Into<Bytes>, data: impl Into<Bytes>) -> Request {
+        Request::new(
+            Opcode::SASL_STEP,
+            Command::SaslStep { mechanism: mechanism.into(), data: data.into() },
+        )
+    }
+
+    /// `TAP_CONNECT`.
+    pub fn tap_connect(connect: TapConnect) -> Request {
+        Request::new(Opcode::TAP_CONNECT, Command::TapConnect(connect))
+    }
+
     /// The same request with this opaque.
     #[must_use]
     pub fn with_opaque(mut self, opaque: u32) -> Request {
@@ -304,6 +415,7 @@ impl Request {
     /// caller bug and panic; keep keys within [`super::MAX_KEY_LEN`].
     pub fn encode(&self, out: &mut BytesMut) {
         let mut extras = [0u8; 20];
+        let tap_value;
         let (elen, key, value): (usize, &[u8], &[u8]) = match &self.command {
             Command::Get { key } | Command::Delete { key } => (0, key, &[]),
             Command::GetAndTouch { key, expiry } | Command::Touch { key, expiry } => {
@@ -341,8 +453,9 @@ impl Request {
                 (0, mechanism, data)
             }
             Command::TapConnect(t) => {
-                t.encode(self.opaque, self.vbucket, out);
-                return;
+                extras[..4].copy_from_slice(&t.flags.0.to_be_bytes());
+                tap_value = t.arguments();
+                (4, &t.name, &tap_value)
             }
         };
         encode_raw(

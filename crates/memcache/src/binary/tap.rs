@@ -265,6 +265,24 @@ impl TapConnect {
     /// # Panics
     /// If a list has more than 65,535 entries or the name is over 64 KiB.
     pub fn encode(&self, opaque: u32, vbucket: u16, out: &mut BytesMut) {
+        super::request::encode_raw(
+            out,
+            Opcode::TAP_CONNECT,
+            opaque,
+            0,
+            vbucket,
+            &self.flags.0.to_be_bytes(),
+            &self.name,
+            &self.arguments(),
+        );
+    }
+
+    /// The value: the arguments of `BACKFILL`, `LIST_VBUCKETS` and `CHECKPOINT`,
+    /// in that (increasing bit) order, each present when its flag is set.
+    ///
+    /// # Panics
+    /// If a list has more than 65,535 entries.
+    pub fn arguments(&self) -> Vec<u8> {
         let mut value = Vec::new();
         if self.flags.contains(TapFlags::BACKFILL) {
             value.extend_from_slice(&self.backfill.unwrap_or(0).to_be_bytes());
@@ -284,16 +302,7 @@ impl TapConnect {
                 value.extend_from_slice(&id.to_be_bytes());
             }
         }
-        super::request::encode_raw(
-            out,
-            Opcode::TAP_CONNECT,
-            opaque,
-            0,
-            vbucket,
-            &self.flags.0.to_be_bytes(),
-            &self.name,
-            &value,
-        );
+        value
     }
 }
 
