@@ -1,0 +1,63 @@
+//! Parse throughput of the binary codec on the two pipelines the server
+//! lives on: a multi-get (N × GETKQ + NOOP, 16-byte keys) and a multi-set
+//! (N × SETQ + NOOP, 16-byte keys, 100-byte values). Throughput is reported
+//! in elements = requests, so criterion's "elem/s" is requests per second.
+//!
+//! `cargo bench -p memcache --bench parse`; `cargo test -p memcache --benches`
+//! runs each once.
+
+use bytes::BytesMut;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use memcache::binary::{Batch, Command, Limits, RequestDecoder};
+
+const N: u32 = 10_000;
+
+fn getkq_batch() -> BytesMut {
+    let mut out = BytesMut::new();
+    let mut b = Batch::new(&mut out, 0);
+    for i in 0..N {
+        b.getkq(format!("key-{i:012}").as_bytes());
+    }
+    b.noop();
+    out
+}
+
+fn setq_batch() -> BytesMut {
+    let mut out = BytesMut::new();
+    let mut b = Batch::new(&mut out, 0);
+    let value = [b'v'; 100];
+    for i in 0..N {
+        b.setq(format!("key-{i:012}").as_bytes(), &value, i, 0);
+    }
+    b.noop();
+    out
+}
+
+/// Decodes the whole buffer, returning the requests and a checksum of key
+/// lengths so the work cannot be optimised away.
+fn decode_all(wire: &BytesMut) -> (u32, usize) {
+    let mut buf = wire.clone();
+    let mut dec = RequestDecoder::new(Limits::default());
+    let (mut n, mut sum) = (0, 0);
+    while let Some(r) = dec.decode(&mut buf).expect("well-formed") {
+        n += 1;
+        sum += match &r.command {
+            Command::Get { key } | Command::Store { key, .. } => key.len(),
+            _ => 0,
+        };
+    }
+    (n, sum)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    for (name, wire) in [("getkq_noop", getkq_batch()), ("setq_noop", setq_batch())] {
+        assert_eq!(decode_all(&wire).0, N + 1);
+        g.throughput(Throughput::Elements(u64::from(N) + 1));
+        g.bench_function(name, |b| b.iter(|| decode_all(std::hint::black_box(&wire))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
