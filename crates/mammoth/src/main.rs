@@ -11,12 +11,15 @@ mod bench;
 mod map;
 mod records;
 mod seq;
+mod serve;
 mod sort;
 
-/// mammoth: Hadoop-native storage tools.
+/// mammoth: a durable memcached server and Hadoop-native storage tools.
 ///
-/// Reads and writes Hadoop SequenceFiles (all three layouts, zlib, gzip,
-/// bzip2, Snappy, LZ4 and zstd) without a JVM, byte-compatible with Hadoop.
+/// `mammoth serve` speaks the memcached binary protocol and keeps items on
+/// disk, group-committed. The other commands read and write Hadoop
+/// SequenceFiles and MapFiles (all three layouts, zlib, gzip, bzip2, Snappy,
+/// LZ4 and zstd) without a JVM, byte-compatible with Hadoop.
 #[derive(Parser, Debug)]
 #[command(name = "mammoth", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -26,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the memcached protocol with items kept durably on disk.
+    Serve(serve::ServeArgs),
     /// Inspect, dump, write and convert Hadoop SequenceFiles.
     #[command(subcommand)]
     Seq(seq::SeqCommand),
@@ -40,6 +45,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
         Command::Seq(cmd) => seq::run(cmd),
         Command::Map(cmd) => map::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

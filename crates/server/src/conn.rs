@@ -1,0 +1,323 @@
+//! One binary-protocol connection: read, decode, apply, reply.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use memcache::binary::{
+    Command, ConcatMode, CounterMode, Limits, Request, RequestDecoder, Status, StoreMode,
+};
+use store::{Arith, OpError, Store};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use crate::Shared;
+use crate::out::Out;
+use crate::stats;
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the connection does after a request.
+enum Next {
+    Continue,
+    /// Flush what is queued, then close.
+    Close,
+}
+
+struct Conn<'a> {
+    shared: &'a Shared,
+    store: Store,
+    authenticated: bool,
+    /// Highest seqno of a mutation made on this connection: replies wait
+    /// until it is durable.
+    last_seqno: u64,
+    out: Out,
+    peer: SocketAddr,
+}
+
+pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let stats = &shared.stats;
+    stats.curr_connections.fetch_add(1, Ordering::Relaxed);
+    stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    let _ = socket.set_nodelay(true);
+    let mut conn = Conn {
+        shared,
+        store: shared.buckets.default_store().clone(),
+        authenticated: false,
+        last_seqno: 0,
+        out: Out::default(),
+        peer,
+    };
+    if let Err(e) = conn.run(socket).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+    stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn<'_> {
+    async fn run(&mut self, mut socket: TcpStream) -> std::io::Result<()> {
+        let limits = Limits { max_value_len: self.shared.config.max_value_len, ..Limits::default() };
+        let mut decoder = RequestDecoder::new(limits);
+        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            // Apply every complete request in the buffer.
+            let mut next = Next::Continue;
+            loop {
+                match decoder.decode(&mut input) {
+                    Ok(Some(request)) => next = self.apply(request),
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(peer = %self.peer, error = %e, "protocol error");
+                        e.write_reply(&mut self.out.buf);
+                        if e.closes() {
+                            next = Next::Close;
+                        }
+                    }
+                }
+                if matches!(next, Next::Close) {
+                    break;
+                }
+                if self.out.len() >= self.shared.config.max_output {
+                    self.flush(&mut socket).await?;
+                }
+            }
+            self.flush(&mut socket).await?;
+            if matches!(next, Next::Close) {
+                return Ok(());
+            }
+            if self.store.over_dirty_limit() {
+                // Write-behind back-pressure: let the flusher catch up.
+                self.store.wait_persisted(self.last_seqno).await;
+            }
+            if input.capacity() - input.len() < READ_CHUNK / 4 {
+                input.reserve(READ_CHUNK);
+            }
+            let read = async {
+                match self.shared.config.idle_timeout {
+                    Some(idle) => tokio::time::timeout(idle, socket.read_buf(&mut input))
+                        .await
+                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+                    None => socket.read_buf(&mut input).await,
+                }
+            };
+            let n = tokio::select! {
+                n = read => n?,
+                _ = shutdown.recv() => return Ok(()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.shared.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends what is queued, after the mutations it acknowledges are durable.
+    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if self.store.config().durability == store::Durability::PersistBeforeAck
+            && self.store.persisted().seqno < self.last_seqno
+        {
+            self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
+            self.store.wait_persisted(self.last_seqno).await;
+        }
+        let len = self.out.len();
+        self.out.flush(socket).await?;
+        self.shared.stats.bytes_written.fetch_add(len as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn mutated(&mut self, seqno: u64) {
+        self.last_seqno = self.last_seqno.max(seqno);
+    }
+
+    fn apply(&mut self, req: Request) -> Next {
+        let reply = req.reply();
+        let out = &mut self.out;
+        if self.shared.config.require_auth && !self.authenticated {
+            match req.command {
+                Command::SaslListMechs
+                | Command::SaslAuth { .. }
+                | Command::SaslStep { .. }
+                | Command::Version => {}
+                _ => {
+                    reply.error(&mut out.buf, Status::AUTH_ERROR);
+                    return Next::Close;
+                }
+            }
+        }
+        match req.command {
+            Command::Get { key } => match self.store.get(&key) {
+                Some(hit) => {
+                    reply.hit(&mut out.buf, hit.flags, hit.cas, &key, hit.value.len());
+                    out.value(&hit.value);
+                }
+                None => {
+                    reply.miss(&mut out.buf, &key);
+                }
+            },
+            Command::GetAndTouch { key, expiry } => match self.store.touch(&key, expiry) {
+                Ok((hit, m)) => {
+                    self.last_seqno = self.last_seqno.max(m.seqno);
+                    reply.hit(&mut out.buf, hit.flags, hit.cas, &key, hit.value.len());
+                    out.value(&hit.value);
+                }
+                Err(_) => {
+                    reply.miss(&mut out.buf, &key);
+                }
+            },
+            Command::Touch { key, expiry } => match self.store.touch(&key, expiry) {
+                Ok((hit, m)) => {
+                    self.last_seqno = self.last_seqno.max(m.seqno);
+                    reply.touched(&mut out.buf, hit.flags, hit.cas);
+                }
+                Err(e) => {
+                    reply.error(&mut out.buf, status(e));
+                }
+            },
+            Command::Store { mode, key, flags, expiry, value } => {
+                let mode = match mode {
+                    StoreMode::Set => store::StoreMode::Set,
+                    StoreMode::Add => store::StoreMode::Add,
+                    StoreMode::Replace => store::StoreMode::Replace,
+                };
+                let result = self.store.store(mode, key, value, flags, expiry, req.cas);
+                self.stored(reply, result);
+            }
+            Command::Concat { mode, key, value } => {
+                let mode = match mode {
+                    ConcatMode::Append => store::StoreMode::Append,
+                    ConcatMode::Prepend => store::StoreMode::Prepend,
+                };
+                let result = self.store.store(mode, key, value, 0, 0, req.cas);
+                self.stored(reply, result);
+            }
+            Command::Delete { key } => match self.store.delete(&key, req.cas) {
+                Ok(m) => {
+                    self.mutated(m.seqno);
+                    reply.ok(&mut self.out.buf, 0);
+                }
+                Err(e) => {
+                    reply.error(&mut self.out.buf, status(e));
+                }
+            },
+            Command::Counter { mode, key, delta, initial, expiry } => {
+                let op = match mode {
+                    CounterMode::Incr => Arith::Incr,
+                    CounterMode::Decr => Arith::Decr,
+                };
+                match self.store.arith(op, key, delta, initial, expiry, req.cas) {
+                    Ok((value, m)) => {
+                        self.mutated(m.seqno);
+                        reply.counter(&mut self.out.buf, value, m.cas);
+                    }
+                    Err(e) => {
+                        reply.error(&mut self.out.buf, status(e));
+                    }
+                }
+            }
+            Command::Quit => {
+                reply.ok(&mut out.buf, 0);
+                return Next::Close;
+            }
+            Command::Flush { delay } => {
+                let seqno = self.store.flush(delay.unwrap_or(0));
+                self.mutated(seqno);
+                reply.ok(&mut self.out.buf, 0);
+            }
+            Command::Noop => {
+                reply.ok(&mut out.buf, 0);
+            }
+            Command::Version => {
+                reply.with_value(
+                    &mut out.buf,
+                    Status::SUCCESS,
+                    0,
+                    self.shared.config.protocol_version.as_bytes(),
+                );
+            }
+            Command::Verbosity { .. } => {
+                reply.ok(&mut out.buf, 0);
+            }
+            Command::Stat { group } => {
+                match stats::group(&group, &self.shared.stats, &self.shared.config, &self.store) {
+                    Some(pairs) => {
+                        for (k, v) in pairs {
+                            reply.stat(&mut out.buf, k.as_bytes(), v.as_bytes());
+                        }
+                        reply.stat_end(&mut out.buf);
+                    }
+                    None => {
+                        reply.error(&mut out.buf, Status::KEY_ENOENT);
+                    }
+                }
+            }
+            Command::SaslListMechs => {
+                if self.shared.buckets.users().is_some() {
+                    reply.with_value(&mut out.buf, Status::SUCCESS, 0, b"PLAIN");
+                } else {
+                    reply.error(&mut out.buf, Status::UNKNOWN_COMMAND);
+                }
+            }
+            Command::SaslAuth { mechanism, data } | Command::SaslStep { mechanism, data } => {
+                return self.sasl(reply, &mechanism, &data);
+            }
+            Command::TapConnect(_) => {
+                // TAP streaming is not served yet.
+                reply.error(&mut out.buf, Status::UNKNOWN_COMMAND);
+            }
+        }
+        Next::Continue
+    }
+
+    fn stored(&mut self, reply: memcache::binary::Reply, result: Result<store::Mutation, OpError>) {
+        match result {
+            Ok(m) => {
+                self.mutated(m.seqno);
+                reply.ok(&mut self.out.buf, m.cas);
+            }
+            Err(e) => {
+                reply.error(&mut self.out.buf, status(e));
+            }
+        }
+    }
+
+    fn sasl(&mut self, reply: memcache::binary::Reply, mechanism: &[u8], data: &Bytes) -> Next {
+        let Some(users) = self.shared.buckets.users() else {
+            reply.error(&mut self.out.buf, Status::UNKNOWN_COMMAND);
+            return Next::Continue;
+        };
+        let user = (mechanism == b"PLAIN").then(|| users.check_plain(data)).flatten();
+        match user.and_then(|u| self.shared.buckets.get(u).map(|s| (u, s.clone()))) {
+            Some((user, store)) => {
+                self.shared.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %self.peer, user, "authenticated");
+                self.store = store;
+                self.authenticated = true;
+                reply.with_value(&mut self.out.buf, Status::SUCCESS, 0, b"Authenticated");
+                Next::Continue
+            }
+            None => {
+                self.shared.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
+                reply.error(&mut self.out.buf, Status::AUTH_ERROR);
+                if self.shared.config.require_auth { Next::Close } else { Next::Continue }
+            }
+        }
+    }
+}
+
+/// The status memcached answers for a store outcome.
+fn status(e: OpError) -> Status {
+    match e {
+        OpError::NotFound => Status::KEY_ENOENT,
+        OpError::Exists => Status::KEY_EEXISTS,
+        OpError::NotStored => Status::NOT_STORED,
+        OpError::BadDelta => Status::DELTA_BADVAL,
+        OpError::TooLarge => Status::E2BIG,
+    }
+}

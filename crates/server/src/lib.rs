@@ -1,0 +1,157 @@
+//! mammoth's memcached server: the binary protocol over tokio, items kept
+//! durably by the [`store`] crate.
+//!
+//! # Design
+//!
+//! One task per connection (as in mini-redis). A connection reads into a
+//! `BytesMut`, decodes every complete request in it with
+//! [`memcache::binary::RequestDecoder`] (keys and values stay slices of the
+//! read buffer and are stored without a copy), applies each to the store and
+//! appends the replies to an output queue. Then, before the replies go out,
+//! it waits until the store has made every mutation of this connection
+//! durable ([`store::Durability::PersistBeforeAck`]). A pipeline of quiet
+//! SETQs closed by a NOOP therefore costs one group commit, shared with every
+//! other connection that wrote meanwhile; the NOOP's reply is the
+//! durability acknowledgement.
+//!
+//! Limits follow memcached: 1024 connections (more wait in the listen
+//! backlog), keys up to 250 bytes, values up to 1 MiB by default (larger
+//! ones get `E2BIG` and the body is skipped without buffering it), malformed
+//! headers close the connection after an error reply, unknown opcodes get
+//! `UNKNOWN_COMMAND` and the connection stays open.
+//!
+//! With a users file, SASL PLAIN is offered and each user name selects a
+//! *bucket* (membase's convention): an independent store under
+//! `DIR/buckets/NAME`. Unauthenticated clients use the `default` bucket
+//! unless authentication is required.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let buckets = server::Buckets::open("./data", store::Config::new("."), None)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:11211").await?;
+//! server::run(listener, server::Config::default(), buckets, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod buckets;
+mod conn;
+mod out;
+mod stats;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+
+pub use crate::auth::{Users, UsersError, valid_bucket_name};
+pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
+pub use crate::stats::ServerStats;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Close a connection idle this long (`None`: never, memcached's default).
+    pub idle_timeout: Option<Duration>,
+    /// Largest value a SET may carry (bytes).
+    pub max_value_len: u32,
+    /// Refuse every command but SASL and VERSION until a client authenticates.
+    pub require_auth: bool,
+    /// The version string VERSION answers (clients parse it as memcached's).
+    pub protocol_version: String,
+    /// Replies buffered before they are written even mid-pipeline (bytes).
+    pub max_output: usize,
+    /// How long shutdown waits for connections to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 1024,
+            idle_timeout: None,
+            max_value_len: memcache::binary::DEFAULT_MAX_VALUE_LEN,
+            require_auth: false,
+            protocol_version: "1.6.18".to_string(),
+            max_output: 4 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) buckets: Buckets,
+    pub(crate) stats: ServerStats,
+    pub(crate) shutdown: broadcast::Sender<()>,
+}
+
+/// Serves `listener` until `shutdown` completes, then stops accepting, lets
+/// connections finish what they have read (up to
+/// [`Config::shutdown_grace`]), and closes every bucket's store with a final
+/// commit.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    buckets: Buckets,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (notify, _) = broadcast::channel(1);
+    let shared = Arc::new(Shared {
+        stats: ServerStats::new(config.max_connections),
+        config,
+        buckets,
+        shutdown: notify,
+    });
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    // Every connection task holds a clone; `recv` returns once all are gone.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&limit).acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            conn::serve(socket, peer, &shared).await;
+            drop(permit);
+            drop(done);
+        });
+    }
+    tracing::info!("shutting down: no new connections");
+    let _ = shared.shutdown.send(());
+    drop(done_tx);
+    if tokio::time::timeout(shared.config.shutdown_grace, done_rx.recv()).await.is_err() {
+        tracing::warn!("connections still open after the grace period; closing anyway");
+    }
+    let buckets = shared.buckets.clone();
+    // Closing joins the flusher threads: keep that off the runtime.
+    let _ = tokio::task::spawn_blocking(move || buckets.close()).await;
+    tracing::info!("stores closed");
+}

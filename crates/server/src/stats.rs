@@ -1,0 +1,119 @@
+//! Server-level counters and the STAT groups memcached answers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use store::Store;
+
+use crate::Config;
+
+/// Connection and traffic counters.
+#[derive(Debug)]
+pub struct ServerStats {
+    started: Instant,
+    max_connections: usize,
+    /// Connections open now.
+    pub curr_connections: AtomicU64,
+    /// Connections accepted since start-up.
+    pub total_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub bytes_read: AtomicU64,
+    /// Bytes written to clients.
+    pub bytes_written: AtomicU64,
+    /// Requests answered with `UNKNOWN_COMMAND`, `EINVAL` and friends.
+    pub protocol_errors: AtomicU64,
+    /// Successful SASL authentications.
+    pub auth_cmds: AtomicU64,
+    /// Failed SASL authentications.
+    pub auth_errors: AtomicU64,
+    /// Replies held back waiting for a group commit.
+    pub durable_waits: AtomicU64,
+}
+
+impl ServerStats {
+    pub(crate) fn new(max_connections: usize) -> Self {
+        ServerStats {
+            started: Instant::now(),
+            max_connections,
+            curr_connections: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
+            auth_cmds: AtomicU64::new(0),
+            auth_errors: AtomicU64::new(0),
+            durable_waits: AtomicU64::new(0),
+        }
+    }
+}
+
+fn load(c: &AtomicU64) -> String {
+    c.load(Ordering::Relaxed).to_string()
+}
+
+/// The stats of `group` for `store`, or `None` for a group memcached does
+/// not know (the caller answers `KEY_ENOENT`).
+pub(crate) fn group(
+    group: &[u8],
+    stats: &ServerStats,
+    config: &Config,
+    store: &Store,
+) -> Option<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
+    match group {
+        b"" => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            put("pid", std::process::id().to_string());
+            put("uptime", stats.started.elapsed().as_secs().to_string());
+            put("time", now.to_string());
+            put("version", config.protocol_version.clone());
+            put("mammoth_version", env!("CARGO_PKG_VERSION").to_string());
+            put("pointer_size", (usize::BITS).to_string());
+            put("curr_connections", load(&stats.curr_connections));
+            put("total_connections", load(&stats.total_connections));
+            put("max_connections", stats.max_connections.to_string());
+            put("bytes_read", load(&stats.bytes_read));
+            put("bytes_written", load(&stats.bytes_written));
+            put("protocol_errors", load(&stats.protocol_errors));
+            put("auth_cmds", load(&stats.auth_cmds));
+            put("auth_errors", load(&stats.auth_errors));
+            put("durable_waits", load(&stats.durable_waits));
+            put("evictions", "0".to_string());
+            let store_stats = store.stats();
+            let wanted = [
+                "curr_items", "total_items", "bytes", "cmd_get", "cmd_set", "cmd_flush",
+                "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_hits",
+                "delete_misses", "incr_hits", "incr_misses", "decr_hits", "decr_misses",
+                "cas_hits", "cas_misses", "cas_badval", "touch_hits", "touch_misses",
+                "expired_unfetched", "persistence_lag_ms", "flusher_queue_items",
+            ];
+            for (k, v) in store_stats {
+                if wanted.contains(&k.as_str()) {
+                    put(&k, v);
+                }
+            }
+        }
+        b"settings" => {
+            put("maxconns", config.max_connections.to_string());
+            put("domain_socket", "NULL".to_string());
+            put("evictions", "on".to_string());
+            put("cas_enabled", "yes".to_string());
+            put("flush_enabled", "yes".to_string());
+            put("item_size_max", config.max_value_len.to_string());
+            put("binding_protocol", "binary".to_string());
+            put("idle_timeout", config.idle_timeout.map_or(0, |d| d.as_secs()).to_string());
+            put("sasl_enabled", if config.require_auth { "yes" } else { "no" }.to_string());
+            put("backend", store.config().backend.name().to_string());
+            put("durability", store.config().durability.name().to_string());
+        }
+        b"engine" => out = store.stats(),
+        b"reset" | b"detail on" | b"detail off" => {}
+        b"detail dump" => put("detailed", String::new()),
+        b"items" => put("items:1:number", store.len().to_string()),
+        b"slabs" => put("active_slabs", "0".to_string()),
+        b"sizes" | b"conns" => {}
+        _ => return None,
+    }
+    Some(out)
+}
