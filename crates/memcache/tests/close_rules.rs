@@ -54,15 +54,15 @@ fn run(packet: &[u8], limits: Limits) -> Outcome {
     Outcome::Open(status.expect("a skipped packet is answered"))
 }
 
-fn closed(packet: Vec<u8>, want: Option<Status>) {
-    match run(&packet, Limits::default()) {
+fn closed(packet: &[u8], want: Option<Status>) {
+    match run(packet, Limits::default()) {
         Outcome::Closed(s) => assert_eq!(s, want),
         Outcome::Open(s) => panic!("stayed open with {s:?}"),
     }
 }
 
-fn open(packet: Vec<u8>, limits: Limits, want: Status) {
-    match run(&packet, limits) {
+fn open(packet: &[u8], limits: Limits, want: Status) {
+    match run(packet, limits) {
         Outcome::Open(s) => assert_eq!(s, want),
         Outcome::Closed(s) => panic!("closed with {s:?}"),
     }
@@ -72,21 +72,21 @@ fn open(packet: Vec<u8>, limits: Limits, want: Status) {
 fn bad_magic_closes_silently() {
     let mut p = raw(0x00, 0, 0, 0, &[]);
     p[0] = 0x81;
-    closed(p, None);
-    closed(b"get k\r\n".to_vec(), None);
+    closed(&p, None);
+    closed(b"get k\r\n", None);
 }
 
 #[test]
 fn lengths_that_do_not_add_up_close_with_unknown_command() {
-    closed(raw(0x00, 5, 0, 4, b"abcd"), Some(Status::UNKNOWN_COMMAND));
-    closed(raw(0x01, 3, 8, 10, &[0; 10]), Some(Status::UNKNOWN_COMMAND));
+    closed(&raw(0x00, 5, 0, 4, b"abcd"), Some(Status::UNKNOWN_COMMAND));
+    closed(&raw(0x01, 3, 8, 10, &[0; 10]), Some(Status::UNKNOWN_COMMAND));
 }
 
 #[test]
 fn absurd_bodies_and_long_keys_close_with_einval() {
-    closed(raw(0x01, 1, 8, (1 << 30) + 1, &[]), Some(Status::EINVAL));
-    closed(raw(0x00, 251, 0, 251, &[b'k'; 251]), Some(Status::EINVAL));
-    closed(raw(0x0d, 251, 0, 251, &[b'k'; 251]), Some(Status::EINVAL));
+    closed(&raw(0x01, 1, 8, (1 << 30) + 1, &[]), Some(Status::EINVAL));
+    closed(&raw(0x00, 251, 0, 251, &[b'k'; 251]), Some(Status::EINVAL));
+    closed(&raw(0x0d, 251, 0, 251, &[b'k'; 251]), Some(Status::EINVAL));
 }
 
 #[test]
@@ -109,16 +109,16 @@ fn wrong_shapes_close_with_einval_even_when_quiet() {
         (0x00, 0, 0, b""),          // GET without a key
     ];
     for &(op, k, e, body) in cases {
-        closed(raw(op, k, e, body.len() as u32, body), Some(Status::EINVAL));
+        closed(&raw(op, k, e, body.len() as u32, body), Some(Status::EINVAL));
     }
 }
 
 #[test]
 fn unknown_opcodes_are_answered_and_skipped_exactly() {
-    open(raw(0x30, 0, 0, 0, &[]), Limits::default(), Status::UNKNOWN_COMMAND);
+    open(&raw(0x30, 0, 0, 0, &[]), Limits::default(), Status::UNKNOWN_COMMAND);
     // memcached over-skips here (spec §8); we do not.
-    open(raw(0x25, 3, 4, 10, b"eeeekkkvvv"), Limits::default(), Status::UNKNOWN_COMMAND);
-    open(raw(0x41, 1, 16, 17, &[0; 17]), Limits::default(), Status::UNKNOWN_COMMAND);
+    open(&raw(0x25, 3, 4, 10, b"eeeekkkvvv"), Limits::default(), Status::UNKNOWN_COMMAND);
+    open(&raw(0x41, 1, 16, 17, &[0; 17]), Limits::default(), Status::UNKNOWN_COMMAND);
 }
 
 #[test]
@@ -126,10 +126,10 @@ fn oversized_values_are_answered_with_e2big_and_skipped() {
     let mut body = vec![0u8; 8];
     body.extend_from_slice(b"k");
     body.extend_from_slice(&vec![b'x'; (1 << 20) + 1]);
-    open(raw(0x11, 1, 8, body.len() as u32, &body), Limits::default(), Status::E2BIG);
+    open(&raw(0x11, 1, 8, body.len() as u32, &body), Limits::default(), Status::E2BIG);
     let small = Limits { max_value_len: 4, ..Limits::default() };
-    open(raw(0x0e, 1, 0, 6, b"kvvvvv"), small, Status::E2BIG);
-    open(raw(0x21, 5, 0, 10, b"PLAINxxxxx"), small, Status::E2BIG);
+    open(&raw(0x0e, 1, 0, 6, b"kvvvvv"), small, Status::E2BIG);
+    open(&raw(0x21, 5, 0, 10, b"PLAINxxxxx"), small, Status::E2BIG);
 }
 
 #[test]
