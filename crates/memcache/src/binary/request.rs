@@ -370,14 +370,14 @@ impl Request {
     }
 
     /// Parses one whole request packet: `frame` must be exactly the bytes
-    /// [`check_request`] reported as [`Check::Complete`] (typically
+    /// [`check_request`](super::check_request) reported as [`Check::Complete`] (typically
     /// `buf.split_to(n).freeze()`). Key and value are slices of `frame`; the
     /// only allocations are a `TAP_CONNECT`'s vbucket and checkpoint lists.
     ///
     /// The header is checked again, so any byte string is safe to pass.
     ///
     /// # Errors
-    /// Every error [`check_request`] gives, [`ErrorKind::FrameLength`] when
+    /// Every error [`check_request`](super::check_request) gives, [`ErrorKind::FrameLength`] when
     /// `frame` is not exactly one packet, and [`ErrorKind::TapConnect`] for
     /// `TAP_CONNECT` arguments that do not match its flags.
     pub fn parse(frame: Bytes, limits: &Limits) -> Result<Request, ProtocolError> {
