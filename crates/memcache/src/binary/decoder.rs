@@ -5,7 +5,7 @@
 use bytes::{Buf, BytesMut};
 
 use super::error::ProtocolError;
-use super::frame::{Check, check_request, check_response};
+use super::frame::{Check, check_response, checked_request};
 use super::{Limits, Request, Response};
 
 /// Turns a server connection's read buffer into [`Request`]s.
@@ -59,12 +59,12 @@ impl RequestDecoder {
         if !self.discard(buf) {
             return Ok(None);
         }
-        match check_request(buf, &self.limits) {
-            Ok(Check::Incomplete { .. }) => Ok(None),
-            Ok(Check::Complete(n)) => {
+        match checked_request(buf, &self.limits) {
+            Ok((Check::Complete(n), Some(header))) => {
                 let frame = buf.split_to(n).freeze();
-                Request::parse(frame, &self.limits).map(Some)
+                Request::from_checked(&header, frame).map(Some)
             }
+            Ok(_) => Ok(None),
             Err(e) => {
                 if let Some(skip) = e.skip() {
                     self.skipping = skip;

@@ -35,9 +35,18 @@ pub enum Check {
 /// # Errors
 /// As listed; see [`ProtocolError::closes`] and [`ProtocolError::skip`].
 pub fn check_request(buf: &[u8], limits: &Limits) -> Result<Check, ProtocolError> {
+    Ok(checked_request(buf, limits)?.0)
+}
+
+/// [`check_request`], also returning the header it decoded once the packet
+/// is complete (so the parse that follows need not decode it again).
+pub(crate) fn checked_request(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<(Check, Option<Header>), ProtocolError> {
     let header = match trusted_header(buf, limits, Some(Magic::Request))? {
         Ok(h) => h,
-        Err(incomplete) => return Ok(incomplete),
+        Err(incomplete) => return Ok((incomplete, None)),
     };
     let err = |kind| ProtocolError::new(header.opcode, header.opaque, kind);
     if header.key_len > limits.max_key_len {
@@ -69,7 +78,10 @@ pub fn check_request(buf: &[u8], limits: &Limits) -> Result<Check, ProtocolError
             body_len: header.body_len,
         }));
     }
-    Ok(complete_or_not(buf, &header))
+    Ok(match complete_or_not(buf, &header) {
+        c @ Check::Complete(_) => (c, Some(header)),
+        c => (c, None),
+    })
 }
 
 /// Checks the start of a client's input for a response (magic 0x81):

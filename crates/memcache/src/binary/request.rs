@@ -4,7 +4,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::error::{ErrorKind, ProtocolError};
-use super::frame::{Check, check_request};
+use super::frame::{Check, checked_request};
 use super::response::Reply;
 use super::tap::TapConnect;
 use super::{HEADER_LEN, Header, Limits, Opcode};
@@ -370,24 +370,24 @@ impl Request {
     }
 
     /// Parses one whole request packet: `frame` must be exactly the bytes
-    /// [`check_request`] reported as [`Check::Complete`] (typically
+    /// [`check_request`](super::check_request) reported as [`Check::Complete`] (typically
     /// `buf.split_to(n).freeze()`). Key and value are slices of `frame`; the
     /// only allocations are a `TAP_CONNECT`'s vbucket and checkpoint lists.
     ///
     /// The header is checked again, so any byte string is safe to pass.
     ///
     /// # Errors
-    /// Every error [`check_request`] gives, [`ErrorKind::FrameLength`] when
+    /// Every error [`check_request`](super::check_request) gives, [`ErrorKind::FrameLength`] when
     /// `frame` is not exactly one packet, and [`ErrorKind::TapConnect`] for
     /// `TAP_CONNECT` arguments that do not match its flags.
     pub fn parse(frame: Bytes, limits: &Limits) -> Result<Request, ProtocolError> {
-        let expected = match check_request(&frame, limits)? {
-            Check::Complete(n) => n,
-            Check::Incomplete { needed } => needed,
-        };
-        let header = match Header::decode(&frame) {
-            Some(Ok(h)) if expected == frame.len() => h,
-            _ => {
+        let header = match checked_request(&frame, limits)? {
+            (Check::Complete(n), Some(h)) if n == frame.len() => h,
+            (check, _) => {
+                let expected = match check {
+                    Check::Complete(n) => n,
+                    Check::Incomplete { needed } => needed,
+                };
                 let opcode = Opcode(frame.get(1).copied().unwrap_or(0));
                 return Err(ProtocolError::new(
                     opcode,
@@ -396,11 +396,17 @@ impl Request {
                 ));
             }
         };
+        Request::from_checked(&header, frame)
+    }
+
+    /// Phase two after [`checked_request`] has vouched for `header` and
+    /// `frame` is exactly its packet.
+    pub(crate) fn from_checked(header: &Header, frame: Bytes) -> Result<Request, ProtocolError> {
         let mut value = frame;
         value.advance(HEADER_LEN);
         let extras = value.split_to(usize::from(header.extras_len));
         let key = value.split_to(usize::from(header.key_len));
-        let command = build(&header, &extras, key, value)?;
+        let command = build(header, &extras, key, value)?;
         Ok(Request {
             opcode: header.opcode,
             opaque: header.opaque,
