@@ -210,8 +210,10 @@ impl Fingerprint {
 
 fn run_probe(argv: &[String], dir: &Path) -> ProbeResult {
     let mut result = ProbeResult { argv: argv.to_vec(), status: None, output: Vec::new() };
-    let Some((prog, args)) = argv.split_first() else { return result };
-    if let Ok(out) = Command::new(prog).args(args).current_dir(dir).stdin(Stdio::null()).output() {
+    let Some((prog, prog_args)) = argv.split_first() else { return result };
+    if let Ok(out) =
+        Command::new(prog).args(prog_args).current_dir(dir).stdin(Stdio::null()).output()
+    {
         result.status = out.status.code();
         result.output.extend_from_slice(&out.stdout[..out.stdout.len().min(PROBE_OUTPUT_LIMIT)]);
         result.output.extend_from_slice(&out.stderr[..out.stderr.len().min(PROBE_OUTPUT_LIMIT)]);

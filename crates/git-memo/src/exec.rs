@@ -52,11 +52,11 @@ pub fn execute(
     output: Output,
     env_remove: &[&str],
 ) -> Result<Finished> {
-    let Some((program, args)) = argv.split_first() else {
+    let Some((program, rest)) = argv.split_first() else {
         return Err(Error::CommandNotFound { program: String::new() });
     };
     let mut cmd = Command::new(program);
-    cmd.args(args).current_dir(dir);
+    cmd.args(rest).current_dir(dir);
     for v in env_remove {
         cmd.env_remove(v);
     }

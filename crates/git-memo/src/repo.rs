@@ -109,7 +109,7 @@ impl Repo {
     ///
     /// File or git failures, naming the step.
     pub fn working_state_tree(&self) -> Result<Oid> {
-        let tmp = TempIndex::new(self.git_dir())?;
+        let tmp = TempIndex::new(self.git_dir());
         let real = self.git_dir().join("index");
         if real.exists() {
             std::fs::copy(&real, &tmp.path).map_err(Error::io(format!(
@@ -135,12 +135,12 @@ struct TempIndex {
 }
 
 impl TempIndex {
-    fn new(git_dir: &Path) -> Result<TempIndex> {
+    fn new(git_dir: &Path) -> TempIndex {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = git_dir.join(format!("memo-index-{}-{n}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        Ok(TempIndex { path })
+        TempIndex { path }
     }
 }
 

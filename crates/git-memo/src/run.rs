@@ -26,6 +26,7 @@ pub struct Settings {
 
 impl Settings {
     /// Fill unset fields from git config.
+    #[must_use]
     pub fn with_config(mut self, repo: &Repo) -> Self {
         if !self.share {
             self.share = repo.config_bool("memo.share").unwrap_or(false);
@@ -59,7 +60,7 @@ pub fn human_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
     } else {
         format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
     }

@@ -55,19 +55,18 @@ struct Item {
 pub fn resolve(repo: &Repo, range: Option<&str>, first_parent: bool) -> Result<Vec<Oid>> {
     let g = &repo.git;
     let head_unborn = g.head().is_err_and(|e| e.code() == git2::ErrorCode::UnbornBranch);
-    let spec = match range {
-        Some(r) => r.to_owned(),
-        None => {
-            if head_unborn {
-                return Err(Error::UnbornHead { branch: head_branch(repo) });
-            }
-            if g.head_detached().unwrap_or(false) {
-                return Err(Error::DetachedHead {
-                    needed_for: "the default range @{upstream}..HEAD".to_owned(),
-                });
-            }
-            "@{upstream}..HEAD".to_owned()
+    let spec = if let Some(r) = range {
+        r.to_owned()
+    } else {
+        if head_unborn {
+            return Err(Error::UnbornHead { branch: head_branch(repo) });
         }
+        if g.head_detached().unwrap_or(false) {
+            return Err(Error::DetachedHead {
+                needed_for: "the default range @{upstream}..HEAD".to_owned(),
+            });
+        }
+        "@{upstream}..HEAD".to_owned()
     };
     let bad = |reason: String| Error::BadRange { range: spec.clone(), reason };
     let rs = g.revparse(&spec).map_err(|e| {
@@ -178,8 +177,7 @@ fn acquire_worktrees(repo: &Repo, n: usize, first: Oid) -> Result<Vec<Worktree>>
         let Ok(mut f) = std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) else {
             continue;
         };
-        use std::io::Write;
-        let _ = writeln!(f, "{}", std::process::id());
+        let _ = std::io::Write::write_all(&mut f, format!("{}\n", std::process::id()).as_bytes());
         let wt = Worktree { path, lock };
         prepare(repo, &wt.path, first)?;
         out.push(wt);

@@ -216,7 +216,7 @@ impl<'r> Store<'r> {
         // One write per line keeps concurrent appenders from interleaving.
         f.write_all(format!("{record}\n").as_bytes())
             .map_err(Error::io(format!("appending to {}", path.display())))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let len = f.metadata().map_or(0, |m| m.len());
         drop(f);
         if len > JOURNAL_LIMIT {
             trim_journal(&path)?;
@@ -248,7 +248,7 @@ impl<'r> Store<'r> {
 
     /// Number of trees annotated in the notes ref (0 when it does not exist).
     pub fn note_count(&self) -> usize {
-        self.repo.notes(Some(&self.notes_ref)).map(Iterator::count).unwrap_or(0)
+        self.repo.notes(Some(&self.notes_ref)).map_or(0, Iterator::count)
     }
 
     /// Forget every local memo: remove loose pass markers named in the
