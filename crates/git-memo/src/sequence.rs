@@ -208,7 +208,6 @@ fn checkout(path: &Path, commit: Oid) -> Result<()> {
 struct Outcome1 {
     index: usize,
     finished: Result<Finished>,
-    log: Option<PathBuf>,
 }
 
 /// `git memo sequence`: returns the exit status.
@@ -296,11 +295,12 @@ pub fn sequence(cwd: &Path, opts: &SequenceOptions, settings: Settings) -> Resul
                         );
                     }
                     let (finished, log) = test_one(&wt.path, it.commit, prefix, argv, jobs > 1);
+                    report(index, total, it, &finished, log.as_deref());
                     if !keep_going && !finished.as_ref().is_ok_and(|f| f.exit == ExitInfo::Code(0))
                     {
                         stop_at.fetch_min(index, Ordering::SeqCst);
                     }
-                    if tx.send(Outcome1 { index, finished, log }).is_err() {
+                    if tx.send(Outcome1 { index, finished }).is_err() {
                         break;
                     }
                 }
@@ -309,14 +309,6 @@ pub fn sequence(cwd: &Path, opts: &SequenceOptions, settings: Settings) -> Resul
         drop(tx);
         for out in rx {
             let it = &items[out.index];
-            if let Some(log) = &out.log {
-                if let Ok(text) = std::fs::read(log) {
-                    use std::io::Write;
-                    eprintln!("git-memo: --- output of {} {} ---", short(it.commit), it.subject);
-                    let _ = std::io::stderr().write_all(&text);
-                }
-                let _ = std::fs::remove_file(log);
-            }
             let finished = match out.finished {
                 Ok(f) => f,
                 Err(e) => {
@@ -341,22 +333,7 @@ pub fn sequence(cwd: &Path, opts: &SequenceOptions, settings: Settings) -> Resul
             }
             if outcome == Outcome::Pass {
                 passed += 1;
-                eprintln!(
-                    "git-memo: [{}/{total}] {} {}: passed in {}",
-                    out.index + 1,
-                    short(it.commit),
-                    it.subject,
-                    human_ms(finished.millis)
-                );
             } else {
-                eprintln!(
-                    "git-memo: [{}/{total}] {} {}: FAILED (exit status {}) after {}",
-                    out.index + 1,
-                    short(it.commit),
-                    it.subject,
-                    finished.exit,
-                    human_ms(finished.millis)
-                );
                 failures.push((out.index, finished));
             }
         }
@@ -383,6 +360,30 @@ pub fn sequence(cwd: &Path, opts: &SequenceOptions, settings: Settings) -> Resul
             Ok(f.exit_status())
         }
     }
+}
+
+/// Print one commit's captured output (parallel runs) and its result line,
+/// holding stderr so that parallel workers do not interleave.
+fn report(index: usize, total: usize, it: &Item, finished: &Result<Finished>, log: Option<&Path>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let head = format!("git-memo: [{}/{total}] {} {}", index + 1, short(it.commit), it.subject);
+    if let Some(log) = log {
+        if let Ok(text) = std::fs::read(log) {
+            let _ = writeln!(err, "{head}: output:");
+            let _ = err.write_all(&text);
+        }
+        let _ = std::fs::remove_file(log);
+    }
+    let _ = match finished {
+        Ok(f) if f.exit == ExitInfo::Code(0) => {
+            writeln!(err, "{head}: passed in {}", human_ms(f.millis))
+        }
+        Ok(f) => {
+            writeln!(err, "{head}: FAILED (exit status {}) after {}", f.exit, human_ms(f.millis))
+        }
+        Err(_) => Ok(()),
+    };
 }
 
 fn test_one(
