@@ -242,10 +242,10 @@ fn print_lookup(found: &Lookup, argv: &[OsString]) {
         (None, Some(r)) if !r.passed() => println!("{}", describe(r)),
         (None, _) => println!("not run: {shown}"),
     }
-    if let Some(r) = &found.latest {
-        if found.pass.is_some() {
-            println!("{}", describe(r));
-        }
+    if let Some(r) = &found.latest
+        && found.pass.is_some()
+    {
+        println!("{}", describe(r));
     }
 }
 

@@ -263,10 +263,10 @@ impl<'r> Store<'r> {
         for r in self.journal()? {
             if r.passed() {
                 let key = crate::key::Key::from_hex(&r.key);
-                if let Some(key) = key {
-                    if self.remove_loose_marker(&key)? {
-                        summary.markers_removed += 1;
-                    }
+                if let Some(key) = key
+                    && self.remove_loose_marker(&key)?
+                {
+                    summary.markers_removed += 1;
                 }
             }
             summary.journal_records += 1;

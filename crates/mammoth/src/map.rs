@@ -101,7 +101,7 @@ fn build(a: &BuildArgs) -> Result<()> {
         Sorter::new(order, a.sort_memory_mb.saturating_mul(1 << 20), tmp_dir_for(&a.dir));
     read_records(a.input.as_deref(), a.format, &key, &value, |k, v| {
         sorter.push(k, v)?;
-        if sorter.records() % 65_536 == 0 {
+        if sorter.records().is_multiple_of(65_536) {
             pb.set_position(sorter.records());
         }
         Ok(())

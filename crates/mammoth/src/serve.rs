@@ -99,7 +99,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         require_auth: args.require_auth,
         ..server::Config::default()
     };
-    let buckets = server::Buckets::open(&args.dir, template, users)
+    let buckets = server::Buckets::open(&args.dir, &template, users)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     for (name, store) in buckets.iter() {
         let w = store.warmup();
@@ -148,5 +148,6 @@ async fn shutdown_signal() {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAMMOTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -259,15 +259,15 @@ impl MapWriter {
     /// `KeyOutOfOrder` when `key` sorts before the previous key (nothing is
     /// written then); I/O errors.
     pub fn append_raw(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        if let Some(prev) = &self.last_key {
-            if self.order.compare(prev, key).is_gt() {
-                return Err(Error::new(ErrorKind::KeyOutOfOrder {
-                    key: display_key(&self.key_class, key),
-                    previous: display_key(&self.key_class, prev),
-                })
-                .with_path(self.dir.join(DATA))
-                .at(self.data.position()));
-            }
+        if let Some(prev) = &self.last_key
+            && self.order.compare(prev, key).is_gt()
+        {
+            return Err(Error::new(ErrorKind::KeyOutOfOrder {
+                key: display_key(&self.key_class, key),
+                previous: display_key(&self.key_class, prev),
+            })
+            .with_path(self.dir.join(DATA))
+            .at(self.data.position()));
         }
         if self.bloom.is_some() && key.is_empty() {
             return Err(Error::invalid(
@@ -637,15 +637,15 @@ fn load_index(
                 "data offset {pos} is outside the data file's records ({first_pos}..{data_len})"
             )));
         }
-        if let Some(last) = keys.last() {
-            if order.compare(last, &rec.key).is_gt() {
-                return Err(Error::new(ErrorKind::KeyOutOfOrder {
-                    key: display_key(key_class, &rec.key),
-                    previous: display_key(key_class, last),
-                })
-                .with_path(path)
-                .at(at));
-            }
+        if let Some(last) = keys.last()
+            && order.compare(last, &rec.key).is_gt()
+        {
+            return Err(Error::new(ErrorKind::KeyOutOfOrder {
+                key: display_key(key_class, &rec.key),
+                previous: display_key(key_class, last),
+            })
+            .with_path(path)
+            .at(at));
         }
         // Hadoop's rule: its skip counter starts at `skip`, so the kept entries
         // are numbers skip, 2*skip+1, …. Hadoop 3.5 means to drop an entry

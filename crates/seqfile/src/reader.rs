@@ -562,15 +562,15 @@ impl<R: Read> Reader<R> {
     }
 
     fn check_len(&self, what: &'static str, len: usize, at: u64) -> Result<()> {
-        if let Some(rem) = self.src.remaining() {
-            if len as u64 > rem {
-                return Err(Error::new(ErrorKind::LengthExceedsInput {
-                    what,
-                    len: len as u64,
-                    remaining: rem,
-                })
-                .at(at));
-            }
+        if let Some(rem) = self.src.remaining()
+            && len as u64 > rem
+        {
+            return Err(Error::new(ErrorKind::LengthExceedsInput {
+                what,
+                len: len as u64,
+                remaining: rem,
+            })
+            .at(at));
         }
         if len > self.opts.max_buffer_len {
             return Err(Error::new(ErrorKind::TooLarge {

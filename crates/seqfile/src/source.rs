@@ -80,10 +80,10 @@ impl<R: Read> Source<R> {
 
     /// Ensures `n` bytes are buffered, or fails with `Truncated` naming `what`.
     pub(crate) fn need(&mut self, n: usize, what: &'static str) -> Result<()> {
-        if let Some(rem) = self.remaining() {
-            if (n as u64) > rem {
-                return Err(Error::truncated(what, n as u64, rem).at(self.pos));
-            }
+        if let Some(rem) = self.remaining()
+            && (n as u64) > rem
+        {
+            return Err(Error::truncated(what, n as u64, rem).at(self.pos));
         }
         if self.fill(n)? {
             Ok(())

@@ -506,7 +506,7 @@ fn write_hex(f: &mut fmt::Formatter<'_>, b: &[u8]) -> fmt::Result {
 /// `InvalidInput` for an odd length or a non-hex digit.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(Error::invalid(format!("hex string of odd length {}", s.len())));
     }
     let digit = |c: u8| -> Result<u8> {

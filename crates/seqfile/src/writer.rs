@@ -410,10 +410,10 @@ impl<W: Write> Writer<W> {
             return Ok(());
         }
         self.flush_block()?;
-        if let Some(out) = self.out.as_mut() {
-            if let Err(e) = out.flush() {
-                return Err(self.err(e));
-            }
+        if let Some(out) = self.out.as_mut()
+            && let Err(e) = out.flush()
+        {
+            return Err(self.err(e));
         }
         Ok(())
     }

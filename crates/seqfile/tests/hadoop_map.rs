@@ -404,10 +404,10 @@ impl Model {
         let distinct = self.distinct_keys();
         let step = (distinct.len() / n.max(1)).max(1);
         let mut out: Vec<Vec<u8>> = distinct.iter().step_by(step).map(|k| k.to_vec()).collect();
-        if let Some(last) = distinct.last() {
-            if out.last().is_none_or(|l| l != last) {
-                out.push(last.to_vec());
-            }
+        if let Some(last) = distinct.last()
+            && out.last().is_none_or(|l| l != last)
+        {
+            out.push(last.to_vec());
         }
         out
     }

@@ -45,10 +45,8 @@ impl Users {
     /// An unreadable file, a line without `:`, a user name that is not a
     /// valid bucket name (letters, digits, `.`, `_`, `-`), or a duplicate.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
-        let text = std::fs::read_to_string(path).map_err(|e| UsersError {
-            at: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsersError { at: path.display().to_string(), detail: e.to_string() })?;
         Users::parse(&text, &path.display().to_string())
     }
 

@@ -27,7 +27,7 @@ impl Buckets {
     /// The first store that fails to open.
     pub fn open(
         dir: impl AsRef<Path>,
-        template: store::Config,
+        template: &store::Config,
         users: Option<Users>,
     ) -> Result<Buckets, store::Error> {
         let dir = dir.as_ref();

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use memcache::binary::{
-    Command, ConcatMode, CounterMode, Limits, Request, RequestDecoder, Status, StoreMode,
+    Command, ConcatMode, CounterMode, Limits, Reply, Request, RequestDecoder, Status, StoreMode,
 };
 use store::{Arith, OpError, Store};
 use tokio::io::AsyncReadExt;
@@ -58,7 +58,8 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shar
 
 impl Conn<'_> {
     async fn run(&mut self, mut socket: TcpStream) -> std::io::Result<()> {
-        let limits = Limits { max_value_len: self.shared.config.max_value_len, ..Limits::default() };
+        let limits =
+            Limits { max_value_len: self.shared.config.max_value_len, ..Limits::default() };
         let mut decoder = RequestDecoder::new(limits);
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let mut shutdown = self.shared.shutdown.subscribe();
@@ -152,34 +153,9 @@ impl Conn<'_> {
             }
         }
         match req.command {
-            Command::Get { key } => match self.store.get(&key) {
-                Some(hit) => {
-                    reply.hit(&mut out.buf, hit.flags, hit.cas, &key, hit.value.len());
-                    out.value(&hit.value);
-                }
-                None => {
-                    reply.miss(&mut out.buf, &key);
-                }
-            },
-            Command::GetAndTouch { key, expiry } => match self.store.touch(&key, expiry) {
-                Ok((hit, m)) => {
-                    self.last_seqno = self.last_seqno.max(m.seqno);
-                    reply.hit(&mut out.buf, hit.flags, hit.cas, &key, hit.value.len());
-                    out.value(&hit.value);
-                }
-                Err(_) => {
-                    reply.miss(&mut out.buf, &key);
-                }
-            },
-            Command::Touch { key, expiry } => match self.store.touch(&key, expiry) {
-                Ok((hit, m)) => {
-                    self.last_seqno = self.last_seqno.max(m.seqno);
-                    reply.touched(&mut out.buf, hit.flags, hit.cas);
-                }
-                Err(e) => {
-                    reply.error(&mut out.buf, status(e));
-                }
-            },
+            Command::Get { key } => self.get(reply, &key, None),
+            Command::GetAndTouch { key, expiry } => self.get(reply, &key, Some(expiry)),
+            Command::Touch { key, expiry } => self.touch(reply, &key, expiry),
             Command::Store { mode, key, flags, expiry, value } => {
                 let mode = match mode {
                     StoreMode::Set => store::StoreMode::Set,
@@ -230,7 +206,7 @@ impl Conn<'_> {
                 self.mutated(seqno);
                 reply.ok(&mut self.out.buf, 0);
             }
-            Command::Noop => {
+            Command::Noop | Command::Verbosity { .. } => {
                 reply.ok(&mut out.buf, 0);
             }
             Command::Version => {
@@ -241,22 +217,7 @@ impl Conn<'_> {
                     self.shared.config.protocol_version.as_bytes(),
                 );
             }
-            Command::Verbosity { .. } => {
-                reply.ok(&mut out.buf, 0);
-            }
-            Command::Stat { group } => {
-                match stats::group(&group, &self.shared.stats, &self.shared.config, &self.store) {
-                    Some(pairs) => {
-                        for (k, v) in pairs {
-                            reply.stat(&mut out.buf, k.as_bytes(), v.as_bytes());
-                        }
-                        reply.stat_end(&mut out.buf);
-                    }
-                    None => {
-                        reply.error(&mut out.buf, Status::KEY_ENOENT);
-                    }
-                }
-            }
+            Command::Stat { group } => self.stat(reply, &group),
             Command::SaslListMechs => {
                 if self.shared.buckets.users().is_some() {
                     reply.with_value(&mut out.buf, Status::SUCCESS, 0, b"PLAIN");
@@ -275,7 +236,54 @@ impl Conn<'_> {
         Next::Continue
     }
 
-    fn stored(&mut self, reply: memcache::binary::Reply, result: Result<store::Mutation, OpError>) {
+    fn get(&mut self, reply: Reply, key: &Bytes, touch: Option<u32>) {
+        let found = match touch {
+            None => self.store.get(key),
+            Some(expiry) => self.store.touch(key, expiry).ok().map(|(hit, m)| {
+                self.mutated(m.seqno);
+                hit
+            }),
+        };
+        let out = &mut self.out;
+        match found {
+            Some(hit) => {
+                reply.hit(&mut out.buf, hit.flags, hit.cas, key, hit.value.len());
+                out.value(&hit.value);
+            }
+            None => {
+                reply.miss(&mut out.buf, key);
+            }
+        }
+    }
+
+    fn touch(&mut self, reply: Reply, key: &[u8], expiry: u32) {
+        match self.store.touch(key, expiry) {
+            Ok((hit, m)) => {
+                self.mutated(m.seqno);
+                reply.touched(&mut self.out.buf, hit.flags, hit.cas);
+            }
+            Err(e) => {
+                reply.error(&mut self.out.buf, status(e));
+            }
+        }
+    }
+
+    fn stat(&mut self, reply: Reply, group: &[u8]) {
+        let out = &mut self.out;
+        match stats::group(group, &self.shared.stats, &self.shared.config, &self.store) {
+            Some(pairs) => {
+                for (k, v) in pairs {
+                    reply.stat(&mut out.buf, k.as_bytes(), v.as_bytes());
+                }
+                reply.stat_end(&mut out.buf);
+            }
+            None => {
+                reply.error(&mut out.buf, Status::KEY_ENOENT);
+            }
+        }
+    }
+
+    fn stored(&mut self, reply: Reply, result: Result<store::Mutation, OpError>) {
         match result {
             Ok(m) => {
                 self.mutated(m.seqno);
@@ -287,26 +295,25 @@ impl Conn<'_> {
         }
     }
 
-    fn sasl(&mut self, reply: memcache::binary::Reply, mechanism: &[u8], data: &Bytes) -> Next {
+    fn sasl(&mut self, reply: Reply, mechanism: &[u8], data: &Bytes) -> Next {
         let Some(users) = self.shared.buckets.users() else {
             reply.error(&mut self.out.buf, Status::UNKNOWN_COMMAND);
             return Next::Continue;
         };
         let user = (mechanism == b"PLAIN").then(|| users.check_plain(data)).flatten();
-        match user.and_then(|u| self.shared.buckets.get(u).map(|s| (u, s.clone()))) {
-            Some((user, store)) => {
-                self.shared.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(peer = %self.peer, user, "authenticated");
-                self.store = store;
-                self.authenticated = true;
-                reply.with_value(&mut self.out.buf, Status::SUCCESS, 0, b"Authenticated");
-                Next::Continue
-            }
-            None => {
-                self.shared.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
-                reply.error(&mut self.out.buf, Status::AUTH_ERROR);
-                if self.shared.config.require_auth { Next::Close } else { Next::Continue }
-            }
+        if let Some((user, store)) =
+            user.and_then(|u| self.shared.buckets.get(u).map(|s| (u, s.clone())))
+        {
+            self.shared.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %self.peer, user, "authenticated");
+            self.store = store;
+            self.authenticated = true;
+            reply.with_value(&mut self.out.buf, Status::SUCCESS, 0, b"Authenticated");
+            Next::Continue
+        } else {
+            self.shared.stats.auth_errors.fetch_add(1, Ordering::Relaxed);
+            reply.error(&mut self.out.buf, Status::AUTH_ERROR);
+            if self.shared.config.require_auth { Next::Close } else { Next::Continue }
         }
     }
 }

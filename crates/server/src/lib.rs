@@ -29,12 +29,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let buckets = server::Buckets::open("./data", store::Config::new("."), None)?;
+//! let buckets = server::Buckets::open("./data", &store::Config::new("."), None)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:11211").await?;
-//! server::run(listener, server::Config::default(), buckets, async {
-//!     let _ = tokio::signal::ctrl_c().await;
-//! })
-//! .await;
+//! // Any future works as the shutdown signal; `mammoth serve` uses SIGINT/SIGTERM.
+//! let shutdown = std::future::pending::<()>();
+//! server::run(listener, server::Config::default(), buckets, shutdown).await;
 //! # Ok(()) }
 //! ```
 

@@ -82,11 +82,30 @@ pub(crate) fn group(
             put("evictions", "0".to_string());
             let store_stats = store.stats();
             let wanted = [
-                "curr_items", "total_items", "bytes", "cmd_get", "cmd_set", "cmd_flush",
-                "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_hits",
-                "delete_misses", "incr_hits", "incr_misses", "decr_hits", "decr_misses",
-                "cas_hits", "cas_misses", "cas_badval", "touch_hits", "touch_misses",
-                "expired_unfetched", "persistence_lag_ms", "flusher_queue_items",
+                "curr_items",
+                "total_items",
+                "bytes",
+                "cmd_get",
+                "cmd_set",
+                "cmd_flush",
+                "cmd_touch",
+                "get_hits",
+                "get_misses",
+                "get_expired",
+                "delete_hits",
+                "delete_misses",
+                "incr_hits",
+                "incr_misses",
+                "decr_hits",
+                "decr_misses",
+                "cas_hits",
+                "cas_misses",
+                "cas_badval",
+                "touch_hits",
+                "touch_misses",
+                "expired_unfetched",
+                "persistence_lag_ms",
+                "flusher_queue_items",
             ];
             for (k, v) in store_stats {
                 if wanted.contains(&k.as_str()) {
@@ -108,11 +127,10 @@ pub(crate) fn group(
             put("durability", store.config().durability.name().to_string());
         }
         b"engine" => out = store.stats(),
-        b"reset" | b"detail on" | b"detail off" => {}
+        b"reset" | b"detail on" | b"detail off" | b"sizes" | b"conns" => {}
         b"detail dump" => put("detailed", String::new()),
         b"items" => put("items:1:number", store.len().to_string()),
         b"slabs" => put("active_slabs", "0".to_string()),
-        b"sizes" | b"conns" => {}
         _ => return None,
     }
     Some(out)

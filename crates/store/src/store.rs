@@ -505,10 +505,10 @@ impl Store {
         let item = shard.get_mut(key).ok_or(OpError::NotFound)?;
         let mutation = self.inner.record(stored_key, Some(item), false);
         // A touch to a time already past kills the item now.
-        if item.is_expired(now) {
-            if let Some((key, old)) = shard.remove_entry(key) {
-                self.inner.forget(&key, &old);
-            }
+        if item.is_expired(now)
+            && let Some((key, old)) = shard.remove_entry(key)
+        {
+            self.inner.forget(&key, &old);
         }
         Ok((hit, mutation))
     }
