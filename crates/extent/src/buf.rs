@@ -172,6 +172,16 @@ impl ExtentBuf {
         }
     }
 
+    /// Addresses of this buffer's tree nodes (for tests that check which
+    /// nodes two buffers share).
+    #[doc(hidden)]
+    pub fn node_addresses(&self) -> Vec<usize> {
+        match &self.repr {
+            Repr::Tree(t) => t.node_addresses(),
+            _ => Vec::new(),
+        }
+    }
+
     // ---------------------------------------------------------------- edits
 
     fn insert_item(&mut self, at: u64, item: Ins<'_>) {

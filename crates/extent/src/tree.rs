@@ -185,6 +185,20 @@ impl Tree {
         }
     }
 
+    pub(crate) fn node_addresses(&self) -> Vec<usize> {
+        fn walk(n: &Arc<Node>, out: &mut Vec<usize>) {
+            out.push(Arc::as_ptr(n) as usize);
+            if let Kind::Inner(c) = &n.kind {
+                for c in c.iter() {
+                    walk(c.arc(), out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
+
     /// Number of extents (visits every leaf).
     pub(crate) fn extent_count(&self) -> usize {
         fn count(n: &Node) -> usize {
