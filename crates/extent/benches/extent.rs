@@ -197,8 +197,12 @@ fn w5_scan(c: &mut Criterion) {
     let mut sl = [std::io::IoSlice::new(&[]); 1024];
     g.bench_function("io_slices fill 1024", |b| b.iter(|| buf.io_slices(n as u64 / 3.., &mut sl)));
     let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
-    g.bench_function("write_all_to /dev/null", |b| b.iter(|| buf.write_all_to(&mut devnull).unwrap()));
-    g.bench_function("contiguous write_all /dev/null", |b| b.iter(|| devnull.write_all(&whole).unwrap()));
+    g.bench_function("write_all_to /dev/null", |b| {
+        b.iter(|| buf.write_all_to(&mut devnull).unwrap());
+    });
+    g.bench_function("contiguous write_all /dev/null", |b| {
+        b.iter(|| devnull.write_all(&whole).unwrap());
+    });
     let mut sink: Vec<u8> = Vec::with_capacity(n);
     g.bench_function("write_all_to Vec (memcpy bound)", |b| {
         b.iter(|| {

@@ -9,6 +9,7 @@
 //! `MIB` (default 1024) is the buffer size, `OPS` (default 100000) the
 //! operations timed per workload. Each operation is timed alone with
 //! `Instant` (about 20-30 ns of the figure is the clock itself).
+#![allow(clippy::cast_precision_loss, clippy::too_many_lines)]
 
 use std::time::Instant;
 
@@ -29,7 +30,9 @@ fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
 }
@@ -59,7 +62,12 @@ fn main() {
     let whole: Bytes = vec![b'a'; n].into();
     let t = Instant::now();
     let base: ExtentBuf = (0..n / 4096).map(|k| whole.slice(k * 4096..(k + 1) * 4096)).collect();
-    println!("W11 from_extents of {} blocks: {:.2} ms, depth {}", n / 4096, t.elapsed().as_secs_f64() * 1e3, base.depth());
+    println!(
+        "W11 from_extents of {} blocks: {:.2} ms, depth {}",
+        n / 4096,
+        t.elapsed().as_secs_f64() * 1e3,
+        base.depth()
+    );
     let kib = Bytes::from(vec![b'k'; 1024]);
     let mut r = Rng(42);
 
@@ -68,40 +76,64 @@ fn main() {
     let mut buf2 = ExtentBuf::new();
     std::mem::swap(&mut buf, &mut buf2);
     let mut buf = buf2;
-    report("W1 insert 1 KiB Bytes, unique tree", time(ops, || {
-        let at = r.below(buf.len());
-        buf.insert(at, kib.clone());
-    }));
-    report("W1 insert_from_slice 1 KiB, unique tree", time(ops, || {
-        let at = r.below(buf.len());
-        buf.insert_from_slice(at, &kib);
-    }));
-    report("W3 remove 1 KiB, unique tree", time(ops, || {
-        let at = r.below(buf.len() - 1024);
-        buf.remove(at..at + 1024);
-    }));
+    report(
+        "W1 insert 1 KiB Bytes, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len());
+            buf.insert(at, kib.clone());
+        }),
+    );
+    report(
+        "W1 insert_from_slice 1 KiB, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len());
+            buf.insert_from_slice(at, &kib);
+        }),
+    );
+    report(
+        "W3 remove 1 KiB, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len() - 1024);
+            buf.remove(at..at + 1024);
+        }),
+    );
     let mut snaps = Vec::with_capacity(ops);
-    report("W2 insert 1 KiB into a just-cloned tree (clone kept)", time(ops, || {
-        snaps.push(buf.clone());
-        let at = r.below(buf.len());
-        buf.insert(at, kib.clone());
-    }));
+    report(
+        "W2 insert 1 KiB into a just-cloned tree (clone kept)",
+        time(ops, || {
+            snaps.push(buf.clone());
+            let at = r.below(buf.len());
+            buf.insert(at, kib.clone());
+        }),
+    );
     drop(snaps);
-    report("clone", time(ops, || {
-        std::hint::black_box(buf.clone());
-    }));
+    report(
+        "clone",
+        time(ops, || {
+            std::hint::black_box(buf.clone());
+        }),
+    );
     let mut x = buf.clone();
-    report("W6 split_off + append_buf at random offset", time(ops, || {
-        let tail = x.split_off(r.below(x.len()));
-        x.append_buf(tail);
-    }));
-    report("W6 slice random range", time(ops, || {
-        let (a, b) = (r.below(x.len()), r.below(x.len()));
-        std::hint::black_box(x.slice(a.min(b)..a.max(b)));
-    }));
-    report("W4 byte_at random", time(ops, || {
-        std::hint::black_box(x.byte_at(r.below(x.len())));
-    }));
+    report(
+        "W6 split_off + append_buf at random offset",
+        time(ops, || {
+            let tail = x.split_off(r.below(x.len()));
+            x.append_buf(tail);
+        }),
+    );
+    report(
+        "W6 slice random range",
+        time(ops, || {
+            let (a, b) = (r.below(x.len()), r.below(x.len()));
+            std::hint::black_box(x.slice(a.min(b)..a.max(b)));
+        }),
+    );
+    report(
+        "W4 byte_at random",
+        time(ops, || {
+            std::hint::black_box(x.byte_at(r.below(x.len())));
+        }),
+    );
     drop(x);
     drop(buf);
 
@@ -113,8 +145,11 @@ fn main() {
     });
     report("W7 write_at 1 byte on a shared tree (1000 places)", w7);
     let range = whole.as_ptr() as usize..whole.as_ptr() as usize + n;
-    let private: Vec<usize> =
-        copy.extents().filter(|e| !range.contains(&(e.as_ptr() as usize))).map(Bytes::len).collect();
+    let private: Vec<usize> = copy
+        .extents()
+        .filter(|e| !range.contains(&(e.as_ptr() as usize)))
+        .map(Bytes::len)
+        .collect();
     let old: std::collections::HashSet<usize> = base.node_addresses().into_iter().collect();
     let new_nodes = copy.node_addresses().into_iter().filter(|a| !old.contains(a)).count();
     println!(
@@ -137,7 +172,7 @@ fn main() {
     let t = Instant::now();
     for i in 0..m {
         let at = r.below(w8.len() + 1);
-        w8.insert_from_slice(at, &payload[..1 + i % 64]);
+        w8.insert_from_slice(at, &payload[..=(i % 64)]);
     }
     let el = t.elapsed();
     let rss1 = rss_kib();
@@ -152,8 +187,11 @@ fn main() {
 
     // Vec baseline for W1 (a few samples: each moves half the buffer).
     let mut v = vec![b'a'; n];
-    report("Vec<u8> insert 1 KiB (splice), 20 samples", time(20, || {
-        let at = r.below(v.len() as u64) as usize;
-        v.splice(at..at, kib.iter().copied());
-    }));
+    report(
+        "Vec<u8> insert 1 KiB (splice), 20 samples",
+        time(20, || {
+            let at = r.below(v.len() as u64) as usize;
+            v.splice(at..at, kib.iter().copied());
+        }),
+    );
 }

@@ -102,7 +102,8 @@ fn out_of_range_is_an_error_or_a_documented_panic() {
         buf.try_remove(150..201),
         Err(ExtentError::RangeOutOfRange { start: 150, end: 201, len: 200 })
     );
-    assert!(buf.try_slice(10..5).is_err());
+    let (hi, lo) = (10, 5);
+    assert!(buf.try_slice(hi..lo).is_err());
     assert!(buf.try_write_at(199, b"ab").is_err());
     assert!(buf.try_split_off(201).is_err());
     assert!(buf.try_read_at(201, &mut [0; 4]).is_err());
@@ -190,6 +191,31 @@ fn small_writes_coalesce() {
     assert_eq!(buf, model);
 }
 
+/// A writer that accepts at most 1000 bytes per call.
+struct Dribble(Vec<u8>);
+impl Write for Dribble {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = b.len().min(1000);
+        self.0.extend_from_slice(&b[..n]);
+        Ok(n)
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut n = 0;
+        for b in bufs {
+            let k = b.len().min(1000 - n);
+            self.0.extend_from_slice(&b[..k]);
+            n += k;
+            if n == 1000 {
+                break;
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn io_adapters() {
     let (buf, flat) = blocks(3000, 7);
@@ -198,29 +224,6 @@ fn io_adapters() {
     assert_eq!(buf.io_slices(.., &mut sl), 1024);
     assert_eq!(buf.io_slices(5..20, &mut sl), 3);
     // write_all_to through a writer that takes 1000 bytes at a time
-    struct Dribble(Vec<u8>);
-    impl Write for Dribble {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            let n = b.len().min(1000);
-            self.0.extend_from_slice(&b[..n]);
-            Ok(n)
-        }
-        fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-            let mut n = 0;
-            for b in bufs {
-                let k = b.len().min(1000 - n);
-                self.0.extend_from_slice(&b[..k]);
-                n += k;
-                if n == 1000 {
-                    break;
-                }
-            }
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let mut d = Dribble(Vec::new());
     buf.write_all_to(&mut d).unwrap();
     assert_eq!(d.0, flat);
