@@ -1,0 +1,397 @@
+//! Criterion benchmarks for `ExtentBuf`: workloads W1–W11 of the design
+//! note, with `Vec<u8>`, `BytesMut`, `VecDeque<Bytes>` and `ropey` as peers
+//! where the comparison means something.
+//!
+//! Buffer size: `EXTENT_BENCH_MIB` (default 1 MiB, so `cargo test --benches`
+//! stays fast). The documented numbers use `EXTENT_BENCH_MIB=1024`. Peers that
+//! copy the whole buffer per operation (`Vec` middle inserts) and the text
+//! rope are capped at `EXTENT_BENCH_PEER_MIB` (default: the same size).
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use extent::ExtentBuf;
+
+fn mib(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn size() -> usize {
+    mib("EXTENT_BENCH_MIB", 1) << 20
+}
+
+fn peer_size() -> usize {
+    (mib("EXTENT_BENCH_PEER_MIB", size() >> 20) << 20).min(size())
+}
+
+/// Deterministic xorshift offsets.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One big ASCII block cut into extents of `block` bytes.
+fn build(len: usize, block: usize) -> (ExtentBuf, Bytes) {
+    let whole: Bytes = (0..len).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>().into();
+    let buf = (0..len / block).map(|k| whole.slice(k * block..(k + 1) * block)).collect();
+    (buf, whole)
+}
+
+fn kib() -> Bytes {
+    Bytes::from(vec![b'k'; 1024])
+}
+
+fn w1_w2_insert(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W1-W2 insert 1KiB @{}MiB", n >> 20));
+    let (base, _) = build(n, 4096);
+    let k = kib();
+    {
+        let mut buf = base.clone();
+        let mut r = Rng(1);
+        g.bench_function("ExtentBuf insert Bytes (unique)", |b| {
+            b.iter(|| {
+                let at = r.below(buf.len());
+                buf.insert(at, k.clone());
+            });
+        });
+    }
+    {
+        let mut buf = base.clone();
+        let mut r = Rng(2);
+        g.bench_function("ExtentBuf insert_from_slice (unique)", |b| {
+            b.iter(|| {
+                let at = r.below(buf.len());
+                buf.insert_from_slice(at, &k);
+            });
+        });
+    }
+    {
+        let mut buf = base.clone();
+        let mut r = Rng(3);
+        g.bench_function("ExtentBuf insert Bytes into a clone (W2, clone+insert+drop)", |b| {
+            b.iter(|| {
+                let snap = buf.clone();
+                let at = r.below(buf.len());
+                buf.insert(at, k.clone());
+                drop(snap);
+            });
+        });
+    }
+    drop(base);
+    let p = peer_size();
+    g.sample_size(10);
+    {
+        let mut v: Vec<u8> = vec![b'a'; p];
+        let mut r = Rng(4);
+        g.bench_function(format!("Vec<u8> splice @{}MiB", p >> 20), |b| {
+            b.iter(|| {
+                let at = r.below(v.len() as u64) as usize;
+                v.splice(at..at, k.iter().copied());
+                v.truncate(p);
+            });
+        });
+    }
+    {
+        let mut d: VecDeque<Bytes> = build(p, 4096).0.into_extents().collect();
+        let mut r = Rng(5);
+        g.bench_function(format!("VecDeque<Bytes> insert at index @{}MiB", p >> 20), |b| {
+            b.iter(|| {
+                let at = r.below(d.len() as u64) as usize;
+                d.insert(at, k.clone());
+            });
+        });
+    }
+    {
+        let text: String = (0..p).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let mut rope = ropey::Rope::from_str(&text);
+        drop(text);
+        let ks = "k".repeat(1024);
+        let mut r = Rng(6);
+        g.bench_function(format!("ropey insert 1KiB @{}MiB", p >> 20), |b| {
+            b.iter(|| {
+                let at = r.below(rope.len_chars() as u64) as usize;
+                rope.insert(at, &ks);
+            });
+        });
+    }
+    g.finish();
+}
+
+fn w3_remove(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W3 remove @{}MiB", n >> 20));
+    let (base, _) = build(n, 4096);
+    g.bench_function("ExtentBuf remove 1KiB (unique)", |b| {
+        let mut r = Rng(7);
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut buf = base.clone();
+            let mut done = 0;
+            while done < iters {
+                // Refresh (untimed) before the buffer shrinks below half.
+                if buf.len() < n as u64 / 2 {
+                    buf = build(n, 4096).0;
+                }
+                let batch = (iters - done).min(100_000);
+                let t = Instant::now();
+                for _ in 0..batch {
+                    let at = r.below(buf.len() - 1024);
+                    buf.remove(at..at + 1024);
+                }
+                total += t.elapsed();
+                done += batch;
+            }
+            total
+        });
+    });
+    let hundred = (100u64 << 20).min(n as u64 / 2);
+    g.sample_size(10);
+    g.bench_function(format!("ExtentBuf remove {}MiB range incl. drop", hundred >> 20), |b| {
+        b.iter_batched(
+            || build(n, 4096).0,
+            |mut buf| {
+                buf.remove(n as u64 / 4..n as u64 / 4 + hundred);
+                buf
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn w4_lookup_clone(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W4 lookup, clone @{}MiB", n >> 20));
+    let (buf, _) = build(n, 4096);
+    let mut r = Rng(8);
+    g.bench_function("clone+drop", |b| b.iter(|| black_box(buf.clone())));
+    g.bench_function("byte_at random", |b| b.iter(|| buf.byte_at(r.below(buf.len()))));
+    let mut out = vec![0u8; 4096];
+    g.bench_function("read_at 4KiB random", |b| {
+        b.iter(|| buf.read_at(r.below(buf.len() - 4096), &mut out));
+    });
+    g.finish();
+}
+
+fn w5_scan(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W5 scan @{}MiB", n >> 20));
+    g.sample_size(10);
+    let (buf, whole) = build(n, 4096);
+    g.bench_function("chunks() sum of lengths", |b| {
+        b.iter(|| buf.chunks().map(<[u8]>::len).sum::<usize>());
+    });
+    let mut sl = [std::io::IoSlice::new(&[]); 1024];
+    g.bench_function("io_slices fill 1024", |b| b.iter(|| buf.io_slices(n as u64 / 3.., &mut sl)));
+    let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    g.bench_function("write_all_to /dev/null", |b| {
+        b.iter(|| buf.write_all_to(&mut devnull).unwrap());
+    });
+    g.bench_function("contiguous write_all /dev/null", |b| {
+        b.iter(|| devnull.write_all(&whole).unwrap());
+    });
+    let mut sink: Vec<u8> = Vec::with_capacity(n);
+    g.bench_function("write_all_to Vec (memcpy bound)", |b| {
+        b.iter(|| {
+            sink.clear();
+            buf.write_all_to(&mut sink).unwrap();
+        });
+    });
+    g.bench_function("contiguous extend_from_slice Vec", |b| {
+        b.iter(|| {
+            sink.clear();
+            sink.extend_from_slice(&whole);
+        });
+    });
+    g.bench_function("cursor Buf::copy_to_slice", |b| {
+        b.iter(|| {
+            let mut cur = buf.cursor();
+            sink.clear();
+            sink.resize(n, 0);
+            cur.copy_to_slice(&mut sink);
+        });
+    });
+    let deque: VecDeque<Bytes> = buf.clone().into_extents().collect();
+    g.bench_function("VecDeque<Bytes> iterate sum of lengths", |b| {
+        b.iter(|| deque.iter().map(Bytes::len).sum::<usize>());
+    });
+    g.finish();
+}
+
+fn w6_split_join(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W6 split/join/slice @{}MiB", n >> 20));
+    let (base, _) = build(n, 4096);
+    let mut buf = base.clone();
+    let mut r = Rng(9);
+    g.bench_function("split_off + append_buf (unique)", |b| {
+        b.iter(|| {
+            let tail = buf.split_off(r.below(buf.len()));
+            buf.append_buf(tail);
+        });
+    });
+    g.bench_function("slice random range", |b| {
+        b.iter(|| {
+            let (x, y) = (r.below(base.len()), r.below(base.len()));
+            black_box(base.slice(x.min(y)..x.max(y)))
+        });
+    });
+    let (other, _) = build(n / 2, 4096);
+    g.bench_function("append_buf of a clone (concat)", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut x| {
+                x.append_buf(other.clone());
+                x
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+fn w7_cow(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W7 COW write_at @{}MiB", n >> 20));
+    let (base, _) = build(n, 4096);
+    let mut r = Rng(10);
+    g.bench_function("clone + write_at 1 byte + drop", |b| {
+        b.iter(|| {
+            let mut x = base.clone();
+            x.write_at(r.below(n as u64), b"!");
+            x
+        });
+    });
+    g.finish();
+}
+
+fn w9_protocol(c: &mut Criterion) {
+    let mut g = c.benchmark_group("W9 frames: header + 4x16KiB, split_to 16KiB");
+    let body = Bytes::from(vec![b'b'; 16 * 1024]);
+    let header = Bytes::from(vec![b'h'; 200]);
+    g.bench_function("ExtentBuf", |b| {
+        b.iter(|| {
+            let mut m = ExtentBuf::new();
+            for _ in 0..4 {
+                m.append(body.clone());
+            }
+            m.prepend(header.clone());
+            let mut frames = 0;
+            while !m.is_empty() {
+                let f = m.split_to(m.len().min(16 * 1024));
+                frames += f.extent_count();
+            }
+            frames
+        });
+    });
+    g.bench_function("VecDeque<Bytes>", |b| {
+        b.iter(|| {
+            let mut m: VecDeque<Bytes> = VecDeque::new();
+            for _ in 0..4 {
+                m.push_back(body.clone());
+            }
+            m.push_front(header.clone());
+            let mut frames = 0;
+            while !m.is_empty() {
+                let mut need = 16 * 1024;
+                let mut frame: Vec<Bytes> = Vec::new();
+                while need > 0 {
+                    let Some(mut front) = m.pop_front() else { break };
+                    if front.len() > need {
+                        m.push_front(front.split_off(need));
+                    }
+                    need -= front.len();
+                    frame.push(front);
+                }
+                frames += frame.len();
+            }
+            frames
+        });
+    });
+    g.bench_function("BytesMut (copying)", |b| {
+        b.iter(|| {
+            let mut m = BytesMut::new();
+            m.extend_from_slice(&header);
+            for _ in 0..4 {
+                m.extend_from_slice(&body);
+            }
+            let mut frames = 0;
+            while !m.is_empty() {
+                let f = m.split_to(m.len().min(16 * 1024));
+                frames += usize::from(!f.is_empty());
+            }
+            frames
+        });
+    });
+    g.finish();
+}
+
+fn w10_file_edits(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W10 file edits @{}MiB", n >> 20));
+    let (base, _) = build(n, 4096);
+    let page = Bytes::from(vec![b'p'; 4096]);
+    let mut buf = base.clone();
+    let mut r = Rng(11);
+    g.bench_function("80% append 4KiB / 10% overwrite 512B / 10% remove 4KiB", |b| {
+        b.iter(|| match r.below(10) {
+            0 => {
+                let at = r.below(buf.len() - 512);
+                buf.write_at(at, &page[..512]);
+            }
+            1 => {
+                let at = r.below(buf.len() - 4096);
+                buf.remove(at..at + 4096);
+            }
+            _ => buf.append(page.clone()),
+        });
+    });
+    g.finish();
+}
+
+fn w11_build(c: &mut Criterion) {
+    let n = size();
+    let mut g = c.benchmark_group(format!("W11 build @{}MiB", n >> 20));
+    g.sample_size(10);
+    let whole = build(n, 4096).1;
+    let exts: Vec<Bytes> = (0..n / 4096).map(|k| whole.slice(k * 4096..(k + 1) * 4096)).collect();
+    g.bench_function(format!("from_extents of {} blocks", n / 4096), |b| {
+        b.iter_batched(|| exts.clone(), ExtentBuf::from_extents, BatchSize::PerIteration);
+    });
+    g.bench_function("From<Vec<u8>>", |b| {
+        b.iter_batched(|| vec![1u8; 1 << 20], ExtentBuf::from, BatchSize::SmallInput);
+    });
+    let p = peer_size();
+    let text: String = (0..p).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    g.bench_function(format!("ropey Rope::from_str @{}MiB", p >> 20), |b| {
+        b.iter(|| ropey::Rope::from_str(&text));
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    w1_w2_insert,
+    w3_remove,
+    w4_lookup_clone,
+    w5_scan,
+    w6_split_join,
+    w7_cow,
+    w9_protocol,
+    w10_file_edits,
+    w11_build
+);
+criterion_main!(benches);

@@ -1,0 +1,197 @@
+//! Per-operation latency percentiles (p50/p99) and memory growth for the
+//! headline workloads of the design note, which criterion reports only as
+//! means. Run in release:
+//!
+//! ```text
+//! cargo run --release -p extent --example latency -- [MIB] [OPS]
+//! ```
+//!
+//! `MIB` (default 1024) is the buffer size, `OPS` (default 100000) the
+//! operations timed per workload. Each operation is timed alone with
+//! `Instant` (about 20-30 ns of the figure is the clock itself).
+#![allow(clippy::cast_precision_loss, clippy::too_many_lines)]
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use extent::ExtentBuf;
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn report(name: &str, mut ns: Vec<u64>) {
+    ns.sort_unstable();
+    let p = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
+    println!("{name:<58} p50 {:>8} ns  p99 {:>8} ns  max {:>9} ns", p(0.5), p(0.99), p(1.0));
+}
+
+fn time(ops: usize, mut f: impl FnMut()) -> Vec<u64> {
+    (0..ops)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_nanos() as u64
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mib: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1024);
+    let ops: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let n = mib << 20;
+    println!("buffer {mib} MiB of 4 KiB extents ({} extents), {ops} ops per workload", n / 4096);
+    let whole: Bytes = vec![b'a'; n].into();
+    let t = Instant::now();
+    let base: ExtentBuf = (0..n / 4096).map(|k| whole.slice(k * 4096..(k + 1) * 4096)).collect();
+    println!(
+        "W11 from_extents of {} blocks: {:.2} ms, depth {}",
+        n / 4096,
+        t.elapsed().as_secs_f64() * 1e3,
+        base.depth()
+    );
+    let kib = Bytes::from(vec![b'k'; 1024]);
+    let mut r = Rng(42);
+
+    let mut buf = base.clone();
+    buf.append(Bytes::from_static(b"x")); // make the root path unique
+    let mut buf2 = ExtentBuf::new();
+    std::mem::swap(&mut buf, &mut buf2);
+    let mut buf = buf2;
+    report(
+        "W1 insert 1 KiB Bytes, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len());
+            buf.insert(at, kib.clone());
+        }),
+    );
+    report(
+        "W1 insert_from_slice 1 KiB, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len());
+            buf.insert_from_slice(at, &kib);
+        }),
+    );
+    report(
+        "W3 remove 1 KiB, unique tree",
+        time(ops, || {
+            let at = r.below(buf.len() - 1024);
+            buf.remove(at..at + 1024);
+        }),
+    );
+    let mut snaps = Vec::with_capacity(ops);
+    report(
+        "W2 insert 1 KiB into a just-cloned tree (clone kept)",
+        time(ops, || {
+            snaps.push(buf.clone());
+            let at = r.below(buf.len());
+            buf.insert(at, kib.clone());
+        }),
+    );
+    drop(snaps);
+    report(
+        "clone",
+        time(ops, || {
+            std::hint::black_box(buf.clone());
+        }),
+    );
+    let mut x = buf.clone();
+    report(
+        "W6 split_off + append_buf at random offset",
+        time(ops, || {
+            let tail = x.split_off(r.below(x.len()));
+            x.append_buf(tail);
+        }),
+    );
+    report(
+        "W6 slice random range",
+        time(ops, || {
+            let (a, b) = (r.below(x.len()), r.below(x.len()));
+            std::hint::black_box(x.slice(a.min(b)..a.max(b)));
+        }),
+    );
+    report(
+        "W4 byte_at random",
+        time(ops, || {
+            std::hint::black_box(x.byte_at(r.below(x.len())));
+        }),
+    );
+    drop(x);
+    drop(buf);
+
+    // W7: 1-byte writes on a shared buffer; private memory counted by extent.
+    let mut copy = base.clone();
+    let w7 = time(1000, || {
+        let at = r.below(n as u64);
+        copy.write_at(at, b"!");
+    });
+    report("W7 write_at 1 byte on a shared tree (1000 places)", w7);
+    let range = whole.as_ptr() as usize..whole.as_ptr() as usize + n;
+    let private: Vec<usize> = copy
+        .extents()
+        .filter(|e| !range.contains(&(e.as_ptr() as usize)))
+        .map(Bytes::len)
+        .collect();
+    let old: std::collections::HashSet<usize> = base.node_addresses().into_iter().collect();
+    let new_nodes = copy.node_addresses().into_iter().filter(|a| !old.contains(a)).count();
+    println!(
+        "W7 after 1000 writes: {} private extents, {} KiB copied, {} new tree nodes (depth {})",
+        private.len(),
+        private.iter().sum::<usize>() >> 10,
+        new_nodes,
+        copy.depth()
+    );
+    drop(copy);
+
+    // W8: 1M tiny inserts (1-64 B) into 16 MiB.
+    let small = 16 << 20;
+    let sw: Bytes = vec![b'a'; small].into();
+    let mut w8: ExtentBuf = (0..small / 4096).map(|k| sw.slice(k * 4096..(k + 1) * 4096)).collect();
+    drop(sw);
+    let rss0 = rss_kib();
+    let payload = [b'z'; 64];
+    let m = 1_000_000;
+    let t = Instant::now();
+    for i in 0..m {
+        let at = r.below(w8.len() + 1);
+        w8.insert_from_slice(at, &payload[..=(i % 64)]);
+    }
+    let el = t.elapsed();
+    let rss1 = rss_kib();
+    println!(
+        "W8 {m} inserts of 1-64 B into 16 MiB: {:.0} ns/op, {} extents, average extent {} B, logical {} MiB, RSS growth {} MiB",
+        el.as_nanos() as f64 / m as f64,
+        w8.extent_count(),
+        w8.len() / w8.extent_count() as u64,
+        w8.len() >> 20,
+        rss1.saturating_sub(rss0) >> 10
+    );
+
+    // Vec baseline for W1 (a few samples: each moves half the buffer).
+    let mut v = vec![b'a'; n];
+    report(
+        "Vec<u8> insert 1 KiB (splice), 20 samples",
+        time(20, || {
+            let at = r.below(v.len() as u64) as usize;
+            v.splice(at..at, kib.iter().copied());
+        }),
+    );
+}

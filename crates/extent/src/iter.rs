@@ -1,0 +1,186 @@
+//! Iteration over the extents of a buffer, optionally clipped to a range.
+
+use bytes::Bytes;
+
+use crate::node::{Kind, MAX_DEPTH, Node};
+use crate::tree::Tree;
+
+/// Walks the extents overlapping a byte range, yielding each extent with the
+/// part of it inside the range. Keeps the root-to-leaf path on a fixed array
+/// (no allocation), so moving to the next extent is amortised O(1).
+#[derive(Clone)]
+pub(crate) struct Walk<'a> {
+    nodes: [&'a Node; MAX_DEPTH],
+    idx: [usize; MAX_DEPTH],
+    depth: usize,
+    single: Option<&'a Bytes>,
+    /// Offset inside the next extent where the range starts.
+    skip: usize,
+    /// Bytes of the range not yet yielded.
+    remaining: u64,
+}
+
+impl<'a> Walk<'a> {
+    pub(crate) fn empty() -> Walk<'static> {
+        static EMPTY: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
+        let node = EMPTY.get_or_init(Node::leaf);
+        Walk {
+            nodes: [node; MAX_DEPTH],
+            idx: [0; MAX_DEPTH],
+            depth: 0,
+            single: None,
+            skip: 0,
+            remaining: 0,
+        }
+    }
+
+    pub(crate) fn one(b: &'a Bytes, start: u64, end: u64) -> Walk<'a> {
+        let mut w = Walk::empty();
+        w.single = Some(b);
+        w.skip = start as usize;
+        w.remaining = end - start;
+        w
+    }
+
+    /// `start < end <= tree length`, or `start == end` (yields nothing).
+    pub(crate) fn tree(t: &'a Tree, start: u64, end: u64) -> Walk<'a> {
+        let root: &Node = &t.root;
+        let mut w = Walk {
+            nodes: [root; MAX_DEPTH],
+            idx: [0; MAX_DEPTH],
+            depth: 0,
+            single: None,
+            skip: 0,
+            remaining: 0,
+        };
+        if start >= end {
+            return w;
+        }
+        let mut node = root;
+        let mut at = start;
+        loop {
+            let (i, off) = node.locate(at);
+            w.nodes[w.depth] = node;
+            w.idx[w.depth] = i;
+            w.depth += 1;
+            match &node.kind {
+                Kind::Leaf(_) => {
+                    w.skip = off as usize;
+                    break;
+                }
+                Kind::Inner(c) => {
+                    node = c[i].node();
+                    at = off;
+                }
+            }
+        }
+        w.remaining = end - start;
+        w
+    }
+
+    /// Moves to the next extent in the tree.
+    fn step(&mut self) {
+        let mut lvl = self.depth - 1;
+        loop {
+            self.idx[lvl] += 1;
+            if self.idx[lvl] < self.nodes[lvl].len() {
+                break;
+            }
+            if lvl == 0 {
+                self.remaining = 0;
+                return;
+            }
+            lvl -= 1;
+        }
+        for l in lvl + 1..self.depth {
+            self.nodes[l] = self.nodes[l - 1].children()[self.idx[l - 1]].node();
+            self.idx[l] = 0;
+        }
+    }
+}
+
+impl<'a> Iterator for Walk<'a> {
+    /// The extent and the byte range inside it that belongs to the walk.
+    type Item = (&'a Bytes, usize, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let ext = if let Some(b) = self.single {
+            b
+        } else {
+            let leaf = self.nodes[self.depth - 1];
+            &leaf.exts()[self.idx[self.depth - 1]]
+        };
+        let from = self.skip;
+        let to = (ext.len() as u64).min(from as u64 + self.remaining) as usize;
+        self.remaining -= (to - from) as u64;
+        self.skip = 0;
+        if self.remaining > 0 {
+            self.step();
+        }
+        Some((ext, from, to))
+    }
+}
+
+/// Iterator over the bytes of a buffer (or a range of it) as borrowed
+/// slices, one per extent, in order. Created by
+/// [`ExtentBuf::chunks`](crate::ExtentBuf::chunks) and
+/// [`ExtentBuf::chunks_in`](crate::ExtentBuf::chunks_in).
+#[derive(Clone)]
+pub struct Chunks<'a> {
+    pub(crate) walk: Walk<'a>,
+}
+
+impl<'a> Iterator for Chunks<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.walk.next().map(|(b, from, to)| &b[from..to])
+    }
+}
+
+impl std::iter::FusedIterator for Chunks<'_> {}
+
+/// Iterator over the extents of a buffer as shared [`Bytes`] handles.
+/// Created by [`ExtentBuf::extents`](crate::ExtentBuf::extents).
+#[derive(Clone)]
+pub struct Extents<'a> {
+    pub(crate) walk: Walk<'a>,
+}
+
+impl<'a> Iterator for Extents<'a> {
+    type Item = &'a Bytes;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Bytes> {
+        self.walk.next().map(|(b, _, _)| b)
+    }
+}
+
+impl std::iter::FusedIterator for Extents<'_> {}
+
+/// Owning iterator over the extents of a buffer (zero copy: each item is a
+/// reference-counted handle). Created by
+/// [`ExtentBuf::into_extents`](crate::ExtentBuf::into_extents).
+pub struct IntoExtents {
+    pub(crate) inner: std::vec::IntoIter<Bytes>,
+}
+
+impl Iterator for IntoExtents {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for IntoExtents {}
+impl std::iter::FusedIterator for IntoExtents {}
