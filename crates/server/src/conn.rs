@@ -247,7 +247,7 @@ impl Conn<'_> {
         let out = &mut self.out;
         match found {
             Some(hit) => {
-                reply.hit(&mut out.buf, hit.flags, hit.cas, key, hit.value.len());
+                reply.hit(&mut out.buf, hit.flags, hit.cas, key, hit.value.len() as usize);
                 out.value(&hit.value);
             }
             None => {

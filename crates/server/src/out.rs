@@ -5,6 +5,7 @@
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
+use extent::ExtentBuf;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Values at least this long are queued by reference instead of copied.
@@ -31,14 +32,19 @@ impl Out {
         self.queued_len + self.buf.len()
     }
 
-    /// Appends a value after the header just written to `buf`.
-    pub(crate) fn value(&mut self, value: &Bytes) {
-        if value.len() < ZERO_COPY_MIN {
-            self.buf.extend_from_slice(value);
+    /// Appends a value after the header just written to `buf`: small values
+    /// are copied, large ones queued as their shared extents.
+    pub(crate) fn value(&mut self, value: &ExtentBuf) {
+        if value.len() < ZERO_COPY_MIN as u64 {
+            for chunk in value.chunks() {
+                self.buf.extend_from_slice(chunk);
+            }
         } else {
             self.seal();
-            self.queued_len += value.len();
-            self.queue.push(value.clone());
+            for extent in value.extents() {
+                self.queued_len += extent.len();
+                self.queue.push(extent.clone());
+            }
         }
     }
 

@@ -54,7 +54,7 @@ impl Dirty {
 
     /// Records the latest version of `key` (`None` = deleted).
     pub(crate) fn record(&mut self, key: Bytes, version: Option<Item>) {
-        let value_len = |v: &Option<Item>| v.as_ref().map_or(0, |i| i.value.len() as u64);
+        let value_len = |v: &Option<Item>| v.as_ref().map_or(0, |i| i.value.len());
         let key_len = key.len() as u64;
         let add = key_len + value_len(&version) + ENTRY_OVERHEAD;
         let replaced = self.entries.insert(key, version);

@@ -1,14 +1,16 @@
 //! Items and their persisted encoding.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use extent::ExtentBuf;
 
 use crate::error::Error;
 
-/// The value bytes of an item.
+/// The value bytes of an item: an [`ExtentBuf`] of shared blocks.
 ///
 /// Values arrive as `Bytes` slices of a connection's read buffer and are
-/// kept that way: storing a value never copies it.
-pub type Value = Bytes;
+/// kept that way: storing a value never copies it, and APPEND/PREPEND add
+/// the new bytes as another extent instead of copying the old value.
+pub type Value = ExtentBuf;
 
 /// One item: the value plus memcached's metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +40,7 @@ impl Item {
     }
 
     pub(crate) fn footprint_len(&self, key_len: usize) -> u64 {
-        (key_len + self.value.len() + ITEM_OVERHEAD) as u64
+        key_len as u64 + self.value.len() + ITEM_OVERHEAD as u64
     }
 }
 
@@ -53,13 +55,15 @@ pub(crate) const HEADER_LEN: usize = 1 + 4 + 4 + 8 + 8;
 /// Encodes an item for an engine: a 25-byte big-endian header (version 1,
 /// flags, exptime, CAS, seqno) followed by the value bytes.
 pub(crate) fn encode(item: &Item) -> Vec<u8> {
-    let mut out = BytesMut::with_capacity(HEADER_LEN + item.value.len());
+    let mut out = BytesMut::with_capacity(HEADER_LEN + item.value.len() as usize);
     out.put_u8(ENCODING_V1);
     out.put_u32(item.flags);
     out.put_u32(item.exptime);
     out.put_u64(item.cas);
     out.put_u64(item.seqno);
-    out.put_slice(&item.value);
+    for chunk in item.value.chunks() {
+        out.put_slice(chunk);
+    }
     out.into()
 }
 
@@ -82,7 +86,7 @@ pub(crate) fn decode(key: &[u8], raw: &Bytes) -> Result<Item, Error> {
         exptime: u32_at(5),
         cas: u64_at(9),
         seqno: u64_at(17),
-        value: raw.slice(HEADER_LEN..),
+        value: ExtentBuf::from(raw.slice(HEADER_LEN..)),
     })
 }
 
@@ -93,7 +97,7 @@ mod tests {
     #[test]
     fn encoding_layout_is_fixed() {
         let item = Item {
-            value: Bytes::from_static(b"xy"),
+            value: ExtentBuf::from(Bytes::from_static(b"xy")),
             flags: 0x0102_0304,
             exptime: 0x0506_0708,
             cas: 0x1112_1314_1516_1718,
@@ -114,7 +118,8 @@ mod tests {
     fn short_or_unknown_records_are_errors_naming_the_key() {
         let err = decode(b"key1", &Bytes::from_static(&[1, 2, 3])).unwrap_err();
         assert!(err.to_string().contains("key1"), "{err}");
-        let mut raw = encode(&Item { value: Bytes::new(), flags: 0, exptime: 0, cas: 1, seqno: 1 });
+        let mut raw =
+            encode(&Item { value: ExtentBuf::new(), flags: 0, exptime: 0, cas: 1, seqno: 1 });
         raw[0] = 9;
         let err = decode(b"key2", &Bytes::from(raw)).unwrap_err();
         assert!(err.to_string().contains("version 9"), "{err}");

@@ -51,7 +51,7 @@
 //! // Everything acknowledged is there after a restart.
 //! let store = Store::open(Config::new(dir.path()))?;
 //! let hit = store.get(b"k").unwrap();
-//! assert_eq!((hit.value.as_ref(), hit.flags), (&b"v"[..], 7));
+//! assert_eq!((hit.value.to_bytes(), hit.flags), (Bytes::from("v"), 7));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

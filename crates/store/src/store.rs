@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use extent::ExtentBuf;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendKind};
@@ -325,7 +326,7 @@ impl Store {
         &self,
         mode: StoreMode,
         key: Bytes,
-        value: Value,
+        value: Bytes,
         flags: u32,
         exptime: u32,
         cas: u64,
@@ -353,28 +354,22 @@ impl Store {
             (StoreMode::Replace, None) => return Err(OpError::NotFound),
             (StoreMode::Append | StoreMode::Prepend, None) => return Err(OpError::NotStored),
             (StoreMode::Append | StoreMode::Prepend, Some(old)) => {
-                let total = old.value.len() + value.len();
-                if total > self.inner.config.max_value_len {
+                let total = old.value.len() + value.len() as u64;
+                if total > self.inner.config.max_value_len as u64 {
                     return Err(OpError::TooLarge);
                 }
-                let mut joined = BytesMut::with_capacity(total);
+                // The old value's blocks are shared, not copied: the new
+                // bytes become one more extent.
+                let mut joined = old.value.clone();
                 if mode == StoreMode::Append {
-                    joined.extend_from_slice(&old.value);
-                    joined.extend_from_slice(&value);
+                    joined.append(value);
                 } else {
-                    joined.extend_from_slice(&value);
-                    joined.extend_from_slice(&old.value);
+                    joined.prepend(value);
                 }
-                Item {
-                    value: joined.freeze(),
-                    flags: old.flags,
-                    exptime: old.exptime,
-                    cas: 0,
-                    seqno: 0,
-                }
+                Item { value: joined, flags: old.flags, exptime: old.exptime, cas: 0, seqno: 0 }
             }
             _ => Item {
-                value,
+                value: ExtentBuf::from(value),
                 flags,
                 exptime: self.inner.config.clock.absolute(exptime),
                 cas: 0,
@@ -447,14 +442,14 @@ impl Store {
             if cas != 0 && item.cas != cas {
                 return Err(OpError::Exists);
             }
-            let current = parse_counter(&item.value).ok_or(OpError::BadDelta)?;
+            let current = parse_counter(&item.value.to_bytes()).ok_or(OpError::BadDelta)?;
             let next = match op {
                 Arith::Incr => current.wrapping_add(delta),
                 Arith::Decr => current.saturating_sub(delta),
             };
             inc(hits);
             let old_len = item.value.len();
-            item.value = Bytes::from(next.to_string());
+            item.value = ExtentBuf::from(next.to_string().into_bytes());
             let grown = item.value.len() as i64 - old_len as i64;
             let mutation = self.inner.record(key, Some(item), true);
             if grown >= 0 {
@@ -469,7 +464,7 @@ impl Store {
                 return Err(OpError::NotFound);
             }
             let mut item = Item {
-                value: Bytes::from(initial.to_string()),
+                value: ExtentBuf::from(initial.to_string().into_bytes()),
                 flags: 0,
                 exptime: self.inner.config.clock.absolute(exptime),
                 cas: 0,

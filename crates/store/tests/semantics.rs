@@ -23,7 +23,7 @@ fn set(s: &Store, k: &str, v: &str) -> u64 {
 }
 
 fn value(s: &Store, k: &str) -> Option<String> {
-    s.get(k.as_bytes()).map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+    s.get(k.as_bytes()).map(|h| String::from_utf8(h.value.copy_to_vec(..)).unwrap())
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn add_replace_append_prepend() {
     s.store(StoreMode::Append, b("k"), b(">"), 1, 0, 0).unwrap();
     s.store(StoreMode::Prepend, b("k"), b("<"), 2, 0, 0).unwrap();
     let hit = s.get(b"k").unwrap();
-    assert_eq!(&hit.value[..], b"<mid>");
+    assert_eq!(hit.value, b"<mid>"[..]);
     assert_eq!(hit.flags, 42, "append/prepend keep the flags");
     s.store(StoreMode::Replace, b("k"), b("new"), 9, 0, 0).unwrap();
     assert_eq!(value(&s, "k").as_deref(), Some("new"));
@@ -176,4 +176,23 @@ fn append_respects_the_value_limit() {
     s.store(StoreMode::Append, b("k"), b("67890"), 0, 0, 0).unwrap();
     assert_eq!(s.store(StoreMode::Append, b("k"), b("x"), 0, 0, 0), Err(OpError::TooLarge));
     assert_eq!(value(&s, "k").as_deref(), Some("1234567890"));
+}
+
+#[test]
+fn append_and_prepend_share_the_old_value_instead_of_copying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    let original = Bytes::from(vec![7u8; 64 * 1024]);
+    let block = original.as_ptr();
+    s.store(StoreMode::Set, b("k"), original, 0, 0, 0).unwrap();
+    s.store(StoreMode::Append, b("k"), b("tail"), 0, 0, 0).unwrap();
+    s.store(StoreMode::Prepend, b("k"), b("head"), 0, 0, 0).unwrap();
+    let hit = s.get(b"k").unwrap();
+    assert_eq!(hit.value.len(), 64 * 1024 + 8);
+    assert!(
+        hit.value.extents().any(|e| e.as_ptr() == block && e.len() == 64 * 1024),
+        "the stored 64 KiB block is still the one the client sent"
+    );
+    let bytes = hit.value.to_bytes();
+    assert_eq!((&bytes[..4], &bytes[bytes.len() - 4..]), (&b"head"[..], &b"tail"[..]));
 }
