@@ -76,7 +76,7 @@ fn drive(port: u16, model: &mut Model, rng: &mut Rng, round: u64) {
         let mut out = BytesMut::new();
         let mut batch = Batch::new(&mut out, 1);
         let mut sent = Vec::new();
-        for i in 0..(1 + rng.below(200)) {
+        for i in 0..=rng.below(200) {
             // Half new keys, half overwrites of keys from earlier rounds.
             let key = if rng.below(2) == 0 || model.acked.is_empty() {
                 format!("r{round}-b{batch_no}-i{i}")
