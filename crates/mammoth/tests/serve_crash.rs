@@ -6,13 +6,14 @@
 //! `MAMMOTH_CRASH_ROUNDS` sets the rounds per engine (default 6).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use memcache::binary::{Batch, Limits, Opcode, Request, ResponseDecoder, Status};
+
+mod serve_support;
 
 struct Rng(u64);
 
@@ -27,27 +28,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn start(dir: &std::path::Path, backend: &str) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
-        .args(["serve", "--port", "0", "--backend", backend, "--dir"])
-        .arg(dir)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start mammoth serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Some(addr) = line.strip_prefix("mammoth: serving memcached binary protocol on ") {
-            break addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
 }
 
 fn value_for(key: &str, version: u64) -> Vec<u8> {
@@ -160,15 +140,15 @@ fn crash_rounds(backend: &str) {
     let mut rng = Rng(seed | 1);
     let mut model = Model::default();
     for round in 0..rounds {
-        let (mut child, port) = start(dir.path(), backend);
+        let served = serve_support::start(dir.path(), &["--backend", backend]);
+        let port = served.port;
         let checked = verify(port, &model);
         assert_eq!(checked, model.acked.len());
         // Writers race a kill at a random moment.
         let kill_after = Duration::from_millis(20 + rng.below(400));
         let killer = std::thread::spawn(move || {
             std::thread::sleep(kill_after);
-            child.kill().expect("kill -9");
-            child.wait().unwrap();
+            drop(served); // SIGKILL, then reap
         });
         drive(port, &mut model, &mut rng, round + 1);
         killer.join().unwrap();
@@ -180,10 +160,8 @@ fn crash_rounds(backend: &str) {
             model.pending.len()
         );
     }
-    let (mut child, port) = start(dir.path(), backend);
-    assert_eq!(verify(port, &model), model.acked.len());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let served = serve_support::start(dir.path(), &["--backend", backend]);
+    assert_eq!(verify(served.port, &model), model.acked.len());
     assert!(!model.acked.is_empty(), "the rounds acknowledged nothing: the test proved nothing");
 }
 

@@ -1,0 +1,53 @@
+//! `mammoth serve` against the reference tools: memcapable and our probe
+//! (interop/memcached/conformance.sh) and real Python clients in binary mode
+//! (interop/memcached/clients.py). The tools come from Debian packages that
+//! `interop/memcached/install-deps.sh` installs (scripts/test runs it); when
+//! they are missing these tests fail and say so.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+mod serve_support;
+
+fn interop() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/memcached")
+}
+
+fn run_tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (run interop/memcached/install-deps.sh)"));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn conformance_suite_passes_for_both_engines() {
+    for backend in ["fjall", "sqlite"] {
+        let dir = tempfile::tempdir().unwrap();
+        let served = serve_support::start(dir.path(), &["--backend", backend]);
+        let script = interop().join("conformance.sh");
+        let port = served.port.to_string();
+        let text = run_tool("bash", &[script.to_str().unwrap(), "127.0.0.1", &port]);
+        let last = text.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or_default();
+        assert!(last.ends_with(" 0 failed"), "{backend}: {last}");
+        let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
+        assert!(passed >= 69, "{backend}: only {passed} checks ran");
+    }
+}
+
+#[test]
+fn python_clients_roundtrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_support::start(dir.path(), &[]);
+    let script = interop().join("clients.py");
+    let text = run_tool(
+        "/usr/bin/python3",
+        &[script.to_str().unwrap(), "127.0.0.1", &served.port.to_string()],
+    );
+    assert!(text.contains("clients: 16 passed, 0 failed"), "{text}");
+}

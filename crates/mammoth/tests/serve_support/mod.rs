@@ -1,0 +1,42 @@
+//! Starting `mammoth serve` as a child process for tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running server; killed (SIGKILL) when dropped unless already gone.
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mammoth serve --port 0 --dir DIR EXTRA…` and waits for the line
+/// that names the port.
+pub(crate) fn start(dir: &Path, extra: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(dir)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start mammoth serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(addr) = line.strip_prefix("mammoth: serving memcached binary protocol on ") {
+            break addr.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, port }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Round-trip checks with real Python memcached clients in binary mode.
+
+    clients.py HOST PORT
+
+Uses Debian's python3-pylibmc (libmemcached, binary=True) and
+python3-binary-memcached (bmemcached, pure Python). Each check prints
+"ok NAME" or "FAIL NAME: why"; the last line is "clients: N passed, M failed"
+and the exit status is 1 when anything failed or a client is missing.
+"""
+import sys
+
+host, port = sys.argv[1], int(sys.argv[2])
+addr = f"{host}:{port}"
+passed = failed = 0
+
+
+def check(name, fn):
+    global passed, failed
+    try:
+        fn()
+        print(f"ok   {name}")
+        passed += 1
+    except Exception as e:  # report and go on: one line per failed check
+        print(f"FAIL {name}: {e!r}")
+        failed += 1
+
+
+def expect(got, want):
+    if got != want:
+        raise AssertionError(f"got {got!r}, want {want!r}")
+
+
+def pylibmc_checks():
+    import pylibmc
+
+    c = pylibmc.Client([addr], binary=True, behaviors={"cas": True})
+    c.flush_all()
+    check("pylibmc set/get", lambda: (expect(c.set("k", "v"), True), expect(c.get("k"), "v")))
+    check("pylibmc bytes value", lambda: (c.set("b", b"\x00\xff\r\n"), expect(c.get("b"), b"\x00\xff\r\n")))
+    check("pylibmc delete", lambda: (expect(c.delete("k"), True), expect(c.get("k"), None)))
+    check("pylibmc add twice", lambda: (expect(c.add("a", "1"), True), expect(c.add("a", "2"), False)))
+
+    def incr():
+        c.set("n", "10")
+        expect(c.incr("n", 5), 15)
+        expect(c.decr("n", 20), 0)
+
+    check("pylibmc incr/decr", incr)
+
+    def cas():
+        c.set("c", "one")
+        value, token = c.gets("c")
+        expect(value, "one")
+        expect(c.cas("c", "two", token), True)
+        expect(c.cas("c", "three", token), False)
+        expect(c.get("c"), "two")
+
+    check("pylibmc gets/cas", cas)
+
+    def multi():
+        data = {f"m{i}": f"value-{i}" for i in range(200)}
+        expect(c.set_multi(data), [])
+        got = c.get_multi(list(data) + ["absent"])
+        expect(got, data)
+        c.delete_multi(list(data)[:100])
+        expect(len(c.get_multi(list(data))), 100)
+
+    check("pylibmc multi set/get/delete", multi)
+    check("pylibmc pickled object", lambda: (c.set("o", {"x": [1, 2]}), expect(c.get("o"), {"x": [1, 2]})))
+    check("pylibmc append/prepend", lambda: (c.set("s", "mid"), c.append("s", ">"), c.prepend("s", "<"), expect(c.get("s"), "<mid>")))
+
+
+def bmemcached_checks():
+    import bmemcached
+
+    c = bmemcached.Client([addr])
+    c.flush_all()
+    check("bmemcached set/get", lambda: (expect(c.set("k", "v"), True), expect(c.get("k"), "v")))
+    check("bmemcached delete", lambda: (expect(c.delete("k"), True), expect(c.get("k"), None)))
+    check("bmemcached add/replace", lambda: (expect(c.add("a", "1"), True), expect(c.add("a", "2"), False), expect(c.replace("a", "3"), True), expect(c.get("a"), "3")))
+
+    def incr():
+        c.set("n", 10)
+        expect(c.incr("n", 5), 15)
+        expect(c.decr("n", 20), 0)
+
+    check("bmemcached incr/decr", incr)
+
+    def cas():
+        c.set("c", "one")
+        value, token = c.gets("c")
+        expect(value, "one")
+        expect(c.cas("c", "two", token), True)
+        expect(c.cas("c", "three", token), False)
+        expect(c.get("c"), "two")
+
+    check("bmemcached gets/cas", cas)
+
+    def multi():
+        data = {f"m{i}": f"value-{i}" for i in range(200)}
+        c.set_multi(data)
+        expect(c.get_multi(list(data) + ["absent"]), data)
+
+    check("bmemcached multi set/get", multi)
+    check("bmemcached large value", lambda: (c.set("big", "x" * 500_000), expect(len(c.get("big")), 500_000)))
+
+
+for name, fn in (("pylibmc", pylibmc_checks), ("bmemcached", bmemcached_checks)):
+    try:
+        fn()
+    except ImportError as e:
+        print(f"FAIL {name}: client missing ({e}); run interop/memcached/install-deps.sh")
+        failed += 1
+
+print(f"clients: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
