@@ -365,7 +365,8 @@ pub(crate) fn parse_set(
                 unlink: true,
             })
             .swallowing(swallow);
-            e.key = Some(key);
+            // An error path: copy (the first pass has no buffer to slice).
+            e.key = Some(if flags.base64 { key } else { Bytes::copy_from_slice(key_tok) });
             return Err(e);
         }
     };

@@ -528,7 +528,8 @@ fn parse_store(
             })
             .noreply(noreply)
             .swallowing(len + 2);
-            e.key = Some(slice(key));
+            // An error path: copy (the first pass has no buffer to slice).
+            e.key = Some(Bytes::copy_from_slice(key));
             return Err(e);
         }
     };
