@@ -383,3 +383,36 @@ fn meta_base64_keys() {
         (&b"foo"[..], StoreMode::Append, Some(7), true)
     );
 }
+
+#[test]
+fn client_reads_replies_and_survives_short_lines() {
+    use memcache::text::{Response, ResponseLine};
+    let mut buf = BytesMut::from(&b"VALUE foo 5 6 9\r\nfooval\r\nEND\r\n42\r\nVA 2 t-1\r\nhi\r\nHD O1\r\nSTAT pid 1 2\r\nVA \n"[..]);
+    let r = Response::decode(&mut buf).unwrap();
+    assert_eq!(
+        r.line,
+        ResponseLine::Value { key: Bytes::from_static(b"foo"), flags: 5, cas: Some(9) }
+    );
+    assert_eq!(r.data.as_deref(), Some(&b"fooval"[..]));
+    assert_eq!(
+        Response::decode(&mut buf).unwrap().line,
+        ResponseLine::Other(Bytes::from_static(b"END"))
+    );
+    assert_eq!(Response::decode(&mut buf).unwrap().line, ResponseLine::Number(42));
+    let va = Response::decode(&mut buf).unwrap();
+    assert_eq!(
+        (va.line, va.data.as_deref()),
+        (ResponseLine::Va { flags: vec![Bytes::from_static(b"t-1")] }, Some(&b"hi"[..]))
+    );
+    assert_eq!(
+        Response::decode(&mut buf).unwrap().line,
+        ResponseLine::Meta { code: *b"HD", flags: vec![Bytes::from_static(b"O1")] }
+    );
+    assert_eq!(
+        Response::decode(&mut buf).unwrap().line,
+        ResponseLine::Stat { name: Bytes::from_static(b"pid"), value: Bytes::from_static(b"1 2") }
+    );
+    // Found by the fuzzer: a "VA" line with no length.
+    assert!(Response::decode(&mut buf).is_some());
+    assert!(buf.is_empty());
+}

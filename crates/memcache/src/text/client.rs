@@ -178,7 +178,7 @@ fn parse_line(frame: &Bytes) -> ResponseLine {
                 _ => ResponseLine::Other(line),
             }
         }
-        b"VA" => ResponseLine::Va { flags: toks[2..].to_vec() },
+        b"VA" => ResponseLine::Va { flags: toks.iter().skip(2).cloned().collect() },
         b"HD" | b"EN" | b"NF" | b"NS" | b"EX" | b"MN" => {
             ResponseLine::Meta { code: [first[0], first[1]], flags: toks[1..].to_vec() }
         }
