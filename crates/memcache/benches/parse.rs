@@ -3,12 +3,16 @@
 //! (N × SETQ + NOOP, 16-byte keys, 100-byte values). Throughput is reported
 //! in elements = requests, so criterion's "elem/s" is requests per second.
 //!
+//! The text protocol gets the same two workloads: N × `get <key>` and
+//! N × `set <key> 0 0 100 noreply` + data, then `mn`.
+//!
 //! `cargo bench -p memcache --bench parse`; `cargo test -p memcache --benches`
 //! runs each once.
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use memcache::binary::{Batch, Command, Limits, RequestDecoder};
+use memcache::text::{TextDecoder, TextLimits, TextRequest, encode_get, encode_set};
 
 const N: u32 = 10_000;
 
@@ -48,6 +52,39 @@ fn decode_all(mut buf: BytesMut) -> (u32, usize) {
     (n, sum)
 }
 
+fn text_gets() -> BytesMut {
+    let mut out = BytesMut::new();
+    for i in 0..N {
+        encode_get(&mut out, &[format!("key-{i:012}")]);
+    }
+    out.extend_from_slice(b"mn\r\n");
+    out
+}
+
+fn text_sets() -> BytesMut {
+    let mut out = BytesMut::new();
+    let value = [b'v'; 100];
+    for i in 0..N {
+        encode_set(&mut out, format!("key-{i:012}").as_bytes(), &value, i, 0, true);
+    }
+    out.extend_from_slice(b"mn\r\n");
+    out
+}
+
+fn text_decode_all(mut buf: BytesMut) -> (u32, usize) {
+    let mut dec = TextDecoder::new(TextLimits::default());
+    let (mut n, mut sum) = (0, 0);
+    while let Some(r) = dec.decode(&mut buf).expect("well-formed") {
+        n += 1;
+        sum += match &r {
+            TextRequest::Get(g) => g.keys.len(),
+            TextRequest::Store(s) => s.key.len() + s.value.len(),
+            _ => 0,
+        };
+    }
+    (n, sum)
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     for (name, wire) in [("getkq_noop", getkq_batch()), ("setq_noop", setq_batch())] {
@@ -57,6 +94,13 @@ fn bench(c: &mut Criterion) {
         // not measured.
         g.bench_function(name, |b| {
             b.iter_batched(|| wire.clone(), decode_all, BatchSize::LargeInput);
+        });
+    }
+    for (name, wire) in [("text_get_mn", text_gets()), ("text_set_noreply_mn", text_sets())] {
+        assert_eq!(text_decode_all(wire.clone()).0, N + 1);
+        g.throughput(Throughput::Elements(u64::from(N) + 1));
+        g.bench_function(name, |b| {
+            b.iter_batched(|| wire.clone(), text_decode_all, BatchSize::LargeInput);
         });
     }
     g.finish();

@@ -86,3 +86,4 @@
 //! ```
 
 pub mod binary;
+pub mod text;
