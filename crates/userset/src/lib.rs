@@ -1,0 +1,3 @@
+//! userset (draft).
+pub mod generate;
+mod glibc_rand;
