@@ -12,6 +12,7 @@ mod map;
 mod records;
 mod seq;
 mod sort;
+mod userset;
 
 /// mammoth: Hadoop-native storage tools.
 ///
@@ -35,6 +36,9 @@ enum Command {
     /// Benchmarks that run mammoth and its reference peer side by side.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Exact username sets: generate, build, check, verify, benchmark.
+    #[command(subcommand)]
+    Userset(userset::UsersetCommand),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Seq(cmd) => seq::run(cmd),
         Command::Map(cmd) => map::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Userset(cmd) => userset::run(cmd),
     };
     match result {
         Ok(code) => code,

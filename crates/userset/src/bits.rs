@@ -96,7 +96,8 @@ mod tests {
     #[test]
     fn push_and_read_back() {
         let mut w = BitWriter::default();
-        let items: Vec<(u64, u32)> = (0..500u64).map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15), (i % 65) as u32)).collect();
+        let items: Vec<(u64, u32)> =
+            (0..500u64).map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15), (i % 65) as u32)).collect();
         for &(v, width) in &items {
             w.push(v, width);
         }

@@ -48,8 +48,16 @@ pub struct BuildStats {
 }
 
 /// Calls `f(offset, name)` for every line of `buf` (which starts at file
-/// offset `base`), without its `\n` or a `\r` before it.
-pub(crate) fn for_each_line(buf: &[u8], base: u64, mut f: impl FnMut(u64, &[u8]) -> Result<(), Error>) -> Result<(), Error> {
+/// offset `base`), without its `\n` or a `\r` before it; a last line
+/// without `\n` counts too.
+///
+/// # Errors
+/// The first error `f` returns.
+pub fn for_each_line<'a>(
+    buf: &'a [u8],
+    base: u64,
+    mut f: impl FnMut(u64, &'a [u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut start = 0usize;
     while start < buf.len() {
         let end = buf[start..].iter().position(|&b| b == b'\n').map_or(buf.len(), |p| start + p);
@@ -96,7 +104,10 @@ fn scan<T: Send>(
                 .iter()
                 .map(|&(a, b)| s.spawn(move || work(&block[a..b], offset + a as u64)))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         });
         for o in outs {
             merge(o?);
@@ -161,31 +172,41 @@ struct Encoded {
 ///
 /// # Errors
 /// I/O errors, and [`Error::NameTooLong`] with the line's offset.
-pub fn build_file(path: &Path, threads: usize, progress: &dyn Progress) -> Result<(UserSet, BuildStats), Error> {
+pub fn build_file(
+    path: &Path,
+    threads: usize,
+    progress: &dyn Progress,
+) -> Result<(UserSet, BuildStats), Error> {
     let threads = threads.max(1);
     let bytes = std::fs::metadata(path)?.len();
 
     progress.phase("scanning", bytes);
     let mut census = Vec::new();
-    scan(path, threads, progress, &|part, base| {
-        let mut c = Census { present: [0; 4], lines: 0, empty: 0, per_len: vec![0; 66] };
-        for_each_line(part, base, |off, name| {
-            if name.is_empty() {
-                c.empty += 1;
-                return Ok(());
-            }
-            if name.len() > MAX_NAME_LEN {
-                return Err(Error::NameTooLong { offset: off, len: name.len() });
-            }
-            if name.len() <= ALPHABET_SAMPLE_LEN {
-                mark(&mut c.present, name);
-            }
-            c.lines += 1;
-            c.per_len[name.len().min(65)] += 1;
-            Ok(())
-        })?;
-        Ok(c)
-    }, &mut |c| census.push(c))?;
+    scan(
+        path,
+        threads,
+        progress,
+        &|part, base| {
+            let mut c = Census { present: [0; 4], lines: 0, empty: 0, per_len: vec![0; 66] };
+            for_each_line(part, base, |off, name| {
+                if name.is_empty() {
+                    c.empty += 1;
+                    return Ok(());
+                }
+                if name.len() > MAX_NAME_LEN {
+                    return Err(Error::NameTooLong { offset: off, len: name.len() });
+                }
+                if name.len() <= ALPHABET_SAMPLE_LEN {
+                    mark(&mut c.present, name);
+                }
+                c.lines += 1;
+                c.per_len[name.len().min(65)] += 1;
+                Ok(())
+            })?;
+            Ok(c)
+        },
+        &mut |c| census.push(c),
+    )?;
     let mut present = [0u64; 4];
     let mut per_len = vec![0u64; 66];
     let mut stats = BuildStats { bytes, ..BuildStats::default() };
@@ -203,35 +224,46 @@ pub fn build_file(path: &Path, threads: usize, progress: &dyn Progress) -> Resul
     let coder = Coder::new(present);
 
     progress.phase("encoding", bytes);
-    let mut codes: Vec<Vec<u64>> =
-        (0..coder.classes).map(|len| Vec::with_capacity(per_len.get(len).copied().unwrap_or(0) as usize)).collect();
+    let mut codes: Vec<Vec<u64>> = (0..coder.classes)
+        .map(|len| Vec::with_capacity(per_len.get(len).copied().unwrap_or(0) as usize))
+        .collect();
     let mut rest: Vec<u8> = Vec::new();
     let mut rest_ends: Vec<usize> = Vec::new();
     let coder_ref = &coder;
-    scan(path, threads, progress, &|part, base| {
-        let mut e = Encoded { codes: vec![Vec::new(); coder_ref.classes], rest: Vec::new(), rest_ends: Vec::new() };
-        for_each_line(part, base, |_, name| {
-            if name.is_empty() {
-                return Ok(());
-            }
-            match coder_ref.encode(name) {
-                Some(c) => e.codes[name.len()].push(c),
-                None => {
-                    e.rest.extend_from_slice(name);
-                    e.rest_ends.push(e.rest.len());
+    scan(
+        path,
+        threads,
+        progress,
+        &|part, base| {
+            let mut e = Encoded {
+                codes: vec![Vec::new(); coder_ref.classes],
+                rest: Vec::new(),
+                rest_ends: Vec::new(),
+            };
+            for_each_line(part, base, |_, name| {
+                if name.is_empty() {
+                    return Ok(());
                 }
+                match coder_ref.encode(name) {
+                    Some(c) => e.codes[name.len()].push(c),
+                    None => {
+                        e.rest.extend_from_slice(name);
+                        e.rest_ends.push(e.rest.len());
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(e)
+        },
+        &mut |e: Encoded| {
+            for (all, mine) in codes.iter_mut().zip(e.codes) {
+                all.extend_from_slice(&mine);
             }
-            Ok(())
-        })?;
-        Ok(e)
-    }, &mut |e: Encoded| {
-        for (all, mine) in codes.iter_mut().zip(e.codes) {
-            all.extend_from_slice(&mine);
-        }
-        let shift = rest.len();
-        rest.extend_from_slice(&e.rest);
-        rest_ends.extend(e.rest_ends.iter().map(|&x| x + shift));
-    })?;
+            let shift = rest.len();
+            rest.extend_from_slice(&e.rest);
+            rest_ends.extend(e.rest_ends.iter().map(|&x| x + shift));
+        },
+    )?;
 
     progress.phase("sorting and compressing", stats.lines);
     let set = finish(&coder, codes, &rest, &rest_ends, threads, progress);
@@ -251,8 +283,16 @@ enum Done {
 
 /// Sorts, de-duplicates and compresses every class (and the rest), largest
 /// first, on `threads` threads.
-fn finish(coder: &Coder, codes: Vec<Vec<u64>>, rest: &[u8], rest_ends: &[usize], threads: usize, progress: &dyn Progress) -> UserSet {
-    let mut jobs: Vec<(usize, Job)> = codes.into_iter().enumerate().map(|(len, c)| (c.len(), Job::Class(len, c))).collect();
+fn finish(
+    coder: &Coder,
+    codes: Vec<Vec<u64>>,
+    rest: &[u8],
+    rest_ends: &[usize],
+    threads: usize,
+    progress: &dyn Progress,
+) -> UserSet {
+    let mut jobs: Vec<(usize, Job)> =
+        codes.into_iter().enumerate().map(|(len, c)| (c.len(), Job::Class(len, c))).collect();
     jobs.push((rest_ends.len(), Job::Rest));
     jobs.sort_by_key(|(size, _)| *size); // popped from the back: largest first
     let nclasses = coder.classes;
@@ -347,7 +387,8 @@ mod tests {
 
     #[test]
     fn radix_sort_sorts() {
-        let mut v: Vec<u64> = (0..100_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7).collect();
+        let mut v: Vec<u64> =
+            (0..100_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7).collect();
         let mut want = v.clone();
         want.sort_unstable();
         radix_sort(&mut v, 57);
@@ -369,4 +410,84 @@ mod tests {
             }
         }
     }
+}
+
+/// What [`check_file`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// Names looked up (non-empty lines).
+    pub names: u64,
+    /// Names found.
+    pub present: u64,
+    /// The first absent names (up to 10) with their byte offsets.
+    pub absent_examples: Vec<(u64, Vec<u8>)>,
+}
+
+impl CheckStats {
+    /// Names not found.
+    pub fn absent(&self) -> u64 {
+        self.names - self.present
+    }
+}
+
+/// Looks up every name in the file at `path` (one per line, as
+/// [`build_file`] reads them) on `threads` threads with batched lookups.
+///
+/// # Errors
+/// I/O errors and [`Error::NameTooLong`].
+pub fn check_file(
+    set: &UserSet,
+    path: &Path,
+    threads: usize,
+    progress: &dyn Progress,
+) -> Result<CheckStats, Error> {
+    let bytes = std::fs::metadata(path)?.len();
+    progress.phase("checking", bytes);
+    let mut stats = CheckStats::default();
+    scan(
+        path,
+        threads.max(1),
+        progress,
+        &|part, base| {
+            let mut part_stats = CheckStats::default();
+            let mut names: Vec<&[u8]> = Vec::with_capacity(4096);
+            let mut offsets: Vec<u64> = Vec::with_capacity(4096);
+            let mut answers = vec![false; 4096];
+            let mut flush = |names: &mut Vec<&[u8]>, offsets: &mut Vec<u64>, s: &mut CheckStats| {
+                set.contains_batch(names, &mut answers);
+                for ((name, off), &a) in names.iter().zip(offsets.iter()).zip(&answers) {
+                    s.names += 1;
+                    if a {
+                        s.present += 1;
+                    } else if s.absent_examples.len() < 10 {
+                        s.absent_examples.push((*off, name.to_vec()));
+                    }
+                }
+                names.clear();
+                offsets.clear();
+            };
+            for_each_line(part, base, |off, name| {
+                if !name.is_empty() {
+                    if name.len() > MAX_NAME_LEN {
+                        return Err(Error::NameTooLong { offset: off, len: name.len() });
+                    }
+                    names.push(name);
+                    offsets.push(off);
+                    if names.len() == 4096 {
+                        flush(&mut names, &mut offsets, &mut part_stats);
+                    }
+                }
+                Ok(())
+            })?;
+            flush(&mut names, &mut offsets, &mut part_stats);
+            Ok(part_stats)
+        },
+        &mut |s: CheckStats| {
+            stats.names += s.names;
+            stats.present += s.present;
+            let room = 10 - stats.absent_examples.len().min(10);
+            stats.absent_examples.extend(s.absent_examples.into_iter().take(room));
+        },
+    )?;
+    Ok(stats)
 }

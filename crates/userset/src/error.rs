@@ -52,13 +52,17 @@ impl fmt::Display for Error {
                 "userset format version {found} at offset 8 is not supported (this build reads version {})",
                 crate::file::VERSION
             ),
-            Error::HeaderChecksum => f.write_str("header checksum mismatch (header bytes 0..64 are damaged)"),
+            Error::HeaderChecksum => {
+                f.write_str("header checksum mismatch (header bytes 0..64 are damaged)")
+            }
             Error::Length { expected, actual } => write!(
                 f,
                 "file is {actual} bytes but its header says {expected} (truncated or extended at offset {})",
                 expected.min(actual)
             ),
-            Error::BodyChecksum => f.write_str("body checksum mismatch (bytes 64..end are damaged)"),
+            Error::BodyChecksum => {
+                f.write_str("body checksum mismatch (bytes 64..end are damaged)")
+            }
             Error::Corrupt { offset, what } => write!(f, "corrupt set at offset {offset}: {what}"),
             Error::NameTooLong { offset, len } => write!(
                 f,

@@ -102,7 +102,11 @@ impl FrontCoded {
             offs.push(w.len);
             let mut prev: &[u8] = &[];
             for (i, name) in block.iter().enumerate() {
-                let lcp = if i == 0 { 0 } else { prev.iter().zip(name.iter()).take_while(|(a, b)| a == b).count() };
+                let lcp = if i == 0 {
+                    0
+                } else {
+                    prev.iter().zip(name.iter()).take_while(|(a, b)| a == b).count()
+                };
                 if i > 0 {
                     w.gamma(lcp as u64 + 1);
                 }
@@ -212,7 +216,10 @@ impl FrontCoded {
                         order = Ordering::Greater;
                         break;
                     };
-                    let c = self.alphabet.symbol(get_bits(&self.data, pos + j * u64::from(width), width)).unwrap_or(u8::MAX);
+                    let c = self
+                        .alphabet
+                        .symbol(get_bits(&self.data, pos + j * u64::from(width), width))
+                        .unwrap_or(u8::MAX);
                     if c != xb {
                         order = c.cmp(&xb);
                         break;
@@ -247,7 +254,9 @@ impl FrontCoded {
             return Err("block order");
         }
         let data_bits = self.data.len() as u64 * 64;
-        if self.offs.windows(2).any(|w| w[0] >= w[1]) || self.offs.last().is_some_and(|&o| o > data_bits) {
+        if self.offs.windows(2).any(|w| w[0] >= w[1])
+            || self.offs.last().is_some_and(|&o| o > data_bits)
+        {
             return Err("block offsets");
         }
         Ok(())
@@ -275,8 +284,14 @@ mod tests {
 
     #[test]
     fn prefixes_and_empty() {
-        let names: Vec<Vec<u8>> = ["", "a", "ab", "abc", "abd", "b", "ba", "bab"].iter().map(|s| s.as_bytes().to_vec()).collect();
-        let probes: Vec<Vec<u8>> = ["", "aa", "abcd", "abe", "c", "bb", "ab\0"].iter().map(|s| s.as_bytes().to_vec()).collect();
+        let names: Vec<Vec<u8>> = ["", "a", "ab", "abc", "abd", "b", "ba", "bab"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let probes: Vec<Vec<u8>> = ["", "aa", "abcd", "abe", "c", "bb", "ab\0"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
         check(names, &probes);
         check(vec![], &[b"x".to_vec(), vec![]]);
     }

@@ -195,9 +195,13 @@ impl UserSet {
             return Err(Error::Length { expected, actual: len });
         }
         if body_len % 8 != 0 {
-            return Err(Error::Corrupt { offset: 24, what: "body length is not a whole number of words" });
+            return Err(Error::Corrupt {
+                offset: 24,
+                what: "body length is not a whole number of words",
+            });
         }
-        let mut body = Body { r, crc: crc32fast::Hasher::new(), words_left: body_len / 8, pos: HEADER_LEN };
+        let mut body =
+            Body { r, crc: crc32fast::Hasher::new(), words_left: body_len / 8, pos: HEADER_LEN };
         let set = read_body(&mut body)?;
         if body.words_left != 0 {
             return Err(Error::Corrupt { offset: body.pos, what: "data after the end of the set" });
@@ -252,7 +256,10 @@ impl<R: Read> Body<R> {
         let at = self.pos;
         let n = self.word()?;
         if n > self.words_left {
-            return Err(Error::Corrupt { offset: at, what: "array longer than the rest of the file" });
+            return Err(Error::Corrupt {
+                offset: at,
+                what: "array longer than the rest of the file",
+            });
         }
         let n = n as usize;
         let mut out = Vec::with_capacity(n);
@@ -262,7 +269,9 @@ impl<R: Read> Body<R> {
             let bytes = &mut buf[..8 * take];
             self.r.read_exact(bytes)?;
             self.crc.update(bytes);
-            out.extend(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+            out.extend(
+                bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+            );
         }
         self.words_left -= n as u64;
         self.pos += 8 * n as u64;
@@ -273,7 +282,10 @@ impl<R: Read> Body<R> {
         let at = self.pos;
         let n = self.word()?;
         if n.div_ceil(2) > self.words_left {
-            return Err(Error::Corrupt { offset: at, what: "array longer than the rest of the file" });
+            return Err(Error::Corrupt {
+                offset: at,
+                what: "array longer than the rest of the file",
+            });
         }
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n.div_ceil(2) {
@@ -298,10 +310,16 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
     let mask_at = b.pos;
     let alphabet = Alphabet::from_mask(b.mask()?);
     if base != (alphabet.len() as u64).max(2) {
-        return Err(Error::Corrupt { offset: at, what: "code base differs from the alphabet size" });
+        return Err(Error::Corrupt {
+            offset: at,
+            what: "code base differs from the alphabet size",
+        });
     }
     if nclasses as usize != code_lengths(base) + 1 {
-        return Err(Error::Corrupt { offset: mask_at, what: "coded lengths differ from the code base" });
+        return Err(Error::Corrupt {
+            offset: mask_at,
+            what: "coded lengths differ from the code base",
+        });
     }
     let mut classes = Vec::with_capacity(nclasses as usize);
     for len in 0..nclasses as usize {
@@ -310,9 +328,20 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
         let bits = b.small(63, "code width above 63")? as u32;
         let shift = b.small(63, "directory shift above 63")? as u32;
         if bits != crate::set::class_bits(base, len) {
-            return Err(Error::Corrupt { offset: at + 8, what: "code width differs from the name length" });
+            return Err(Error::Corrupt {
+                offset: at + 8,
+                what: "code width differs from the name length",
+            });
         }
-        let pef = Pef { n, bits, shift, firsts: b.words()?, offs: b.words()?, dir: b.u32s()?, data: b.words()? };
+        let pef = Pef {
+            n,
+            bits,
+            shift,
+            firsts: b.words()?,
+            offs: b.words()?,
+            dir: b.u32s()?,
+            data: b.words()?,
+        };
         pef.validate().map_err(|what| Error::Corrupt { offset: at, what })?;
         classes.push(pef);
     }

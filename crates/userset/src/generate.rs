@@ -359,7 +359,10 @@ mod tests {
             hex::encode(Sha256::digest(&out[..=end]))
         };
         assert_eq!(first(1000), "6b195394c447139e25d8d42e0ec07d9b73321aa2bb762269372280e90cc49f0c");
-        assert_eq!(first(100_000), "f77851b7dc022ce46e7721f655c51444d70941f828bf7b4e8d6d7a505581ce45");
+        assert_eq!(
+            first(100_000),
+            "f77851b7dc022ce46e7721f655c51444d70941f828bf7b4e8d6d7a505581ce45"
+        );
         assert_eq!(lines[99_999], b"a4wz1hu0");
         assert_eq!(
             hex::encode(Sha256::digest(&out)),

@@ -8,7 +8,7 @@
 
 /// The generator behind glibc's `srand`/`rand`.
 #[derive(Clone, Debug)]
-pub struct GlibcRand {
+pub(crate) struct GlibcRand {
     ring: [u32; 34],
     /// Ring index of the next word to produce.
     pos: usize,
@@ -16,7 +16,7 @@ pub struct GlibcRand {
 
 impl GlibcRand {
     /// `srand(seed)`: seed 0 behaves like seed 1, as in glibc.
-    pub fn new(seed: u32) -> Self {
+    pub(crate) fn new(seed: u32) -> Self {
         let mut ring = [0u32; 34];
         ring[0] = if seed == 0 { 1 } else { seed };
         for i in 1..31 {
@@ -51,7 +51,7 @@ impl GlibcRand {
     }
 
     /// `rand()`: a value in `0..2^31`.
-    pub fn next_u31(&mut self) -> u32 {
+    pub(crate) fn next_u31(&mut self) -> u32 {
         self.step() >> 1
     }
 }

@@ -9,6 +9,6 @@ mod glibc_rand;
 mod pef;
 mod set;
 
-pub use build::{BuildStats, Progress, build_file};
+pub use build::{BuildStats, CheckStats, Progress, build_file, check_file, for_each_line};
 pub use error::Error;
 pub use set::{MAX_NAME_LEN, SetStats, UserSet};

@@ -95,7 +95,8 @@ impl Pef {
 
     /// Bytes of the structure's arrays.
     pub(crate) fn heap_bytes(&self) -> u64 {
-        8 * (self.firsts.len() + self.offs.len() + self.data.len()) as u64 + 4 * self.dir.len() as u64
+        8 * (self.firsts.len() + self.offs.len() + self.data.len()) as u64
+            + 4 * self.dir.len() as u64
     }
 
     /// The directory slot of `x` (first stage of a lookup).
@@ -201,7 +202,9 @@ impl Pef {
         if self.firsts.len() != nchunks || self.offs.len() != nchunks + 1 {
             return Err("chunk count");
         }
-        if self.firsts.windows(2).any(|w| w[0] >= w[1]) || self.firsts.last().is_some_and(|&f| f >> self.bits != 0) {
+        if self.firsts.windows(2).any(|w| w[0] >= w[1])
+            || self.firsts.last().is_some_and(|&f| f >> self.bits != 0)
+        {
             return Err("chunk order");
         }
         let data_bits = self.data.len() as u64 * 64;
@@ -223,7 +226,9 @@ impl Pef {
         if self.dir.len() as u64 != (1u64 << (self.bits - self.shift)) + 1 {
             return Err("directory size");
         }
-        if self.dir.windows(2).any(|w| w[0] > w[1]) || self.dir.last().is_some_and(|&d| d as usize != nchunks) {
+        if self.dir.windows(2).any(|w| w[0] > w[1])
+            || self.dir.last().is_some_and(|&d| d as usize != nchunks)
+        {
             return Err("directory order");
         }
         Ok(())
@@ -260,7 +265,8 @@ mod tests {
         check(&dense, 14, &[10_000, 16_383]);
         let sparse: Vec<u64> = (0..5_000u64).map(|i| i * 1_000_003 + 17).collect();
         check(&sparse, 33, &[0, 16, 18, 1_000_020, 1_000_019]);
-        let mut clustered: Vec<u64> = (0..50u64).flat_map(|c| (0..300u64).map(move |i| (c << 40) + i * 7)).collect();
+        let mut clustered: Vec<u64> =
+            (0..50u64).flat_map(|c| (0..300u64).map(move |i| (c << 40) + i * 7)).collect();
         clustered.sort_unstable();
         check(&clustered, 46, &[(3 << 40) + 8, (3 << 40) + 7, 1 << 45]);
     }

@@ -146,11 +146,12 @@ impl UserSet {
             .collect();
         rest.sort_unstable();
         rest.dedup();
-        Ok(UserSet { alphabet: coder.alphabet, base: coder.base, classes, fc: FrontCoded::build(&rest) })
-    }
-
-    pub(crate) fn coder(&self) -> Coder {
-        Coder { alphabet: self.alphabet.clone(), base: self.base, classes: self.classes.len() }
+        Ok(UserSet {
+            alphabet: coder.alphabet,
+            base: coder.base,
+            classes,
+            fc: FrontCoded::build(&rest),
+        })
     }
 
     /// Number of distinct names.
@@ -170,7 +171,8 @@ impl UserSet {
             names: coded + self.fc.n,
             coded,
             front_coded: self.fc.n,
-            heap_bytes: self.classes.iter().map(Pef::heap_bytes).sum::<u64>() + self.fc.heap_bytes(),
+            heap_bytes: self.classes.iter().map(Pef::heap_bytes).sum::<u64>()
+                + self.fc.heap_bytes(),
             alphabet: self.alphabet.len() as u32,
             coded_lengths: self.classes.len() as u32,
         }
