@@ -289,10 +289,13 @@ impl<R: Read> Body<R> {
         }
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n.div_ceil(2) {
+            let at = self.pos;
             let w = self.word()?;
             out.push(w as u32);
             if 2 * i + 1 < n {
                 out.push((w >> 32) as u32);
+            } else if w >> 32 != 0 {
+                return Err(Error::Corrupt { offset: at, what: "padding is not zero" });
             }
         }
         Ok(out)

@@ -1,25 +1,49 @@
 //! A sorted set of distinct `u64` codes as partitioned Elias–Fano.
 //!
-//! The codes are cut into chunks of [`CHUNK`] consecutive values. Each
-//! chunk's first value is stored plainly (`firsts`); the other values are
-//! stored relative to it as a small Elias–Fano sequence whose universe is the
-//! chunk's own span, so clustered codes (runs of similar names) cost fewer
-//! bits than a single sequence over the whole universe would give them, and
-//! scattered codes cost about the same. A radix directory over the top bits
+//! The codes are cut into chunks of up to [`MAX_CHUNK`] consecutive values.
+//! Each chunk's first value is stored plainly (`firsts`); the other values
+//! are stored relative to it as a small Elias–Fano sequence whose universe is
+//! the chunk's own span, so clustered codes (runs of similar names) cost
+//! fewer bits than a single sequence over the whole universe would give
+//! them, and scattered codes cost about the same. Chunks end where that is
+//! cheapest per value (the builder prices every length up to the maximum),
+//! which puts chunk ends at the gaps between clusters. A radix directory over the top bits
 //! of the universe finds the chunk: usually one or two candidates, at worst a
 //! binary search over the candidates the directory leaves.
 //!
 //! Chunk layout in `data`, at bit offset `offs[j] & OFF_MASK` with
-//! `l = offs[j] >> 56` low bits: the values `e = v - first - 1` of the
-//! chunk's `k` other elements, first their `k` low parts (`l` bits each),
+//! `k = (offs[j] >> 48) & 255` values after the first and `l = offs[j] >> 56`
+//! low bits: the values `e = v - first - 1` of those `k` values, first their `k` low parts (`l` bits each),
 //! then their high parts `e >> l` in unary (element `i` sets bit
 //! `(e_i >> l) + i`), then one closing zero.
 
 use crate::bits::{BitWriter, get_bits, mask};
 
-/// Elements per chunk.
-pub(crate) const CHUNK: usize = 128;
-pub(crate) const OFF_MASK: u64 = (1 << 56) - 1;
+/// Most values per chunk.
+pub(crate) const MAX_CHUNK: usize = 256;
+pub(crate) const OFF_MASK: u64 = (1 << 48) - 1;
+/// Bits per chunk outside its data: head, offset word, directory share.
+const CHUNK_META_BITS: f64 = 160.0;
+
+/// A lookup after its chunk's unary part: where its bucket starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+    start: u64,
+    pos: u64,
+    end: u64,
+    idx: u64,
+    k: u64,
+    l: u32,
+    low: u64,
+}
+
+/// What [`Pef::locate`] found.
+#[derive(Clone, Copy)]
+pub(crate) enum Step {
+    Found,
+    Absent,
+    Scan(Cursor),
+}
 
 /// One partitioned Elias–Fano sequence.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,18 +54,47 @@ pub(crate) struct Pef {
     /// Directory entry `t` covers codes `t << shift .. (t + 1) << shift`.
     pub(crate) shift: u32,
     pub(crate) firsts: Vec<u64>,
-    /// Chunk `j` starts at bit `offs[j] & OFF_MASK` with `offs[j] >> 56`
-    /// low bits; `offs[nchunks]` is the end of the data.
+    /// Chunk `j` starts at bit `offs[j] & OFF_MASK` and has
+    /// `(offs[j] >> 48) & 255` values after its first, with `offs[j] >> 56`
+    /// low bits each; `offs[nchunks]` is the end of the data.
     pub(crate) offs: Vec<u64>,
     /// `dir[t]`: the number of chunks whose first value is below `t << shift`.
     pub(crate) dir: Vec<u32>,
     pub(crate) data: Vec<u64>,
 }
 
-/// The bit width of values below `universe_bits`-bit codes' directory.
+/// The directory shift: between nchunks/2 and nchunks entries.
 fn dir_shift(bits: u32, nchunks: usize) -> u32 {
-    let want = usize::BITS - nchunks.max(1).leading_zeros(); // ~log2(nchunks) + 1
+    let want = (usize::BITS - nchunks.max(1).leading_zeros()).saturating_sub(1);
     bits.saturating_sub(want)
+}
+
+/// Low bits per value of a chunk of `k` values after its first, spanning `span`.
+fn low_bits(k: u64, span: u64) -> u32 {
+    if k > 0 && span > k { 63 - (span / k).leading_zeros() } else { 0 }
+}
+
+/// Data bits of such a chunk.
+fn chunk_bits(k: u64, span: u64) -> u64 {
+    if k == 0 {
+        return 1;
+    }
+    let l = low_bits(k, span);
+    k * u64::from(l) + k + ((span - 1) >> l) + 1
+}
+
+/// The length of the chunk starting at `values[0]` that costs least per value.
+fn best_chunk(values: &[u64]) -> usize {
+    let max = values.len().min(MAX_CHUNK);
+    let mut best = (f64::INFINITY, 1);
+    for m in 1..=max {
+        let bits = CHUNK_META_BITS + chunk_bits(m as u64 - 1, values[m - 1] - values[0]) as f64;
+        let per = bits / m as f64;
+        if per <= best.0 {
+            best = (per, m);
+        }
+    }
+    best.1
 }
 
 impl Pef {
@@ -49,23 +102,21 @@ impl Pef {
     /// (`bits` at most 63).
     pub(crate) fn build(values: &[u64], bits: u32) -> Pef {
         debug_assert!(values.windows(2).all(|w| w[0] < w[1]));
-        let nchunks = values.len().div_ceil(CHUNK);
         let mut w = BitWriter::default();
-        let mut firsts = Vec::with_capacity(nchunks);
-        let mut offs = Vec::with_capacity(nchunks + 1);
-        for chunk in values.chunks(CHUNK) {
+        let mut firsts = Vec::new();
+        let mut offs = Vec::new();
+        let mut at = 0;
+        while at < values.len() {
+            let m = best_chunk(&values[at..]);
+            let chunk = &values[at..at + m];
+            at += m;
             let first = chunk[0];
             firsts.push(first);
             let rest = &chunk[1..];
             let k = rest.len() as u64;
-            let l = match rest.last() {
-                Some(&last) => {
-                    let span = last - first; // the e values lie in 0..span
-                    if span > k { 63 - (span / k).leading_zeros() } else { 0 }
-                }
-                None => 0,
-            };
-            offs.push(w.len | (u64::from(l) << 56));
+            // The e values lie in 0..span.
+            let l = low_bits(k, rest.last().map_or(0, |&last| last - first));
+            offs.push(w.len | (k << 48) | (u64::from(l) << 56));
             for &v in rest {
                 w.push(v - first - 1, l);
             }
@@ -79,6 +130,7 @@ impl Pef {
             w.push(0, 1);
         }
         offs.push(w.len);
+        let nchunks = firsts.len();
         let shift = dir_shift(bits, nchunks);
         let entries = (1usize << (bits - shift)) + 1;
         let mut dir = Vec::with_capacity(entries);
@@ -118,13 +170,6 @@ impl Pef {
         (below > 0).then(|| lo + below - 1)
     }
 
-    /// Touches the memory a lookup in chunk `j` reads first.
-    #[inline]
-    pub(crate) fn touch_chunk(&self, j: usize) -> u64 {
-        let off = self.offs.get(j).copied().unwrap_or(0) & OFF_MASK;
-        self.data.get((off / 64) as usize).copied().unwrap_or(0)
-    }
-
     /// Membership of `x` (any value).
     pub(crate) fn contains(&self, x: u64) -> bool {
         if x >> self.bits != 0 {
@@ -133,33 +178,52 @@ impl Pef {
         self.chunk_of(x, self.slot(x)).is_some_and(|j| self.in_chunk(x, j))
     }
 
-    /// Whether chunk `j` holds `x` (third stage).
+    /// Whether chunk `j` holds `x` (the last stages in one).
     pub(crate) fn in_chunk(&self, x: u64, j: usize) -> bool {
-        let Some(&first) = self.firsts.get(j) else { return false };
+        match self.locate(x, j) {
+            Step::Found => true,
+            Step::Absent => false,
+            Step::Scan(c) => self.scan(&c),
+        }
+    }
+
+    /// Where chunk `j`'s parts are: (low parts start, unary start, end, `l`, `k`).
+    #[inline]
+    fn layout(&self, j: usize) -> Option<(u64, u64, u64, u32, u64)> {
+        let (&start, &end) = (self.offs.get(j)?, self.offs.get(j + 1)?);
+        let l = (start >> 56) as u32;
+        let k = (start >> 48) & 255;
+        let start = start & OFF_MASK;
+        Some((start, start + k * u64::from(l), end & OFF_MASK, l, k))
+    }
+
+    /// Touches the first word of chunk `j`'s unary part.
+    #[inline]
+    pub(crate) fn touch_high(&self, j: usize) -> u64 {
+        self.layout(j)
+            .map_or(0, |(_, high, ..)| self.data.get((high / 64) as usize).copied().unwrap_or(0))
+    }
+
+    /// Finds `x`'s bucket in chunk `j` (reads the unary part).
+    pub(crate) fn locate(&self, x: u64, j: usize) -> Step {
+        let Some(&first) = self.firsts.get(j) else { return Step::Absent };
         if x == first {
-            return true;
+            return Step::Found;
         }
         if x < first {
-            return false;
+            return Step::Absent;
         }
-        let (Some(&start), Some(&end)) = (self.offs.get(j), self.offs.get(j + 1)) else {
-            return false;
+        let Some((start, high_start, end, l, k)) = self.layout(j) else {
+            return Step::Absent;
         };
-        let l = (start >> 56) as u32;
-        let start = start & OFF_MASK;
-        let end = end & OFF_MASK;
-        let chunk_start = (j as u64).saturating_mul(CHUNK as u64);
-        let k = self.n.saturating_sub(chunk_start).min(CHUNK as u64).saturating_sub(1);
         let e = x - first - 1;
-        let low = e & mask(l);
         let hx = e >> l;
-        let high_start = start + k * u64::from(l);
         // Skip `hx` zeros of the unary part.
         let mut pos = high_start;
         let mut need = hx;
         while need > 0 {
             if pos >= end {
-                return false;
+                return Step::Absent;
             }
             let width = (end - pos).min(64) as u32;
             let w = get_bits(&self.data, pos, width);
@@ -177,17 +241,42 @@ impl Pef {
             need = 0;
         }
         // The ones that follow are the elements whose high part is `hx`.
-        let mut idx = pos - high_start - hx;
-        while pos < end && idx < k && get_bits(&self.data, pos, 1) == 1 {
-            let v = get_bits(&self.data, start + idx * u64::from(l), l);
-            if v == low {
-                return true;
+        let idx = pos - high_start - hx;
+        Step::Scan(Cursor { start, pos, end, idx, k, l, low: e & mask(l) })
+    }
+
+    /// Touches the low part a scan reads first.
+    #[inline]
+    pub(crate) fn touch_low(&self, c: &Cursor) -> u64 {
+        self.data.get(((c.start + c.idx * u64::from(c.l)) / 64) as usize).copied().unwrap_or(0)
+    }
+
+    /// Compares the bucket's low parts with `x`'s: a binary search, since a
+    /// chunk that spans two clusters puts a whole cluster in one bucket.
+    pub(crate) fn scan(&self, c: &Cursor) -> bool {
+        // The bucket is the run of ones at `pos`.
+        let mut count = 0u64;
+        let mut pos = c.pos;
+        while pos < c.end {
+            let width = (c.end - pos).min(64) as u32;
+            let ones = u64::from(get_bits(&self.data, pos, width).trailing_ones().min(width));
+            count += ones;
+            if ones < u64::from(width) {
+                break;
             }
-            if v > low {
-                return false;
+            pos += u64::from(width);
+        }
+        let count = count.min(c.k.saturating_sub(c.idx));
+        let l = u64::from(c.l);
+        let (mut lo, mut hi) = (c.idx, c.idx + count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let v = get_bits(&self.data, c.start + mid * l, c.l);
+            match v.cmp(&c.low) {
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
             }
-            idx += 1;
-            pos += 1;
         }
         false
     }
@@ -198,8 +287,11 @@ impl Pef {
         if self.bits > 63 || self.shift > self.bits {
             return Err("code width");
         }
-        let nchunks = usize::try_from(self.n.div_ceil(CHUNK as u64)).map_err(|_| "count")?;
-        if self.firsts.len() != nchunks || self.offs.len() != nchunks + 1 {
+        let nchunks = self.firsts.len();
+        if self.offs.len() != nchunks + 1
+            || (nchunks as u64) > self.n
+            || self.n > (nchunks * MAX_CHUNK) as u64
+        {
             return Err("chunk count");
         }
         if self.firsts.windows(2).any(|w| w[0] >= w[1])
@@ -208,20 +300,17 @@ impl Pef {
             return Err("chunk order");
         }
         let data_bits = self.data.len() as u64 * 64;
-        let mut prev = 0;
-        for (j, &o) in self.offs.iter().enumerate() {
-            let off = o & OFF_MASK;
-            if off < prev || off > data_bits || (o >> 56) > 63 {
+        let mut values = 0u64;
+        for w in self.offs.windows(2) {
+            let (off, next) = (w[0] & OFF_MASK, w[1] & OFF_MASK);
+            let (k, l) = ((w[0] >> 48) & 255, w[0] >> 56);
+            if next < off || next > data_bits || l > 63 || next - off < k * l + k + 1 {
                 return Err("chunk offsets");
             }
-            if j > 0 {
-                let k = self.n.saturating_sub((j as u64 - 1) * CHUNK as u64).min(CHUNK as u64) - 1;
-                let l = self.offs[j - 1] >> 56;
-                if off - prev < k * l + k + 1 {
-                    return Err("chunk size");
-                }
-            }
-            prev = off;
+            values += k + 1;
+        }
+        if values != self.n || self.offs.last().is_some_and(|&o| o >> 48 != 0) {
+            return Err("chunk sizes");
         }
         if self.dir.len() as u64 != (1u64 << (self.bits - self.shift)) + 1 {
             return Err("directory size");

@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::fc::{ABSENT, Alphabet, FrontCoded, mark};
-use crate::pef::Pef;
+use crate::pef::{Pef, Step};
 
 /// The longest name a set accepts, in bytes.
 pub const MAX_NAME_LEN: usize = 65_535;
@@ -236,20 +236,30 @@ impl UserSet {
                     }
                 }
             }
-            // Stage 4: the chunk's first data word.
+            // Stage 4: the chunk's unary part.
             for p in probes.iter() {
                 if let (Some(pef), Some(j)) = (self.classes.get(p.class as usize), p.chunk) {
-                    sink ^= pef.touch_chunk(j);
+                    sink ^= pef.touch_high(j);
+                }
+            }
+            // Stage 5: the bucket, and its first low part.
+            for p in probes.iter_mut() {
+                if let (Some(pef), Some(j)) = (self.classes.get(p.class as usize), p.chunk) {
+                    p.step = pef.locate(p.code, j);
+                    if let Step::Scan(c) = &p.step {
+                        sink ^= pef.touch_low(c);
+                    }
                 }
             }
             std::hint::black_box(sink);
-            // Stage 5: answers.
+            // Stage 6: answers.
             for ((p, name), answer) in probes.iter().zip(group).zip(answers.iter_mut()) {
                 *answer = match p.class {
                     NO_CLASS => self.fc.contains(name),
                     NO_CLASS_ABSENT => false,
-                    class => match (self.classes.get(class as usize), p.chunk) {
-                        (Some(pef), Some(j)) => pef.in_chunk(p.code, j),
+                    class => match (&p.step, self.classes.get(class as usize)) {
+                        (Step::Found, _) => true,
+                        (Step::Scan(c), Some(pef)) => pef.scan(c),
                         _ => false,
                     },
                 };
@@ -274,16 +284,17 @@ impl UserSet {
 const NO_CLASS: u32 = u32::MAX;
 const NO_CLASS_ABSENT: u32 = u32::MAX - 1;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Probe {
     class: u32,
     code: u64,
     slot: usize,
     chunk: Option<usize>,
+    step: Step,
 }
 
 impl Default for Probe {
     fn default() -> Self {
-        Probe { class: NO_CLASS, code: 0, slot: 0, chunk: None }
+        Probe { class: NO_CLASS, code: 0, slot: 0, chunk: None, step: Step::Absent }
     }
 }
