@@ -278,7 +278,7 @@ fn build_cmd(a: &BuildArgs) -> Result<ExitCode> {
     let built = start.elapsed();
     set.save(&out).with_context(|| format!("writing {}", out.display()))?;
     let s = set.stats();
-    let file_len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    let file_len = std::fs::metadata(&out).map_or(0, |m| m.len());
     eprintln!(
         "built {} ({} names from {} lines, {} duplicates, {} empty lines skipped) in {:.2} s; \
          {} bytes = {:.3} bytes/name ({} coded over a {}-symbol alphabet, {} front-coded)",
@@ -459,9 +459,9 @@ impl Baseline {
         }
         let mut offs = Vec::new();
         let mut start = 0u32;
-        for i in 0..text.len() {
-            if text[i] == b'\n' {
-                text[i] = 0;
+        for (i, b) in text.iter_mut().enumerate() {
+            if *b == b'\n' {
+                *b = 0;
                 offs.push(start);
                 start = i as u32 + 1;
             }
@@ -560,35 +560,51 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         per_name(file_bytes, gstats.names),
         t.elapsed().as_secs_f64()
     );
+    let (qbuf, qends) = sample(&names_path, a.n)?;
+    let queries = refs(&qbuf, &qends);
 
-    // mammoth: build (peak memory), save, then load and verify as `verify` does.
+    let mammoth = bench_mammoth(&names_path, &set_path, threads, &queries)?;
+    let baseline = if a.no_baseline {
+        None
+    } else {
+        Some(bench_baseline(&names_path, gstats.names, &queries)?)
+    };
+    let floor = floor_bytes(&names_path)?;
+    print_table(gstats.names, &mammoth, baseline.as_ref(), floor);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// mammoth: build (peak memory), save, then load and verify as `verify` does.
+fn bench_mammoth(
+    names_path: &Path,
+    set_path: &Path,
+    threads: usize,
+    queries: &[&[u8]],
+) -> Result<Row> {
     let bar = Bar::new();
     let t = Instant::now();
-    let ((set, _), peak_build) = peak_of(|| Ok(build_file(&names_path, threads, &bar)?))?;
+    let ((set, _), peak_build) = peak_of(|| Ok(build_file(names_path, threads, &bar)?))?;
     let build = t.elapsed();
     bar.finish();
-    set.save(&set_path)?;
+    set.save(set_path)?;
     let s = set.stats();
-    let floor = floor_bytes(&names_path)?;
     drop(set);
     let t = Instant::now();
-    let set = load(&set_path)?;
+    let set = load(set_path)?;
     let load_time = t.elapsed();
     let t = Instant::now();
-    let check = check_file(&set, &names_path, threads, &())?;
+    let check = check_file(&set, names_path, threads, &())?;
     let absent_found = ABSENT.iter().filter(|n| set.contains(n)).count();
     let verify = t.elapsed();
-    if check.absent() != 0 {
+    if check.absent() != 0 || absent_found != 0 {
         bail!(
-            "mammoth: {} names missing (first at offset {:?})",
+            "mammoth: {} names missing (first at offset {:?}), {absent_found} absent names found",
             check.absent(),
             check.absent_examples.first().map(|e| e.0)
         );
     }
-    let (qbuf, qends) = sample(&names_path, a.n)?;
-    let queries = refs(&qbuf, &qends);
     let random_1 = rate(queries.len(), || queries.iter().filter(|q| set.contains(q)).count())?;
-    let random_batched = rate(queries.len(), || set.count_present(&queries))?;
+    let random_batched = rate(queries.len(), || set.count_present(queries))?;
     let random_all = rate(queries.len(), || {
         std::thread::scope(|sc| {
             let per = queries.len().div_ceil(threads).max(1);
@@ -597,7 +613,15 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
             hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
         })
     })?;
-    let mammoth = Row {
+    println!(
+        "mammoth set: {} names, {} coded over a {}-symbol alphabet, {} front-coded; set file {} bytes",
+        s.names,
+        s.coded,
+        s.alphabet,
+        s.front_coded,
+        std::fs::metadata(set_path).map_or(0, |m| m.len()),
+    );
+    Ok(Row {
         name: "mammoth",
         bytes: s.heap_bytes,
         peak_build,
@@ -608,55 +632,50 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         random_1,
         random_batched: Some(random_batched),
         random_all: Some(random_all),
-    };
-    drop(set);
-    println!(
-        "mammoth set: {} names, {} coded over a {}-symbol alphabet, {} front-coded; set file {} bytes; {} of the 4 absent names reported present",
-        s.names,
-        s.coded,
-        s.alphabet,
-        s.front_coded,
-        std::fs::metadata(&set_path).map(|m| m.len()).unwrap_or(0),
-        absent_found
-    );
+    })
+}
 
-    let baseline = if a.no_baseline {
-        None
-    } else {
-        let t = Instant::now();
-        let (base, peak) = peak_of(|| Baseline::load(&names_path))?;
-        let build = t.elapsed();
-        let t = Instant::now();
-        let mut found = 0u64;
-        let text = std::fs::read(&names_path)?;
-        for name in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            found += u64::from(base.contains(name));
+/// The 2011-style program, one thread: load and index, verify every name
+/// in file order, random lookups.
+fn bench_baseline(names_path: &Path, names: u64, queries: &[&[u8]]) -> Result<Row> {
+    let t = Instant::now();
+    let (base, peak) = peak_of(|| Baseline::load(names_path))?;
+    let build = t.elapsed();
+    let t = Instant::now();
+    let mut found = 0u64;
+    let mut f = io::BufReader::with_capacity(1 << 20, File::open(names_path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if f.read_until(b'\n', &mut line)? == 0 {
+            break;
         }
-        let absent_found = ABSENT.iter().filter(|n| base.contains(n)).count();
-        let verify = t.elapsed();
-        drop(text);
-        if found != gstats.names || absent_found != 0 {
-            bail!(
-                "baseline: found {found} of {} names and {absent_found} absent ones",
-                gstats.names
-            );
+        if line.last() == Some(&b'\n') {
+            line.pop();
         }
-        let random_1 = rate(queries.len(), || queries.iter().filter(|q| base.contains(q)).count())?;
-        Some(Row {
-            name: "2011-style baseline",
-            bytes: base.bytes(),
-            peak_build: peak,
-            build,
-            load: None,
-            verify,
-            verify_threads: 1,
-            random_1,
-            random_batched: None,
-            random_all: None,
-        })
-    };
+        found += u64::from(base.contains(&line));
+    }
+    let absent_found = ABSENT.iter().filter(|n| base.contains(n)).count();
+    let verify = t.elapsed();
+    if found != names || absent_found != 0 {
+        bail!("baseline: found {found} of {names} names and {absent_found} absent ones");
+    }
+    let random_1 = rate(queries.len(), || queries.iter().filter(|q| base.contains(q)).count())?;
+    Ok(Row {
+        name: "2011-style baseline",
+        bytes: base.bytes(),
+        peak_build: peak,
+        build,
+        load: None,
+        verify,
+        verify_threads: 1,
+        random_1,
+        random_batched: None,
+        random_all: None,
+    })
+}
 
-    let n = gstats.names;
+fn print_table(n: u64, mammoth: &Row, baseline: Option<&Row>, floor: (f64, usize)) {
     println!();
     println!(
         "| {:<20} | {:>10} | {:>13} | {:>8} | {:>7} | {:>14} | {:>14} | {:>15} | {:>14} |",
@@ -674,7 +693,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         "|{:-<22}|{:->12}|{:->15}|{:->10}|{:->9}|{:->16}|{:->16}|{:->17}|{:->16}|",
         "", "", "", "", "", "", "", "", ""
     );
-    for r in std::iter::once(&mammoth).chain(baseline.as_ref()) {
+    for r in std::iter::once(mammoth).chain(baseline) {
         println!(
             "| {:<20} | {:>10.3} | {:>13.0} | {:>8.2} | {:>7} | {:>14} | {:>14} | {:>15} | {:>14} |",
             r.name,
@@ -688,7 +707,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
             r.random_all.map_or_else(|| "-".to_owned(), |v| format!("{:.2} M/s", v / 1e6)),
         );
     }
-    if let Some(b) = &baseline {
+    if let Some(b) = baseline {
         println!();
         println!(
             "mammoth vs baseline: {:.1}x less memory, {:.1}x less peak build memory, build {:.1}x faster, \
@@ -697,8 +716,8 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
             b.peak_build as f64 / mammoth.peak_build.max(1) as f64,
             b.build.as_secs_f64() / mammoth.build.as_secs_f64(),
             b.verify.as_secs_f64() / mammoth.verify.as_secs_f64(),
-            random_batched / b.random_1,
-            random_all / b.random_1,
+            mammoth.random_batched.unwrap_or(0.0) / b.random_1,
+            mammoth.random_all.unwrap_or(0.0) / b.random_1,
         );
     }
     println!(
@@ -707,7 +726,6 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         floor.0,
         (per_name(mammoth.bytes, n) / floor.0 - 1.0) * 100.0
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Lookups per second of `f` over `n` queries (which must all be found).
@@ -721,7 +739,7 @@ fn rate(n: usize, f: impl FnOnce() -> usize) -> Result<f64> {
     Ok(n as f64 / secs.max(1e-9))
 }
 
-/// log2 C(σ^L, n_L) summed over the name lengths L, in bytes per name, and σ.
+/// `log2 C(σ^L, n_L)` summed over the name lengths `L`, in bytes per name, and `σ`.
 fn floor_bytes(path: &Path) -> Result<(f64, usize)> {
     let mut per_len: std::collections::BTreeMap<usize, u64> = std::collections::BTreeMap::new();
     let mut present = [false; 256];
@@ -753,7 +771,7 @@ fn floor_bytes(path: &Path) -> Result<(f64, usize)> {
     Ok((bits / 8.0 / (total.max(1) as f64), sigma))
 }
 
-/// log2 C(U, n) for U = 2^log2_u (Stirling; exact enough for sizes here).
+/// `log2 C(U, n)` for `U = 2^log2_u` (Stirling; exact enough for sizes here).
 fn log2_binomial(log2_u: f64, n: f64) -> f64 {
     if n < 1.0 {
         return 0.0;

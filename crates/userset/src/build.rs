@@ -74,11 +74,14 @@ pub fn for_each_line<'a>(
 /// Reads `path` in blocks that end at a line end and hands each block,
 /// split into `threads` parts at line ends, to `work(part, offset)` on
 /// the worker threads, then each part's result to `merge`, in file order.
+/// Work on one part of a block: the bytes and their file offset.
+type PartWork<'a, T> = &'a (dyn Fn(&[u8], u64) -> Result<T, Error> + Sync);
+
 fn scan<T: Send>(
     path: &Path,
     threads: usize,
     progress: &dyn Progress,
-    work: &(dyn Fn(&[u8], u64) -> Result<T, Error> + Sync),
+    work: PartWork<'_, T>,
     merge: &mut dyn FnMut(T),
 ) -> Result<(), Error> {
     let mut f = File::open(path)?;
@@ -224,7 +227,7 @@ pub fn build_file(
     let coder = Coder::new(present);
 
     progress.phase("encoding", bytes);
-    let mut codes: Vec<Vec<u64>> = (0..coder.classes)
+    let mut all_codes: Vec<Vec<u64>> = (0..coder.classes)
         .map(|len| Vec::with_capacity(per_len.get(len).copied().unwrap_or(0) as usize))
         .collect();
     let mut rest: Vec<u8> = Vec::new();
@@ -244,19 +247,18 @@ pub fn build_file(
                 if name.is_empty() {
                     return Ok(());
                 }
-                match coder_ref.encode(name) {
-                    Some(c) => e.codes[name.len()].push(c),
-                    None => {
-                        e.rest.extend_from_slice(name);
-                        e.rest_ends.push(e.rest.len());
-                    }
+                if let Some(c) = coder_ref.encode(name) {
+                    e.codes[name.len()].push(c);
+                } else {
+                    e.rest.extend_from_slice(name);
+                    e.rest_ends.push(e.rest.len());
                 }
                 Ok(())
             })?;
             Ok(e)
         },
         &mut |e: Encoded| {
-            for (all, mine) in codes.iter_mut().zip(e.codes) {
+            for (all, mine) in all_codes.iter_mut().zip(e.codes) {
                 all.extend_from_slice(&mine);
             }
             let shift = rest.len();
@@ -266,7 +268,7 @@ pub fn build_file(
     )?;
 
     progress.phase("sorting and compressing", stats.lines);
-    let set = finish(&coder, codes, &rest, &rest_ends, threads, progress);
+    let set = finish(&coder, all_codes, &rest, &rest_ends, threads, progress);
     stats.names = set.len();
     Ok((set, stats))
 }
@@ -277,22 +279,22 @@ enum Job {
 }
 
 enum Done {
-    Class(usize, Pef),
-    Rest(FrontCoded),
+    Class(usize, Box<Pef>),
+    Rest(Box<FrontCoded>),
 }
 
 /// Sorts, de-duplicates and compresses every class (and the rest), largest
 /// first, on `threads` threads.
 fn finish(
     coder: &Coder,
-    codes: Vec<Vec<u64>>,
+    per_class: Vec<Vec<u64>>,
     rest: &[u8],
     rest_ends: &[usize],
     threads: usize,
     progress: &dyn Progress,
 ) -> UserSet {
     let mut jobs: Vec<(usize, Job)> =
-        codes.into_iter().enumerate().map(|(len, c)| (c.len(), Job::Class(len, c))).collect();
+        per_class.into_iter().enumerate().map(|(len, c)| (c.len(), Job::Class(len, c))).collect();
     jobs.push((rest_ends.len(), Job::Rest));
     jobs.sort_by_key(|(size, _)| *size); // popped from the back: largest first
     let nclasses = coder.classes;
@@ -309,7 +311,7 @@ fn finish(
                             let bits = class_bits(coder.base, len);
                             radix_sort(&mut c, bits);
                             c.dedup();
-                            Done::Class(len, Pef::build(&c, bits))
+                            Done::Class(len, Box::new(Pef::build(&c, bits)))
                         }
                         Job::Rest => {
                             let mut names: Vec<&[u8]> = Vec::with_capacity(rest_ends.len());
@@ -320,7 +322,7 @@ fn finish(
                             }
                             names.sort_unstable();
                             names.dedup();
-                            Done::Rest(FrontCoded::build(&names))
+                            Done::Rest(Box::new(FrontCoded::build(&names)))
                         }
                     };
                     progress.advance(size as u64);
@@ -333,8 +335,8 @@ fn finish(
     let mut fc = FrontCoded::empty();
     for d in done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         match d {
-            Done::Class(len, p) => classes[len] = p,
-            Done::Rest(f) => fc = f,
+            Done::Class(len, p) => classes[len] = *p,
+            Done::Rest(f) => fc = *f,
         }
     }
     UserSet { alphabet: coder.alphabet.clone(), base: coder.base, classes, fc }
@@ -358,7 +360,7 @@ pub(crate) fn radix_sort(v: &mut Vec<u64>, bits: u32) {
     let mut tmp = vec![0u64; v.len()];
     let mut src_is_v = true;
     for (p, c) in counts.iter().enumerate() {
-        if c.iter().any(|&k| k == v.len()) {
+        if c.contains(&v.len()) {
             continue; // every value has the same digit here
         }
         let mut next = [0usize; BUCKETS];
@@ -369,7 +371,7 @@ pub(crate) fn radix_sort(v: &mut Vec<u64>, bits: u32) {
         }
         let (src, dst): (&[u64], &mut [u64]) = if src_is_v { (v, &mut tmp) } else { (&tmp, v) };
         let shift = DIGIT as usize * p;
-        for &x in src.iter() {
+        for &x in src {
             let d = ((x >> shift) as usize) & (BUCKETS - 1);
             dst[next[d]] = x;
             next[d] += 1;

@@ -39,14 +39,14 @@ const HEADER_LEN: u64 = 64;
 /// Counts and checksums what passes through.
 struct Crc<W> {
     inner: W,
-    crc: crc32fast::Hasher,
+    hasher: crc32fast::Hasher,
     len: u64,
 }
 
 impl<W: Write> Write for Crc<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
+        self.hasher.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
     }
@@ -111,7 +111,7 @@ impl UserSet {
     /// # Errors
     /// Whatever `w` returns.
     pub fn write_to(&self, w: &mut impl Write) -> Result<(), Error> {
-        let mut sizer = Crc { inner: io::sink(), crc: crc32fast::Hasher::new(), len: 0 };
+        let mut sizer = Crc { inner: io::sink(), hasher: crc32fast::Hasher::new(), len: 0 };
         write_body(self, &mut sizer)?;
         let mut h = [0u8; HEADER_LEN as usize];
         h[0..8].copy_from_slice(MAGIC);
@@ -119,7 +119,7 @@ impl UserSet {
         h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         h[16..24].copy_from_slice(&self.len().to_le_bytes());
         h[24..32].copy_from_slice(&sizer.len.to_le_bytes());
-        h[32..36].copy_from_slice(&sizer.crc.finalize().to_le_bytes());
+        h[32..36].copy_from_slice(&sizer.hasher.finalize().to_le_bytes());
         let hc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&hc.to_le_bytes());
         w.write_all(&h)?;

@@ -378,16 +378,13 @@ mod tests {
             let set: std::collections::HashSet<&[u8]> = names.iter().copied().collect();
             assert_eq!(set.len(), 20_000, "{kind}");
             for n in &names {
-                match kind {
-                    Kind::Iid => {
-                        assert!((6..=11).contains(&n.len()));
-                        let chars: std::collections::HashSet<u8> = n.iter().copied().collect();
-                        assert_eq!(chars.len(), n.len(), "distinct characters");
-                    }
-                    _ => {
-                        assert!((3..=32).contains(&n.len()));
-                        assert!(n.iter().all(|b| ALPHABET64.contains(b)));
-                    }
+                if kind == Kind::Iid {
+                    assert!((6..=11).contains(&n.len()));
+                    let chars: std::collections::HashSet<u8> = n.iter().copied().collect();
+                    assert_eq!(chars.len(), n.len(), "distinct characters");
+                } else {
+                    assert!((3..=32).contains(&n.len()));
+                    assert!(n.iter().all(|b| ALPHABET64.contains(b)));
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! glibc's `rand()` (the TYPE_3 additive feedback generator), reimplemented
+//! glibc's `rand()` (the `TYPE_3` additive feedback generator), reimplemented
 //! so the 2011 generator's output is the same on every platform.
 //!
 //! The state is 34 words: the first from the seed, the next 30 by the
@@ -33,11 +33,11 @@ impl GlibcRand {
         for i in 31..34 {
             ring[i] = ring[i - 31];
         }
-        let mut rng = GlibcRand { ring, pos: 0 };
+        let mut generator = GlibcRand { ring, pos: 0 };
         for _ in 0..310 {
-            rng.step();
+            generator.step();
         }
-        rng
+        generator
     }
 
     fn step(&mut self) -> u32 {

@@ -23,7 +23,7 @@ use crate::bits::{BitWriter, get_bits, mask};
 pub(crate) const MAX_CHUNK: usize = 256;
 pub(crate) const OFF_MASK: u64 = (1 << 48) - 1;
 /// Bits per chunk outside its data: head, offset word, directory share.
-const CHUNK_META_BITS: f64 = 160.0;
+const CHUNK_META_BITS: u64 = 160;
 
 /// A lookup after its chunk's unary part: where its bucket starts.
 #[derive(Clone, Copy, Debug, Default)]
@@ -71,7 +71,7 @@ fn dir_shift(bits: u32, nchunks: usize) -> u32 {
 
 /// Low bits per value of a chunk of `k` values after its first, spanning `span`.
 fn low_bits(k: u64, span: u64) -> u32 {
-    if k > 0 && span > k { 63 - (span / k).leading_zeros() } else { 0 }
+    if k > 0 && span > k { (span / k).ilog2() } else { 0 }
 }
 
 /// Data bits of such a chunk.
@@ -86,15 +86,18 @@ fn chunk_bits(k: u64, span: u64) -> u64 {
 /// The length of the chunk starting at `values[0]` that costs least per value.
 fn best_chunk(values: &[u64]) -> usize {
     let max = values.len().min(MAX_CHUNK);
-    let mut best = (f64::INFINITY, 1);
+    // (bits, values) of the cheapest chunk so far, compared per value.
+    let mut best = (u128::MAX, 1u128);
+    let mut best_m = 1;
     for m in 1..=max {
-        let bits = CHUNK_META_BITS + chunk_bits(m as u64 - 1, values[m - 1] - values[0]) as f64;
-        let per = bits / m as f64;
-        if per <= best.0 {
-            best = (per, m);
+        let bits =
+            u128::from(CHUNK_META_BITS + chunk_bits(m as u64 - 1, values[m - 1] - values[0]));
+        if bits * best.1 <= best.0.saturating_mul(m as u128) {
+            best = (bits, m as u128);
+            best_m = m;
         }
     }
-    best.1
+    best_m
 }
 
 impl Pef {

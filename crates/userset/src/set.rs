@@ -127,15 +127,15 @@ impl UserSet {
             }
         }
         let coder = Coder::new(present);
-        let mut codes = vec![Vec::new(); coder.classes];
+        let mut per_class = vec![Vec::new(); coder.classes];
         let mut rest = Vec::new();
         for n in names {
             match coder.encode(n) {
-                Some(c) => codes[n.len()].push(c),
+                Some(c) => per_class[n.len()].push(c),
                 None => rest.push(n),
             }
         }
-        let classes = codes
+        let classes = per_class
             .into_iter()
             .enumerate()
             .map(|(len, mut c)| {
