@@ -127,6 +127,9 @@ pub(crate) struct BenchArgs {
     /// Skip the 2011-style baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Use this file of names instead of generating N names.
+    #[arg(long)]
+    names: Option<PathBuf>,
     /// Directory for the names and set files (default: a temporary
     /// directory, removed after).
     #[arg(long)]
@@ -545,32 +548,42 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         tmp = TempDir::new()?;
         tmp.0.clone()
     };
-    let names_path = dir.join(format!("names-{kind}-{}.txt", a.n));
     let set_path = dir.join(format!("names-{kind}-{}.uset", a.n));
-
-    let t = Instant::now();
-    let (gstats, file_bytes) = {
+    let (names_path, names) = if let Some(p) = &a.names {
+        let (_, stats) =
+            build_file(p, threads, &()).with_context(|| format!("reading {}", p.display()))?;
+        if stats.names != stats.lines {
+            bail!(
+                "{}: {} duplicate names; the bench needs distinct names",
+                p.display(),
+                stats.lines - stats.names
+            );
+        }
+        println!("data: {} ({} names)", p.display(), stats.names);
+        (p.clone(), stats.names)
+    } else {
+        let names_path = dir.join(format!("names-{kind}-{}.txt", a.n));
+        let t = Instant::now();
         let f = File::create(&names_path)
             .with_context(|| format!("creating {}", names_path.display()))?;
-        write_names(kind, a.n, BufWriter::with_capacity(1 << 20, f), None)?
+        let (gstats, file_bytes) =
+            write_names(kind, a.n, BufWriter::with_capacity(1 << 20, f), None)?;
+        println!(
+            "data: {} {kind} names, {file_bytes} bytes ({:.3} bytes/name with newlines), generated in {:.1} s",
+            gstats.names,
+            per_name(file_bytes, gstats.names),
+            t.elapsed().as_secs_f64()
+        );
+        (names_path, gstats.names)
     };
-    println!(
-        "data: {} {kind} names, {file_bytes} bytes ({:.3} bytes/name with newlines), generated in {:.1} s",
-        gstats.names,
-        per_name(file_bytes, gstats.names),
-        t.elapsed().as_secs_f64()
-    );
-    let (qbuf, qends) = sample(&names_path, a.n)?;
+    let (qbuf, qends) = sample(&names_path, names)?;
     let queries = refs(&qbuf, &qends);
 
     let mammoth = bench_mammoth(&names_path, &set_path, threads, &queries)?;
-    let baseline = if a.no_baseline {
-        None
-    } else {
-        Some(bench_baseline(&names_path, gstats.names, &queries)?)
-    };
+    let baseline =
+        if a.no_baseline { None } else { Some(bench_baseline(&names_path, names, &queries)?) };
     let floor = floor_bytes(&names_path)?;
-    print_table(gstats.names, &mammoth, baseline.as_ref(), floor);
+    print_table(names, &mammoth, baseline.as_ref(), floor);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -650,10 +663,12 @@ fn bench_baseline(names_path: &Path, names: u64, queries: &[&[u8]]) -> Result<Ro
         if f.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        if line.last() == Some(&b'\n') {
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
-        found += u64::from(base.contains(&line));
+        if !line.is_empty() {
+            found += u64::from(base.contains(&line));
+        }
     }
     let absent_found = ABSENT.iter().filter(|n| base.contains(n)).count();
     let verify = t.elapsed();

@@ -11,6 +11,7 @@
 use std::cmp::Ordering;
 
 use crate::bits::{BitWriter, get_bits, read_gamma};
+use crate::words::Words;
 
 /// Names per block.
 pub(crate) const BLOCK: usize = 32;
@@ -72,10 +73,10 @@ pub(crate) fn mark(mask: &mut [u64; 4], name: &[u8]) {
 pub(crate) struct FrontCoded {
     pub(crate) n: u64,
     pub(crate) alphabet: Alphabet,
-    pub(crate) heads: Vec<u64>,
+    pub(crate) heads: Words<u64>,
     /// Bit offset of each block, then the end.
-    pub(crate) offs: Vec<u64>,
-    pub(crate) data: Vec<u64>,
+    pub(crate) offs: Words<u64>,
+    pub(crate) data: Words<u64>,
 }
 
 fn head(name: &[u8]) -> u64 {
@@ -118,7 +119,13 @@ impl FrontCoded {
             }
         }
         offs.push(w.len);
-        FrontCoded { n: names.len() as u64, alphabet, heads, offs, data: w.words }
+        FrontCoded {
+            n: names.len() as u64,
+            alphabet,
+            heads: heads.into(),
+            offs: offs.into(),
+            data: w.words.into(),
+        }
     }
 
     pub(crate) fn empty() -> FrontCoded {

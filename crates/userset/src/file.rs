@@ -340,10 +340,10 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
             n,
             bits,
             shift,
-            firsts: b.words()?,
-            offs: b.words()?,
-            dir: b.u32s()?,
-            data: b.words()?,
+            firsts: b.words()?.into(),
+            offs: b.words()?.into(),
+            dir: b.u32s()?.into(),
+            data: b.words()?.into(),
         };
         pef.validate().map_err(|what| Error::Corrupt { offset: at, what })?;
         classes.push(pef);
@@ -353,9 +353,9 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
     let fc = FrontCoded {
         n,
         alphabet: Alphabet::from_mask(b.mask()?),
-        heads: b.words()?,
-        offs: b.words()?,
-        data: b.words()?,
+        heads: b.words()?.into(),
+        offs: b.words()?.into(),
+        data: b.words()?.into(),
     };
     fc.validate().map_err(|what| Error::Corrupt { offset: at, what })?;
     Ok(UserSet { alphabet, base, classes, fc })

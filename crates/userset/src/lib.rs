@@ -67,6 +67,7 @@ pub mod generate;
 mod glibc_rand;
 mod pef;
 mod set;
+mod words;
 
 pub use build::{BuildStats, CheckStats, Progress, build_file, check_file, for_each_line};
 pub use error::Error;

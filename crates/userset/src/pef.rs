@@ -18,6 +18,7 @@
 //! `(e_i >> l) + i`), then one closing zero.
 
 use crate::bits::{BitWriter, get_bits, mask};
+use crate::words::Words;
 
 /// Most values per chunk.
 pub(crate) const MAX_CHUNK: usize = 256;
@@ -53,14 +54,14 @@ pub(crate) struct Pef {
     pub(crate) bits: u32,
     /// Directory entry `t` covers codes `t << shift .. (t + 1) << shift`.
     pub(crate) shift: u32,
-    pub(crate) firsts: Vec<u64>,
+    pub(crate) firsts: Words<u64>,
     /// Chunk `j` starts at bit `offs[j] & OFF_MASK` and has
     /// `(offs[j] >> 48) & 255` values after its first, with `offs[j] >> 56`
     /// low bits each; `offs[nchunks]` is the end of the data.
-    pub(crate) offs: Vec<u64>,
+    pub(crate) offs: Words<u64>,
     /// `dir[t]`: the number of chunks whose first value is below `t << shift`.
-    pub(crate) dir: Vec<u32>,
-    pub(crate) data: Vec<u64>,
+    pub(crate) dir: Words<u32>,
+    pub(crate) data: Words<u64>,
 }
 
 /// The directory shift: between nchunks/2 and nchunks entries.
@@ -145,7 +146,15 @@ impl Pef {
             }
             dir.push(j as u32);
         }
-        Pef { n: values.len() as u64, bits, shift, firsts, offs, dir, data: w.words }
+        Pef {
+            n: values.len() as u64,
+            bits,
+            shift,
+            firsts: firsts.into(),
+            offs: offs.into(),
+            dir: dir.into(),
+            data: w.words.into(),
+        }
     }
 
     /// Bytes of the structure's arrays.
