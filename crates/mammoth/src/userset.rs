@@ -57,7 +57,8 @@ pub(crate) enum UsersetCommand {
     ///
     /// Generates N names into a file, then for mammoth and for the baseline
     /// (whole file in one buffer, u32 offsets, sort, binary search; one
-    /// thread, as in 2011) measures build time and peak memory, structure
+    /// thread, as in 2011) measures build time and peak memory (the
+    /// high-water mark above the process's size before the build), structure
     /// bytes per name, verify-all time (every name in file order plus 4
     /// absent ones) and random lookups per second (every 10th name, at most
     /// 10M, shuffled), and prints the ratios and the information floor.
