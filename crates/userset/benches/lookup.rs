@@ -10,7 +10,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use userset::UserSet;
 use userset::generate::{Kind, generate};
 
-const NAMES: u64 = 1_000_000;
+/// Names per data set (fewer in unoptimised `cargo test --benches` runs).
+const NAMES: u64 = if cfg!(debug_assertions) { 50_000 } else { 1_000_000 };
 
 fn names(kind: Kind) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
