@@ -29,7 +29,11 @@ fn gen_build_check_verify() {
     let out = mammoth(&["userset", "gen", "1000"], b"");
     assert!(out.status.success());
     assert!(out.stdout.starts_with(b"p48dxvm3ay\n"));
-    assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 1000);
+    assert_eq!(
+        out.stdout.split(|&b| b == b'\n').count(),
+        1001,
+        "1000 lines and nothing after the last"
+    );
 
     let out = mammoth(&["userset", "gen", "5000", "--realistic", "-o", p(&names)], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
