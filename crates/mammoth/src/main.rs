@@ -13,6 +13,7 @@ mod records;
 mod seq;
 mod serve;
 mod sort;
+mod userset;
 
 /// mammoth: a durable memcached server and Hadoop-native storage tools.
 ///
@@ -40,6 +41,9 @@ enum Command {
     /// Benchmarks that run mammoth and its reference peer side by side.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Exact username sets: generate, build, check, verify, benchmark.
+    #[command(subcommand)]
+    Userset(userset::UsersetCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Seq(cmd) => seq::run(cmd),
         Command::Map(cmd) => map::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Userset(cmd) => userset::run(cmd),
     };
     match result {
         Ok(code) => code,

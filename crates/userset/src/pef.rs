@@ -1,0 +1,386 @@
+//! A sorted set of distinct `u64` codes as partitioned Elias–Fano.
+//!
+//! The codes are cut into chunks of up to [`MAX_CHUNK`] consecutive values.
+//! Each chunk's first value is stored plainly (`firsts`); the other values
+//! are stored relative to it as a small Elias–Fano sequence whose universe is
+//! the chunk's own span, so clustered codes (runs of similar names) cost
+//! fewer bits than a single sequence over the whole universe would give
+//! them, and scattered codes cost about the same. Chunks end where that is
+//! cheapest per value (the builder prices every length up to the maximum),
+//! which puts chunk ends at the gaps between clusters. A radix directory over the top bits
+//! of the universe finds the chunk: usually one or two candidates, at worst a
+//! binary search over the candidates the directory leaves.
+//!
+//! Chunk layout in `data`, at bit offset `offs[j] & OFF_MASK` with
+//! `k = (offs[j] >> 48) & 255` values after the first and `l = offs[j] >> 56`
+//! low bits: the values `e = v - first - 1` of those `k` values, first their `k` low parts (`l` bits each),
+//! then their high parts `e >> l` in unary (element `i` sets bit
+//! `(e_i >> l) + i`), then one closing zero.
+
+use crate::bits::{BitWriter, get_bits, mask};
+use crate::words::Words;
+
+/// Most values per chunk.
+pub(crate) const MAX_CHUNK: usize = 256;
+pub(crate) const OFF_MASK: u64 = (1 << 48) - 1;
+/// Bits per chunk outside its data: head, offset word, directory share.
+const CHUNK_META_BITS: u64 = 160;
+
+/// A lookup after its chunk's unary part: where its bucket starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+    start: u64,
+    pos: u64,
+    end: u64,
+    idx: u64,
+    k: u64,
+    l: u32,
+    low: u64,
+}
+
+/// What [`Pef::locate`] found.
+#[derive(Clone, Copy)]
+pub(crate) enum Step {
+    Found,
+    Absent,
+    Scan(Cursor),
+}
+
+/// One partitioned Elias–Fano sequence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pef {
+    pub(crate) n: u64,
+    /// Codes are below `1 << bits`.
+    pub(crate) bits: u32,
+    /// Directory entry `t` covers codes `t << shift .. (t + 1) << shift`.
+    pub(crate) shift: u32,
+    pub(crate) firsts: Words<u64>,
+    /// Chunk `j` starts at bit `offs[j] & OFF_MASK` and has
+    /// `(offs[j] >> 48) & 255` values after its first, with `offs[j] >> 56`
+    /// low bits each; `offs[nchunks]` is the end of the data.
+    pub(crate) offs: Words<u64>,
+    /// `dir[t]`: the number of chunks whose first value is below `t << shift`.
+    pub(crate) dir: Words<u32>,
+    pub(crate) data: Words<u64>,
+}
+
+/// The directory shift: between nchunks/2 and nchunks entries.
+fn dir_shift(bits: u32, nchunks: usize) -> u32 {
+    let want = (usize::BITS - nchunks.max(1).leading_zeros()).saturating_sub(1);
+    bits.saturating_sub(want)
+}
+
+/// Low bits per value of a chunk of `k` values after its first, spanning `span`.
+fn low_bits(k: u64, span: u64) -> u32 {
+    if k > 0 && span > k { (span / k).ilog2() } else { 0 }
+}
+
+/// Data bits of such a chunk.
+fn chunk_bits(k: u64, span: u64) -> u64 {
+    if k == 0 {
+        return 1;
+    }
+    let l = low_bits(k, span);
+    k * u64::from(l) + k + ((span - 1) >> l) + 1
+}
+
+/// The length of the chunk starting at `values[0]` that costs least per value.
+fn best_chunk(values: &[u64]) -> usize {
+    let max = values.len().min(MAX_CHUNK);
+    // (bits, values) of the cheapest chunk so far, compared per value.
+    let mut best = (u128::MAX, 1u128);
+    let mut best_m = 1;
+    for m in 1..=max {
+        let bits =
+            u128::from(CHUNK_META_BITS + chunk_bits(m as u64 - 1, values[m - 1] - values[0]));
+        if bits * best.1 <= best.0.saturating_mul(m as u128) {
+            best = (bits, m as u128);
+            best_m = m;
+        }
+    }
+    best_m
+}
+
+impl Pef {
+    /// Builds from strictly increasing codes, each below `1 << bits`
+    /// (`bits` at most 63).
+    pub(crate) fn build(values: &[u64], bits: u32) -> Pef {
+        debug_assert!(values.windows(2).all(|w| w[0] < w[1]));
+        let mut w = BitWriter::default();
+        let mut firsts = Vec::new();
+        let mut offs = Vec::new();
+        let mut at = 0;
+        while at < values.len() {
+            let m = best_chunk(&values[at..]);
+            let chunk = &values[at..at + m];
+            at += m;
+            let first = chunk[0];
+            firsts.push(first);
+            let rest = &chunk[1..];
+            let k = rest.len() as u64;
+            // The e values lie in 0..span.
+            let l = low_bits(k, rest.last().map_or(0, |&last| last - first));
+            offs.push(w.len | (k << 48) | (u64::from(l) << 56));
+            for &v in rest {
+                w.push(v - first - 1, l);
+            }
+            let mut high = 0u64;
+            for &v in rest {
+                let h = (v - first - 1) >> l;
+                w.zeros(h - high);
+                high = h;
+                w.push(1, 1);
+            }
+            w.push(0, 1);
+        }
+        offs.push(w.len);
+        let nchunks = firsts.len();
+        let shift = dir_shift(bits, nchunks);
+        let entries = (1usize << (bits - shift)) + 1;
+        let mut dir = Vec::with_capacity(entries);
+        let mut j = 0usize;
+        for t in 0..entries as u64 {
+            let bound = t << shift;
+            while j < nchunks && firsts[j] < bound {
+                j += 1;
+            }
+            dir.push(j as u32);
+        }
+        Pef {
+            n: values.len() as u64,
+            bits,
+            shift,
+            firsts: firsts.into(),
+            offs: offs.into(),
+            dir: dir.into(),
+            data: w.words.into(),
+        }
+    }
+
+    /// Bytes of the structure's arrays.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        8 * (self.firsts.len() + self.offs.len() + self.data.len()) as u64
+            + 4 * self.dir.len() as u64
+    }
+
+    /// The directory slot of `x` (first stage of a lookup).
+    #[inline]
+    pub(crate) fn slot(&self, x: u64) -> usize {
+        (x >> self.shift) as usize
+    }
+
+    /// The chunk that would hold `x`, if any (second stage).
+    #[inline]
+    pub(crate) fn chunk_of(&self, x: u64, slot: usize) -> Option<usize> {
+        let (Some(&lo), Some(&hi)) = (self.dir.get(slot), self.dir.get(slot + 1)) else {
+            return None;
+        };
+        let lo = (lo as usize).saturating_sub(1);
+        let hi = (hi as usize).min(self.firsts.len());
+        let cands = self.firsts.get(lo..hi)?;
+        let below = cands.partition_point(|&f| f <= x);
+        (below > 0).then(|| lo + below - 1)
+    }
+
+    /// Membership of `x` (any value).
+    pub(crate) fn contains(&self, x: u64) -> bool {
+        if x >> self.bits != 0 {
+            return false;
+        }
+        self.chunk_of(x, self.slot(x)).is_some_and(|j| self.in_chunk(x, j))
+    }
+
+    /// Whether chunk `j` holds `x` (the last stages in one).
+    pub(crate) fn in_chunk(&self, x: u64, j: usize) -> bool {
+        match self.locate(x, j) {
+            Step::Found => true,
+            Step::Absent => false,
+            Step::Scan(c) => self.scan(&c),
+        }
+    }
+
+    /// Where chunk `j`'s parts are: (low parts start, unary start, end, `l`, `k`).
+    #[inline]
+    fn layout(&self, j: usize) -> Option<(u64, u64, u64, u32, u64)> {
+        let (&start, &end) = (self.offs.get(j)?, self.offs.get(j + 1)?);
+        let l = (start >> 56) as u32;
+        let k = (start >> 48) & 255;
+        let start = start & OFF_MASK;
+        Some((start, start + k * u64::from(l), end & OFF_MASK, l, k))
+    }
+
+    /// Touches the first word of chunk `j`'s unary part.
+    #[inline]
+    pub(crate) fn touch_high(&self, j: usize) -> u64 {
+        self.layout(j)
+            .map_or(0, |(_, high, ..)| self.data.get((high / 64) as usize).copied().unwrap_or(0))
+    }
+
+    /// Finds `x`'s bucket in chunk `j` (reads the unary part).
+    pub(crate) fn locate(&self, x: u64, j: usize) -> Step {
+        let Some(&first) = self.firsts.get(j) else { return Step::Absent };
+        if x == first {
+            return Step::Found;
+        }
+        if x < first {
+            return Step::Absent;
+        }
+        let Some((start, high_start, end, l, k)) = self.layout(j) else {
+            return Step::Absent;
+        };
+        let e = x - first - 1;
+        let hx = e >> l;
+        // Skip `hx` zeros of the unary part.
+        let mut pos = high_start;
+        let mut need = hx;
+        while need > 0 {
+            if pos >= end {
+                return Step::Absent;
+            }
+            let width = (end - pos).min(64) as u32;
+            let w = get_bits(&self.data, pos, width);
+            let zeros = u64::from(width - w.count_ones());
+            if zeros < need {
+                need -= zeros;
+                pos += u64::from(width);
+                continue;
+            }
+            let mut inv = !w & mask(width);
+            for _ in 1..need {
+                inv &= inv - 1;
+            }
+            pos += u64::from(inv.trailing_zeros()) + 1;
+            need = 0;
+        }
+        // The ones that follow are the elements whose high part is `hx`.
+        let idx = pos - high_start - hx;
+        Step::Scan(Cursor { start, pos, end, idx, k, l, low: e & mask(l) })
+    }
+
+    /// Touches the low part a scan reads first.
+    #[inline]
+    pub(crate) fn touch_low(&self, c: &Cursor) -> u64 {
+        self.data.get(((c.start + c.idx * u64::from(c.l)) / 64) as usize).copied().unwrap_or(0)
+    }
+
+    /// Compares the bucket's low parts with `x`'s: a binary search, since a
+    /// chunk that spans two clusters puts a whole cluster in one bucket.
+    pub(crate) fn scan(&self, c: &Cursor) -> bool {
+        // The bucket is the run of ones at `pos`.
+        let mut count = 0u64;
+        let mut pos = c.pos;
+        while pos < c.end {
+            let width = (c.end - pos).min(64) as u32;
+            let ones = u64::from(get_bits(&self.data, pos, width).trailing_ones().min(width));
+            count += ones;
+            if ones < u64::from(width) {
+                break;
+            }
+            pos += u64::from(width);
+        }
+        let count = count.min(c.k.saturating_sub(c.idx));
+        let l = u64::from(c.l);
+        let (mut lo, mut hi) = (c.idx, c.idx + count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let v = get_bits(&self.data, c.start + mid * l, c.l);
+            match v.cmp(&c.low) {
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        false
+    }
+
+    /// Checks the invariants lookups rely on for sensible answers (they
+    /// never panic either way); `Err` names the first broken one.
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        if self.bits > 63 || self.shift > self.bits {
+            return Err("code width");
+        }
+        let nchunks = self.firsts.len();
+        if self.offs.len() != nchunks + 1
+            || (nchunks as u64) > self.n
+            || self.n > (nchunks * MAX_CHUNK) as u64
+        {
+            return Err("chunk count");
+        }
+        if self.firsts.windows(2).any(|w| w[0] >= w[1])
+            || self.firsts.last().is_some_and(|&f| f >> self.bits != 0)
+        {
+            return Err("chunk order");
+        }
+        let data_bits = self.data.len() as u64 * 64;
+        let mut values = 0u64;
+        for w in self.offs.windows(2) {
+            let (off, next) = (w[0] & OFF_MASK, w[1] & OFF_MASK);
+            let (k, l) = ((w[0] >> 48) & 255, w[0] >> 56);
+            if next < off || next > data_bits || l > 63 || next - off < k * l + k + 1 {
+                return Err("chunk offsets");
+            }
+            values += k + 1;
+        }
+        if values != self.n || self.offs.last().is_some_and(|&o| o >> 48 != 0) {
+            return Err("chunk sizes");
+        }
+        if self.dir.len() as u64 != (1u64 << (self.bits - self.shift)) + 1 {
+            return Err("directory size");
+        }
+        if self.dir.windows(2).any(|w| w[0] > w[1])
+            || self.dir.last().is_some_and(|&d| d as usize != nchunks)
+        {
+            return Err("directory order");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(values: &[u64], bits: u32, probes: &[u64]) {
+        let pef = Pef::build(values, bits);
+        pef.validate().unwrap();
+        for &v in values {
+            assert!(pef.contains(v), "{v} missing");
+        }
+        for &p in probes {
+            assert_eq!(pef.contains(p), values.binary_search(&p).is_ok(), "probe {p}");
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny() {
+        check(&[], 10, &[0, 1, 1023, 5000]);
+        check(&[0], 0, &[0, 1]);
+        check(&[5], 3, &[4, 5, 6, 7]);
+        check(&[0, 1, 2, 3, 4, 5, 6, 7], 3, &[0, 7, 8]);
+    }
+
+    #[test]
+    fn dense_and_sparse_and_clustered() {
+        let dense: Vec<u64> = (0..10_000).collect();
+        check(&dense, 14, &[10_000, 16_383]);
+        let sparse: Vec<u64> = (0..5_000u64).map(|i| i * 1_000_003 + 17).collect();
+        check(&sparse, 33, &[0, 16, 18, 1_000_020, 1_000_019]);
+        let mut clustered: Vec<u64> =
+            (0..50u64).flat_map(|c| (0..300u64).map(move |i| (c << 40) + i * 7)).collect();
+        clustered.sort_unstable();
+        check(&clustered, 46, &[(3 << 40) + 8, (3 << 40) + 7, 1 << 45]);
+    }
+
+    proptest! {
+        #[test]
+        fn matches_binary_search(mut v in proptest::collection::vec(0u64..(1 << 40), 0..2000), probes in proptest::collection::vec(0u64..(1 << 40), 0..200), shift in 0u32..24) {
+            for x in &mut v { *x >>= shift; }
+            v.sort_unstable();
+            v.dedup();
+            let mut p = probes;
+            p.extend(v.iter().map(|x| x + 1));
+            check(&v, 40, &p);
+        }
+    }
+}
