@@ -258,7 +258,7 @@ fn write_names(
         bytes += name.len() as u64 + 1;
         count += 1;
         if let Some(pb) = pb
-            && count % 65_536 == 0
+            && count.is_multiple_of(65_536)
         {
             pb.set_position(count);
         }
