@@ -1,7 +1,7 @@
 //! The server over real TCP on 127.0.0.1, driven with raw packets.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -9,59 +9,15 @@ use memcache::binary::{
     Batch, Limits, Opcode, Request, Response, ResponseDecoder, Status, encode_raw,
 };
 
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
+mod support;
+use support::TestServer;
 
 impl TestServer {
-    fn start() -> TestServer {
-        Self::start_with(server::Config::default(), None)
-    }
-
-    fn start_with(config: server::Config, users: Option<server::Users>) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let buckets =
-            server::Buckets::open(dir.path(), &store::Config::new(dir.path()), users).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                server::run(listener, config, buckets, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        TestServer { addr, stop: Some(stop), thread: Some(thread), _dir: dir }
-    }
-
     fn connect(&self) -> Client {
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.set_nodelay(true).unwrap();
         Client { stream, input: BytesMut::new(), decoder: ResponseDecoder::new(Limits::default()) }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -360,4 +316,26 @@ fn large_values_roundtrip_through_the_vectored_path() {
     assert_eq!(a.value, value);
     assert_eq!(miss.status, Status::KEY_ENOENT);
     assert_eq!(b.value, value);
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_stall_others() {
+    let server = TestServer::start();
+    let mut setter = server.connect();
+    setter.call(Request::set(&b"big"[..], vec![b'x'; 512 * 1024], 0, 0));
+    // Ask for ~50 MB of replies and never read them: the server's writes to
+    // this socket block, its buffers stay bounded, other clients go on.
+    let mut hog = server.connect();
+    let mut out = BytesMut::new();
+    for _ in 0..100 {
+        Request::get(&b"big"[..]).encode(&mut out);
+    }
+    hog.send_raw(&out);
+    let mut other = server.connect();
+    for i in 0..100u32 {
+        let r = other.call(Request::set(format!("k{i}").into_bytes(), &b"v"[..], 0, 0));
+        assert_eq!(r.status, Status::SUCCESS);
+    }
+    assert_eq!(other.call(Request::get(&b"k99"[..])).value, &b"v"[..]);
+    drop(hog);
 }
