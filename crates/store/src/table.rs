@@ -23,9 +23,11 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    pub(crate) fn new() -> Self {
+    /// A table sized for about `items` items (no rehashing while loading).
+    pub(crate) fn with_capacity(items: u64) -> Self {
+        let per_shard = usize::try_from(items / SHARDS as u64).unwrap_or(0);
         Table {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::with_capacity(per_shard))).collect(),
             hasher: RandomState::new(),
         }
     }

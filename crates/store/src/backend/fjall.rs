@@ -92,6 +92,10 @@ impl Backend for FjallBackend {
         Ok(summary)
     }
 
+    fn approximate_len(&self) -> u64 {
+        self.items.approximate_len() as u64
+    }
+
     fn stats(&self) -> Vec<(String, String)> {
         let mut out = vec![("engine_path".to_string(), self.path.display().to_string())];
         if let Ok(space) = self.db.disk_space() {

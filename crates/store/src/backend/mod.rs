@@ -111,6 +111,12 @@ pub trait Backend: Send {
     /// Engine failures, and records that do not decode.
     fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error>;
 
+    /// A cheap estimate of the number of stored items (0 when unknown), used
+    /// to size the in-memory table before loading.
+    fn approximate_len(&self) -> u64 {
+        0
+    }
+
     /// Engine statistics as name/value pairs (sizes on disk and the like).
     fn stats(&self) -> Vec<(String, String)>;
 }
