@@ -158,6 +158,11 @@ fn storage_and_retrieval() {
     // Binary-safe values, including \r\n inside.
     c.call("set bin 0 0 4\r\n\r\n\0\x01\r\n", "STORED\r\n");
     c.call("get bin\r\n", "VALUE bin 0 4\r\n\r\n\0\x01\r\nEND\r\n");
+    // Keys may hold control bytes, as in memcached (memcaslap sends them).
+    c.call(
+        "set \x10k\x01 0 0 1\r\nx\r\nget \x10k\x01\r\n",
+        "STORED\r\nVALUE \x10k\x01 0 1\r\nx\r\nEND\r\n",
+    );
     c.call("delete bin\r\n", "DELETED\r\n");
     c.call("delete bin\r\n", "NOT_FOUND\r\n");
     c.call("delete bin 0\r\n", "NOT_FOUND\r\n");
