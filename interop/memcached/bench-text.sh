@@ -77,7 +77,7 @@ bench memcached "$mc_port"
 "$bin" serve --dir "$work/data" --port "$mm_port" ${MAMMOTH_ARGS:-} 2>"$work/mammoth.log" &
 mammoth_pid=$!
 for _ in $(seq 1 100); do
-    grep -q "serving" "$work/mammoth.log" && break
+    grep -qs "serving" "$work/mammoth.log" && break
     sleep 0.1
 done
 bench mammoth "$mm_port"
