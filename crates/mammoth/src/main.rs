@@ -17,8 +17,8 @@ mod userset;
 
 /// mammoth: a durable memcached server and Hadoop-native storage tools.
 ///
-/// `mammoth serve` speaks the memcached binary protocol and keeps items on
-/// disk, group-committed. The other commands read and write Hadoop
+/// `mammoth serve` speaks the memcached protocol (binary and text) and keeps
+/// items on disk, group-committed. The other commands read and write Hadoop
 /// SequenceFiles and MapFiles (all three layouts, zlib, gzip, bzip2, Snappy,
 /// LZ4 and zstd) without a JVM, byte-compatible with Hadoop.
 #[derive(Parser, Debug)]

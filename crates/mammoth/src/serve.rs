@@ -8,12 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-/// Serve the memcached binary protocol with items kept durably on disk.
+/// Serve the memcached protocol with items kept durably on disk.
 ///
-/// Items live in memory and in an embedded engine under --dir (nothing else
+/// Each connection speaks the binary or the text protocol (classic and meta
+/// commands), chosen from its first byte as memcached does
+/// ("auto-negotiate"), over the same store and port. Items live in memory and in an embedded engine under --dir (nothing else
 /// to install). With the default durability, a reply is sent only after
 /// the mutation it acknowledges is on disk; a pipeline of quiet SETQs closed
-/// by a NOOP costs one group commit. Stops cleanly on SIGINT/SIGTERM (a final
+/// by a NOOP (or of `set … noreply` lines closed by `mn` or any command
+/// that answers) costs one group commit. Stops cleanly on SIGINT/SIGTERM (a final
 /// commit, then exit).
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -35,7 +38,8 @@ pub(crate) struct ServeArgs {
     /// Most simultaneous connections (more wait in the listen backlog).
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
-    /// Largest value accepted, in bytes (larger SETs get E2BIG).
+    /// Largest value accepted, in bytes (larger SETs get E2BIG, or
+    /// `SERVER_ERROR object too large for cache` in text).
     #[arg(long, default_value_t = 1024 * 1024)]
     max_value: u32,
     /// Close connections idle for this many seconds (0: never).
@@ -45,7 +49,9 @@ pub(crate) struct ServeArgs {
     /// (an independent keyspace under DIR/buckets/USER).
     #[arg(long)]
     users: Option<PathBuf>,
-    /// Refuse clients that have not authenticated (needs --users).
+    /// Refuse clients that have not authenticated (needs --users). As in
+    /// memcached with SASL, only the binary protocol is then served: text
+    /// connections are closed without a reply.
     #[arg(long, requires = "users")]
     require_auth: bool,
     /// Write-behind only: dirty bytes above which writers wait for the disk.
@@ -122,7 +128,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
-        eprintln!("mammoth: serving memcached binary protocol on {local}");
+        eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
         server::run(listener, config, buckets, shutdown_signal()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! `mammoth serve` against the reference tools: memcapable and our probe
-//! (interop/memcached/conformance.sh) and real Python clients in binary mode
-//! (interop/memcached/clients.py). The tools come from Debian packages that
+//! (interop/memcached/conformance.sh, binary and ASCII) and real Python
+//! clients in binary and text mode (interop/memcached/clients.py). The tools come from Debian packages that
 //! `interop/memcached/install-deps.sh` installs (scripts/test runs it); when
 //! they are missing these tests fail and say so.
 
@@ -40,6 +40,27 @@ fn conformance_suite_passes_for_both_engines() {
     }
 }
 
+/// memccapable's 27 binary and 27 ASCII tests, all passing, over one port.
+#[test]
+fn conformance_suite_passes_in_ascii_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_support::start(dir.path(), &[]);
+    let script = interop().join("conformance.sh");
+    let port = served.port.to_string();
+    let out = Command::new("bash")
+        .args([script.to_str().unwrap(), "127.0.0.1", &port])
+        .env("CONFORMANCE_ASCII", "1")
+        .env("SKIP_TOOLS", "probe")
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(text.contains("ASCII protocol: yes"), "{text}");
+    assert!(text.contains("== memccapable  54 passed, 0 failed"), "{text}");
+    assert!(out.status.success(), "{text}");
+}
+
 #[test]
 fn python_clients_roundtrip() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,5 +70,5 @@ fn python_clients_roundtrip() {
         "/usr/bin/python3",
         &[script.to_str().unwrap(), "127.0.0.1", &served.port.to_string()],
     );
-    assert!(text.contains("clients: 16 passed, 0 failed"), "{text}");
+    assert!(text.contains("clients: 32 passed, 0 failed"), "{text}");
 }

@@ -123,8 +123,15 @@ fn errors_with_memcached_wording() {
         error_reply(b"delete k 1\r\n"),
         "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
     );
-    // Control characters in keys (our rule, protocol.txt's "Keys").
-    assert_eq!(error_reply(b"get a\x01b\r\n"), "CLIENT_ERROR bad command line format\r\n");
+    // Control bytes in keys are accepted, as memcached accepts them
+    // (memcaslap's keys start with such bytes).
+    let mut input = BytesMut::from(&b"get \x10a\x01b\x7f\r\n"[..]);
+    let Some(TextRequest::Get(get)) =
+        TextDecoder::new(TextLimits::default()).decode(&mut input).unwrap()
+    else {
+        panic!("not a get")
+    };
+    assert_eq!(get.keys, vec![&b"\x10a\x01b\x7f"[..]]);
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! One binary-protocol connection: read, decode, apply, reply.
+//! One connection: read, decode, apply, reply. The protocol (binary or
+//! text) is chosen from the first byte, as memcached does; both share this
+//! read/flush/durability loop and differ only in [`Conn::step`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use memcache::binary::{
     Command, ConcatMode, CounterMode, Limits, Reply, Request, RequestDecoder, Status, StoreMode,
 };
+use memcache::text::{Protocol, TextDecoder, TextLimits};
 use store::{Arith, OpError, Store};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -20,21 +23,28 @@ use crate::stats;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What the connection does after a request.
-enum Next {
+pub(crate) enum Next {
     Continue,
     /// Flush what is queued, then close.
     Close,
 }
 
-struct Conn<'a> {
-    shared: &'a Shared,
-    store: Store,
+pub(crate) struct Conn<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) store: Store,
     authenticated: bool,
     /// Highest seqno of a mutation made on this connection: replies wait
     /// until it is durable.
     last_seqno: u64,
-    out: Out,
-    peer: SocketAddr,
+    pub(crate) out: Out,
+    pub(crate) peer: SocketAddr,
+}
+
+/// The decoder of a connection, chosen when its first byte arrives.
+enum Decoder {
+    Undecided,
+    Binary(RequestDecoder),
+    Text(TextDecoder),
 }
 
 pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
@@ -58,27 +68,14 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shar
 
 impl Conn<'_> {
     async fn run(&mut self, mut socket: TcpStream) -> std::io::Result<()> {
-        let limits =
-            Limits { max_value_len: self.shared.config.max_value_len, ..Limits::default() };
-        let mut decoder = RequestDecoder::new(limits);
+        let mut decoder = Decoder::Undecided;
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let mut shutdown = self.shared.shutdown.subscribe();
         loop {
             // Apply every complete request in the buffer.
             let mut next = Next::Continue;
-            loop {
-                match decoder.decode(&mut input) {
-                    Ok(Some(request)) => next = self.apply(request),
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(peer = %self.peer, error = %e, "protocol error");
-                        e.write_reply(&mut self.out.buf);
-                        if e.closes() {
-                            next = Next::Close;
-                        }
-                    }
-                }
+            while let Some(after) = self.step(&mut decoder, &mut input) {
+                next = after;
                 if matches!(next, Next::Close) {
                     break;
                 }
@@ -116,6 +113,50 @@ impl Conn<'_> {
         }
     }
 
+    /// Decodes and applies the next request in `input`; `None` when a whole
+    /// request has not arrived yet.
+    fn step(&mut self, decoder: &mut Decoder, input: &mut BytesMut) -> Option<Next> {
+        if let Decoder::Undecided = decoder {
+            let max_value_len = self.shared.config.max_value_len;
+            *decoder = match Protocol::detect(*input.first()?) {
+                Protocol::Binary => Decoder::Binary(RequestDecoder::new(Limits {
+                    max_value_len,
+                    ..Limits::default()
+                })),
+                // memcached with SASL binds the binary protocol only: a text
+                // client's first byte is a bad magic, and the connection is
+                // closed without a reply.
+                Protocol::Text if self.shared.config.require_auth => {
+                    self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %self.peer, "text client refused: authentication required");
+                    return Some(Next::Close);
+                }
+                Protocol::Text => Decoder::Text(TextDecoder::new(TextLimits {
+                    max_value_len,
+                    ..TextLimits::default()
+                })),
+            };
+        }
+        match decoder {
+            Decoder::Undecided => None,
+            Decoder::Text(text) => self.text_step(text, input),
+            Decoder::Binary(binary) => match binary.decode(input) {
+                Ok(Some(request)) => Some(self.apply(request)),
+                Ok(None) => None,
+                Err(e) => {
+                    self.protocol_error(&e);
+                    e.write_reply(&mut self.out.buf);
+                    Some(if e.closes() { Next::Close } else { Next::Continue })
+                }
+            },
+        }
+    }
+
+    pub(crate) fn protocol_error(&self, e: &dyn std::fmt::Display) {
+        self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = %self.peer, error = %e, "protocol error");
+    }
+
     /// Sends what is queued, after the mutations it acknowledges are durable.
     async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
         if self.out.is_empty() {
@@ -133,7 +174,7 @@ impl Conn<'_> {
         Ok(())
     }
 
-    fn mutated(&mut self, seqno: u64) {
+    pub(crate) fn mutated(&mut self, seqno: u64) {
         self.last_seqno = self.last_seqno.max(seqno);
     }
 

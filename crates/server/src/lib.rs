@@ -42,6 +42,7 @@ mod buckets;
 mod conn;
 mod out;
 mod stats;
+mod text;
 
 use std::future::Future;
 use std::sync::Arc;

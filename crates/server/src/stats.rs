@@ -120,7 +120,9 @@ pub(crate) fn group(
             put("cas_enabled", "yes".to_string());
             put("flush_enabled", "yes".to_string());
             put("item_size_max", config.max_value_len.to_string());
-            put("binding_protocol", "binary".to_string());
+            // memcached's names: with SASL required it binds binary only.
+            let protocol = if config.require_auth { "binary" } else { "auto-negotiate" };
+            put("binding_protocol", protocol.to_string());
             put("idle_timeout", config.idle_timeout.map_or(0, |d| d.as_secs()).to_string());
             put("sasl_enabled", if config.require_auth { "yes" } else { "no" }.to_string());
             put("backend", store.config().backend.name().to_string());

@@ -180,8 +180,10 @@ fn malformed_input_follows_memcacheds_close_rules() {
     let r = c.call(Request::set(&b"big"[..], big, 0, 0));
     assert_eq!(r.status, Status::E2BIG);
     assert_eq!(c.call(Request::version()).status, Status::SUCCESS);
-    // Bad magic: closed without a reply.
+    // Bad magic after a binary start: closed without a reply. (As the
+    // first byte, anything but 0x80 selects the text protocol instead.)
     let mut c = server.connect();
+    assert_eq!(c.call(Request::noop()).opcode, Opcode::NOOP);
     c.send_raw(&[0x42; 24]);
     assert!(c.is_closed());
     // A key over 250 bytes: EINVAL, then closed.

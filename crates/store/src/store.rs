@@ -112,6 +112,15 @@ pub struct Hit {
     pub flags: u32,
     /// The item's CAS.
     pub cas: u64,
+    /// Absolute expiry time in Unix seconds, 0 for never (see
+    /// [`Store::ttl`] for the remaining seconds).
+    pub exptime: u32,
+}
+
+impl Hit {
+    fn of(item: &Item) -> Hit {
+        Hit { value: item.value.clone(), flags: item.flags, cas: item.cas, exptime: item.exptime }
+    }
 }
 
 /// How a store request treats an existing item.
@@ -300,11 +309,7 @@ impl Store {
         inc(&self.inner.counters.cmd_get);
         let now = self.inner.now();
         let mut shard = self.inner.table.lock(key);
-        let hit = self.inner.live(&mut shard, key, now).map(|item| Hit {
-            value: item.value.clone(),
-            flags: item.flags,
-            cas: item.cas,
-        });
+        let hit = self.inner.live(&mut shard, key, now).map(|item| Hit::of(item));
         drop(shard);
         inc(if hit.is_some() {
             &self.inner.counters.get_hits
@@ -312,6 +317,24 @@ impl Store {
             &self.inner.counters.get_misses
         });
         hit
+    }
+
+    /// Looks `key` up like [`Store::get`] but without counting a GET (for
+    /// metadata requests such as the meta protocol's `me`).
+    pub fn peek(&self, key: &[u8]) -> Option<Hit> {
+        let now = self.inner.now();
+        let mut shard = self.inner.table.lock(key);
+        self.inner.live(&mut shard, key, now).map(|item| Hit::of(item))
+    }
+
+    /// Seconds `hit` has left to live at the store's clock: `-1` for an
+    /// item that never expires, 0 once its time has come.
+    pub fn ttl(&self, hit: &Hit) -> i64 {
+        if hit.exptime == 0 {
+            -1
+        } else {
+            i64::from(hit.exptime.saturating_sub(self.inner.config.clock.now()))
+        }
     }
 
     /// SET, ADD, REPLACE, APPEND or PREPEND with an optional CAS check
@@ -496,7 +519,7 @@ impl Store {
         };
         inc(&c.touch_hits);
         item.exptime = self.inner.config.clock.absolute(exptime);
-        let hit = Hit { value: item.value.clone(), flags: item.flags, cas: item.cas };
+        let hit = Hit::of(item);
         let stored_key = shard.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
         let item = shard.get_mut(key).ok_or(OpError::NotFound)?;
         let mutation = self.inner.record(stored_key, Some(item), false);

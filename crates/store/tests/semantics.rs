@@ -196,3 +196,27 @@ fn append_and_prepend_share_the_old_value_instead_of_copying_it() {
     let bytes = hit.value.to_bytes();
     assert_eq!((&bytes[..4], &bytes[bytes.len() - 4..]), (&b"head"[..], &b"tail"[..]));
 }
+
+#[test]
+fn ttl_and_peek() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = open(dir.path(), BackendKind::Fjall);
+    set(&s, "forever", "v");
+    let hit = s.peek(b"forever").unwrap();
+    assert_eq!((hit.exptime, s.ttl(&hit)), (0, -1));
+    s.store(StoreMode::Set, b("k"), b("v"), 0, 100, 0).unwrap();
+    let hit = s.peek(b"k").unwrap();
+    assert_eq!((hit.exptime, s.ttl(&hit)), (NOW + 100, 100));
+    clock.advance(30);
+    assert_eq!(s.ttl(&s.get(b"k").unwrap()), 70);
+    // A touch reports the new expiry.
+    let (hit, _) = s.touch(b"k", 500).unwrap();
+    assert_eq!(s.ttl(&hit), 500);
+    // peek does not count as a GET, and misses once the item is dead.
+    let gets = |s: &Store| s.stats().into_iter().find(|(k, _)| k == "cmd_get").unwrap().1;
+    let before = gets(&s);
+    assert!(s.peek(b"k").is_some());
+    assert_eq!(gets(&s), before);
+    clock.advance(501);
+    assert!(s.peek(b"k").is_none());
+}

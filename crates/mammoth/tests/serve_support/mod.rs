@@ -32,7 +32,9 @@ pub(crate) fn start(dir: &Path, extra: &[&str]) -> Served {
     let mut lines = BufReader::new(stderr).lines();
     let port = loop {
         let line = lines.next().expect("server exited before listening").unwrap();
-        if let Some(addr) = line.strip_prefix("mammoth: serving memcached binary protocol on ") {
+        if let Some(addr) =
+            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
+        {
             break addr.rsplit(':').next().unwrap().parse().unwrap();
         }
     };

@@ -40,8 +40,8 @@ pub enum TextErrorKind {
     },
     /// Unknown command, empty line, or a wrong number of tokens: `ERROR`.
     UnknownCommand,
-    /// `CLIENT_ERROR bad command line format`: a key over 250 bytes or with
-    /// control characters, a malformed number, a negative length.
+    /// `CLIENT_ERROR bad command line format`: a key over 250 bytes, a
+    /// malformed number, a negative length.
     BadFormat,
     /// `delete` with arguments other than `0` and `noreply`.
     DeleteUsage,

@@ -29,9 +29,10 @@
 //!   too large for cache`; the data block is discarded as it arrives without
 //!   being buffered. memcached also unlinks the existing item on a refused
 //!   `set` (and on any refused `ms`), see [`TextErrorKind::TooLarge`].
-//! - **Keys** are at most 250 bytes. memcached does not check the bytes of a
-//!   key; we refuse control characters (bytes below 0x20 and 0x7f) with
-//!   `CLIENT_ERROR bad command line format`, as `protocol.txt` requires.
+//! - **Keys** are at most 250 bytes. Like memcached we do not check their
+//!   bytes: `protocol.txt` says keys must not contain control characters,
+//!   but memcached accepts them and real clients send them (memcaslap's
+//!   keys begin with such bytes), and binary-protocol keys are arbitrary.
 //! - **`noreply`** (classic commands) suppresses every reply to that line,
 //!   errors included, exactly where memcached does: only errors found before
 //!   memcached looked at the last token (wrong token count: `ERROR`) are sent.

@@ -288,10 +288,12 @@ pub(crate) fn parse_i32(tok: &[u8]) -> Option<i32> {
     }
 }
 
-/// Whether `key` is a valid classic key: at most `max` bytes, no control
-/// characters (spaces cannot occur in a token).
+/// Whether `key` is a valid classic key: 1 to `max` bytes. Like memcached
+/// (and the binary protocol), any other byte is accepted: spaces and `\n`
+/// cannot occur in a token, and real clients (memcaslap, for one) do send
+/// control bytes in keys.
 pub(crate) fn key_ok(key: &[u8], max: usize) -> bool {
-    !key.is_empty() && key.len() <= max && !key.iter().any(|&b| b < 0x20 || b == 0x7f)
+    !key.is_empty() && key.len() <= max
 }
 
 fn err(kind: TextErrorKind) -> TextError {

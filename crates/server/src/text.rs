@@ -1,0 +1,409 @@
+//! The text protocol (classic and meta commands) over the same store as the
+//! binary one: each decoded [`TextRequest`] is applied and answered as
+//! memcached 1.6 answers it.
+//!
+//! Durability works as for binary quiet commands: a `noreply` (or `q`)
+//! mutation queues nothing, so nothing is written and nobody waits; the next
+//! command that does answer (`mn`, a `get`, any replying command) is held
+//! until every earlier mutation of the connection is committed. A run of
+//! `set … noreply` lines closed by `mn` therefore costs one group commit,
+//! like SETQ…NOOP.
+//!
+//! Not (yet) modelled: meta `h`/`l` (items do not record fetches: `h0`,
+//! `l0`), `R` recache wins and `I` stale items (an `md … I` deletes), and
+//! `E` (an explicit new CAS is ignored: CAS values always come from the
+//! store's sequence).
+
+use bytes::{Bytes, BytesMut};
+use memcache::text::reply::{DATA_END, Line, NON_NUMERIC};
+use memcache::text::{
+    ArithMode, Get, MetaArithmetic, MetaDelete, MetaGet, MetaItem, MetaReply, MetaSet, MetaStatus,
+    Reply, StoreMode, TextDecoder, TextError, TextErrorKind, TextRequest,
+};
+use store::{Arith, Hit, Mutation, NO_AUTO_CREATE, OpError, RELATIVE_EXPIRY_LIMIT};
+
+use crate::conn::{Conn, Next};
+use crate::stats;
+
+/// A protocol expiration as the store takes it. memcached treats a
+/// negative expiration as "already expired": an absolute time in 1970 does
+/// that for the store.
+fn exptime(e: i32) -> u32 {
+    u32::try_from(e).unwrap_or(RELATIVE_EXPIRY_LIMIT + 1)
+}
+
+fn store_mode(mode: StoreMode) -> store::StoreMode {
+    match mode {
+        StoreMode::Set => store::StoreMode::Set,
+        StoreMode::Add => store::StoreMode::Add,
+        StoreMode::Replace => store::StoreMode::Replace,
+        StoreMode::Append => store::StoreMode::Append,
+        StoreMode::Prepend => store::StoreMode::Prepend,
+    }
+}
+
+impl Conn<'_> {
+    /// Decodes and applies the next text request; `None` when a whole
+    /// request has not arrived yet.
+    pub(crate) fn text_step(
+        &mut self,
+        decoder: &mut TextDecoder,
+        input: &mut BytesMut,
+    ) -> Option<Next> {
+        match decoder.decode(input) {
+            Ok(Some(request)) => Some(self.apply_text(request)),
+            Ok(None) => None,
+            Err(e) => Some(self.text_error(&e)),
+        }
+    }
+
+    fn text_error(&mut self, e: &TextError) -> Next {
+        self.protocol_error(e);
+        // A refused overwrite must not leave the old value readable.
+        if let (TextErrorKind::TooLarge { unlink: true, .. }, Some(key)) = (e.kind, &e.key)
+            && let Ok(m) = self.store.delete(key, 0)
+        {
+            self.mutated(m.seqno);
+        }
+        e.write_reply(&mut self.out.buf);
+        if e.closes() { Next::Close } else { Next::Continue }
+    }
+
+    fn apply_text(&mut self, request: TextRequest) -> Next {
+        let reply = request.reply();
+        match request {
+            TextRequest::Get(get) => self.text_get(&get),
+            TextRequest::Store(s) => {
+                let cas = s.cas.is_some();
+                let line = match self.store_item(&s) {
+                    Ok(_) => Line::Stored,
+                    Err(OpError::Exists) if cas => Line::Exists,
+                    Err(OpError::NotFound) if cas => Line::NotFound,
+                    Err(_) => Line::NotStored,
+                };
+                reply.line(&mut self.out.buf, line);
+            }
+            TextRequest::Delete { key, .. } => {
+                let line = match self.store.delete(&key, 0) {
+                    Ok(m) => {
+                        self.mutated(m.seqno);
+                        Line::Deleted
+                    }
+                    Err(_) => Line::NotFound,
+                };
+                reply.line(&mut self.out.buf, line);
+            }
+            TextRequest::Arith { mode, key, delta, .. } => {
+                match self.store.arith(arith(mode), key, delta, 0, NO_AUTO_CREATE, 0) {
+                    Ok((value, m)) => {
+                        self.mutated(m.seqno);
+                        reply.number(&mut self.out.buf, value);
+                    }
+                    Err(OpError::BadDelta) => {
+                        reply.client_error(&mut self.out.buf, non_numeric());
+                    }
+                    Err(_) => {
+                        reply.line(&mut self.out.buf, Line::NotFound);
+                    }
+                }
+            }
+            TextRequest::Touch { key, exptime: e, .. } => {
+                let line = match self.store.touch(&key, exptime(e)) {
+                    Ok((_, m)) => {
+                        self.mutated(m.seqno);
+                        Line::Touched
+                    }
+                    Err(_) => Line::NotFound,
+                };
+                reply.line(&mut self.out.buf, line);
+            }
+            TextRequest::FlushAll { delay, .. } => {
+                let seqno = self.store.flush(u32::try_from(delay).unwrap_or(0));
+                self.mutated(seqno);
+                reply.line(&mut self.out.buf, Line::Ok);
+            }
+            TextRequest::Stats { args } => self.text_stats(&args),
+            TextRequest::Version => {
+                Reply::version(&mut self.out.buf, &self.shared.config.protocol_version);
+            }
+            TextRequest::Verbosity { .. } => {
+                reply.line(&mut self.out.buf, Line::Ok);
+            }
+            TextRequest::Quit => return Next::Close,
+            TextRequest::MetaGet(m) => self.meta_get(&m),
+            TextRequest::MetaSet(m) => self.meta_set(&m),
+            TextRequest::MetaDelete(m) => self.meta_delete(&m),
+            TextRequest::MetaArithmetic(m) => self.meta_arithmetic(&m),
+            TextRequest::MetaNoop => MetaReply::noop(&mut self.out.buf),
+            TextRequest::MetaDebug { key, base64 } => self.meta_debug(&key, base64),
+        }
+        Next::Continue
+    }
+
+    /// `get`/`gets`/`gat`/`gats`: a `VALUE` block per hit, then `END`.
+    fn text_get(&mut self, get: &Get) {
+        for key in &get.keys {
+            let hit = match get.touch {
+                None => self.store.get(key),
+                Some(e) => self.store.touch(key, exptime(e)).ok().map(|(hit, m)| {
+                    self.mutated(m.seqno);
+                    hit
+                }),
+            };
+            if let Some(hit) = hit {
+                let len = usize::try_from(hit.value.len()).unwrap_or(usize::MAX);
+                let cas = get.cas.then_some(hit.cas);
+                Reply::value_head(&mut self.out.buf, key, hit.flags, len, cas);
+                self.value(&hit);
+            }
+        }
+        Reply::end(&mut self.out.buf);
+    }
+
+    /// A value's bytes and the `\r\n` after them.
+    fn value(&mut self, hit: &Hit) {
+        self.out.value(&hit.value);
+        self.out.buf.extend_from_slice(DATA_END);
+    }
+
+    /// The store half of `set`…`cas` and `ms`.
+    fn store_item(&mut self, s: &memcache::text::Store) -> Result<Mutation, OpError> {
+        // The store reads CAS 0 as "no check"; memcached compares it (and
+        // no item has CAS 0).
+        if s.cas == Some(0) {
+            return Err(if self.store.peek(&s.key).is_some() {
+                OpError::Exists
+            } else {
+                OpError::NotFound
+            });
+        }
+        let result = self.store.store(
+            store_mode(s.mode),
+            s.key.clone(),
+            s.value.clone(),
+            s.flags,
+            exptime(s.exptime),
+            s.cas.unwrap_or(0),
+        );
+        if let Ok(m) = result {
+            self.mutated(m.seqno);
+        }
+        result
+    }
+
+    /// `stats [group]`: the binary protocol's groups, `STAT` lines, `END`.
+    fn text_stats(&mut self, args: &[Bytes]) {
+        let group = args.join(&b' ');
+        let out = &mut self.out.buf;
+        match group.as_slice() {
+            b"reset" => return out.extend_from_slice(b"RESET\r\n"),
+            b"detail on" | b"detail off" => {
+                Reply::new().line(out, Line::Ok);
+                return;
+            }
+            _ => {}
+        }
+        match stats::group(&group, &self.shared.stats, &self.shared.config, &self.store) {
+            Some(pairs) => {
+                for (k, v) in pairs {
+                    Reply::stat(out, k.as_bytes(), v.as_bytes());
+                }
+                Reply::end(out);
+            }
+            None => {
+                Reply::new().line(out, Line::Error);
+            }
+        }
+    }
+
+    fn meta_item(&self, hit: &Hit) -> MetaItem {
+        MetaItem {
+            cas: hit.cas,
+            flags: hit.flags,
+            ttl: self.store.ttl(hit),
+            size: usize::try_from(hit.value.len()).unwrap_or(usize::MAX),
+            ..MetaItem::default()
+        }
+    }
+
+    /// `mg`: `VA`/`HD` with the requested flags, or `EN`.
+    fn meta_get(&mut self, m: &MetaGet) {
+        let f = &m.flags;
+        let mut hit = match f.ttl {
+            None => self.store.get(&m.key),
+            Some(t) => self.store.touch(&m.key, exptime(t)).ok().map(|(hit, mu)| {
+                self.mutated(mu.seqno);
+                hit
+            }),
+        };
+        let mut won = false;
+        if hit.is_none()
+            && let Some(n) = f.vivify
+        {
+            // Vivify on miss: create an empty placeholder; the creator wins.
+            let created = self.store.store(
+                store::StoreMode::Add,
+                m.key.clone(),
+                Bytes::new(),
+                0,
+                exptime(n),
+                0,
+            );
+            if let Ok(mu) = created {
+                self.mutated(mu.seqno);
+                won = true;
+            }
+            hit = self.store.peek(&m.key);
+        }
+        let reply = MetaReply::new(f, &m.key);
+        match hit {
+            None => {
+                reply.miss(&mut self.out.buf);
+            }
+            Some(hit) => {
+                let item = MetaItem { won, ..self.meta_item(&hit) };
+                reply.hit(&mut self.out.buf, &item, f.return_value);
+                if f.return_value {
+                    self.value(&hit);
+                }
+            }
+        }
+    }
+
+    /// `ms`: `HD`, `NS`, `EX` or `NF`.
+    fn meta_set(&mut self, m: &MetaSet) {
+        let s = &m.store;
+        let result = self.store_item(s);
+        let reply = MetaReply::new(&m.flags, &s.key);
+        let out = &mut self.out.buf;
+        match result {
+            Ok(mu) => {
+                let item = MetaItem {
+                    cas: mu.cas,
+                    flags: s.flags,
+                    ttl: if s.exptime == 0 { -1 } else { i64::from(s.exptime.max(0)) },
+                    size: s.value.len(),
+                    ..MetaItem::default()
+                };
+                reply.status(out, MetaStatus::Hd, Some(&item));
+            }
+            Err(OpError::Exists) if s.cas.is_some() => {
+                reply.status(out, MetaStatus::Ex, None);
+            }
+            Err(OpError::NotFound) if s.cas.is_some() => {
+                reply.status(out, MetaStatus::Nf, None);
+            }
+            Err(_) => {
+                reply.status(out, MetaStatus::Ns, None);
+            }
+        }
+    }
+
+    /// `md`: `HD`, `NF` or `EX`. With `x` the value is emptied and the item
+    /// (flags, expiry) kept.
+    fn meta_delete(&mut self, m: &MetaDelete) {
+        let f = &m.flags;
+        let cas = f.compare_cas.unwrap_or(0);
+        let result = if f.remove_value {
+            match self.store.peek(&m.key) {
+                None => Err(OpError::NotFound),
+                Some(hit) if cas != 0 && hit.cas != cas => Err(OpError::Exists),
+                Some(hit) => self.store.store(
+                    store::StoreMode::Set,
+                    m.key.clone(),
+                    Bytes::new(),
+                    hit.flags,
+                    hit.exptime,
+                    hit.cas,
+                ),
+            }
+        } else {
+            self.store.delete(&m.key, cas)
+        };
+        let status = match result {
+            Ok(mu) => {
+                self.mutated(mu.seqno);
+                MetaStatus::Hd
+            }
+            Err(OpError::Exists) => MetaStatus::Ex,
+            Err(_) => MetaStatus::Nf,
+        };
+        MetaReply::new(f, &m.key).status(&mut self.out.buf, status, None);
+    }
+
+    /// `ma`: `HD` (or `VA` with `v`), `NF`, `EX`, or the non-numeric error.
+    fn meta_arithmetic(&mut self, m: &MetaArithmetic) {
+        let f = &m.flags;
+        let auto_create = f.vivify.map_or(NO_AUTO_CREATE, exptime);
+        let cas = f.compare_cas.unwrap_or(0);
+        let result =
+            self.store.arith(arith(m.mode), m.key.clone(), m.delta, m.initial, auto_create, cas);
+        let reply = MetaReply::new(f, &m.key);
+        match result {
+            Ok((value, mu)) => {
+                self.mutated(mu.seqno);
+                let mut item = MetaItem { cas: mu.cas, ttl: -1, ..MetaItem::default() };
+                if let Some(t) = f.ttl
+                    && let Ok((_, touched)) = self.store.touch(&m.key, exptime(t))
+                {
+                    self.mutated(touched.seqno);
+                }
+                if f.return_ttl
+                    && let Some(hit) = self.store.peek(&m.key)
+                {
+                    item.ttl = self.store.ttl(&hit);
+                }
+                if f.return_value {
+                    reply.number(&mut self.out.buf, value, Some(&item));
+                } else {
+                    reply.status(&mut self.out.buf, MetaStatus::Hd, Some(&item));
+                }
+            }
+            Err(OpError::BadDelta) => {
+                Reply::new().client_error(&mut self.out.buf, non_numeric());
+            }
+            Err(OpError::Exists) => {
+                reply.status(&mut self.out.buf, MetaStatus::Ex, None);
+            }
+            Err(_) => {
+                reply.status(&mut self.out.buf, MetaStatus::Nf, None);
+            }
+        }
+    }
+
+    /// `me`: memcached's debug line for an item, or `EN`.
+    fn meta_debug(&mut self, key: &Bytes, base64: bool) {
+        let out = &mut self.out.buf;
+        let Some(hit) = self.store.peek(key) else {
+            out.extend_from_slice(b"EN\r\n");
+            return;
+        };
+        let shown = if base64 {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(key).into_bytes()
+        } else {
+            key.to_vec()
+        };
+        out.extend_from_slice(b"ME ");
+        out.extend_from_slice(&shown);
+        let line = format!(
+            " exp={} la=0 cas={} fetch=no cls=1 size={}\r\n",
+            self.store.ttl(&hit),
+            hit.cas,
+            hit.value.len()
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+}
+
+fn arith(mode: ArithMode) -> Arith {
+    match mode {
+        ArithMode::Incr => Arith::Incr,
+        ArithMode::Decr => Arith::Decr,
+    }
+}
+
+/// [`NON_NUMERIC`] without its `CLIENT_ERROR ` prefix.
+fn non_numeric() -> &'static str {
+    NON_NUMERIC.strip_prefix("CLIENT_ERROR ").unwrap_or(NON_NUMERIC)
+}
