@@ -48,13 +48,29 @@ impl Clock {
         }
     }
 
+    /// The moment a FLUSH delay names: 0 is now, up to 30 days relative,
+    /// beyond that an absolute Unix time. Exact (no rounding up).
+    pub fn deadline(&self, delay: u32) -> u32 {
+        match delay {
+            0 => self.now(),
+            d if d <= RELATIVE_EXPIRY_LIMIT => self.now().saturating_add(d),
+            d => d,
+        }
+    }
+
     /// Turns a protocol expiration into an absolute Unix time (0 = never):
     /// 0 stays 0, 1..=30 days is relative to now, anything larger is
     /// already absolute (and may lie in the past: the item is then born dead).
+    ///
+    /// Time has whole-second granularity, so a relative TTL of `e` seconds
+    /// ends at the start of second `now + e + 1`: the item lives at least `e`
+    /// and at most `e + 1` seconds, never less than asked (memcached's coarse
+    /// clock can cut a 1-second TTL to a few milliseconds; a durable server,
+    /// whose replies wait for a disk sync, must not).
     pub fn absolute(&self, exptime: u32) -> u32 {
         match exptime {
             0 => 0,
-            e if e <= RELATIVE_EXPIRY_LIMIT => self.now().saturating_add(e),
+            e if e <= RELATIVE_EXPIRY_LIMIT => self.now().saturating_add(e).saturating_add(1),
             e => e,
         }
     }
@@ -83,12 +99,12 @@ mod tests {
     fn relative_and_absolute_edges() {
         let clock = Clock::manual(1_000_000_000);
         assert_eq!(clock.absolute(0), 0);
-        assert_eq!(clock.absolute(1), 1_000_000_001);
+        assert_eq!(clock.absolute(1), 1_000_000_002);
         // Exactly 30 days is still relative; one more second is absolute
         // (January 1970, long dead).
-        assert_eq!(clock.absolute(2_592_000), 1_002_592_000);
+        assert_eq!(clock.absolute(2_592_000), 1_002_592_001);
         assert_eq!(clock.absolute(2_592_001), 2_592_001);
         clock.advance(5);
-        assert_eq!(clock.absolute(10), 1_000_000_015);
+        assert_eq!(clock.absolute(10), 1_000_000_016);
     }
 }

@@ -327,13 +327,15 @@ impl Store {
         self.inner.live(&mut shard, key, now).map(|item| Hit::of(item))
     }
 
-    /// Seconds `hit` has left to live at the store's clock: `-1` for an
-    /// item that never expires, 0 once its time has come.
+    /// Whole seconds `hit` is sure to live at the store's clock: `-1` for an
+    /// item that never expires, 0 once its time has come. (An item dies at
+    /// the start of second `exptime`, so it has `exptime - now - 1` full
+    /// seconds left; see [`Clock::absolute`].)
     pub fn ttl(&self, hit: &Hit) -> i64 {
         if hit.exptime == 0 {
             -1
         } else {
-            i64::from(hit.exptime.saturating_sub(self.inner.config.clock.now()))
+            i64::from(hit.exptime.saturating_sub(self.inner.config.clock.now()).saturating_sub(1))
         }
     }
 
@@ -541,7 +543,7 @@ impl Store {
             self.inner.flush_at.store(0, Ordering::Release);
             return self.inner.clear_all();
         }
-        let at = self.inner.config.clock.absolute(delay);
+        let at = self.inner.config.clock.deadline(delay);
         self.inner.flush_at.store(at, Ordering::Release);
         let _ = self.inner.now();
         lock(&self.inner.dirty).high_seqno

@@ -105,12 +105,14 @@ fn expiry_relative_absolute_and_touch() {
     assert!(s.get(b"abs-past").is_none(), "an absolute time in the past is born dead");
     assert!(s.get(b"rel").is_some());
     clock.advance(2);
-    assert!(s.get(b"rel").is_none(), "expired at now + 2");
+    assert!(s.get(b"rel").is_some(), "a 2 s TTL lives at least 2 s");
+    clock.advance(1);
+    assert!(s.get(b"rel").is_none(), "and at most 3 s");
     assert!(s.get(b"edge").is_some(), "30 days is relative");
     assert!(s.get(b"abs").is_some());
     // An expired item is missing for every command.
     s.store(StoreMode::Set, b("e"), b("v"), 0, 1, 0).unwrap();
-    clock.advance(1);
+    clock.advance(2);
     assert_eq!(s.store(StoreMode::Replace, b("e"), b("v"), 0, 0, 0), Err(OpError::NotFound));
     s.store(StoreMode::Add, b("e"), b("again"), 0, 0, 0).unwrap();
     // TOUCH and GAT move the expiry.
@@ -157,7 +159,7 @@ fn purge_removes_expired_items_from_memory_and_disk() {
         s.store(StoreMode::Set, b(&format!("k{i}")), b("v"), 0, if i % 2 == 0 { 5 } else { 0 }, 0)
             .unwrap();
     }
-    clock.advance(5);
+    clock.advance(6);
     assert_eq!(s.purge_expired(), 50);
     assert_eq!(s.len(), 50);
     s.close();
@@ -206,7 +208,7 @@ fn ttl_and_peek() {
     assert_eq!((hit.exptime, s.ttl(&hit)), (0, -1));
     s.store(StoreMode::Set, b("k"), b("v"), 0, 100, 0).unwrap();
     let hit = s.peek(b"k").unwrap();
-    assert_eq!((hit.exptime, s.ttl(&hit)), (NOW + 100, 100));
+    assert_eq!((hit.exptime, s.ttl(&hit)), (NOW + 101, 100));
     clock.advance(30);
     assert_eq!(s.ttl(&s.get(b"k").unwrap()), 70);
     // A touch reports the new expiry.
