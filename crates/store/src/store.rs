@@ -672,10 +672,13 @@ impl Inner {
                 inc(&self.counters.expired_items);
                 inc(&self.counters.get_expired);
                 let mut dirty = lock(&self.dirty);
+                let was_empty = dirty.is_empty();
                 dirty.next_seqno();
                 dirty.record(key, None);
                 drop(dirty);
-                self.wake.notify_one();
+                if was_empty {
+                    self.wake.notify_one();
+                }
             }
             return None;
         }
@@ -701,6 +704,10 @@ impl Inner {
     /// and the dirty set in the same order for that key.
     fn record(&self, key: Bytes, item: Option<&mut Item>, new_cas: bool) -> Mutation {
         let mut dirty = lock(&self.dirty);
+        // The flusher sleeps on `wake` only while the dirty set is empty, so
+        // only the change that makes it non-empty needs to wake it (a futex
+        // syscall per mutation otherwise).
+        let was_empty = dirty.is_empty();
         let seqno = dirty.next_seqno();
         let cas = if let Some(item) = item {
             item.seqno = seqno;
@@ -714,7 +721,9 @@ impl Inner {
             0
         };
         drop(dirty);
-        self.wake.notify_one();
+        if was_empty {
+            self.wake.notify_one();
+        }
         Mutation { cas, seqno }
     }
 
