@@ -4,64 +4,18 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    check: store::Store,
-    _dir: tempfile::TempDir,
-}
+mod support;
+use support::TestServer;
 
 impl TestServer {
-    fn start() -> TestServer {
-        Self::start_with(server::Config::default(), None)
-    }
-
-    fn start_with(config: server::Config, users: Option<server::Users>) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let buckets =
-            server::Buckets::open(dir.path(), &store::Config::new(dir.path()), users).unwrap();
-        let check = buckets.default_store().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                server::run(listener, config, buckets, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        TestServer { addr, stop: Some(stop), thread: Some(thread), check, _dir: dir }
-    }
-
     fn connect(&self) -> Client {
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.set_nodelay(true).unwrap();
         Client { stream, input: Vec::new() }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
+    /// The default bucket's store, for checks behind the protocol's back.
+    #[allow(dead_code, reason = "only some test binaries look at it")]
+    pub(crate) check: store::Store,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -18,6 +21,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let buckets =
             server::Buckets::open(dir.path(), &store::Config::new(dir.path()), users).unwrap();
+        let check = buckets.default_store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -36,7 +40,7 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        TestServer { addr, stop: Some(stop), thread: Some(thread), _dir: dir }
+        TestServer { addr, check, stop: Some(stop), thread: Some(thread), _dir: dir }
     }
 }
 
