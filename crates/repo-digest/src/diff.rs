@@ -67,15 +67,20 @@ impl FileDiff<'_> {
             if let Some(rest) = h.strip_prefix("diff --git ") {
                 // "a/X b/X": take the second half when both halves match.
                 let half = rest.len() / 2;
-                if rest.len() % 2 == 1 && rest.is_char_boundary(half) {
-                    let (a, b) = (&rest[..half], &rest[half + 1..]);
-                    if a.strip_prefix("a/").is_some_and(|a| Some(a) == b.strip_prefix("b/")) {
-                        return b[2..].to_string();
-                    }
+                // `get` rather than indexing: the halves may split a character.
+                if rest.len() % 2 == 1
+                    && let (Some(a), Some(b)) = (rest.get(..half), rest.get(half + 1..))
+                    && let (Some(a), Some(b)) = (a.strip_prefix("a/"), b.strip_prefix("b/"))
+                    && !a.is_empty()
+                    && a == b
+                {
+                    return b.to_string();
                 }
-                return rest.to_string();
+                if !rest.trim().is_empty() {
+                    return rest.to_string();
+                }
             }
-            if let Some(rest) = h.strip_prefix("Index: ") {
+            if let Some(rest) = h.strip_prefix("Index: ").filter(|r| !r.trim().is_empty()) {
                 return rest.to_string();
             }
         }
@@ -168,7 +173,9 @@ fn header_path(rest: &str, prefix: &str) -> Option<String> {
     if path == "/dev/null" {
         return None;
     }
-    Some(path.strip_prefix(prefix).unwrap_or(&path).to_string())
+    let path = path.strip_prefix(prefix).unwrap_or(&path);
+    // "--- " with nothing after it names no file (found by fuzzing).
+    (!path.is_empty()).then(|| path.to_string())
 }
 
 /// Splits a diff into files and hunks. Never fails: unexpected lines become header lines.
@@ -309,6 +316,21 @@ mod tests {
             let added: u64 = files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines).filter(|l| l.kind == LineKind::Added).count() as u64;
             let st = stats(&files);
             proptest::prop_assert_eq!(st.insertions, added);
+        }
+    }
+
+    #[test]
+    fn a_header_naming_no_file_still_gets_a_path() {
+        // Found by fuzzing: "--- " with nothing after it, "Index: " empty.
+        for text in [
+            "Index: t/x.c\n====\n--- \n====",
+            "--- \n+++ \n@@ -1 +1 @@\n-a\n+b\n",
+            "Index: \n--- \n",
+            "diff --git a/ b/\n",
+        ] {
+            for f in parse(text) {
+                assert!(!f.path().is_empty(), "{text:?}");
+            }
         }
     }
 }
