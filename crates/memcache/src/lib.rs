@@ -86,4 +86,5 @@
 //! ```
 
 pub mod binary;
+mod skip;
 pub mod text;

@@ -2,7 +2,7 @@
 //! including the skipping of refused packets whose bodies have not all
 //! arrived yet. No I/O: the caller reads into the `BytesMut`.
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 
 use super::error::ProtocolError;
 use super::frame::{Check, check_response, checked_request};
@@ -56,7 +56,7 @@ impl RequestDecoder {
     /// # Errors
     /// As above.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
-        if !self.discard(buf) {
+        if !crate::skip::discard(&mut self.skipping, buf) {
             return Ok(None);
         }
         match checked_request(buf, &self.limits) {
@@ -68,21 +68,11 @@ impl RequestDecoder {
             Err(e) => {
                 if let Some(skip) = e.skip() {
                     self.skipping = skip;
-                    self.discard(buf);
+                    crate::skip::discard(&mut self.skipping, buf);
                 }
                 Err(e)
             }
         }
-    }
-
-    /// Discards skipped bytes; true when nothing remains to skip.
-    fn discard(&mut self, buf: &mut BytesMut) -> bool {
-        if self.skipping > 0 {
-            let n = usize::try_from(self.skipping).map_or(buf.len(), |s| s.min(buf.len()));
-            buf.advance(n);
-            self.skipping -= n as u64;
-        }
-        self.skipping == 0
     }
 }
 

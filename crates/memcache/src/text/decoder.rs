@@ -58,7 +58,7 @@ impl TextDecoder {
     /// # Errors
     /// As above.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<TextRequest>, TextError> {
-        if !self.discard(buf) {
+        if !crate::skip::discard(&mut self.skipping, buf) {
             return Ok(None);
         }
         let Some(line_len) = self.find_line(buf)? else {
@@ -96,7 +96,7 @@ impl TextDecoder {
     fn refuse(&mut self, buf: &mut BytesMut, line_len: usize, e: TextError) -> TextError {
         buf.advance((line_len + e.consumed).min(buf.len()));
         self.skipping = e.swallow;
-        self.discard(buf);
+        crate::skip::discard(&mut self.skipping, buf);
         e
     }
 
@@ -113,16 +113,6 @@ impl TextDecoder {
             }
             None => Ok(None),
         }
-    }
-
-    /// Discards skipped bytes; true when nothing remains to skip.
-    fn discard(&mut self, buf: &mut BytesMut) -> bool {
-        if self.skipping > 0 {
-            let n = usize::try_from(self.skipping).map_or(buf.len(), |s| s.min(buf.len()));
-            buf.advance(n);
-            self.skipping -= n as u64;
-        }
-        self.skipping == 0
     }
 }
 
