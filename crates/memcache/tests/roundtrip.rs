@@ -107,6 +107,10 @@ fn command() -> impl Strategy<Value = (Opcode, Command)> {
                     } else {
                         Vec::new()
                     },
+                    since_seqno: flags.contains(TapFlags::SINCE_SEQNO).then_some(!since),
+                    key_prefix: flags
+                        .contains(TapFlags::KEY_PREFIX)
+                        .then(|| Bytes::from(since.to_le_bytes()[..(since % 9) as usize].to_vec())),
                 };
                 (Opcode::TAP_CONNECT, Command::TapConnect(t))
             }),

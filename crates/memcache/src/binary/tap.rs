@@ -43,6 +43,18 @@ impl TapFlags {
     pub const REGISTERED_CLIENT: TapFlags = TapFlags(0x80);
     /// 0x100: item flags in network byte order.
     pub const FIX_FLAG_BYTEORDER: TapFlags = TapFlags(0x100);
+    /// mammoth extension: backfill the changes after a sequence number
+    /// (argument: u64 seqno; `0` = everything). Takes precedence over
+    /// BACKFILL's time.
+    pub const SINCE_SEQNO: TapFlags = TapFlags(0x1_0000);
+    /// mammoth extension: only keys starting with a prefix (argument: u16
+    /// length, then the prefix bytes).
+    pub const KEY_PREFIX: TapFlags = TapFlags(0x2_0000);
+    /// mammoth extension: mutation and delete events carry the change's
+    /// sequence number as 8 engine-private bytes (big-endian).
+    pub const SEQNO_META: TapFlags = TapFlags(0x4_0000);
+    /// Every flag this codec knows (standard and mammoth's).
+    pub const KNOWN: TapFlags = TapFlags(0x7_01ff);
 
     /// Whether every bit of `other` is set.
     pub const fn contains(self, other: TapFlags) -> bool {
@@ -160,6 +172,10 @@ pub struct TapConnect {
     pub vbuckets: Vec<u16>,
     /// CHECKPOINT's (vbucket, last checkpoint id) pairs.
     pub checkpoints: Vec<(u16, u64)>,
+    /// `SINCE_SEQNO`'s sequence number (mammoth extension).
+    pub since_seqno: Option<u64>,
+    /// `KEY_PREFIX`'s prefix (mammoth extension).
+    pub key_prefix: Option<Bytes>,
 }
 
 struct Args<'a> {
@@ -210,6 +226,23 @@ impl TapConnect {
         self
     }
 
+    /// Sets `SINCE_SEQNO` (mammoth extension): changes after `seqno`.
+    #[must_use]
+    pub fn since_seqno(mut self, seqno: u64) -> TapConnect {
+        self.flags = self.flags | TapFlags::SINCE_SEQNO;
+        self.since_seqno = Some(seqno);
+        self
+    }
+
+    /// Sets `KEY_PREFIX` (mammoth extension): only keys starting with
+    /// `prefix`.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<Bytes>) -> TapConnect {
+        self.flags = self.flags | TapFlags::KEY_PREFIX;
+        self.key_prefix = Some(prefix.into());
+        self
+    }
+
     /// Adds flags that take no argument (DUMP, `SUPPORT_ACK`, `KEYS_ONLY`, …).
     #[must_use]
     pub fn with(mut self, flags: TapFlags) -> TapConnect {
@@ -253,10 +286,21 @@ impl TapConnect {
                 .map(|c| (u16::from_be_bytes([c[0], c[1]]), be64(&c[2..])))
                 .collect();
         }
+        let since_seqno = if flags.contains(TapFlags::SINCE_SEQNO) {
+            Some(be64(args.take("SINCE_SEQNO", 8)?))
+        } else {
+            None
+        };
+        let key_prefix = if flags.contains(TapFlags::KEY_PREFIX) {
+            let n = usize::from(args.u16("KEY_PREFIX")?);
+            Some(Bytes::copy_from_slice(args.take("KEY_PREFIX", n)?))
+        } else {
+            None
+        };
         if args.at != value.len() {
             return Err(TapError::TrailingBytes { count: value.len() - args.at });
         }
-        Ok(TapConnect { name, flags, backfill, vbuckets, checkpoints })
+        Ok(TapConnect { name, flags, backfill, vbuckets, checkpoints, since_seqno, key_prefix })
     }
 
     /// Appends the `TAP_CONNECT` request: 4 bytes of flags as extras, the
@@ -277,11 +321,12 @@ impl TapConnect {
         );
     }
 
-    /// The value: the arguments of `BACKFILL`, `LIST_VBUCKETS` and `CHECKPOINT`,
-    /// in that (increasing bit) order, each present when its flag is set.
+    /// The value: the arguments of `BACKFILL`, `LIST_VBUCKETS`, `CHECKPOINT`,
+    /// `SINCE_SEQNO` and `KEY_PREFIX`, in that (increasing bit) order, each
+    /// present when its flag is set.
     ///
     /// # Panics
-    /// If a list has more than 65,535 entries.
+    /// If a list has more than 65,535 entries or the prefix is over 64 KiB.
     pub fn arguments(&self) -> Vec<u8> {
         let mut value = Vec::new();
         if self.flags.contains(TapFlags::BACKFILL) {
@@ -301,6 +346,15 @@ impl TapConnect {
                 value.extend_from_slice(&vb.to_be_bytes());
                 value.extend_from_slice(&id.to_be_bytes());
             }
+        }
+        if self.flags.contains(TapFlags::SINCE_SEQNO) {
+            value.extend_from_slice(&self.since_seqno.unwrap_or(0).to_be_bytes());
+        }
+        if self.flags.contains(TapFlags::KEY_PREFIX) {
+            let prefix = self.key_prefix.as_deref().unwrap_or_default();
+            let n = u16::try_from(prefix.len()).expect("prefix fits in 65535 bytes");
+            value.extend_from_slice(&n.to_be_bytes());
+            value.extend_from_slice(prefix);
         }
         value
     }
@@ -712,6 +766,29 @@ mod tests {
         assert_eq!(
             TapConnect::parse(name, &[0, 0, 0, 2], &[1]),
             Err(TapError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
+    fn mammoth_extension_arguments_follow_the_standard_ones() {
+        let t = TapConnect::new(&b"m"[..])
+            .backfill(5)
+            .key_prefix(&b"user:"[..])
+            .since_seqno(0x0102)
+            .with(TapFlags::SEQNO_META);
+        let args = t.arguments();
+        // BACKFILL's u64, then SINCE_SEQNO's u64 (bit 16), then KEY_PREFIX
+        // (bit 17): u16 length 5 and the bytes.
+        assert_eq!(
+            hex::encode(&args),
+            concat!("0000000000000005", "0000000000000102", "0005", "757365723a")
+        );
+        assert_eq!(t.flags, TapFlags(0x7_0001));
+        let parsed = TapConnect::parse(t.name.clone(), &t.flags.0.to_be_bytes(), &args).unwrap();
+        assert_eq!(parsed, t);
+        assert_eq!(
+            TapConnect::parse(t.name.clone(), &0x2_0000u32.to_be_bytes(), &[0, 9, b'a']),
+            Err(TapError::MissingArgument { flag: "KEY_PREFIX", offset: 2, need: 9 })
         );
     }
 
