@@ -42,6 +42,7 @@ mod buckets;
 mod conn;
 mod out;
 mod stats;
+mod tap;
 mod text;
 
 use std::future::Future;
@@ -94,6 +95,7 @@ pub(crate) struct Shared {
     pub(crate) buckets: Buckets,
     pub(crate) stats: ServerStats,
     pub(crate) shutdown: broadcast::Sender<()>,
+    pub(crate) taps: tap::Registry,
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets
@@ -112,6 +114,7 @@ pub async fn run(
         config,
         buckets,
         shutdown: notify,
+        taps: tap::Registry::default(),
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     // Every connection task holds a clone; `recv` returns once all are gone.
