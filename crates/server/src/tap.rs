@@ -174,6 +174,7 @@ pub(crate) async fn produce(
         pending: VecDeque::new(),
         acked: 0,
         written: 0,
+        unpublished: 0,
         stats: Arc::clone(&stats),
         reader,
         input,
@@ -210,6 +211,8 @@ struct Stream {
     acked: u64,
     /// The cursor of the last event written.
     written: u64,
+    /// Events queued since the last update of `stats.events_sent`.
+    unpublished: u64,
     stats: Arc<TapStats>,
     reader: OwnedReadHalf,
     input: BytesMut,
@@ -368,7 +371,8 @@ impl Stream {
     /// confirms.
     fn change(&mut self, change: &Change, cursor: u64, ask_ack: bool) {
         let meta = self.options.seqno_meta.then_some(change.seqno);
-        let filtered = !matches!(change.kind, ChangeKind::Flush)
+        let filtered = !self.options.prefix.is_empty()
+            && !matches!(change.kind, ChangeKind::Flush)
             && !change.key.starts_with(&self.options.prefix);
         if filtered {
             // Not for this consumer, but the cursor still moves past it.
@@ -512,7 +516,7 @@ impl Stream {
 
     fn sent(&mut self, opaque: u32, cursor: u64, asked: bool) {
         self.written = self.written.max(cursor);
-        self.stats.events_sent.fetch_add(1, Ordering::Relaxed);
+        self.unpublished += 1;
         if asked {
             self.pending.push_back((opaque, cursor));
             self.stats.acks_pending.store(self.pending.len() as u64, Ordering::Relaxed);
@@ -521,6 +525,7 @@ impl Stream {
 
     async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.out.flush(w).await?;
+        self.stats.events_sent.fetch_add(std::mem::take(&mut self.unpublished), Ordering::Relaxed);
         self.stats.cursor.store(self.written, Ordering::Relaxed);
         if self.options.registered && !self.options.ack {
             // Without acks, "written to the socket" is the best we know.

@@ -245,9 +245,10 @@ impl Subscription {
     /// copying handles (values are shared, not copied).
     pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
         let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
+        let wanted = |key: &Bytes| prefix.is_empty() || key.starts_with(prefix);
         let shard = self.store.inner().table.lock_shard(shard);
         for (key, item) in &shard.items {
-            if range(item.seqno) && key.starts_with(prefix) {
+            if range(item.seqno) && wanted(key) {
                 out.push(Change {
                     seqno: item.seqno,
                     key: key.clone(),
@@ -257,7 +258,7 @@ impl Subscription {
         }
         if backfill.since > 0 {
             for (key, tomb) in &shard.tombs {
-                if range(tomb.seqno) && key.starts_with(prefix) {
+                if range(tomb.seqno) && wanted(key) {
                     out.push(Change {
                         seqno: tomb.seqno,
                         key: key.clone(),
