@@ -20,6 +20,11 @@
 //! headers close the connection after an error reply, unknown opcodes get
 //! `UNKNOWN_COMMAND` and the connection stays open.
 //!
+//! A binary connection that sends `TAP_CONNECT` becomes a TAP producer
+//! (membase's replication stream): a backfill from the store's change feed,
+//! then every durable change live, with acks, resumable named cursors and
+//! a key-prefix filter (`docs/memcached-binary.md` §10.7).
+//!
 //! With a users file, SASL PLAIN is offered and each user name selects a
 //! *bucket* (membase's convention): an independent store under
 //! `DIR/buckets/NAME`. Unauthenticated clients use the `default` bucket
