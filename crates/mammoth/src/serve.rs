@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 /// the mutation it acknowledges is on disk; a pipeline of quiet SETQs closed
 /// by a NOOP (or of `set … noreply` lines closed by `mn` or any command
 /// that answers) costs one group commit. A binary connection that sends
-/// TAP_CONNECT becomes a TAP stream of every change (backfill, then live;
+/// `TAP_CONNECT` becomes a TAP stream of every change (backfill, then live;
 /// `mammoth tap` is the consumer). Stops cleanly on SIGINT/SIGTERM (a final
 /// commit, then exit).
 #[derive(Args, Debug)]
@@ -102,6 +102,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     };
     template.max_value_len = args.max_value as usize;
     template.max_dirty_bytes = args.max_dirty_bytes;
+    template.warmup = store::Warmup::Background;
     template.tombstone_retention = Duration::from_secs(u64::from(args.tombstone_hours) * 3600);
     template.feed_max_bytes = args.tap_ring_mib.saturating_mul(1024 * 1024);
     let users = match &args.users {
@@ -121,14 +122,19 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let buckets = server::Buckets::open(&args.dir, &template, users)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     for (name, store) in buckets.iter() {
-        let w = store.warmup();
-        eprintln!(
-            "mammoth: bucket {name}: {} items loaded in {} ms ({} backend, {})",
-            w.items,
-            w.duration.as_millis(),
-            store.config().backend.name(),
-            store.config().durability.name()
-        );
+        // The warmup runs in the background: requests are served from the
+        // start (keys not loaded yet are read from the engine on demand).
+        let (name, store) = (name.to_string(), store.clone());
+        std::thread::spawn(move || {
+            let w = store.warmup();
+            eprintln!(
+                "mammoth: bucket {name}: {} items loaded in {} ms ({} backend, {})",
+                w.items,
+                w.duration.as_millis(),
+                store.config().backend.name(),
+                store.config().durability.name()
+            );
+        });
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {

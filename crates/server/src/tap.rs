@@ -155,6 +155,8 @@ pub(crate) async fn produce(
         ..TapStats::default()
     });
     let id = shared.taps.register(Arc::clone(&stats));
+    // A backfill scans the memory table: it needs every item loaded.
+    store.wait_warm().await;
     let start = start(&connect, &options, &store);
     tracing::info!(
         %peer,

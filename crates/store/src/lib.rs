@@ -65,7 +65,9 @@ mod stats;
 mod store;
 mod table;
 
-pub use crate::backend::{Backend, BackendKind, Batch, FjallBackend, LoadSummary, SqliteBackend};
+pub use crate::backend::{
+    Backend, BackendKind, Batch, FjallBackend, LoadSummary, Reader, SqliteBackend,
+};
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::error::Error;
 pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
@@ -73,7 +75,7 @@ pub use crate::item::{Item, Record, Tombstone, Value};
 pub use crate::stats::Counters;
 pub use crate::store::{
     Arith, Config, Durability, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store,
-    StoreMode, WarmupReport,
+    StoreMode, Warmup, WarmupReport,
 };
 
 /// Renders a key for messages: printable ASCII as is, anything else escaped.

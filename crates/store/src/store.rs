@@ -2,6 +2,7 @@
 //! change recorded in the dirty set for the flusher.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use extent::ExtentBuf;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, BackendKind};
+use crate::backend::{Backend, BackendKind, Reader};
 use crate::clock::Clock;
 use crate::dirty::{Dirty, Version};
 use crate::error::Error;
@@ -69,6 +70,8 @@ pub struct Config {
     pub feed_max_bytes: u64,
     /// Bound on the ring's number of changes.
     pub feed_max_changes: usize,
+    /// Whether [`Store::open`] loads every item before it returns.
+    pub warmup: Warmup,
     /// The time source.
     pub clock: Clock,
 }
@@ -87,9 +90,23 @@ impl Config {
             tombstone_retention: Duration::from_secs(24 * 3600),
             feed_max_bytes: 64 * 1024 * 1024,
             feed_max_changes: 256 * 1024,
+            warmup: Warmup::default(),
             clock: Clock::system(),
         }
     }
+}
+
+/// How a store loads its items at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Warmup {
+    /// [`Store::open`] returns once every item is in memory, and fails if a
+    /// record does not decode.
+    #[default]
+    Blocking,
+    /// [`Store::open`] returns at once; a thread loads the items while the
+    /// store serves. A key it has not loaded yet is read from the engine on
+    /// first use, so answers are the same as after a full warmup.
+    Background,
 }
 
 /// The memcached outcomes that are not successes.
@@ -192,7 +209,16 @@ pub(crate) struct Inner {
     mem_bytes: std::sync::atomic::AtomicU64,
     backend_name: &'static str,
     engine_stats: Mutex<Vec<(String, String)>>,
-    warmup: WarmupReport,
+    /// The engine's reader: the warmup scan, and lookups of keys it has
+    /// not loaded yet.
+    /// Dropped when the warmup is done (or the store closes), so that the
+    /// engine is released with the flusher.
+    reader: std::sync::RwLock<Option<Arc<dyn Reader>>>,
+    /// True until every stored record is in the table: misses consult the
+    /// engine.
+    warming: AtomicBool,
+    /// The warmup's report once it is done.
+    warm: watch::Sender<Option<WarmupReport>>,
     /// Seqno of the last FLUSH (0: none since the store was created).
     flush_seqno: AtomicU64,
     /// Highest seqno of a tombstone dropped after its retention.
@@ -233,11 +259,24 @@ pub struct Store {
 struct FlusherHandle {
     inner: Arc<Inner>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// A background warmup, stopped and joined with the flusher.
+    warmup: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FlusherHandle {
     fn stop(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
+        {
+            // Under the dirty lock, so the flusher cannot miss the wake-up
+            // between its check and its wait.
+            let _dirty = lock(&self.inner.dirty);
+            self.inner.shutting_down.store(true, Ordering::Release);
+        }
+        // Release the engine's reader (a background warmup stops at its
+        // next record and drops its own handle).
+        *self.inner.reader.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        if let Some(thread) = lock(&self.warmup).take() {
+            let _ = thread.join();
+        }
         self.inner.wake.notify_all();
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
@@ -259,40 +298,15 @@ impl Store {
     ///
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
-        let started = Instant::now();
         let mut backend = config.backend.open(&config.dir)?;
+        let summary = backend.read_meta()?;
+        let reader = backend.reader()?;
         // Sized up front: a million inserts into growing maps rehash ~20 times.
         let table = Table::with_capacity(backend.approximate_len() + backend.approximate_len() / 8);
-        let now = config.clock.now();
-        let mut expired_keys = Vec::new();
-        let mut max_seqno = 0;
-        let mut items = 0u64;
-        let mut mem = 0u64;
-        let summary = backend.load(&mut |key, record| match record {
-            Record::Item(item) => {
-                max_seqno = max_seqno.max(item.seqno).max(item.cas);
-                if item.is_expired(now) {
-                    expired_keys.push(key);
-                } else {
-                    items += 1;
-                    mem += item.footprint(&key);
-                    table.lock(&key).items.insert(key, item);
-                }
-            }
-            Record::Tombstone(tomb) => {
-                max_seqno = max_seqno.max(tomb.seqno);
-                table.lock(&key).tombs.insert(key, tomb);
-            }
-        })?;
-        let high = summary.high_seqno.max(max_seqno) + RESTART_SEQNO_GAP;
-        let mut dirty = Dirty::new(high, Ring::new(config.feed_max_changes, config.feed_max_bytes));
-        let expired = expired_keys.len() as u64;
-        for key in expired_keys {
-            let seqno = dirty.next_seqno();
-            let tomb = Tombstone { seqno, deleted_at: now };
-            table.lock(&key).tombs.insert(key.clone(), tomb);
-            dirty.record(key, Version::Tomb(tomb));
-        }
+        // Every batch stores its high seqno with its records, so no stored
+        // record has a larger one.
+        let high = summary.high_seqno + RESTART_SEQNO_GAP;
+        let dirty = Dirty::new(high, Ring::new(config.feed_max_changes, config.feed_max_bytes));
         let meta = |name: &str| summary.meta.iter().find(|(n, _)| n == name).map_or(0, |m| m.1);
         let (flush_seqno, purged_seqno) = (meta(META_FLUSH_SEQNO), meta(META_PURGED_SEQNO));
         let cursors = summary
@@ -303,15 +317,9 @@ impl Store {
                 Some((Bytes::from(unhex(hex)?), *seqno))
             })
             .collect();
-        let warmup = WarmupReport { items, expired, duration: started.elapsed() };
-        tracing::info!(
-            backend = backend.name(),
-            items,
-            expired,
-            ms = warmup.duration.as_millis() as u64,
-            "store warmed up"
-        );
         let (persisted, _) = watch::channel(PersistState { seqno: high });
+        let (warm, _) = watch::channel(None);
+        let background = config.warmup == Warmup::Background;
         let inner = Arc::new(Inner {
             backend_name: backend.name(),
             engine_stats: Mutex::new(backend.stats()),
@@ -324,9 +332,11 @@ impl Store {
             flush_at: AtomicU32::new(0),
             shutting_down: AtomicBool::new(false),
             urgent: AtomicBool::new(false),
-            curr_items: items.into(),
-            mem_bytes: mem.into(),
-            warmup,
+            curr_items: 0.into(),
+            mem_bytes: 0.into(),
+            reader: std::sync::RwLock::new(Some(Arc::from(reader))),
+            warming: AtomicBool::new(true),
+            warm,
             flush_seqno: flush_seqno.into(),
             purged_seqno: purged_seqno.into(),
             cursors: Mutex::new(cursors),
@@ -337,9 +347,30 @@ impl Store {
             .name("mammoth-flusher".into())
             .spawn(move || flusher_loop(&flusher_inner, backend))
             .map_err(|source| Error::Io { path: inner.config.dir.clone(), source })?;
-        let handle =
-            Arc::new(FlusherHandle { inner: Arc::clone(&inner), thread: Mutex::new(Some(handle)) });
-        Ok(Store { inner, handle })
+        let handle = Arc::new(FlusherHandle {
+            inner: Arc::clone(&inner),
+            thread: Mutex::new(Some(handle)),
+            warmup: Mutex::new(None),
+        });
+        let store = Store { inner, handle };
+        if background {
+            let warming = Arc::clone(&store.inner);
+            let thread = std::thread::Builder::new()
+                .name("mammoth-warmup".into())
+                .spawn(move || {
+                    if let Err(e) = warming.warm_up() {
+                        tracing::error!(
+                            error = %e,
+                            "warmup failed; keys not loaded are read from the engine on demand"
+                        );
+                    }
+                })
+                .map_err(|source| Error::Io { path: store.inner.config.dir.clone(), source })?;
+            *lock(&store.handle.warmup) = Some(thread);
+        } else {
+            store.inner.warm_up()?;
+        }
+        Ok(store)
     }
 
     /// The configuration the store was opened with.
@@ -347,9 +378,28 @@ impl Store {
         &self.inner.config
     }
 
-    /// What loading the store found.
+    /// What loading the store found; waits for a background warmup to
+    /// finish.
     pub fn warmup(&self) -> WarmupReport {
-        self.inner.warmup
+        let mut rx = self.inner.warm.subscribe();
+        loop {
+            if let Some(report) = *rx.borrow_and_update() {
+                return report;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until every stored item is in memory (at once unless the store
+    /// warms up in the background). A failed warmup never completes.
+    pub async fn wait_warm(&self) {
+        let mut rx = self.inner.warm.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+
+    /// True while a background warmup is still loading items.
+    pub fn is_warming(&self) -> bool {
+        self.inner.warming.load(Ordering::Acquire)
     }
 
     /// Looks `key` up; an expired item is removed and reported as a miss.
@@ -688,8 +738,15 @@ impl Store {
         push("feed_ring_bytes", ring_bytes.to_string());
         push("feed_flush_seqno", flush.to_string());
         push("feed_purged_seqno", purged.to_string());
-        push("warmup_items", self.inner.warmup.items.to_string());
-        push("warmup_ms", self.inner.warmup.duration.as_millis().to_string());
+        let warm = *self.inner.warm.borrow();
+        let state = match warm {
+            Some(_) => "done",
+            None if self.is_warming() => "loading",
+            None => "failed",
+        };
+        push("warmup_state", state.to_string());
+        push("warmup_items", warm.map_or(0, |w| w.items).to_string());
+        push("warmup_ms", warm.map_or(0, |w| w.duration.as_millis() as u64).to_string());
         out.extend(lock(&self.inner.engine_stats).iter().cloned());
         out
     }
@@ -788,6 +845,9 @@ impl Inner {
     /// The live item under `key`, removing it (and recording the delete) if
     /// it has expired.
     fn live<'s>(&self, shard: &'s mut Shard, key: &[u8], now: u32) -> Option<&'s mut Item> {
+        if !shard.items.contains_key(key) {
+            self.read_through(shard, key)?;
+        }
         let expired = shard.get(key)?.is_expired(now);
         if expired {
             if let Some((key, item)) = shard.remove_entry(key) {
@@ -799,6 +859,91 @@ impl Inner {
             return None;
         }
         shard.get_mut(key)
+    }
+
+    /// While the warmup runs, loads `key` from the engine into `shard` if
+    /// the table knows nothing about it. `None` when there is no item.
+    fn read_through(&self, shard: &mut Shard, key: &[u8]) -> Option<()> {
+        if !self.warming.load(Ordering::Acquire) || shard.tombs.contains_key(key) {
+            return None;
+        }
+        // The shard lock is held: nothing newer than the engine's version
+        // can appear for this key meanwhile (the flusher only writes
+        // versions that are newer in the table).
+        let reader = self.reader.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        match reader.get(key) {
+            Ok(Some(Record::Item(item))) => {
+                let key = Bytes::copy_from_slice(key);
+                self.remember(&key, &item);
+                shard.items.insert(key, item);
+                Some(())
+            }
+            Ok(Some(Record::Tombstone(tomb))) => {
+                shard.tombs.insert(Bytes::copy_from_slice(key), tomb);
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                inc(&self.counters.engine_errors);
+                tracing::error!(error = %e, "read-through during warmup failed");
+                None
+            }
+        }
+    }
+
+    /// Loads every stored record the table does not know yet (a key
+    /// mutated, read through or deleted meanwhile is newer in the table).
+    fn warm_up(&self) -> Result<WarmupReport, Error> {
+        let started = Instant::now();
+        let now = self.config.clock.now();
+        let (mut items, mut expired) = (0u64, 0u64);
+        let reader = self.reader.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let Some(reader) = reader else { return Ok(WarmupReport::default()) };
+        reader.scan(&mut |key, record| {
+            if self.shutting_down.load(Ordering::Acquire) {
+                return ControlFlow::Break(());
+            }
+            let mut shard = self.table.lock(&key);
+            // A FLUSH during the warmup ends it (`warming` is cleared with
+            // every shard locked).
+            if !self.warming.load(Ordering::Acquire)
+                || shard.items.contains_key(&key)
+                || shard.tombs.contains_key(&key)
+            {
+                return ControlFlow::Continue(());
+            }
+            match record {
+                Record::Item(item) if item.is_expired(now) => {
+                    expired += 1;
+                    self.record_delete(&mut shard, key, now);
+                }
+                Record::Item(item) => {
+                    items += 1;
+                    self.remember(&key, &item);
+                    shard.items.insert(key, item);
+                }
+                Record::Tombstone(tomb) => {
+                    shard.tombs.insert(key, tomb);
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        drop(reader);
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Ok(WarmupReport::default());
+        }
+        self.warming.store(false, Ordering::Release);
+        *self.reader.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let report = WarmupReport { items, expired, duration: started.elapsed() };
+        tracing::info!(
+            backend = self.backend_name,
+            items,
+            expired,
+            ms = report.duration.as_millis() as u64,
+            "store warmed up"
+        );
+        self.warm.send_replace(Some(report));
+        Ok(report)
     }
 
     fn forget(&self, key: &[u8], item: &Item) {
@@ -858,6 +1003,8 @@ impl Inner {
         // and the clear marker in the dirty set.
         let mut shards: Vec<_> =
             (0..self.table.shard_count()).map(|i| self.table.lock_shard(i)).collect();
+        // Older records in the engine are gone now: stop loading them.
+        self.warming.store(false, Ordering::Release);
         let mut dirty = lock(&self.dirty);
         let seqno = dirty.next_seqno();
         dirty.record_clear();
@@ -878,6 +1025,11 @@ impl Inner {
     /// Removes every expired item from memory and queues its delete.
     /// Returns how many were purged. The flusher calls this periodically.
     pub(crate) fn purge_expired(&self) -> u64 {
+        if self.warming.load(Ordering::Acquire) {
+            // Removing a tombstone now could let the warmup load the item
+            // it shadows.
+            return 0;
+        }
         let now = self.now();
         let retention =
             u32::try_from(self.config.tombstone_retention.as_secs()).unwrap_or(u32::MAX);
@@ -954,9 +1106,10 @@ fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
     let write_behind = inner.config.durability == Durability::WriteBehind;
     let mut last_purge = Instant::now();
     loop {
-        let stopping = inner.shutting_down.load(Ordering::Acquire);
-        let batch = {
+        let (stopping, batch) = {
             let mut dirty = lock(&inner.dirty);
+            // Read under the lock `stop` sets it under: no lost wake-up.
+            let stopping = inner.shutting_down.load(Ordering::Acquire);
             if dirty.is_empty() && !stopping {
                 let wait = inner.config.purge_interval.saturating_sub(last_purge.elapsed());
                 dirty = inner
@@ -979,7 +1132,7 @@ fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
                     continue;
                 }
             }
-            if dirty.is_empty() { None } else { Some(dirty.take_batch()) }
+            (stopping, if dirty.is_empty() { None } else { Some(dirty.take_batch()) })
         };
         if let Some(batch) = batch {
             let started = Instant::now();

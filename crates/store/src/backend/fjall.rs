@@ -1,11 +1,12 @@
 //! The fjall engine: one keyspace for items, one for store metadata.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Backend, BackendKind, Batch, LoadSummary, claim_dir};
+use super::{Backend, BackendKind, Batch, LoadSummary, Reader, claim_dir};
 use crate::error::Error;
 use crate::item::{self, Record};
 
@@ -76,7 +77,7 @@ impl Backend for FjallBackend {
         wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error> {
+    fn read_meta(&mut self) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
         for guard in self.meta.iter() {
             let (name, raw) =
@@ -96,15 +97,11 @@ impl Backend for FjallBackend {
                 summary.meta.push((name, value));
             }
         }
-        for guard in self.items.iter() {
-            let (key, value) =
-                guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
-            let key = Bytes::copy_from_slice(&key);
-            let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
-            summary.items += 1;
-            each(key, record);
-        }
         Ok(summary)
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader>, Error> {
+        Ok(Box::new(FjallReader { items: self.items.clone() }))
     }
 
     fn approximate_len(&self) -> u64 {
@@ -119,5 +116,35 @@ impl Backend for FjallBackend {
         out.push(("engine_journal_count".to_string(), self.db.journal_count().to_string()));
         out.push(("engine_table_count".to_string(), self.items.table_count().to_string()));
         out
+    }
+}
+
+/// A second handle on the items keyspace (fjall handles are shared and
+/// thread-safe).
+struct FjallReader {
+    items: Keyspace,
+}
+
+impl Reader for FjallReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Record>, Error> {
+        let Some(raw) = self.items.get(key).map_err(|e| Error::engine(NAME, "get", e))? else {
+            return Ok(None);
+        };
+        item::decode(key, &Bytes::copy_from_slice(&raw)).map(Some)
+    }
+
+    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
+        let mut n = 0;
+        for guard in self.items.iter() {
+            let (key, value) =
+                guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
+            let key = Bytes::copy_from_slice(&key);
+            let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
+            n += 1;
+            if each(key, record).is_break() {
+                break;
+            }
+        }
+        Ok(n)
     }
 }

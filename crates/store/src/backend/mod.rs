@@ -5,6 +5,7 @@
 //! start-up. That keeps the trait small enough that every engine runs the
 //! same tests and benchmarks.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ mod sqlite;
 
 pub use self::fjall::FjallBackend;
 pub use self::sqlite::SqliteBackend;
+
 
 /// Which engine to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -113,13 +115,35 @@ pub trait Backend: Send {
     /// Any engine or I/O failure; the batch may then be partly applied but is not acknowledged, and the caller retries it whole.
     fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), Error>;
 
+    /// Reads the stored metadata (`items` is left 0).
+    ///
+    /// # Errors
+    ///
+    /// Engine failures, and metadata that does not decode.
+    fn read_meta(&mut self) -> Result<LoadSummary, Error>;
+
+    /// A reader that works beside this backend's writes, from any thread:
+    /// the warmup's full scan and read-through lookups while it runs.
+    ///
+    /// # Errors
+    ///
+    /// When the engine cannot open another handle.
+    fn reader(&self) -> Result<Box<dyn Reader>, Error>;
+
     /// Streams every stored record (items and tombstones) to `each` (in any
-    /// order) and returns the stored metadata. Used once, at start-up.
+    /// order) and returns the stored metadata.
     ///
     /// # Errors
     ///
     /// Engine failures, and records that do not decode.
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error>;
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error> {
+        let mut summary = self.read_meta()?;
+        summary.items = self.reader()?.scan(&mut |key, record| {
+            each(key, record);
+            ControlFlow::Continue(())
+        })?;
+        Ok(summary)
+    }
 
     /// A cheap estimate of the number of stored items (0 when unknown), used
     /// to size the in-memory table before loading.
@@ -129,6 +153,24 @@ pub trait Backend: Send {
 
     /// Engine statistics as name/value pairs (sizes on disk and the like).
     fn stats(&self) -> Vec<(String, String)>;
+}
+
+/// Concurrent reads of an engine's records.
+pub trait Reader: Send + Sync {
+    /// The record stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// Engine failures, and a record that does not decode (naming its key).
+    fn get(&self, key: &[u8]) -> Result<Option<Record>, Error>;
+
+    /// Streams every record to `each` (in any order) until it returns
+    /// `Break`; returns how many records it was given.
+    ///
+    /// # Errors
+    ///
+    /// Engine failures, and records that do not decode.
+    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error>;
 }
 
 /// Records which backend created a directory, so a store opened with the

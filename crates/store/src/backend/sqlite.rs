@@ -5,12 +5,14 @@
 //! journal, `synchronous=FULL` (a commit is durable when it returns), one
 //! transaction per group commit, prepared statements.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Backend, BackendKind, Batch, LoadSummary, claim_dir};
+use super::{Backend, BackendKind, Batch, LoadSummary, Reader, claim_dir};
 use crate::error::Error;
 use crate::item::{self, Record};
 
@@ -99,33 +101,26 @@ impl Backend for SqliteBackend {
         tx.commit().map_err(sql_err("commit"))
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error> {
+    fn read_meta(&mut self) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
-        {
-            let mut stmt =
-                self.conn.prepare("SELECT name, value FROM meta").map_err(sql_err("scan meta"))?;
-            let mut rows = stmt.query([]).map_err(sql_err("scan meta"))?;
-            while let Some(row) = rows.next().map_err(sql_err("scan meta"))? {
-                let name: String = row.get(0).map_err(sql_err("read meta name"))?;
-                let value: i64 = row.get(1).map_err(sql_err("read meta value"))?;
-                if name == "high_seqno" {
-                    summary.high_seqno = value.cast_unsigned();
-                } else {
-                    summary.meta.push((name, value.cast_unsigned()));
-                }
+        let mut stmt =
+            self.conn.prepare("SELECT name, value FROM meta").map_err(sql_err("scan meta"))?;
+        let mut rows = stmt.query([]).map_err(sql_err("scan meta"))?;
+        while let Some(row) = rows.next().map_err(sql_err("scan meta"))? {
+            let name: String = row.get(0).map_err(sql_err("read meta name"))?;
+            let value: i64 = row.get(1).map_err(sql_err("read meta value"))?;
+            if name == "high_seqno" {
+                summary.high_seqno = value.cast_unsigned();
+            } else {
+                summary.meta.push((name, value.cast_unsigned()));
             }
         }
-        let mut stmt =
-            self.conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
-        let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
-        while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
-            let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
-            let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
-            let record = item::decode(&key, &Bytes::from(record))?;
-            summary.items += 1;
-            each(Bytes::from(key), record);
-        }
         Ok(summary)
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader>, Error> {
+        let conn = read_only(&self.path)?;
+        Ok(Box::new(SqliteReader { path: self.path.clone(), conn: Mutex::new(conn) }))
     }
 
     fn stats(&self) -> Vec<(String, String)> {
@@ -134,5 +129,48 @@ impl Backend for SqliteBackend {
         let wal = self.path.with_extension("sqlite-wal");
         out.push(("engine_disk_bytes".to_string(), (size(&self.path) + size(&wal)).to_string()));
         out
+    }
+}
+
+fn read_only(path: &Path) -> Result<Connection, Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(path, flags).map_err(sql_err("open a reader"))
+}
+
+/// Read-only connections beside the writer (WAL lets them read while it
+/// commits): one for lookups, and one per scan.
+struct SqliteReader {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Reader for SqliteReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Record>, Error> {
+        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let record: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT record FROM items WHERE key = ?1")
+            .map_err(sql_err("prepare get"))?
+            .query_row(params![key], |row| row.get(0))
+            .optional()
+            .map_err(sql_err("get"))?;
+        drop(conn);
+        record.map(|r| item::decode(key, &Bytes::from(r))).transpose()
+    }
+
+    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
+        let conn = read_only(&self.path)?;
+        let mut stmt = conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
+        let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
+            let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
+            let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
+            let record = item::decode(&key, &Bytes::from(record))?;
+            n += 1;
+            if each(Bytes::from(key), record).is_break() {
+                break;
+            }
+        }
+        Ok(n)
     }
 }
