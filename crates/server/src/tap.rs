@@ -316,57 +316,79 @@ impl Stream {
     ) -> std::io::Result<u64> {
         self.stats.backfills.fetch_add(1, Ordering::Relaxed);
         'again: loop {
-            let plan = self.sub.backfill(since);
-            // Only durable state goes out.
-            self.store.wait_persisted(plan.upto).await;
             self.control(opaque::INITIAL_VBUCKET_STREAM, false);
-            if plan.flush_first {
-                self.event(Opcode::TAP_FLUSH, 8, &[], None, since, EventFlags::default(), 0);
-            }
-            let mut scanned = Vec::new();
-            for shard in 0..self.sub.shards() {
-                scanned.clear();
-                self.sub.scan(shard, &plan, &self.options.prefix, &mut scanned);
-                for change in &scanned {
-                    // Backfill order is not seqno order: the cursor moves
-                    // only when it is complete.
-                    self.change(change, since, false);
-                    if self.out.len() >= OUT_HIGH {
-                        self.flush(w).await?;
-                    }
-                    if self.pending.len() >= ACK_WINDOW {
-                        self.flush(w).await?;
-                        if let Some(Restart::Nack) = self.wait_acks(ACK_WINDOW - 1).await? {
+            // Pass after pass: a full scan from `since`, then, whenever the
+            // ring lapped us meanwhile, a delta scan from where we got to
+            // (shorter each time), until the ring covers the rest.
+            let mut from = since;
+            let end = loop {
+                let plan = self.sub.backfill(from);
+                // Only durable state goes out.
+                self.store.wait_persisted(plan.upto).await;
+                if plan.flush_first {
+                    self.event(Opcode::TAP_FLUSH, 8, &[], None, since, EventFlags::default(), 0);
+                }
+                let mut scanned = Vec::new();
+                for shard in 0..self.sub.shards() {
+                    scanned.clear();
+                    self.sub.scan(shard, &plan, &self.options.prefix, &mut scanned);
+                    for change in &scanned {
+                        // Backfill order is not seqno order: the cursor
+                        // moves only when the backfill is complete.
+                        if let Some(Restart::Nack) = self.send(change, since, w).await? {
                             continue 'again;
                         }
                     }
                 }
-            }
-            // Catch up through the ring to a durable point, so the backfill
-            // ends on a consistent snapshot (what DUMP promises).
-            let end = self.store.high_seqno();
-            self.store.wait_persisted(end).await;
-            let mut cursor = plan.upto;
-            let mut batch = Vec::new();
-            loop {
-                batch.clear();
-                if self.sub.read(cursor, end, READ_BATCH, &mut batch).is_err() {
-                    // Lapped during the scan: start over from `since`.
-                    continue 'again;
+                // Catch up through the ring to a durable point, so the
+                // backfill ends on a consistent snapshot (what DUMP
+                // promises).
+                let end = self.store.high_seqno();
+                self.store.wait_persisted(end).await;
+                let mut cursor = plan.upto;
+                let mut batch = Vec::new();
+                let lapped = loop {
+                    batch.clear();
+                    if self.sub.read(cursor, end, READ_BATCH, &mut batch).is_err() {
+                        break true;
+                    }
+                    let Some(last) = batch.last() else { break false };
+                    cursor = last.seqno;
+                    for change in &batch {
+                        if let Some(Restart::Nack) = self.send(change, since, w).await? {
+                            continue 'again;
+                        }
+                    }
+                };
+                if !lapped {
+                    break end;
                 }
-                let Some(last) = batch.last() else { break };
-                cursor = last.seqno;
-                for change in &batch {
-                    self.change(change, since, false);
-                }
-                self.flush(w).await?;
-            }
+                from = cursor;
+            };
             // CLOSE_BACKFILL confirms the whole snapshot.
             self.written = self.written.max(end);
             self.control(opaque::CLOSE_BACKFILL, self.options.ack);
             self.flush(w).await?;
             return Ok(end);
         }
+    }
+
+    /// Queues a backfill change, flushing and waiting for acks as needed.
+    async fn send<W: AsyncWrite + Unpin>(
+        &mut self,
+        change: &Change,
+        cursor: u64,
+        w: &mut W,
+    ) -> std::io::Result<Option<Restart>> {
+        self.change(change, cursor, false);
+        if self.out.len() >= OUT_HIGH {
+            self.flush(w).await?;
+        }
+        if self.pending.len() >= ACK_WINDOW {
+            self.flush(w).await?;
+            return self.wait_acks(ACK_WINDOW - 1).await;
+        }
+        Ok(None)
     }
 
     /// Queues one change as an event; `cursor` is what an ack of it

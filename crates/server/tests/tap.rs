@@ -482,3 +482,53 @@ fn a_consumer_that_drops_and_resumes_under_concurrent_writes_converges() {
     apply(&mut model, &seen);
     assert_eq!(model, contents(&server, (0..keys).map(|i| format!("k{i}"))));
 }
+
+#[test]
+fn a_ring_lapped_during_backfill_and_live_still_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store_config = store::Config::new(dir.path());
+    store_config.feed_max_changes = 64;
+    let server = TestServer::start_in(dir.path(), &store_config, server::Config::default(), None);
+    let keys = 3000;
+    for i in 0..keys {
+        set(&server, &format!("k{i}"), "seed", 0);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let store = server.check.clone();
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let key = Bytes::from(format!("k{}", n * 7919 % keys));
+                if n.is_multiple_of(3) {
+                    let _ = store.delete(&key, 0);
+                } else {
+                    store.store(StoreMode::Set, key, Bytes::from(format!("{n}")), 0, 0, 0).unwrap();
+                }
+            }
+        })
+    };
+    let mut c = Consumer::connect(&server, &TapConnect::new(&b"lapped"[..]));
+    let mut model = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if let Some((s, _)) = c.next_within(Duration::from_millis(100)) {
+            apply(&mut model, std::slice::from_ref(&s));
+        }
+    }
+    let stats = stat_tap(&server);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    server.check.sync();
+    let rest = c.until(false, |_| false);
+    apply(&mut model, &rest);
+    assert_eq!(model, contents(&server, (0..keys).map(|i| format!("k{i}"))));
+    let backfills: u64 = stats
+        .iter()
+        .find(|(k, _)| k.ends_with(":backfills"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert!(backfills >= 2, "a 64-change ring under a busy writer must lap the stream: {stats:?}");
+}

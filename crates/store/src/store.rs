@@ -870,7 +870,8 @@ impl Inner {
         // The shard lock is held: nothing newer than the engine's version
         // can appear for this key meanwhile (the flusher only writes
         // versions that are newer in the table).
-        let reader = self.reader.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+        let reader =
+            self.reader.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
         match reader.get(key) {
             Ok(Some(Record::Item(item))) => {
                 let key = Bytes::copy_from_slice(key);

@@ -126,12 +126,10 @@ fn background_warmup_answers_like_a_loaded_store() {
         assert_eq!(get("key:00099990"), None, "deleted before the restart");
         let add = s.store(StoreMode::Add, Bytes::from("key:00099998"), Bytes::from("x"), 0, 0, 0);
         assert_eq!(add, Err(OpError::Exists), "ADD sees the stored item");
-        s.store(StoreMode::Add, Bytes::from("key:00099990"), Bytes::from("back"), 1, 0, 0)
-            .unwrap();
+        s.store(StoreMode::Add, Bytes::from("key:00099990"), Bytes::from("back"), 1, 0, 0).unwrap();
         s.delete(b"key:00099997", 0).unwrap();
         s.store(StoreMode::Set, Bytes::from("key:00099996"), Bytes::from("new"), 2, 0, 0).unwrap();
-        s.store(StoreMode::Append, Bytes::from("key:00099995"), Bytes::from("+"), 0, 0, 0)
-            .unwrap();
+        s.store(StoreMode::Append, Bytes::from("key:00099995"), Bytes::from("+"), 0, 0, 0).unwrap();
         let report = s.warmup();
         assert!(report.items >= u64::from(n) - 10, "{report:?}");
         assert_eq!(s.len(), u64::from(n) - 1, "{backend:?}");

@@ -19,7 +19,6 @@ mod sqlite;
 pub use self::fjall::FjallBackend;
 pub use self::sqlite::SqliteBackend;
 
-
 /// Which engine to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {

@@ -159,7 +159,8 @@ impl Reader for SqliteReader {
 
     fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
         let conn = read_only(&self.path)?;
-        let mut stmt = conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
+        let mut stmt =
+            conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
         let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
