@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::backend::Batch;
 use crate::feed::{Change, ChangeKind, Ring};
 use crate::item::{Item, Tombstone};
+use crate::table::KeyHasher;
 
 /// Bookkeeping bytes counted per dirty entry.
 const ENTRY_OVERHEAD: u64 = 64;
@@ -44,7 +45,7 @@ pub(crate) struct Dirty {
     /// The last seqno handed out.
     pub(crate) high_seqno: u64,
     /// Latest version per key.
-    entries: HashMap<Bytes, Version>,
+    entries: HashMap<Bytes, Version, KeyHasher>,
     /// A FLUSH happened before every entry now in `entries`.
     clear: bool,
     /// Metadata to write with the next batch.

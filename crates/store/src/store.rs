@@ -845,10 +845,12 @@ impl Inner {
     /// The live item under `key`, removing it (and recording the delete) if
     /// it has expired.
     fn live<'s>(&self, shard: &'s mut Shard, key: &[u8], now: u32) -> Option<&'s mut Item> {
-        if !shard.items.contains_key(key) {
+        let expired = if let Some(item) = shard.items.get(key) {
+            item.is_expired(now)
+        } else {
             self.read_through(shard, key)?;
-        }
-        let expired = shard.get(key)?.is_expired(now);
+            shard.items.get(key).is_some_and(|i| i.is_expired(now))
+        };
         if expired {
             if let Some((key, item)) = shard.remove_entry(key) {
                 self.forget(&key, &item);
