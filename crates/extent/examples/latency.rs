@@ -121,6 +121,32 @@ fn main() {
             x.append_buf(tail);
         }),
     );
+    {
+        let (mut split, mut join) = (Vec::with_capacity(ops), Vec::with_capacity(ops));
+        for _ in 0..ops {
+            let at = r.below(x.len());
+            let t = Instant::now();
+            let tail = x.split_off(at);
+            split.push(t.elapsed().as_nanos() as u64);
+            let t = Instant::now();
+            x.append_buf(tail);
+            join.push(t.elapsed().as_nanos() as u64);
+        }
+        report("W6 split_off alone (unique tree)", split);
+        report("W6 append_buf alone (rejoin the halves)", join);
+    }
+    {
+        let mut to = Vec::with_capacity(ops);
+        for _ in 0..ops {
+            let at = r.below(x.len());
+            let t = Instant::now();
+            let head = x.split_to(at);
+            to.push(t.elapsed().as_nanos() as u64);
+            let tail = std::mem::replace(&mut x, head);
+            x.append_buf(tail);
+        }
+        report("W6 split_to alone (unique tree)", to);
+    }
     report(
         "W6 slice random range",
         time(ops, || {
@@ -134,8 +160,73 @@ fn main() {
             std::hint::black_box(x.byte_at(r.below(x.len())));
         }),
     );
+    report(
+        "W4 read_at 4 KiB random",
+        time(ops, || {
+            let mut out = [0u8; 4096];
+            std::hint::black_box(x.read_at(r.below(x.len() - 4096), &mut out));
+        }),
+    );
+    {
+        // Reference for W4: one random byte of a contiguous 1 GiB block (the
+        // cache and TLB misses any lookup pays for the data itself).
+        report(
+            "W4 reference: random byte of the contiguous block",
+            time(ops, || {
+                std::hint::black_box(whole[r.below(n as u64) as usize]);
+            }),
+        );
+    }
     drop(x);
     drop(buf);
+
+    // W5: full scans, ratio to the contiguous equivalents (best of 5 runs).
+    {
+        let best = |f: &mut dyn FnMut()| {
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_nanos() as u64
+                })
+                .min()
+                .unwrap_or(0)
+        };
+        let exts = base.extent_count() as f64;
+        let chunks = best(&mut || {
+            std::hint::black_box(base.chunks().map(<[u8]>::len).sum::<usize>());
+        });
+        println!("W5 chunks() over {exts} extents: {:.2} ns per extent", chunks as f64 / exts);
+        let mut sink: Vec<u8> = Vec::with_capacity(n);
+        sink.extend_from_slice(&whole);
+        let tree = best(&mut || {
+            sink.clear();
+            base.write_all_to(&mut sink).expect("Vec write");
+        });
+        let flat = best(&mut || {
+            sink.clear();
+            sink.extend_from_slice(&whole);
+        });
+        println!(
+            "W5 write_all_to Vec {:.1} ms vs extend_from_slice {:.1} ms: {:.0} % of contiguous",
+            tree as f64 / 1e6,
+            flat as f64 / 1e6,
+            100.0 * flat as f64 / tree as f64
+        );
+        drop(sink);
+        let mut devnull =
+            std::fs::OpenOptions::new().write(true).open("/dev/null").expect("/dev/null");
+        let tree = best(&mut || base.write_all_to(&mut devnull).expect("write"));
+        let flat = best(&mut || {
+            use std::io::Write;
+            devnull.write_all(&whole).expect("write");
+        });
+        println!(
+            "W5 write_all_to /dev/null {:.2} ms vs one write_all {:.3} ms",
+            tree as f64 / 1e6,
+            flat as f64 / 1e6
+        );
+    }
 
     // W7: 1-byte writes on a shared buffer; private memory counted by extent.
     let mut copy = base.clone();

@@ -456,10 +456,14 @@ impl ExtentBuf {
             self.len = at;
             return Ok(ExtentBuf::from(tail));
         }
-        let mut tail = self.clone();
-        tail.remove_resolved(0, at);
-        self.remove_resolved(at, self.len);
-        Ok(tail)
+        match self.take_tree() {
+            Some(t) => {
+                let (head, tail) = t.split(at);
+                self.set_tree(head);
+                Ok(ExtentBuf::from_tree(tail))
+            }
+            None => Ok(ExtentBuf::new()),
+        }
     }
 
     /// Splits the buffer in two: the returned buffer holds `..at`, `self`
@@ -509,16 +513,10 @@ impl ExtentBuf {
         if let Repr::One(b) = &self.repr {
             return Ok(ExtentBuf::from(b.slice(start as usize..end as usize)));
         }
-        if let Repr::Tree(t) = &self.repr {
-            let (ext, off) = t.extent_at(start);
-            if (off as u64) + (end - start) <= ext.len() as u64 {
-                return Ok(ExtentBuf::from(ext.slice(off..off + (end - start) as usize)));
-            }
+        match &self.repr {
+            Repr::Tree(t) => Ok(ExtentBuf::from_tree(t.range(start, end))),
+            _ => Ok(ExtentBuf::new()),
         }
-        let mut s = self.clone();
-        s.remove_resolved(end, s.len);
-        s.remove_resolved(0, start);
-        Ok(s)
     }
 
     /// Overwrites `data.len()` bytes at `offset` (the length does not

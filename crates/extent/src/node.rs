@@ -22,10 +22,22 @@ const CAP: usize = MAX + 2;
 pub(crate) const MAX_DEPTH: usize = 32;
 
 /// A checked fixed-capacity vector (no `unsafe`: unused slots hold `T::default()`).
-#[derive(Clone)]
 pub(crate) struct Slots<T> {
     len: u8,
     items: [T; CAP],
+}
+
+impl<T: Clone + Default> Clone for Slots<T> {
+    /// Clones the used slots only.
+    fn clone(&self) -> Self {
+        let n = self.len as usize;
+        Self {
+            len: self.len,
+            items: std::array::from_fn(
+                |i| if i < n { self.items[i].clone() } else { T::default() },
+            ),
+        }
+    }
 }
 
 impl<T: Default> Slots<T> {
@@ -48,19 +60,6 @@ impl<T: Default> Slots<T> {
         self.len += 1;
     }
 
-    pub(crate) fn remove(&mut self, i: usize) -> T {
-        let n = self.len as usize;
-        assert!(i < n, "node slot out of range");
-        let x = std::mem::take(&mut self.items[i]);
-        self.items[i..n].rotate_left(1);
-        self.len -= 1;
-        x
-    }
-
-    pub(crate) fn pop_front(&mut self) -> T {
-        self.remove(0)
-    }
-
     pub(crate) fn pop(&mut self) -> T {
         let n = self.len as usize;
         assert!(n > 0, "pop from empty node");
@@ -77,6 +76,30 @@ impl<T: Default> Slots<T> {
         }
         self.len = at as u8;
         right
+    }
+
+    /// Moves the first `k` items of `other` to the end of `self`.
+    pub(crate) fn take_front(&mut self, other: &mut Self, k: usize) {
+        let (n, m) = (self.len as usize, other.len as usize);
+        assert!(k <= m && n + k <= CAP, "node slot overflow");
+        for (dst, src) in self.items[n..n + k].iter_mut().zip(&mut other.items[..k]) {
+            *dst = std::mem::take(src);
+        }
+        other.items[..m].rotate_left(k);
+        self.len += k as u8;
+        other.len -= k as u8;
+    }
+
+    /// Moves the last `k` items of `self` to the front of `other`.
+    pub(crate) fn give_back(&mut self, other: &mut Self, k: usize) {
+        let (n, m) = (self.len as usize, other.len as usize);
+        assert!(k <= n && m + k <= CAP, "node slot overflow");
+        other.items[..m + k].rotate_right(k);
+        for (dst, src) in other.items[..k].iter_mut().zip(&mut self.items[n - k..n]) {
+            *dst = std::mem::take(src);
+        }
+        self.len -= k as u8;
+        other.len += k as u8;
     }
 
     /// Removes items `start..end`, dropping them.
@@ -220,6 +243,16 @@ impl Node {
         }
     }
 
+    /// Pushes a child whose byte count the caller already knows.
+    pub(crate) fn push_child_counted(&mut self, c: Child, count: u64) {
+        debug_assert_eq!(c.node().total(), count);
+        self.counts.push(count);
+        match &mut self.kind {
+            Kind::Inner(ch) => ch.push(c),
+            Kind::Leaf(_) => unreachable!("inner node expected"),
+        }
+    }
+
     pub(crate) fn insert_child(&mut self, i: usize, c: Child) {
         self.counts.insert(i, c.node().total());
         match &mut self.kind {
@@ -254,6 +287,25 @@ impl Node {
         (0, rest)
     }
 
+    /// Moves items `at..` into a new node of the same kind.
+    pub(crate) fn split_off_items(&mut self, at: usize) -> Node {
+        let counts = self.counts.split_off(at);
+        let kind = match &mut self.kind {
+            Kind::Leaf(e) => Kind::Leaf(e.split_off(at)),
+            Kind::Inner(c) => Kind::Inner(c.split_off(at)),
+        };
+        Node { counts, kind }
+    }
+
+    /// Removes the last child.
+    pub(crate) fn pop_child(&mut self) -> Arc<Node> {
+        self.counts.pop();
+        match &mut self.kind {
+            Kind::Inner(c) => c.pop().0.expect("used child slot holds a node"),
+            Kind::Leaf(_) => unreachable!("inner node expected"),
+        }
+    }
+
     /// Moves the upper half of the items into a new sibling.
     pub(crate) fn split_half(&mut self) -> Node {
         let at = self.len().div_ceil(2);
@@ -265,39 +317,29 @@ impl Node {
         Node { counts, kind }
     }
 
-    /// Moves the first item of `other` to the end of `self`.
-    fn take_front_of(&mut self, other: &mut Node) {
-        let c = other.counts.pop_front();
-        self.counts.push(c);
-        match (&mut self.kind, &mut other.kind) {
-            (Kind::Leaf(a), Kind::Leaf(b)) => a.push(b.pop_front()),
-            (Kind::Inner(a), Kind::Inner(b)) => a.push(b.pop_front()),
-            _ => unreachable!("siblings of different kinds"),
-        }
-    }
-
-    /// Moves the last item of `self` to the front of `other`.
-    fn give_back_to(&mut self, other: &mut Node) {
-        let c = self.counts.pop();
-        other.counts.insert(0, c);
-        match (&mut self.kind, &mut other.kind) {
-            (Kind::Leaf(a), Kind::Leaf(b)) => b.insert(0, a.pop()),
-            (Kind::Inner(a), Kind::Inner(b)) => b.insert(0, a.pop()),
-            _ => unreachable!("siblings of different kinds"),
-        }
-    }
-
     /// Rebalances two adjacent siblings: when their items fit one node all
     /// move into `self` and `true` is returned (`right` is then empty);
     /// otherwise both end up with at least `MIN` items.
     pub(crate) fn balance(&mut self, right: &mut Node) -> bool {
         let total = self.len() + right.len();
         let target = if total <= MAX { total } else { total / 2 };
-        while self.len() < target {
-            self.take_front_of(right);
-        }
-        while self.len() > target {
-            self.give_back_to(right);
+        let n = self.len();
+        if n < target {
+            let k = target - n;
+            self.counts.take_front(&mut right.counts, k);
+            match (&mut self.kind, &mut right.kind) {
+                (Kind::Leaf(a), Kind::Leaf(b)) => a.take_front(b, k),
+                (Kind::Inner(a), Kind::Inner(b)) => a.take_front(b, k),
+                _ => unreachable!("siblings of different kinds"),
+            }
+        } else if n > target {
+            let k = n - target;
+            self.counts.give_back(&mut right.counts, k);
+            match (&mut self.kind, &mut right.kind) {
+                (Kind::Leaf(a), Kind::Leaf(b)) => a.give_back(b, k),
+                (Kind::Inner(a), Kind::Inner(b)) => a.give_back(b, k),
+                _ => unreachable!("siblings of different kinds"),
+            }
         }
         right.len() == 0
     }
@@ -322,12 +364,21 @@ pub(crate) fn balance_children(node: &mut Node, a: usize) {
 /// Merges every underfull child of `node` with a neighbour until none is
 /// left (or only one child remains).
 pub(crate) fn fix_underfull(node: &mut Node) {
+    fix_underfull_from(node, 0, usize::MAX);
+}
+
+/// [`fix_underfull`] when only children `lo..lo + width` can be underfull
+/// (an edit touched only those): the other children are not visited, which
+/// saves a cache miss per child.
+pub(crate) fn fix_underfull_from(node: &mut Node, lo: usize, width: usize) {
     loop {
         if node.len() < 2 {
             return;
         }
         let ch = node.children();
-        let Some(j) = ch.iter().position(|c| c.node().len() < MIN) else { return };
+        let lo = lo.min(ch.len());
+        let hi = lo.saturating_add(width).min(ch.len());
+        let Some(j) = (lo..hi).find(|&j| ch[j].node().len() < MIN) else { return };
         let a = if j + 1 < ch.len() { j } else { j - 1 };
         balance_children(node, a);
         // A child that was underfull may have had a single, itself underfull,

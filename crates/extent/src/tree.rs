@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::node::{Child, Kind, MAX, MIN, Node, balance_children, fix_underfull};
+use crate::node::{Child, Kind, MAX, MIN, Node, balance_children, fix_underfull_from};
 
 /// Size of the private blocks the small-write policy creates and fills, and
 /// the granularity a copy-on-write overwrite rounds its copy to.
@@ -139,6 +139,24 @@ impl Tree {
                 t
             }
         }
+    }
+
+    /// Splits into bytes `..at` and `at..` (`0 < at < len`), consuming the
+    /// tree. Only the nodes on the path to `at` are cut: those this tree
+    /// owns alone are reused in place (shared ones are copied first, as any
+    /// edit does); every other node moves whole to one side. Each level joins
+    /// its two cut halves by height, so the cost is O(depth) node edits.
+    pub(crate) fn split(self, at: u64) -> (Tree, Tree) {
+        match split_rec(self.root, self.height, at) {
+            (Some(l), Some(r)) => (l, r),
+            _ => unreachable!("a cut strictly inside the tree leaves bytes on both sides"),
+        }
+    }
+
+    /// Bytes `start..end` as a new tree (`start < end <= len`): the two cuts
+    /// of a split, without building the parts outside the range.
+    pub(crate) fn range(&self, start: u64, end: u64) -> Tree {
+        range_rec(&self.root, self.height, start, end)
     }
 
     /// Adds a level above the root when the root split.
@@ -338,6 +356,7 @@ fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Node> {
     let mut i = 0;
     let mut acc = 0u64;
     let mut junction = None;
+    let mut first = None;
     while i < node.len() && acc < end {
         let c = node.counts[i];
         let (s, e) = (start.max(acc), end.min(acc + c));
@@ -346,6 +365,7 @@ fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Node> {
             i += 1;
             continue;
         }
+        first.get_or_insert(i);
         let (ls, le) = (s - acc, e - acc);
         acc += c;
         if ls == 0 && le == c {
@@ -386,7 +406,9 @@ fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Node> {
             merge_small(node, j);
         }
     } else {
-        fix_underfull(node);
+        // Children the removal dropped whole are gone; the partly cut ones
+        // (at most two) now sit side by side at `first`.
+        fix_underfull_from(node, first.unwrap_or(0), 2);
     }
     (node.len() > MAX).then(|| node.split_half())
 }
@@ -509,4 +531,149 @@ fn cow_write(old: Bytes, s: usize, e: usize, part: &[u8]) -> (Bytes, [Option<Byt
         Some(b) => (b, [Some(private), after]),
         None => (private, [after, None]),
     }
+}
+
+/// A tree of the consecutive children `ch` (with byte counts `counts`) of an
+/// inner node at height `h`: `None` for none, the child itself for one, else
+/// a new root over them (a root may hold fewer than `MIN` items).
+fn tree_of(ch: &[Child], counts: &[u64], h: u8) -> Option<Tree> {
+    match ch {
+        [] => None,
+        [one] => Some(Tree { root: one.arc().clone(), height: h - 1 }),
+        _ => {
+            let mut node = Node::inner();
+            for (c, &n) in ch.iter().zip(counts) {
+                node.push_child_counted(c.clone(), n);
+            }
+            Some(Tree { root: Arc::new(node), height: h })
+        }
+    }
+}
+
+/// Joins optional trees left to right.
+fn join_opt(a: Option<Tree>, b: Option<Tree>) -> Option<Tree> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Tree::join(a, b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// A leaf tree of the extents of `e` from `(i, from)` to `(j, to)` (item and
+/// offset inside it; `to` exclusive, `to == 0` meaning "nothing of item j").
+fn leaf_range(e: &[Bytes], counts: &[u64], (i, from): (usize, u64), (j, to): (usize, u64)) -> Tree {
+    let mut leaf = Node::leaf();
+    if i == j {
+        leaf.push_ext(e[i].slice(from as usize..to as usize));
+    } else {
+        if from == 0 {
+            leaf.push_ext(e[i].clone());
+        } else {
+            leaf.push_ext(e[i].slice(from as usize..));
+        }
+        for (b, &n) in e[i + 1..j].iter().zip(&counts[i + 1..j]) {
+            debug_assert_eq!(b.len() as u64, n);
+            leaf.push_ext(b.clone());
+        }
+        if to > 0 {
+            leaf.push_ext(e[j].slice(..to as usize));
+        }
+    }
+    Tree { root: Arc::new(leaf), height: 0 }
+}
+
+fn prefix_rec(node: &Arc<Node>, h: u8, at: u64) -> Tree {
+    let total = node.total();
+    debug_assert!(at > 0 && at <= total);
+    if at == total {
+        return Tree { root: node.clone(), height: h };
+    }
+    let (i, off) = node.locate(at);
+    match &node.kind {
+        Kind::Leaf(e) => leaf_range(e, &node.counts, (0, 0), (i, off)),
+        Kind::Inner(c) => {
+            let left = tree_of(&c[..i], &node.counts[..i], h);
+            let sub = (off > 0).then(|| prefix_rec(c[i].arc(), h - 1, off));
+            join_opt(left, sub).expect("a prefix of at least one byte")
+        }
+    }
+}
+
+fn suffix_rec(node: &Arc<Node>, h: u8, at: u64) -> Tree {
+    debug_assert!(at < node.total());
+    if at == 0 {
+        return Tree { root: node.clone(), height: h };
+    }
+    let (i, off) = node.locate(at);
+    match &node.kind {
+        Kind::Leaf(e) => {
+            leaf_range(e, &node.counts, (i, off), (e.len() - 1, node.counts[e.len() - 1]))
+        }
+        Kind::Inner(c) => {
+            let sub = suffix_rec(c[i].arc(), h - 1, off);
+            let right = tree_of(&c[i + 1..], &node.counts[i + 1..], h);
+            join_opt(Some(sub), right).expect("a suffix of at least one byte")
+        }
+    }
+}
+
+fn range_rec(node: &Arc<Node>, h: u8, start: u64, end: u64) -> Tree {
+    let total = node.total();
+    debug_assert!(start < end && end <= total);
+    if start == 0 {
+        return prefix_rec(node, h, end);
+    }
+    if end == total {
+        return suffix_rec(node, h, start);
+    }
+    let (i, so) = node.locate(start);
+    // `end` lies strictly inside the node: item `j` holds byte `end - 1`.
+    let (j, eo) = node.locate(end - 1);
+    let eo = eo + 1;
+    match &node.kind {
+        Kind::Leaf(e) => leaf_range(e, &node.counts, (i, so), (j, eo)),
+        Kind::Inner(c) => {
+            if i == j {
+                return range_rec(c[i].arc(), h - 1, so, eo);
+            }
+            let left = suffix_rec(c[i].arc(), h - 1, so);
+            let mid = tree_of(&c[i + 1..j], &node.counts[i + 1..j], h);
+            let right = prefix_rec(c[j].arc(), h - 1, eo);
+            join_opt(join_opt(Some(left), mid), Some(right)).expect("a non-empty range")
+        }
+    }
+}
+
+/// A tree of the items left in a cut node at height `h` (0: a leaf):
+/// `None` when empty, the only child when an inner node has one.
+fn cut_tree(mut node: Arc<Node>, h: u8) -> Option<Tree> {
+    match node.len() {
+        0 => None,
+        1 if h > 0 => Some(Tree { root: Arc::make_mut(&mut node).pop_child(), height: h - 1 }),
+        _ => Some(Tree { root: node, height: h }),
+    }
+}
+
+fn split_rec(mut arc: Arc<Node>, h: u8, at: u64) -> (Option<Tree>, Option<Tree>) {
+    // Cut in place: the left part stays in this allocation (copied first
+    // only when shared), the right part moves to a new node.
+    let node = Arc::make_mut(&mut arc);
+    let (i, off) = node.locate(at);
+    if node.is_leaf() {
+        let mut right = node.split_off_items(i);
+        if off > 0 {
+            let head = right.exts_mut()[0].split_to(off as usize);
+            right.counts[0] -= off;
+            node.push_ext(head);
+        }
+        return (cut_tree(arc, 0), cut_tree(Arc::new(right), 0));
+    }
+    if off == 0 {
+        let right = node.split_off_items(i);
+        return (cut_tree(arc, h), cut_tree(Arc::new(right), h));
+    }
+    let right = node.split_off_items(i + 1);
+    let child = node.pop_child();
+    let (l, r) = split_rec(child, h - 1, off);
+    (join_opt(cut_tree(arc, h), l), join_opt(r, cut_tree(Arc::new(right), h)))
 }
