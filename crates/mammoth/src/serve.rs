@@ -16,7 +16,9 @@ use clap::{Args, ValueEnum};
 /// to install). With the default durability, a reply is sent only after
 /// the mutation it acknowledges is on disk; a pipeline of quiet SETQs closed
 /// by a NOOP (or of `set … noreply` lines closed by `mn` or any command
-/// that answers) costs one group commit. Stops cleanly on SIGINT/SIGTERM (a final
+/// that answers) costs one group commit. A binary connection that sends
+/// TAP_CONNECT becomes a TAP stream of every change (backfill, then live;
+/// `mammoth tap` is the consumer). Stops cleanly on SIGINT/SIGTERM (a final
 /// commit, then exit).
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -60,6 +62,15 @@ pub(crate) struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Hours a deleted key keeps its tombstone, so that a TAP consumer
+    /// resuming from before the delete still gets it. A consumer away for
+    /// longer gets a flush and a full backfill instead.
+    #[arg(long, default_value_t = 24)]
+    tombstone_hours: u32,
+    /// MiB of recent changes kept for live TAP streams (only while one is
+    /// connected); a consumer further behind is backfilled again.
+    #[arg(long, default_value_t = 64)]
+    tap_ring_mib: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -91,6 +102,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     };
     template.max_value_len = args.max_value as usize;
     template.max_dirty_bytes = args.max_dirty_bytes;
+    template.tombstone_retention = Duration::from_secs(u64::from(args.tombstone_hours) * 3600);
+    template.feed_max_bytes = args.tap_ring_mib.saturating_mul(1024 * 1024);
     let users = match &args.users {
         Some(path) => Some(server::Users::load(path)?),
         None => None,

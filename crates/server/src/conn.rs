@@ -27,6 +27,8 @@ pub(crate) enum Next {
     Continue,
     /// Flush what is queued, then close.
     Close,
+    /// Flush what is queued, then turn into a TAP producer.
+    Tap(memcache::binary::tap::TapConnect, u32),
 }
 
 pub(crate) struct Conn<'a> {
@@ -76,7 +78,7 @@ impl Conn<'_> {
             let mut next = Next::Continue;
             while let Some(after) = self.step(&mut decoder, &mut input) {
                 next = after;
-                if matches!(next, Next::Close) {
+                if matches!(next, Next::Close | Next::Tap(..)) {
                     break;
                 }
                 if self.out.len() >= self.shared.config.max_output {
@@ -84,8 +86,15 @@ impl Conn<'_> {
                 }
             }
             self.flush(&mut socket).await?;
-            if matches!(next, Next::Close) {
-                return Ok(());
+            match next {
+                Next::Close => return Ok(()),
+                Next::Tap(connect, opaque) => {
+                    let store = self.store.clone();
+                    let rest = std::mem::take(&mut input);
+                    return crate::tap::produce(self.shared, store, socket, rest, connect, opaque)
+                        .await;
+                }
+                Next::Continue => {}
             }
             if self.store.over_dirty_limit() {
                 // Write-behind back-pressure: let the flusher catch up.
@@ -269,10 +278,7 @@ impl Conn<'_> {
             Command::SaslAuth { mechanism, data } | Command::SaslStep { mechanism, data } => {
                 return self.sasl(reply, &mechanism, &data);
             }
-            Command::TapConnect(_) => {
-                // TAP streaming is not served yet.
-                reply.error(&mut out.buf, Status::UNKNOWN_COMMAND);
-            }
+            Command::TapConnect(connect) => return Next::Tap(connect, req.opaque),
         }
         Next::Continue
     }
@@ -311,6 +317,15 @@ impl Conn<'_> {
 
     fn stat(&mut self, reply: Reply, group: &[u8]) {
         let out = &mut self.out;
+        if group == b"tap" {
+            let mut pairs = Vec::new();
+            self.shared.taps.stats(&self.store, &mut pairs);
+            for (k, v) in pairs {
+                reply.stat(&mut out.buf, k.as_bytes(), v.as_bytes());
+            }
+            reply.stat_end(&mut out.buf);
+            return;
+        }
         match stats::group(group, &self.shared.stats, &self.shared.config, &self.store) {
             Some(pairs) => {
                 for (k, v) in pairs {

@@ -20,6 +20,11 @@
 //! headers close the connection after an error reply, unknown opcodes get
 //! `UNKNOWN_COMMAND` and the connection stays open.
 //!
+//! A binary connection that sends `TAP_CONNECT` becomes a TAP producer
+//! (membase's replication stream): a backfill from the store's change feed,
+//! then every durable change live, with acks, resumable named cursors and
+//! a key-prefix filter (`docs/memcached-binary.md` §10.7).
+//!
 //! With a users file, SASL PLAIN is offered and each user name selects a
 //! *bucket* (membase's convention): an independent store under
 //! `DIR/buckets/NAME`. Unauthenticated clients use the `default` bucket
@@ -42,6 +47,7 @@ mod buckets;
 mod conn;
 mod out;
 mod stats;
+mod tap;
 mod text;
 
 use std::future::Future;
@@ -94,6 +100,7 @@ pub(crate) struct Shared {
     pub(crate) buckets: Buckets,
     pub(crate) stats: ServerStats,
     pub(crate) shutdown: broadcast::Sender<()>,
+    pub(crate) taps: tap::Registry,
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets
@@ -112,6 +119,7 @@ pub async fn run(
         config,
         buckets,
         shutdown: notify,
+        taps: tap::Registry::default(),
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     // Every connection task holds a clone; `recv` returns once all are gone.

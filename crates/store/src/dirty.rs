@@ -1,10 +1,12 @@
 //! The dirty set: every key changed since the last group commit, each with
 //! only its latest version (per-key write coalescing), plus the sequence
-//! number allocator.
+//! number allocator and, while change-feed readers are subscribed, the
+//! recent-change ring they read from.
 //!
 //! Sequence numbers are handed out under the same lock that records the
 //! change, so when the flusher cuts a batch every seqno up to the cut is in
-//! that batch or an earlier one: "persisted up to N" is exact.
+//! that batch or an earlier one: "persisted up to N" is exact. The ring is
+//! filled under the same lock, so it is in seqno order.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -12,64 +14,121 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::backend::Batch;
-use crate::item::Item;
+use crate::feed::{Change, ChangeKind, Ring};
+use crate::item::{Item, Tombstone};
 
 /// Bookkeeping bytes counted per dirty entry.
 const ENTRY_OVERHEAD: u64 = 64;
+
+/// The latest version of a dirty key.
+pub(crate) enum Version {
+    /// The item as it is now.
+    Put(Item),
+    /// Deleted: the tombstone replaces the item.
+    Tomb(Tombstone),
+    /// A tombstone past its retention: remove the record outright.
+    Purge,
+}
+
+impl Version {
+    fn value_len(&self) -> u64 {
+        match self {
+            Version::Put(item) => item.value.len(),
+            Version::Tomb(_) | Version::Purge => 0,
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Dirty {
     /// The last seqno handed out.
     pub(crate) high_seqno: u64,
-    /// Latest version per key; `None` is a delete.
-    entries: HashMap<Bytes, Option<Item>>,
+    /// Latest version per key.
+    entries: HashMap<Bytes, Version>,
     /// A FLUSH happened before every entry now in `entries`.
     clear: bool,
+    /// Metadata to write with the next batch.
+    meta: HashMap<String, u64>,
     /// Approximate bytes held by `entries`.
     pub(crate) bytes: u64,
     /// When the oldest change in this set was made.
     pub(crate) oldest: Option<Instant>,
     /// Client mutations recorded since the store opened.
     pub(crate) mutations: u64,
+    /// Recent changes for change-feed readers.
+    pub(crate) ring: Ring,
 }
 
 impl Dirty {
-    pub(crate) fn new(high_seqno: u64) -> Self {
-        Dirty { high_seqno, ..Dirty::default() }
+    pub(crate) fn new(high_seqno: u64, ring: Ring) -> Self {
+        Dirty { high_seqno, ring, ..Dirty::default() }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty() && !self.clear
+        self.entries.is_empty() && !self.clear && self.meta.is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Hands out the next seqno without recording a change.
+    /// Hands out the next seqno.
     pub(crate) fn next_seqno(&mut self) -> u64 {
         self.high_seqno += 1;
         self.high_seqno
     }
 
-    /// Records the latest version of `key` (`None` = deleted).
-    pub(crate) fn record(&mut self, key: Bytes, version: Option<Item>) {
-        let value_len = |v: &Option<Item>| v.as_ref().map_or(0, |i| i.value.len());
-        let key_len = key.len() as u64;
-        let add = key_len + value_len(&version) + ENTRY_OVERHEAD;
-        let replaced = self.entries.insert(key, version);
-        let sub = replaced.map_or(0, |old| key_len + value_len(&old) + ENTRY_OVERHEAD);
-        self.bytes = (self.bytes + add).saturating_sub(sub);
+    /// Records the latest version of `key` (a put or a tombstone) under the
+    /// seqno just handed out.
+    pub(crate) fn record(&mut self, key: Bytes, version: Version) {
+        if self.ring.active() {
+            let kind = match &version {
+                Version::Put(item) => Some(ChangeKind::Mutation(item.clone())),
+                Version::Tomb(_) => Some(ChangeKind::Delete),
+                Version::Purge => None,
+            };
+            if let Some(kind) = kind {
+                self.ring.push(Change { seqno: self.high_seqno, key: key.clone(), kind });
+            }
+        }
         self.mutations += 1;
+        self.insert(key, version);
+    }
+
+    /// Queues the removal of an expired tombstone (not a change anyone sees).
+    pub(crate) fn purge(&mut self, key: Bytes) {
+        self.insert(key, Version::Purge);
+    }
+
+    fn insert(&mut self, key: Bytes, version: Version) {
+        let key_len = key.len() as u64;
+        let add = key_len + version.value_len() + ENTRY_OVERHEAD;
+        let replaced = self.entries.insert(key, version);
+        let sub = replaced.map_or(0, |old| key_len + old.value_len() + ENTRY_OVERHEAD);
+        self.bytes = (self.bytes + add).saturating_sub(sub);
         self.oldest.get_or_insert_with(Instant::now);
     }
 
-    /// Records a FLUSH: everything pending is superseded by the clear.
+    /// Records a FLUSH under the seqno just handed out: everything pending
+    /// is superseded by the clear.
     pub(crate) fn record_clear(&mut self) {
+        if self.ring.active() {
+            self.ring.push(Change {
+                seqno: self.high_seqno,
+                key: Bytes::new(),
+                kind: ChangeKind::Flush,
+            });
+        }
         self.entries.clear();
         self.clear = true;
         self.bytes = 0;
         self.mutations += 1;
+        self.oldest.get_or_insert_with(Instant::now);
+    }
+
+    /// Queues a metadata value for the next batch.
+    pub(crate) fn set_meta(&mut self, name: String, value: u64) {
+        self.meta.insert(name, value);
         self.oldest.get_or_insert_with(Instant::now);
     }
 
@@ -78,12 +137,14 @@ impl Dirty {
         let mut batch = Batch {
             clear: std::mem::take(&mut self.clear),
             high_seqno: self.high_seqno,
+            meta: self.meta.drain().collect(),
             ..Batch::default()
         };
         for (key, version) in self.entries.drain() {
             match version {
-                Some(item) => batch.puts.push((key, item)),
-                None => batch.deletes.push(key),
+                Version::Put(item) => batch.puts.push((key, item)),
+                Version::Tomb(tomb) => batch.tombstones.push((key, tomb)),
+                Version::Purge => batch.deletes.push(key),
             }
         }
         self.bytes = 0;

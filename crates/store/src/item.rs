@@ -44,13 +44,37 @@ impl Item {
     }
 }
 
+/// What a deleted key leaves behind: the delete's sequence number and time,
+/// kept (in memory and in the engine) for the tombstone retention window so
+/// that a change feed resuming from an older seqno learns about the delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    /// The sequence number of the delete.
+    pub seqno: u64,
+    /// When the delete happened (Unix seconds).
+    pub deleted_at: u32,
+}
+
+/// One stored record: a live item or a tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A live item.
+    Item(Item),
+    /// A deleted key.
+    Tombstone(Tombstone),
+}
+
 /// Rough per-item bookkeeping cost used by the `bytes` statistic.
 const ITEM_OVERHEAD: usize = 48;
 
 /// Version byte of the persisted item encoding.
 const ENCODING_V1: u8 = 1;
+/// Version byte of a persisted tombstone.
+const TOMBSTONE_V1: u8 = 2;
 /// Length of the persisted header: version, flags, exptime, cas, seqno.
 pub(crate) const HEADER_LEN: usize = 1 + 4 + 4 + 8 + 8;
+/// Length of a persisted tombstone: version, seqno, time of the delete.
+const TOMBSTONE_LEN: usize = 1 + 8 + 4;
 
 /// Encodes an item for an engine: a 25-byte big-endian header (version 1,
 /// flags, exptime, CAS, seqno) followed by the value bytes.
@@ -67,8 +91,36 @@ pub(crate) fn encode(item: &Item) -> Vec<u8> {
     out.into()
 }
 
-/// Decodes what [`encode`] wrote. `key` only names the record in errors.
-pub(crate) fn decode(key: &[u8], raw: &Bytes) -> Result<Item, Error> {
+/// Encodes a tombstone: version 2, the delete's seqno and time, big-endian.
+pub(crate) fn encode_tombstone(tomb: Tombstone) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TOMBSTONE_LEN);
+    out.push(TOMBSTONE_V1);
+    out.extend_from_slice(&tomb.seqno.to_be_bytes());
+    out.extend_from_slice(&tomb.deleted_at.to_be_bytes());
+    out
+}
+
+/// Decodes what [`encode`] or [`encode_tombstone`] wrote. `key` only names
+/// the record in errors.
+pub(crate) fn decode(key: &[u8], raw: &Bytes) -> Result<Record, Error> {
+    let corrupt = |detail: String| Error::Corrupt { key: key.to_vec(), detail };
+    if raw.first() == Some(&TOMBSTONE_V1) {
+        if raw.len() != TOMBSTONE_LEN {
+            return Err(corrupt(format!("tombstone is {} bytes, not {TOMBSTONE_LEN}", raw.len())));
+        }
+        let mut seqno = [0u8; 8];
+        seqno.copy_from_slice(&raw[1..9]);
+        let mut at = [0u8; 4];
+        at.copy_from_slice(&raw[9..13]);
+        return Ok(Record::Tombstone(Tombstone {
+            seqno: u64::from_be_bytes(seqno),
+            deleted_at: u32::from_be_bytes(at),
+        }));
+    }
+    decode_item(key, raw).map(Record::Item)
+}
+
+fn decode_item(key: &[u8], raw: &Bytes) -> Result<Item, Error> {
     let corrupt = |detail: String| Error::Corrupt { key: key.to_vec(), detail };
     if raw.len() < HEADER_LEN {
         return Err(corrupt(format!(
@@ -111,7 +163,17 @@ mod tests {
                 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, b'x', b'y'
             ]
         );
-        assert_eq!(decode(b"k", &Bytes::from(raw)).unwrap(), item);
+        assert_eq!(decode(b"k", &Bytes::from(raw)).unwrap(), Record::Item(item));
+    }
+
+    #[test]
+    fn tombstone_layout_is_fixed() {
+        let tomb = Tombstone { seqno: 0x0102_0304_0506_0708, deleted_at: 0x1112_1314 };
+        let raw = encode_tombstone(tomb);
+        assert_eq!(raw, [2, 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x12, 0x13, 0x14]);
+        assert_eq!(decode(b"k", &Bytes::from(raw)).unwrap(), Record::Tombstone(tomb));
+        let err = decode(b"gone", &Bytes::from_static(&[2, 0, 0])).unwrap_err();
+        assert!(err.to_string().contains("gone") && err.to_string().contains("tombstone"), "{err}");
     }
 
     #[test]

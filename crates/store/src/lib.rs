@@ -59,6 +59,7 @@ mod backend;
 mod clock;
 mod dirty;
 mod error;
+pub mod feed;
 mod item;
 mod stats;
 mod store;
@@ -67,7 +68,8 @@ mod table;
 pub use crate::backend::{Backend, BackendKind, Batch, FjallBackend, LoadSummary, SqliteBackend};
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::error::Error;
-pub use crate::item::{Item, Value};
+pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
+pub use crate::item::{Item, Record, Tombstone, Value};
 pub use crate::stats::Counters;
 pub use crate::store::{
     Arith, Config, Durability, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store,

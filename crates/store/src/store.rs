@@ -1,8 +1,9 @@
 //! The store: memcached's item semantics over the item table, with every
 //! change recorded in the dirty set for the flusher.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,9 +14,10 @@ use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendKind};
 use crate::clock::Clock;
-use crate::dirty::Dirty;
+use crate::dirty::{Dirty, Version};
 use crate::error::Error;
-use crate::item::{Item, Value};
+use crate::feed::{Ring, Subscription, TimeIndex};
+use crate::item::{Item, Record, Tombstone, Value};
 use crate::stats::{Counters, add, inc};
 use crate::table::{Shard, Table, lock};
 
@@ -58,6 +60,15 @@ pub struct Config {
     pub flush_interval: Duration,
     /// How often expired items are purged from memory and disk.
     pub purge_interval: Duration,
+    /// How long deleted keys keep a tombstone, so that a change-feed reader
+    /// resuming from an older seqno learns about the delete. A reader
+    /// older than that gets a flush and a full backfill instead.
+    pub tombstone_retention: Duration,
+    /// Bound on the change feed's ring of recent changes (bytes of keys and
+    /// values it holds); a reader further behind backfills again.
+    pub feed_max_bytes: u64,
+    /// Bound on the ring's number of changes.
+    pub feed_max_changes: usize,
     /// The time source.
     pub clock: Clock,
 }
@@ -73,6 +84,9 @@ impl Config {
             max_dirty_bytes: 256 * 1024 * 1024,
             flush_interval: Duration::from_millis(100),
             purge_interval: Duration::from_secs(60),
+            tombstone_retention: Duration::from_secs(24 * 3600),
+            feed_max_bytes: 64 * 1024 * 1024,
+            feed_max_changes: 256 * 1024,
             clock: Clock::system(),
         }
     }
@@ -161,10 +175,10 @@ pub struct PersistState {
     pub seqno: u64,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: Config,
-    table: Table,
-    dirty: Mutex<Dirty>,
+    pub(crate) table: Table,
+    pub(crate) dirty: Mutex<Dirty>,
     /// Signals the flusher that `dirty` has work (or that it should stop).
     wake: Condvar,
     persisted: watch::Sender<PersistState>,
@@ -179,7 +193,19 @@ struct Inner {
     backend_name: &'static str,
     engine_stats: Mutex<Vec<(String, String)>>,
     warmup: WarmupReport,
+    /// Seqno of the last FLUSH (0: none since the store was created).
+    flush_seqno: AtomicU64,
+    /// Highest seqno of a tombstone dropped after its retention.
+    purged_seqno: AtomicU64,
+    /// Named change-feed cursors (TAP registered clients).
+    cursors: Mutex<HashMap<Bytes, u64>>,
+    time_index: Mutex<TimeIndex>,
 }
+
+/// Metadata names for the change feed's marks and cursors.
+const META_FLUSH_SEQNO: &str = "flush_seqno";
+const META_PURGED_SEQNO: &str = "purged_seqno";
+const META_CURSOR: &str = "tap_cursor:";
 
 /// What happened when the store was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -242,23 +268,41 @@ impl Store {
         let mut max_seqno = 0;
         let mut items = 0u64;
         let mut mem = 0u64;
-        let summary = backend.load(&mut |key, item| {
-            max_seqno = max_seqno.max(item.seqno).max(item.cas);
-            if item.is_expired(now) {
-                expired_keys.push(key);
-            } else {
-                items += 1;
-                mem += item.footprint(&key);
-                table.lock(&key).insert(key, item);
+        let summary = backend.load(&mut |key, record| match record {
+            Record::Item(item) => {
+                max_seqno = max_seqno.max(item.seqno).max(item.cas);
+                if item.is_expired(now) {
+                    expired_keys.push(key);
+                } else {
+                    items += 1;
+                    mem += item.footprint(&key);
+                    table.lock(&key).items.insert(key, item);
+                }
+            }
+            Record::Tombstone(tomb) => {
+                max_seqno = max_seqno.max(tomb.seqno);
+                table.lock(&key).tombs.insert(key, tomb);
             }
         })?;
         let high = summary.high_seqno.max(max_seqno) + RESTART_SEQNO_GAP;
-        let mut dirty = Dirty::new(high);
+        let mut dirty = Dirty::new(high, Ring::new(config.feed_max_changes, config.feed_max_bytes));
         let expired = expired_keys.len() as u64;
         for key in expired_keys {
-            dirty.next_seqno();
-            dirty.record(key, None);
+            let seqno = dirty.next_seqno();
+            let tomb = Tombstone { seqno, deleted_at: now };
+            table.lock(&key).tombs.insert(key.clone(), tomb);
+            dirty.record(key, Version::Tomb(tomb));
         }
+        let meta = |name: &str| summary.meta.iter().find(|(n, _)| n == name).map_or(0, |m| m.1);
+        let (flush_seqno, purged_seqno) = (meta(META_FLUSH_SEQNO), meta(META_PURGED_SEQNO));
+        let cursors = summary
+            .meta
+            .iter()
+            .filter_map(|(name, seqno)| {
+                let hex = name.strip_prefix(META_CURSOR)?;
+                Some((Bytes::from(unhex(hex)?), *seqno))
+            })
+            .collect();
         let warmup = WarmupReport { items, expired, duration: started.elapsed() };
         tracing::info!(
             backend = backend.name(),
@@ -283,6 +327,10 @@ impl Store {
             curr_items: items.into(),
             mem_bytes: mem.into(),
             warmup,
+            flush_seqno: flush_seqno.into(),
+            purged_seqno: purged_seqno.into(),
+            cursors: Mutex::new(cursors),
+            time_index: Mutex::new(TimeIndex::default()),
         });
         let flusher_inner = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -404,10 +452,10 @@ impl Store {
         };
         inc(&c.total_items);
         let mut new = new;
-        let mutation = self.inner.record(key.clone(), Some(&mut new), true);
+        let mutation = self.inner.record(key.clone(), &mut new, true);
         self.inner.remember(&key, &new);
         let key_len = key.len();
-        if let Some(old) = shard.insert(key, new) {
+        if let Some(old) = shard.put(key, new) {
             self.inner.forget_len(key_len, &old);
         }
         Ok(mutation)
@@ -435,7 +483,7 @@ impl Store {
         };
         self.inner.forget(&key, &old);
         inc(&c.delete_hits);
-        Ok(self.inner.record(key, None, false))
+        Ok(self.inner.record_delete(&mut shard, key, now))
     }
 
     /// INCR or DECR. Returns the new counter value. A missing item is
@@ -477,7 +525,7 @@ impl Store {
             let old_len = item.value.len();
             item.value = ExtentBuf::from(next.to_string().into_bytes());
             let grown = item.value.len() as i64 - old_len as i64;
-            let mutation = self.inner.record(key, Some(item), true);
+            let mutation = self.inner.record(key, item, true);
             if grown >= 0 {
                 self.inner.mem_bytes.fetch_add(grown as u64, Ordering::Relaxed);
             } else {
@@ -497,9 +545,9 @@ impl Store {
                 seqno: 0,
             };
             inc(&c.total_items);
-            let mutation = self.inner.record(key.clone(), Some(&mut item), true);
+            let mutation = self.inner.record(key.clone(), &mut item, true);
             self.inner.remember(&key, &item);
-            shard.insert(key, item);
+            shard.put(key, item);
             Ok((initial, mutation))
         }
     }
@@ -524,12 +572,14 @@ impl Store {
         let hit = Hit::of(item);
         let stored_key = shard.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
         let item = shard.get_mut(key).ok_or(OpError::NotFound)?;
-        let mutation = self.inner.record(stored_key, Some(item), false);
+        let mutation = self.inner.record(stored_key, item, false);
         // A touch to a time already past kills the item now.
         if item.is_expired(now)
             && let Some((key, old)) = shard.remove_entry(key)
         {
             self.inner.forget(&key, &old);
+            let deleted = self.inner.record_delete(&mut shard, key, now);
+            return Ok((hit, deleted));
         }
         Ok((hit, mutation))
     }
@@ -629,10 +679,83 @@ impl Store {
         #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
         let ratio = if writes == 0 { 1.0 } else { mutations as f64 / writes as f64 };
         push("coalescing_ratio", format!("{ratio:.3}"));
+        let (ring_changes, ring_bytes) = {
+            let d = lock(&self.inner.dirty);
+            (d.ring.len(), d.ring.bytes())
+        };
+        let (flush, purged) = self.feed_marks();
+        push("feed_ring_changes", ring_changes.to_string());
+        push("feed_ring_bytes", ring_bytes.to_string());
+        push("feed_flush_seqno", flush.to_string());
+        push("feed_purged_seqno", purged.to_string());
         push("warmup_items", self.inner.warmup.items.to_string());
         push("warmup_ms", self.inner.warmup.duration.as_millis().to_string());
         out.extend(lock(&self.inner.engine_stats).iter().cloned());
         out
+    }
+
+    /// Subscribes to the change feed (see [`crate::feed`]): from now on the
+    /// store keeps recent changes in its ring until the subscription drops.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(self.clone())
+    }
+
+    /// A seqno such that every change made at or after Unix time `time` has
+    /// a larger one (TAP's BACKFILL time). Conservative: a change made
+    /// shortly before `time`, or before the store was opened, may be
+    /// included; none made after is left out.
+    pub fn seqno_since_time(&self, time: u64) -> u64 {
+        let time = u32::try_from(time).unwrap_or(u32::MAX);
+        lock(&self.inner.time_index).since(time)
+    }
+
+    /// A receiver of the persistence state, for waiting on it without
+    /// asking the flusher to hurry (as [`Store::wait_persisted`] does).
+    pub fn persisted_watch(&self) -> watch::Receiver<PersistState> {
+        self.inner.persisted.subscribe()
+    }
+
+    /// The stored position of the named change-feed cursor.
+    pub fn cursor(&self, name: &[u8]) -> Option<u64> {
+        lock(&self.inner.cursors).get(name).copied()
+    }
+
+    /// Every named cursor and its position.
+    pub fn cursors(&self) -> Vec<(Bytes, u64)> {
+        let mut all: Vec<_> =
+            lock(&self.inner.cursors).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort();
+        all
+    }
+
+    /// Moves the named cursor to `seqno` (written with the next group
+    /// commit, so it survives restarts).
+    pub fn set_cursor(&self, name: &[u8], seqno: u64) {
+        let mut cursors = lock(&self.inner.cursors);
+        if cursors.get(name) == Some(&seqno) {
+            return;
+        }
+        cursors.insert(Bytes::copy_from_slice(name), seqno);
+        let mut dirty = lock(&self.inner.dirty);
+        let was_empty = dirty.is_empty();
+        dirty.set_meta(format!("{META_CURSOR}{}", hex(name)), seqno);
+        drop(dirty);
+        drop(cursors);
+        if was_empty {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// (seqno of the last FLUSH, highest seqno of a purged tombstone).
+    pub(crate) fn feed_marks(&self) -> (u64, u64) {
+        (
+            self.inner.flush_seqno.load(Ordering::Acquire),
+            self.inner.purged_seqno.load(Ordering::Acquire),
+        )
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// Number of live items in memory.
@@ -671,14 +794,7 @@ impl Inner {
                 self.forget(&key, &item);
                 inc(&self.counters.expired_items);
                 inc(&self.counters.get_expired);
-                let mut dirty = lock(&self.dirty);
-                let was_empty = dirty.is_empty();
-                dirty.next_seqno();
-                dirty.record(key, None);
-                drop(dirty);
-                if was_empty {
-                    self.wake.notify_one();
-                }
+                self.record_delete(shard, key, now);
             }
             return None;
         }
@@ -699,32 +815,42 @@ impl Inner {
         self.mem_bytes.fetch_add(item.footprint(key), Ordering::Relaxed);
     }
 
-    /// Records `item` (or a delete) under `key` in the dirty set with a new
-    /// seqno; the caller holds the key's shard lock, which keeps the table
-    /// and the dirty set in the same order for that key.
-    fn record(&self, key: Bytes, item: Option<&mut Item>, new_cas: bool) -> Mutation {
+    /// Records `item` under `key` in the dirty set with a new seqno; the
+    /// caller holds the key's shard lock, which keeps the table and the
+    /// dirty set in the same order for that key.
+    fn record(&self, key: Bytes, item: &mut Item, new_cas: bool) -> Mutation {
         let mut dirty = lock(&self.dirty);
         // The flusher sleeps on `wake` only while the dirty set is empty, so
         // only the change that makes it non-empty needs to wake it (a futex
         // syscall per mutation otherwise).
         let was_empty = dirty.is_empty();
         let seqno = dirty.next_seqno();
-        let cas = if let Some(item) = item {
-            item.seqno = seqno;
-            if new_cas {
-                item.cas = seqno;
-            }
-            dirty.record(key, Some(item.clone()));
-            item.cas
-        } else {
-            dirty.record(key, None);
-            0
-        };
+        item.seqno = seqno;
+        if new_cas {
+            item.cas = seqno;
+        }
+        dirty.record(key, Version::Put(item.clone()));
         drop(dirty);
         if was_empty {
             self.wake.notify_one();
         }
-        Mutation { cas, seqno }
+        Mutation { cas: item.cas, seqno }
+    }
+
+    /// Records the delete of `key` (already removed from `shard`'s items):
+    /// a tombstone in the shard and in the dirty set.
+    fn record_delete(&self, shard: &mut Shard, key: Bytes, now: u32) -> Mutation {
+        let mut dirty = lock(&self.dirty);
+        let was_empty = dirty.is_empty();
+        let seqno = dirty.next_seqno();
+        let tomb = Tombstone { seqno, deleted_at: now };
+        dirty.record(key.clone(), Version::Tomb(tomb));
+        drop(dirty);
+        shard.tombs.insert(key, tomb);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        Mutation { cas: 0, seqno }
     }
 
     fn clear_all(&self) -> u64 {
@@ -735,9 +861,12 @@ impl Inner {
         let mut dirty = lock(&self.dirty);
         let seqno = dirty.next_seqno();
         dirty.record_clear();
+        dirty.set_meta(META_FLUSH_SEQNO.to_string(), seqno);
+        self.flush_seqno.store(seqno, Ordering::Release);
         drop(dirty);
         for shard in &mut shards {
-            shard.clear();
+            shard.items.clear();
+            shard.tombs.clear();
         }
         self.curr_items.store(0, Ordering::Relaxed);
         self.mem_bytes.store(0, Ordering::Relaxed);
@@ -750,7 +879,10 @@ impl Inner {
     /// Returns how many were purged. The flusher calls this periodically.
     pub(crate) fn purge_expired(&self) -> u64 {
         let now = self.now();
+        let retention =
+            u32::try_from(self.config.tombstone_retention.as_secs()).unwrap_or(u32::MAX);
         let mut purged = 0;
+        let mut purged_seqno = 0;
         for i in 0..self.table.shard_count() {
             let mut shard = self.table.lock_shard(i);
             let dead: Vec<Bytes> = shard
@@ -761,14 +893,51 @@ impl Inner {
             for key in dead {
                 if let Some((key, item)) = shard.remove_entry(&key) {
                     self.forget(&key, &item);
-                    self.record(key, None, false);
+                    self.record_delete(&mut shard, key, now);
                     purged += 1;
                 }
+            }
+            let old: Vec<(Bytes, u64)> = shard
+                .tombs
+                .iter()
+                .filter(|(_, t)| t.deleted_at.saturating_add(retention) < now)
+                .map(|(k, t)| (k.clone(), t.seqno))
+                .collect();
+            if !old.is_empty() {
+                let mut dirty = lock(&self.dirty);
+                for (key, seqno) in old {
+                    shard.tombs.remove(&key);
+                    purged_seqno = purged_seqno.max(seqno);
+                    dirty.purge(key);
+                }
+                // The mark goes into the same batch as the removals.
+                let marked =
+                    self.purged_seqno.fetch_max(purged_seqno, Ordering::AcqRel).max(purged_seqno);
+                dirty.set_meta(META_PURGED_SEQNO.to_string(), marked);
+                drop(dirty);
+                self.wake.notify_one();
             }
         }
         add(&self.counters.expired_items, purged);
         purged
     }
+}
+
+/// Lower-case hex of `bytes` (cursor names in metadata keys).
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The inverse of [`hex`]; `None` for anything else.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// Parses a counter as memcached does: decimal digits, trailing whitespace
@@ -827,6 +996,7 @@ fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
             c.flusher_max_batch.fetch_max(batch.writes() as u64, Ordering::Relaxed);
             add(&c.flusher_commit_us, started.elapsed().as_micros() as u64);
             inner.persisted.send_replace(PersistState { seqno: batch.high_seqno });
+            lock(&inner.time_index).record(inner.config.clock.now(), batch.high_seqno);
             if c.flusher_batches.load(Ordering::Relaxed) % 64 == 1 {
                 *lock(&inner.engine_stats) = backend.stats();
             }

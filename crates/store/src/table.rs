@@ -10,12 +10,42 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-use crate::item::Item;
+use crate::item::{Item, Tombstone};
 
 /// Number of shards: enough that two cores (or sixteen) rarely collide.
 const SHARDS: usize = 64;
 
-pub(crate) type Shard = HashMap<Bytes, Item>;
+/// One shard: live items, plus the tombstones of deleted keys (kept for the
+/// change feed's retention window). A key is in at most one of the two.
+/// Dereferences to the item map, so item code reads like a plain map.
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub(crate) items: HashMap<Bytes, Item>,
+    pub(crate) tombs: HashMap<Bytes, Tombstone>,
+}
+
+impl Shard {
+    /// Inserts a live item, dropping the key's tombstone if it had one.
+    pub(crate) fn put(&mut self, key: Bytes, item: Item) -> Option<Item> {
+        if !self.tombs.is_empty() {
+            self.tombs.remove(&key);
+        }
+        self.items.insert(key, item)
+    }
+}
+
+impl std::ops::Deref for Shard {
+    type Target = HashMap<Bytes, Item>;
+    fn deref(&self) -> &Self::Target {
+        &self.items
+    }
+}
+
+impl std::ops::DerefMut for Shard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.items
+    }
+}
 
 pub(crate) struct Table {
     shards: Box<[Mutex<Shard>]>,
@@ -27,7 +57,14 @@ impl Table {
     pub(crate) fn with_capacity(items: u64) -> Self {
         let per_shard = usize::try_from(items / SHARDS as u64).unwrap_or(0);
         Table {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::with_capacity(per_shard))).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        items: HashMap::with_capacity(per_shard),
+                        tombs: HashMap::new(),
+                    })
+                })
+                .collect(),
             hasher: RandomState::new(),
         }
     }

@@ -9,7 +9,7 @@ pub(crate) struct TestServer {
     pub(crate) check: store::Store,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -19,8 +19,19 @@ impl TestServer {
 
     pub(crate) fn start_with(config: server::Config, users: Option<server::Users>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let buckets =
-            server::Buckets::open(dir.path(), &store::Config::new(dir.path()), users).unwrap();
+        let mut server = Self::start_in(dir.path(), &store::Config::new(dir.path()), config, users);
+        server.dir = Some(dir);
+        server
+    }
+
+    /// A server over the stores in `dir` (which outlives it: restart tests).
+    pub(crate) fn start_in(
+        dir: &std::path::Path,
+        store_config: &store::Config,
+        config: server::Config,
+        users: Option<server::Users>,
+    ) -> TestServer {
+        let buckets = server::Buckets::open(dir, store_config, users).unwrap();
         let check = buckets.default_store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -40,7 +51,7 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        TestServer { addr, check, stop: Some(stop), thread: Some(thread), _dir: dir }
+        TestServer { addr, check, stop: Some(stop), thread: Some(thread), dir: None }
     }
 }
 

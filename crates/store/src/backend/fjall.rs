@@ -7,7 +7,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::{Backend, BackendKind, Batch, LoadSummary, claim_dir};
 use crate::error::Error;
-use crate::item::{self, Item};
+use crate::item::{self, Record};
 
 const NAME: &str = "fjall";
 const HIGH_SEQNO: &[u8] = b"high_seqno";
@@ -62,32 +62,47 @@ impl Backend for FjallBackend {
         for (key, item) in &batch.puts {
             wb.insert(&self.items, key.as_ref(), item::encode(item));
         }
+        for (key, tomb) in &batch.tombstones {
+            wb.insert(&self.items, key.as_ref(), item::encode_tombstone(*tomb));
+        }
         for key in &batch.deletes {
             wb.remove(&self.items, key.as_ref());
+        }
+        for (name, value) in &batch.meta {
+            wb.insert(&self.meta, name.as_bytes(), value.to_be_bytes().to_vec());
         }
         wb.insert(&self.meta, HIGH_SEQNO, batch.high_seqno.to_be_bytes().to_vec());
         // One journal write and, with `sync`, one fdatasync for the batch.
         wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error> {
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
-        if let Some(raw) =
-            self.meta.get(HIGH_SEQNO).map_err(|e| Error::engine(NAME, "read high_seqno", e))?
-        {
-            let raw: [u8; 8] = raw.as_ref().try_into().map_err(|_| Error::Corrupt {
-                key: HIGH_SEQNO.to_vec(),
+        for guard in self.meta.iter() {
+            let (name, raw) =
+                guard.into_inner().map_err(|e| Error::engine(NAME, "scan meta", e))?;
+            let value: [u8; 8] = raw.as_ref().try_into().map_err(|_| Error::Corrupt {
+                key: name.to_vec(),
                 detail: format!("meta record is {} bytes, not 8", raw.len()),
             })?;
-            summary.high_seqno = u64::from_be_bytes(raw);
+            let value = u64::from_be_bytes(value);
+            if name.as_ref() == HIGH_SEQNO {
+                summary.high_seqno = value;
+            } else {
+                let name = String::from_utf8(name.to_vec()).map_err(|e| Error::Corrupt {
+                    key: e.as_bytes().to_vec(),
+                    detail: "meta name is not UTF-8".into(),
+                })?;
+                summary.meta.push((name, value));
+            }
         }
         for guard in self.items.iter() {
             let (key, value) =
                 guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
             let key = Bytes::copy_from_slice(&key);
-            let item = item::decode(&key, &Bytes::copy_from_slice(&value))?;
+            let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
             summary.items += 1;
-            each(key, item);
+            each(key, record);
         }
         Ok(summary)
     }

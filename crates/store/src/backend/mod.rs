@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::item::Item;
+use crate::item::{Item, Record, Tombstone};
 
 mod fjall;
 mod sqlite;
@@ -63,12 +63,16 @@ impl BackendKind {
 /// key at most once (the dirty set coalesces repeated writes).
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Remove every item before applying `puts` and `deletes` (FLUSH).
+    /// Remove every record before applying the rest (FLUSH).
     pub clear: bool,
     /// Items to write (insert or overwrite).
     pub puts: Vec<(Bytes, Item)>,
-    /// Keys to remove.
+    /// Deleted keys: their tombstones replace the items.
+    pub tombstones: Vec<(Bytes, Tombstone)>,
+    /// Records to remove outright (tombstones past their retention).
     pub deletes: Vec<Bytes>,
+    /// Named store metadata to write (feed high-water marks, TAP cursors).
+    pub meta: Vec<(String, u64)>,
     /// The highest sequence number handed out when the batch was cut. Stored
     /// with the batch so a restart never reuses a CAS or seqno.
     pub high_seqno: u64,
@@ -77,17 +81,23 @@ pub struct Batch {
 impl Batch {
     /// Number of engine writes in the batch (a clear counts as one).
     pub fn writes(&self) -> usize {
-        self.puts.len() + self.deletes.len() + usize::from(self.clear)
+        self.puts.len()
+            + self.tombstones.len()
+            + self.deletes.len()
+            + self.meta.len()
+            + usize::from(self.clear)
     }
 }
 
 /// What [`Backend::load`] reports besides the items.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct LoadSummary {
-    /// Items streamed to the callback.
+    /// Records streamed to the callback.
     pub items: u64,
     /// The stored sequence-number high-water mark (0 for a new store).
     pub high_seqno: u64,
+    /// Every other named metadata value written with [`Batch::meta`].
+    pub meta: Vec<(String, u64)>,
 }
 
 /// A durable engine.
@@ -103,13 +113,13 @@ pub trait Backend: Send {
     /// Any engine or I/O failure; the batch may then be partly applied but is not acknowledged, and the caller retries it whole.
     fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), Error>;
 
-    /// Streams every stored item to `each` (in any order) and returns the
-    /// stored high-water mark. Used once, at start-up.
+    /// Streams every stored record (items and tombstones) to `each` (in any
+    /// order) and returns the stored metadata. Used once, at start-up.
     ///
     /// # Errors
     ///
     /// Engine failures, and records that do not decode.
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error>;
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error>;
 
     /// A cheap estimate of the number of stored items (0 when unknown), used
     /// to size the in-memory table before loading.

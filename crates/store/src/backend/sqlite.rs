@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::{Backend, BackendKind, Batch, LoadSummary, claim_dir};
 use crate::error::Error;
-use crate::item::{self, Item};
+use crate::item::{self, Record};
 
 const NAME: &str = "sqlite";
 
@@ -76,46 +76,54 @@ impl Backend for SqliteBackend {
                 put.execute(params![key.as_ref(), item::encode(item)])
                     .map_err(sql_err("insert item"))?;
             }
+            for (key, tomb) in &batch.tombstones {
+                put.execute(params![key.as_ref(), item::encode_tombstone(*tomb)])
+                    .map_err(sql_err("insert tombstone"))?;
+            }
             let mut del = tx
                 .prepare_cached("DELETE FROM items WHERE key = ?1")
                 .map_err(sql_err("prepare delete"))?;
             for key in &batch.deletes {
                 del.execute(params![key.as_ref()]).map_err(sql_err("delete item"))?;
             }
-            let seqno = i64::try_from(batch.high_seqno).unwrap_or(i64::MAX);
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('high_seqno', ?1)",
-            )
-            .map_err(sql_err("prepare meta"))?
-            .execute(params![seqno])
-            .map_err(sql_err("write high_seqno"))?;
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
+                .map_err(sql_err("prepare meta"))?;
+            // u64 values are stored as their two's-complement i64.
+            for (name, value) in &batch.meta {
+                meta.execute(params![name, value.cast_signed()]).map_err(sql_err("write meta"))?;
+            }
+            meta.execute(params!["high_seqno", batch.high_seqno.cast_signed()])
+                .map_err(sql_err("write high_seqno"))?;
         }
         tx.commit().map_err(sql_err("commit"))
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Bytes, Item)) -> Result<LoadSummary, Error> {
+    fn load(&mut self, each: &mut dyn FnMut(Bytes, Record)) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
-        let high: Option<i64> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE name = 'high_seqno'", [], |row| row.get(0))
-            .map_or_else(
-                |e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                },
-                |v| Ok(Some(v)),
-            )
-            .map_err(sql_err("read high_seqno"))?;
-        summary.high_seqno = high.map_or(0, |v| v as u64);
+        {
+            let mut stmt =
+                self.conn.prepare("SELECT name, value FROM meta").map_err(sql_err("scan meta"))?;
+            let mut rows = stmt.query([]).map_err(sql_err("scan meta"))?;
+            while let Some(row) = rows.next().map_err(sql_err("scan meta"))? {
+                let name: String = row.get(0).map_err(sql_err("read meta name"))?;
+                let value: i64 = row.get(1).map_err(sql_err("read meta value"))?;
+                if name == "high_seqno" {
+                    summary.high_seqno = value.cast_unsigned();
+                } else {
+                    summary.meta.push((name, value.cast_unsigned()));
+                }
+            }
+        }
         let mut stmt =
             self.conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
         let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
         while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
             let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
             let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
-            let item = item::decode(&key, &Bytes::from(record))?;
+            let record = item::decode(&key, &Bytes::from(record))?;
             summary.items += 1;
-            each(Bytes::from(key), item);
+            each(Bytes::from(key), record);
         }
         Ok(summary)
     }

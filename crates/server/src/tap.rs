@@ -1,0 +1,664 @@
+//! The TAP producer: after a `TAP_CONNECT` the connection streams the
+//! store's changes out as TAP events (spec §10) until the consumer leaves.
+//!
+//! A stream reads the store's change feed ([`store::feed`]): a backfill
+//! (a table scan bracketed by the `TAP_OPAQUE` codes
+//! `INITIAL_VBUCKET_STREAM` and `CLOSE_BACKFILL`) from the consumer's starting point, then the ring of
+//! live changes in seqno order. Only changes that are already durable are
+//! sent, so a mirror never holds what the source could still lose in a
+//! crash. A consumer that falls further behind than the ring reaches gets
+//! a new backfill from its cursor instead of growing the server's memory.
+//!
+//! With `SUPPORT_ACK` every [`ACK_INTERVAL`]th event, and the last one before
+//! the stream goes idle, asks for an ack; at most [`ACK_WINDOW`] such
+//! requests are outstanding, and a consumer that does not ack within
+//! [`ACK_GRACE`] is disconnected. A NACK restarts the stream from the last
+//! acked point. With `REGISTERED_CLIENT` the position (the seqno of the last
+//! acked event, or the last written one without acks) is stored with the
+//! store's next group commit and a reconnect under the same name resumes
+//! there.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use memcache::binary::tap::{EventFlags, TapConnect, TapFlags, opaque};
+use memcache::binary::{HEADER_LEN, Header, Magic, Opcode, Reply, Status};
+use store::{Change, ChangeKind, Store, Subscription};
+use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+
+use crate::Shared;
+use crate::out::Out;
+
+/// Events between two ack requests.
+pub(crate) const ACK_INTERVAL: u32 = 256;
+/// Ack requests that may be outstanding before the stream pauses.
+pub(crate) const ACK_WINDOW: usize = 16;
+/// How long a paused stream waits for an ack before it disconnects.
+pub(crate) const ACK_GRACE: Duration = Duration::from_secs(60);
+/// NOOP keep-alive interval on an idle stream.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Changes read from the ring at a time.
+const READ_BATCH: usize = 1024;
+/// Flush the output once this much is queued.
+const OUT_HIGH: usize = 1024 * 1024;
+
+/// What `stats tap` shows about one stream.
+#[derive(Debug, Default)]
+pub(crate) struct TapStats {
+    pub(crate) name: String,
+    pub(crate) peer: String,
+    pub(crate) events_sent: AtomicU64,
+    pub(crate) backfills: AtomicU64,
+    pub(crate) cursor: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) acks_pending: AtomicU64,
+}
+
+/// How a stream was asked for.
+struct Options {
+    name: Vec<u8>,
+    dump: bool,
+    ack: bool,
+    keys_only: bool,
+    seqno_meta: bool,
+    registered: bool,
+    prefix: Vec<u8>,
+}
+
+/// Checks a `TAP_CONNECT`; the error text goes back with `EINVAL`.
+fn validate(t: &TapConnect) -> Result<Options, String> {
+    let unknown = t.flags.0 & !TapFlags::KNOWN.0;
+    if unknown != 0 {
+        return Err(format!("unsupported TAP flags 0x{unknown:x}"));
+    }
+    if t.flags.contains(TapFlags::TAKEOVER_VBUCKETS) {
+        return Err("TAKEOVER_VBUCKETS is not supported (one vbucket, no rebalance)".into());
+    }
+    if t.flags.contains(TapFlags::CHECKPOINT) {
+        return Err("CHECKPOINT is not supported; use REGISTERED_CLIENT to resume".into());
+    }
+    if let Some(vb) = t.vbuckets.iter().find(|&&vb| vb != 0) {
+        return Err(format!("no vbucket {vb}: this server has vbucket 0 only"));
+    }
+    let registered = t.flags.contains(TapFlags::REGISTERED_CLIENT);
+    if registered && t.name.is_empty() {
+        return Err("REGISTERED_CLIENT needs a name".into());
+    }
+    Ok(Options {
+        name: t.name.to_vec(),
+        dump: t.flags.contains(TapFlags::DUMP),
+        ack: t.flags.contains(TapFlags::SUPPORT_ACK),
+        keys_only: t.flags.contains(TapFlags::KEYS_ONLY),
+        seqno_meta: t.flags.contains(TapFlags::SEQNO_META),
+        registered,
+        prefix: t.key_prefix.as_deref().unwrap_or_default().to_vec(),
+    })
+}
+
+/// Where the stream starts: `None` for live only, else "after this seqno".
+fn start(t: &TapConnect, o: &Options, store: &Store) -> Option<u64> {
+    if o.dump {
+        return Some(0);
+    }
+    if o.registered
+        && let Some(cursor) = store.cursor(&o.name)
+    {
+        return Some(cursor);
+    }
+    if let Some(seqno) = t.since_seqno {
+        return Some(seqno);
+    }
+    match t.backfill {
+        Some(u64::MAX) => None,
+        Some(time) => Some(store.seqno_since_time(time)),
+        None => Some(0),
+    }
+}
+
+/// Serves a TAP stream on `socket` until the consumer goes, the stream ends
+/// (DUMP) or the server shuts down. `input` holds bytes that followed the
+/// `TAP_CONNECT`.
+pub(crate) async fn produce(
+    shared: &Shared,
+    store: Store,
+    socket: TcpStream,
+    input: BytesMut,
+    connect: TapConnect,
+    connect_opaque: u32,
+) -> std::io::Result<()> {
+    let peer = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (reader, mut writer) = socket.into_split();
+    let options = match validate(&connect) {
+        Ok(o) => o,
+        Err(text) => {
+            tracing::debug!(%peer, %text, "TAP_CONNECT refused");
+            let mut out = BytesMut::new();
+            Reply::new(Opcode::TAP_CONNECT, connect_opaque).with_value(
+                &mut out,
+                Status::EINVAL,
+                0,
+                text.as_bytes(),
+            );
+            let mut queued = Out::default();
+            queued.buf = out;
+            return queued.flush(&mut writer).await;
+        }
+    };
+    let stats = Arc::new(TapStats {
+        name: String::from_utf8_lossy(&options.name).into_owned(),
+        peer: peer.clone(),
+        ..TapStats::default()
+    });
+    let id = shared.taps.register(Arc::clone(&stats));
+    let start = start(&connect, &options, &store);
+    tracing::info!(
+        %peer,
+        name = %stats.name,
+        dump = options.dump,
+        ack = options.ack,
+        start = ?start,
+        "TAP stream started"
+    );
+    let mut stream = Stream {
+        sub: store.subscribe(),
+        store,
+        options,
+        out: Out::default(),
+        next_opaque: 1,
+        since_ack: 0,
+        pending: VecDeque::new(),
+        acked: 0,
+        written: 0,
+        unpublished: 0,
+        stats: Arc::clone(&stats),
+        reader,
+        input,
+    };
+    let mut shutdown = shared.shutdown.subscribe();
+    let result = tokio::select! {
+        r = stream.run(start, &mut writer) => r,
+        _ = shutdown.recv() => Ok(()),
+    };
+    shared.taps.unregister(id);
+    tracing::info!(
+        %peer,
+        name = %stats.name,
+        events = stats.events_sent.load(Ordering::Relaxed),
+        cursor = stats.cursor.load(Ordering::Relaxed),
+        "TAP stream ended"
+    );
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(()),
+        other => other,
+    }
+}
+
+struct Stream {
+    store: Store,
+    sub: Subscription,
+    options: Options,
+    out: Out,
+    next_opaque: u32,
+    since_ack: u32,
+    /// Ack requests sent and not answered: (opaque, cursor it confirms).
+    pending: VecDeque<(u32, u64)>,
+    /// The cursor confirmed by the last ack.
+    acked: u64,
+    /// The cursor of the last event written.
+    written: u64,
+    /// Events queued since the last update of `stats.events_sent`.
+    unpublished: u64,
+    stats: Arc<TapStats>,
+    reader: OwnedReadHalf,
+    input: BytesMut,
+}
+
+/// Why the stream has to start over.
+enum Restart {
+    /// The consumer sent a NACK: resend from the last acked point.
+    Nack,
+}
+
+impl Stream {
+    async fn run<W: AsyncWrite + Unpin>(
+        &mut self,
+        start: Option<u64>,
+        w: &mut W,
+    ) -> std::io::Result<()> {
+        if self.options.ack {
+            self.control(opaque::ENABLE_AUTO_NACK, false);
+        }
+        let mut cursor = match start {
+            Some(since) => self.backfill(since, w).await?,
+            None => self.sub.snapshot(),
+        };
+        if self.options.dump {
+            self.control(opaque::CLOSE_TAP_STREAM, self.options.ack);
+            self.flush(w).await?;
+            if self.options.ack {
+                // Let the consumer confirm the end before the close.
+                let _ = tokio::time::timeout(ACK_GRACE, self.wait_acks(0)).await;
+            }
+            return Ok(());
+        }
+        let mut persisted = self.store.persisted_watch();
+        let mut batch = Vec::with_capacity(READ_BATCH);
+        loop {
+            let durable = persisted.borrow_and_update().seqno;
+            batch.clear();
+            match self.sub.read(cursor, durable, READ_BATCH, &mut batch) {
+                Ok(()) => {}
+                Err(lag) => {
+                    tracing::debug!(name = %self.stats.name, %lag, "TAP consumer lapped; backfilling");
+                    cursor = self.backfill(cursor, w).await?;
+                    continue;
+                }
+            }
+            let idle = batch.len() < READ_BATCH;
+            let count = batch.len();
+            for (i, change) in batch.drain(..).enumerate() {
+                cursor = change.seqno;
+                self.change(&change, change.seqno, idle && i + 1 == count);
+                if self.out.len() >= OUT_HIGH {
+                    self.flush(w).await?;
+                }
+                if self.pending.len() >= ACK_WINDOW {
+                    self.flush(w).await?;
+                    match self.wait_acks(ACK_WINDOW - 1).await? {
+                        Some(Restart::Nack) => {
+                            cursor = self.backfill(self.acked, w).await?;
+                            break;
+                        }
+                        None => {}
+                    }
+                }
+            }
+            self.flush(w).await?;
+            if !idle {
+                continue;
+            }
+            // Idle: wait for a commit, an ack, or the keep-alive.
+            tokio::select! {
+                changed = persisted.changed() => {
+                    if changed.is_err() {
+                        return Ok(()); // the store closed
+                    }
+                }
+                read = self.reader.read_buf(&mut self.input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                    if let Some(Restart::Nack) = self.take_acks()? {
+                        cursor = self.backfill(self.acked, w).await?;
+                    }
+                }
+                () = tokio::time::sleep(KEEPALIVE) => {
+                    Header::request(Opcode::NOOP, 0, 0, 0).put(&mut self.out.buf);
+                    self.flush(w).await?;
+                }
+            }
+        }
+    }
+
+    /// Sends the changes after `since` as a backfill and returns the cursor
+    /// it reaches (every change up to it is then sent).
+    async fn backfill<W: AsyncWrite + Unpin>(
+        &mut self,
+        since: u64,
+        w: &mut W,
+    ) -> std::io::Result<u64> {
+        self.stats.backfills.fetch_add(1, Ordering::Relaxed);
+        'again: loop {
+            let plan = self.sub.backfill(since);
+            // Only durable state goes out.
+            self.store.wait_persisted(plan.upto).await;
+            self.control(opaque::INITIAL_VBUCKET_STREAM, false);
+            if plan.flush_first {
+                self.event(Opcode::TAP_FLUSH, 8, &[], None, since, EventFlags::default(), 0);
+            }
+            let mut scanned = Vec::new();
+            for shard in 0..self.sub.shards() {
+                scanned.clear();
+                self.sub.scan(shard, &plan, &self.options.prefix, &mut scanned);
+                for change in &scanned {
+                    // Backfill order is not seqno order: the cursor moves
+                    // only when it is complete.
+                    self.change(change, since, false);
+                    if self.out.len() >= OUT_HIGH {
+                        self.flush(w).await?;
+                    }
+                    if self.pending.len() >= ACK_WINDOW {
+                        self.flush(w).await?;
+                        if let Some(Restart::Nack) = self.wait_acks(ACK_WINDOW - 1).await? {
+                            continue 'again;
+                        }
+                    }
+                }
+            }
+            // Catch up through the ring to a durable point, so the backfill
+            // ends on a consistent snapshot (what DUMP promises).
+            let end = self.store.high_seqno();
+            self.store.wait_persisted(end).await;
+            let mut cursor = plan.upto;
+            let mut batch = Vec::new();
+            loop {
+                batch.clear();
+                if self.sub.read(cursor, end, READ_BATCH, &mut batch).is_err() {
+                    // Lapped during the scan: start over from `since`.
+                    continue 'again;
+                }
+                let Some(last) = batch.last() else { break };
+                cursor = last.seqno;
+                for change in &batch {
+                    self.change(change, since, false);
+                }
+                self.flush(w).await?;
+            }
+            // CLOSE_BACKFILL confirms the whole snapshot.
+            self.written = self.written.max(end);
+            self.control(opaque::CLOSE_BACKFILL, self.options.ack);
+            self.flush(w).await?;
+            return Ok(end);
+        }
+    }
+
+    /// Queues one change as an event; `cursor` is what an ack of it
+    /// confirms.
+    fn change(&mut self, change: &Change, cursor: u64, ask_ack: bool) {
+        let meta = self.options.seqno_meta.then_some(change.seqno);
+        let filtered = !self.options.prefix.is_empty()
+            && !matches!(change.kind, ChangeKind::Flush)
+            && !change.key.starts_with(&self.options.prefix);
+        if filtered {
+            // Not for this consumer, but the cursor still moves past it.
+            self.written = self.written.max(cursor);
+            return;
+        }
+        match &change.kind {
+            ChangeKind::Mutation(item) => {
+                let mut flags = EventFlags::NETWORK_BYTE_ORDER;
+                if self.options.keys_only {
+                    flags = flags | EventFlags::NO_VALUE;
+                }
+                let ask = self.ask_ack(ask_ack);
+                if ask {
+                    flags = flags | EventFlags::ACK;
+                }
+                let value_len = if self.options.keys_only { 0 } else { item.value.len() as usize };
+                let mut extras = [0u8; 8];
+                extras[..4].copy_from_slice(&item.flags.to_be_bytes());
+                extras[4..].copy_from_slice(&item.exptime.to_be_bytes());
+                let opaque = self.header(
+                    Opcode::TAP_MUTATION,
+                    16,
+                    &change.key,
+                    meta,
+                    value_len,
+                    flags,
+                    item.cas,
+                );
+                self.out.buf.extend_from_slice(&extras);
+                self.key_after_meta(&change.key, meta);
+                if !self.options.keys_only {
+                    self.out.value(&item.value);
+                }
+                self.sent(opaque, cursor, ask);
+            }
+            ChangeKind::Delete => {
+                let ask = self.ask_ack(ask_ack);
+                let flags = if ask { EventFlags::ACK } else { EventFlags::default() };
+                self.event(Opcode::TAP_DELETE, 8, &change.key, meta, cursor, flags, 0);
+            }
+            ChangeKind::Flush => {
+                let ask = self.ask_ack(ask_ack);
+                let flags = if ask { EventFlags::ACK } else { EventFlags::default() };
+                self.event(Opcode::TAP_FLUSH, 8, &[], None, cursor, flags, 0);
+            }
+        }
+    }
+
+    /// Whether the next event asks for an ack.
+    fn ask_ack(&mut self, last_before_idle: bool) -> bool {
+        if !self.options.ack {
+            return false;
+        }
+        self.since_ack += 1;
+        if self.since_ack >= ACK_INTERVAL || last_before_idle {
+            self.since_ack = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Queues an event without a value (extras 8, or 16 zeroed for none).
+    #[expect(clippy::too_many_arguments, reason = "one call per event kind, all fields differ")]
+    fn event(
+        &mut self,
+        op: Opcode,
+        extras_len: u8,
+        key: &[u8],
+        meta: Option<u64>,
+        cursor: u64,
+        flags: EventFlags,
+        cas: u64,
+    ) {
+        let ask = flags.contains(EventFlags::ACK);
+        let opaque = self.header(op, extras_len, key, meta, 0, flags, cas);
+        self.key_after_meta(key, meta);
+        self.sent(opaque, cursor, ask);
+    }
+
+    /// A `TAP_OPAQUE` control event (engine-private = the code).
+    fn control(&mut self, code: u32, ask: bool) {
+        let flags = if ask { EventFlags::ACK } else { EventFlags::default() };
+        let opaque = self.next_opaque();
+        let mut h = Header::request(Opcode::TAP_OPAQUE, 8, 0, 8 + 4);
+        h.opaque = opaque;
+        h.put(&mut self.out.buf);
+        self.out.buf.extend_from_slice(&4u16.to_be_bytes());
+        self.out.buf.extend_from_slice(&flags.0.to_be_bytes());
+        self.out.buf.extend_from_slice(&[255, 0, 0, 0]);
+        self.out.buf.extend_from_slice(&code.to_be_bytes());
+        let cursor = self.written;
+        self.sent(opaque, cursor, ask);
+    }
+
+    fn next_opaque(&mut self) -> u32 {
+        let o = self.next_opaque;
+        self.next_opaque = self.next_opaque.wrapping_add(1).max(1);
+        o
+    }
+
+    /// Writes the header and the common 8 bytes of extras; returns the
+    /// event's opaque. The caller adds the rest of the extras (mutations),
+    /// then [`Stream::key_after_meta`], then the value.
+    #[expect(clippy::too_many_arguments, reason = "the header's fields")]
+    fn header(
+        &mut self,
+        op: Opcode,
+        extras_len: u8,
+        key: &[u8],
+        meta: Option<u64>,
+        value_len: usize,
+        flags: EventFlags,
+        cas: u64,
+    ) -> u32 {
+        let opaque = self.next_opaque();
+        let private = if meta.is_some() { 8u16 } else { 0 };
+        let body = usize::from(extras_len) + usize::from(private) + key.len() + value_len;
+        let mut h = Header::request(
+            op,
+            extras_len,
+            u16::try_from(key.len()).unwrap_or(u16::MAX),
+            u32::try_from(body).unwrap_or(u32::MAX),
+        );
+        h.opaque = opaque;
+        h.cas = cas;
+        h.put(&mut self.out.buf);
+        self.out.buf.extend_from_slice(&private.to_be_bytes());
+        self.out.buf.extend_from_slice(&flags.0.to_be_bytes());
+        self.out.buf.extend_from_slice(&[255, 0, 0, 0]);
+        opaque
+    }
+
+    fn key_after_meta(&mut self, key: &[u8], meta: Option<u64>) {
+        if let Some(seqno) = meta {
+            self.out.buf.extend_from_slice(&seqno.to_be_bytes());
+        }
+        self.out.buf.extend_from_slice(key);
+    }
+
+    fn sent(&mut self, opaque: u32, cursor: u64, asked: bool) {
+        self.written = self.written.max(cursor);
+        self.unpublished += 1;
+        if asked {
+            self.pending.push_back((opaque, cursor));
+            self.stats.acks_pending.store(self.pending.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.out.flush(w).await?;
+        self.stats.events_sent.fetch_add(std::mem::take(&mut self.unpublished), Ordering::Relaxed);
+        self.stats.cursor.store(self.written, Ordering::Relaxed);
+        if self.options.registered && !self.options.ack {
+            // Without acks, "written to the socket" is the best we know.
+            self.store.set_cursor(&self.options.name, self.written);
+        }
+        Ok(())
+    }
+
+    /// Reads acks until at most `left` ack requests are pending. Gives up
+    /// after [`ACK_GRACE`] without progress.
+    async fn wait_acks(&mut self, left: usize) -> std::io::Result<Option<Restart>> {
+        while self.pending.len() > left {
+            if let Some(restart) = self.take_acks()? {
+                return Ok(Some(restart));
+            }
+            if self.pending.len() <= left {
+                break;
+            }
+            let read = tokio::time::timeout(ACK_GRACE, self.reader.read_buf(&mut self.input)).await;
+            match read {
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("TAP consumer sent no ack for {}s", ACK_GRACE.as_secs()),
+                    ));
+                }
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(r) => {
+                    r?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies every complete packet in the input: acks move the cursor,
+    /// NACKs ask for a restart; anything else from the consumer is ignored.
+    fn take_acks(&mut self) -> std::io::Result<Option<Restart>> {
+        let mut restart = None;
+        loop {
+            if self.input.len() < HEADER_LEN {
+                return Ok(restart);
+            }
+            let Some(Ok(header)) = Header::decode(&self.input[..HEADER_LEN]) else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "TAP consumer sent a packet with a bad magic byte",
+                ));
+            };
+            // Acks have empty bodies; refuse to buffer anything large.
+            if header.body_len > 64 * 1024 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("TAP consumer sent a {}-byte body", header.body_len),
+                ));
+            }
+            let total = HEADER_LEN + header.body_len as usize;
+            if self.input.len() < total {
+                return Ok(restart);
+            }
+            self.input.advance(total);
+            if header.magic != Magic::Response {
+                continue;
+            }
+            let Some(i) = self.pending.iter().position(|&(o, _)| o == header.opaque) else {
+                continue;
+            };
+            if header.vbucket_or_status == Status::SUCCESS.0 {
+                let (_, cursor) = self.pending[i];
+                self.pending.drain(..=i);
+                self.acked = self.acked.max(cursor);
+                self.stats.acked.store(self.acked, Ordering::Relaxed);
+                if self.options.registered {
+                    self.store.set_cursor(&self.options.name, self.acked);
+                }
+            } else {
+                tracing::debug!(name = %self.stats.name, status = header.vbucket_or_status, "TAP NACK");
+                self.pending.clear();
+                restart = Some(Restart::Nack);
+            }
+            self.stats.acks_pending.store(self.pending.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The live TAP streams, for `stats tap`.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// The last id handed out, and the streams by id.
+    streams: std::sync::Mutex<(u64, Streams)>,
+}
+
+type Streams = Vec<(u64, Arc<TapStats>)>;
+
+impl Registry {
+    fn register(&self, stats: Arc<TapStats>) -> u64 {
+        let mut s = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.0 += 1;
+        let id = s.0;
+        s.1.push((id, stats));
+        id
+    }
+
+    fn unregister(&self, id: u64) {
+        let mut s = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.1.retain(|(i, _)| *i != id);
+    }
+
+    /// `stats tap`: one group of lines per stream plus the named cursors.
+    pub(crate) fn stats(&self, store: &Store, out: &mut Vec<(String, String)>) {
+        let streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let high = store.persisted().seqno;
+        out.push(("tap_streams".into(), streams.1.len().to_string()));
+        for (id, s) in &streams.1 {
+            let p = format!("tap_{id}");
+            let cursor = s.cursor.load(Ordering::Relaxed);
+            out.push((format!("{p}:name"), s.name.clone()));
+            out.push((format!("{p}:peer"), s.peer.clone()));
+            out.push((
+                format!("{p}:events_sent"),
+                s.events_sent.load(Ordering::Relaxed).to_string(),
+            ));
+            out.push((format!("{p}:backfills"), s.backfills.load(Ordering::Relaxed).to_string()));
+            out.push((format!("{p}:cursor"), cursor.to_string()));
+            out.push((format!("{p}:backlog"), high.saturating_sub(cursor).to_string()));
+            out.push((format!("{p}:acked"), s.acked.load(Ordering::Relaxed).to_string()));
+            out.push((
+                format!("{p}:acks_pending"),
+                s.acks_pending.load(Ordering::Relaxed).to_string(),
+            ));
+        }
+        for (name, seqno) in store.cursors() {
+            out.push((format!("tap_cursor:{}", String::from_utf8_lossy(&name)), seqno.to_string()));
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The change feed: every mutation, delete and flush in sequence-number
+//! order, for replication and export (the TAP producer in `server` reads it).
+//!
+//! A reader catches up in two phases, the way membase's TAP backfill and
+//! Couchbase's DCP do:
+//!
+//! 1. **Backfill** from seqno `S`: a scan of the item table, shard by shard,
+//!    sending every item and every tombstone whose seqno lies in `(S, H]`,
+//!    where `H` is the high seqno when the reader subscribed. The scan is in
+//!    table order, not seqno order, and sends each key at most once. An item
+//!    changed after `H` is skipped: its new version is in the ring.
+//! 2. **Live**: the ring of recent changes, in seqno order, from `H` on.
+//!    Subscribing enables the ring under the same lock that hands out
+//!    seqnos, so every change after `H` is in it.
+//!
+//! The ring is bounded (entries and bytes). A reader that falls further
+//! behind than the ring reaches gets [`Lagged`] and backfills again from
+//! its cursor, so a slow consumer never grows the server's memory.
+//!
+//! Deletes leave [`Tombstone`](crate::Tombstone)s (in memory and in the
+//! engine) for the configured retention, so a backfill from an older seqno
+//! still sends them. When a reader's seqno is older than a FLUSH or than
+//! the oldest tombstone purged, a delta is impossible: the backfill then
+//! starts with a flush and sends everything ([`Backfill::flush_first`]).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::item::Item;
+use crate::store::Store;
+use crate::table::lock;
+
+/// One change, as the feed delivers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The change's sequence number.
+    pub seqno: u64,
+    /// The key (empty for a flush).
+    pub key: Bytes,
+    /// What happened.
+    pub kind: ChangeKind,
+}
+
+/// What a [`Change`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The key now holds this item.
+    Mutation(Item),
+    /// The key was deleted (or expired).
+    Delete,
+    /// Every item was removed.
+    Flush,
+}
+
+impl ChangeKind {
+    fn cost(&self, key: &Bytes) -> u64 {
+        let value = match self {
+            ChangeKind::Mutation(item) => item.value.len(),
+            ChangeKind::Delete | ChangeKind::Flush => 0,
+        };
+        key.len() as u64 + value + 96
+    }
+}
+
+/// The reader asked for changes the ring no longer holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lagged {
+    /// The reader's cursor.
+    pub after: u64,
+    /// The ring holds every change after this seqno.
+    pub ring_start: u64,
+}
+
+impl fmt::Display for Lagged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "change feed reader at seqno {} fell behind the ring (it starts after {})",
+            self.after, self.ring_start
+        )
+    }
+}
+
+impl std::error::Error for Lagged {}
+
+/// Recent changes, kept only while someone is subscribed.
+#[derive(Default)]
+pub(crate) struct Ring {
+    subscribers: usize,
+    /// Every change with a seqno above this one is in `entries`.
+    start: u64,
+    entries: VecDeque<Change>,
+    bytes: u64,
+    max_entries: usize,
+    max_bytes: u64,
+}
+
+impl Ring {
+    pub(crate) fn new(max_entries: usize, max_bytes: u64) -> Ring {
+        Ring { max_entries: max_entries.max(1), max_bytes, ..Ring::default() }
+    }
+
+    pub(crate) fn active(&self) -> bool {
+        self.subscribers > 0
+    }
+
+    pub(crate) fn push(&mut self, change: Change) {
+        self.bytes += change.kind.cost(&change.key);
+        self.entries.push_back(change);
+        while self.entries.len() > self.max_entries
+            || (self.bytes > self.max_bytes && self.entries.len() > 1)
+        {
+            let Some(old) = self.entries.pop_front() else { break };
+            self.bytes = self.bytes.saturating_sub(old.kind.cost(&old.key));
+            self.start = old.seqno;
+        }
+    }
+
+    fn subscribe(&mut self, high_seqno: u64) {
+        if self.subscribers == 0 {
+            self.entries.clear();
+            self.bytes = 0;
+            self.start = high_seqno;
+        }
+        self.subscribers += 1;
+    }
+
+    fn unsubscribe(&mut self) {
+        self.subscribers = self.subscribers.saturating_sub(1);
+        if self.subscribers == 0 {
+            self.entries = VecDeque::new();
+            self.bytes = 0;
+        }
+    }
+
+    fn read(&self, after: u64, upto: u64, max: usize, out: &mut Vec<Change>) -> Result<(), Lagged> {
+        if after < self.start {
+            return Err(Lagged { after, ring_start: self.start });
+        }
+        let first = self.entries.partition_point(|c| c.seqno <= after);
+        out.extend(self.entries.range(first..).take_while(|c| c.seqno <= upto).take(max).cloned());
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// (time, seqno) samples taken after group commits, to turn TAP's BACKFILL
+/// time into a seqno. Not persisted: times before the store opened map to
+/// "everything".
+#[derive(Default)]
+pub(crate) struct TimeIndex {
+    samples: VecDeque<(u32, u64)>,
+}
+
+/// Samples kept: one per second with commits, about a day of them.
+const TIME_SAMPLES: usize = 100_000;
+
+impl TimeIndex {
+    pub(crate) fn record(&mut self, now: u32, seqno: u64) {
+        if self.samples.back().is_none_or(|&(t, _)| t < now) {
+            self.samples.push_back((now, seqno));
+            if self.samples.len() > TIME_SAMPLES {
+                self.samples.pop_front();
+            }
+        }
+    }
+
+    /// A seqno such that every change made at or after `time` has a larger
+    /// one (the seqno of the last sample taken before `time`; 0 if none).
+    pub(crate) fn since(&self, time: u32) -> u64 {
+        let i = self.samples.partition_point(|&(t, _)| t < time);
+        if i == 0 { 0 } else { self.samples[i - 1].1 }
+    }
+}
+
+/// How a backfill from a given seqno has to be done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backfill {
+    /// The reader's copy cannot be patched (a FLUSH happened after its
+    /// seqno, or deletes it missed are forgotten): send a flush first, then
+    /// everything.
+    pub flush_first: bool,
+    /// Send items and tombstones with a seqno above this (0: every item,
+    /// no tombstones).
+    pub since: u64,
+    /// ... and at most this: the high seqno when the backfill was planned.
+    /// Changes after it come from the ring.
+    pub upto: u64,
+}
+
+/// A change-feed reader. While it lives the store keeps recent changes in
+/// its ring. Dropping it unsubscribes.
+pub struct Subscription {
+    store: Store,
+    /// The high seqno when the subscription was taken.
+    snapshot: u64,
+}
+
+impl Subscription {
+    pub(crate) fn new(store: Store) -> Subscription {
+        let inner = store.inner();
+        let mut dirty = lock(&inner.dirty);
+        let snapshot = dirty.high_seqno;
+        dirty.ring.subscribe(snapshot);
+        drop(dirty);
+        Subscription { store, snapshot }
+    }
+
+    /// The high seqno when this subscription was taken: the ring holds every
+    /// change after it (until it laps a slow reader).
+    pub fn snapshot(&self) -> u64 {
+        self.snapshot
+    }
+
+    /// Plans a backfill of the changes after `since`, up to the store's
+    /// high seqno now; the ring holds what comes after that (read it from
+    /// [`Backfill::upto`] once the scan is done).
+    pub fn backfill(&self, since: u64) -> Backfill {
+        let upto = self.store.high_seqno();
+        let (flush, purged) = self.store.feed_marks();
+        if since > 0 && (since < flush || since < purged) {
+            Backfill { flush_first: true, since: 0, upto }
+        } else {
+            Backfill { flush_first: false, since, upto }
+        }
+    }
+
+    /// Number of table shards a backfill scans ([`Subscription::scan`]).
+    pub fn shards(&self) -> usize {
+        self.store.inner().table.shard_count()
+    }
+
+    /// Appends shard `shard`'s part of `backfill`: live items (and, for a
+    /// delta backfill, tombstones) whose seqno is in `(since, upto]` and
+    /// whose key starts with `prefix`. Holds the shard lock only while
+    /// copying handles (values are shared, not copied).
+    pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
+        let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
+        let wanted = |key: &Bytes| prefix.is_empty() || key.starts_with(prefix);
+        let shard = self.store.inner().table.lock_shard(shard);
+        for (key, item) in &shard.items {
+            if range(item.seqno) && wanted(key) {
+                out.push(Change {
+                    seqno: item.seqno,
+                    key: key.clone(),
+                    kind: ChangeKind::Mutation(item.clone()),
+                });
+            }
+        }
+        if backfill.since > 0 {
+            for (key, tomb) in &shard.tombs {
+                if range(tomb.seqno) && wanted(key) {
+                    out.push(Change {
+                        seqno: tomb.seqno,
+                        key: key.clone(),
+                        kind: ChangeKind::Delete,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Appends up to `max` changes with a seqno in `(after, upto]`, in
+    /// seqno order.
+    ///
+    /// # Errors
+    ///
+    /// [`Lagged`] when the ring no longer holds the changes right after
+    /// `after`: backfill again from `after`.
+    pub fn read(
+        &self,
+        after: u64,
+        upto: u64,
+        max: usize,
+        out: &mut Vec<Change>,
+    ) -> Result<(), Lagged> {
+        lock(&self.store.inner().dirty).ring.read(after, upto, max, out)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        lock(&self.store.inner().dirty).ring.unsubscribe();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seqno: u64) -> Change {
+        Change { seqno, key: Bytes::from(format!("k{seqno}")), kind: ChangeKind::Delete }
+    }
+
+    #[test]
+    fn ring_reads_in_order_and_reports_lag() {
+        let mut ring = Ring::new(3, u64::MAX);
+        ring.subscribe(10);
+        for s in 11..=14 {
+            ring.push(change(s));
+        }
+        // 11 was dropped: a reader at 10 lags, one at 11 does not.
+        assert_eq!(
+            ring.read(10, 99, 10, &mut Vec::new()),
+            Err(Lagged { after: 10, ring_start: 11 })
+        );
+        let mut out = Vec::new();
+        ring.read(11, 13, 10, &mut out).unwrap();
+        assert_eq!(out.iter().map(|c| c.seqno).collect::<Vec<_>>(), [12, 13]);
+        out.clear();
+        ring.read(12, 99, 1, &mut out).unwrap();
+        assert_eq!(out.iter().map(|c| c.seqno).collect::<Vec<_>>(), [13]);
+        ring.unsubscribe();
+        assert_eq!(ring.len(), 0);
+    }
+
+    #[test]
+    fn ring_is_bounded_by_bytes() {
+        let mut ring = Ring::new(1000, 1000);
+        ring.subscribe(0);
+        for s in 1..=100 {
+            ring.push(change(s));
+        }
+        assert!(ring.bytes() <= 1000, "{}", ring.bytes());
+        assert!(ring.len() < 100);
+    }
+
+    #[test]
+    fn time_index_is_conservative() {
+        let mut t = TimeIndex::default();
+        assert_eq!(t.since(5), 0);
+        t.record(100, 7);
+        t.record(100, 9); // same second: first sample kept
+        t.record(105, 20);
+        assert_eq!(t.since(100), 0);
+        assert_eq!(t.since(101), 7);
+        assert_eq!(t.since(105), 7);
+        assert_eq!(t.since(106), 20);
+    }
+}
