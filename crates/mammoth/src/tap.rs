@@ -240,7 +240,9 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
                         }
                     }
                     Report::Reconnecting { error, retry_in } => {
-                        eprintln!("mammoth: mirror {label}: {error}; reconnecting in {retry_in:.1?}");
+                        eprintln!(
+                            "mammoth: mirror {label}: {error}; reconnecting in {retry_in:.1?}"
+                        );
                     }
                     Report::Rejected(e) => eprintln!("mammoth: mirror {label}: {e}"),
                 });
@@ -314,7 +316,8 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
     let mut consumer = connect(None)?;
     let started = Instant::now();
     let mut snapshot = Some(Snapshot::create(&a.out, opts.clone())?);
-    let roll = Roll { records: a.roll_records.max(1), age: Duration::from_secs(a.roll_secs.max(1)) };
+    let roll =
+        Roll { records: a.roll_records.max(1), age: Duration::from_secs(a.roll_secs.max(1)) };
     let mut segments = if a.follow { Some(Segments::new(&a.out, opts, roll)?) } else { None };
     let mut last_seqno = None;
     let mut live = 0u64;
