@@ -13,7 +13,6 @@
 //! Replaying `base*` then the segments in name order reproduces the store;
 //! `mammoth import DIR` does exactly that.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -98,7 +97,10 @@ struct Entry {
 
 enum State {
     Stream(Box<Writer<BufWriter<File>>>),
-    Sorted(BTreeMap<Bytes, Entry>),
+    /// Changes in arrival order (`None`: deleted); sorted once at the end,
+    /// stably, so the last change of a key wins. Cheaper than a tree: one
+    /// push per event, one `O(n log n)` sort of pointers.
+    Sorted(Vec<(Bytes, Option<Entry>)>),
 }
 
 /// A snapshot being written; see the module docs.
@@ -132,7 +134,7 @@ impl Snapshot {
         let mut s = Snapshot {
             tmp: dir.join(tmp),
             path: dir.join(name),
-            state: State::Sorted(BTreeMap::new()),
+            state: State::Sorted(Vec::new()),
             opts,
             key_buf: Vec::new(),
             value_buf: Vec::new(),
@@ -143,6 +145,9 @@ impl Snapshot {
     }
 
     fn restart(&mut self) -> Result<()> {
+        // Close (drop) the old writer before the new one truncates the file:
+        // dropping it later would flush its buffer into the new file.
+        self.state = State::Sorted(Vec::new());
         self.state = match self.opts.format {
             Format::Seq => {
                 let o = WriterOptions::new::<BytesWritable, BytesWritable>()
@@ -150,12 +155,13 @@ impl Snapshot {
                     .metadata_map(self.opts.metadata("snapshot"));
                 State::Stream(Box::new(Writer::create(&self.tmp, o).map_err(file_err(&self.tmp))?))
             }
-            Format::MapFile | Format::BloomMap => State::Sorted(BTreeMap::new()),
+            Format::MapFile | Format::BloomMap => State::Sorted(Vec::new()),
         };
         Ok(())
     }
 
-    /// Records so far (for a sorted snapshot: distinct live keys).
+    /// Records so far (for a sorted snapshot: changes collected, before
+    /// duplicates and deletes are folded away).
     pub fn len(&self) -> u64 {
         match &self.state {
             State::Stream(w) => w.records(),
@@ -184,8 +190,8 @@ impl Snapshot {
         let meta =
             Meta { flags: m.flags, expiry: m.expiry, cas: m.cas, seqno: m.seqno.unwrap_or(0) };
         match &mut self.state {
-            State::Sorted(map) => {
-                map.insert(m.key.clone(), Entry { meta, value: m.value.clone() });
+            State::Sorted(v) => {
+                v.push((m.key.clone(), Some(Entry { meta, value: m.value.clone() })));
                 Ok(())
             }
             State::Stream(_) => {
@@ -202,8 +208,8 @@ impl Snapshot {
     /// streamed SequenceFile has not written it either: a backfill sends
     /// each key at most once.)
     pub fn delete(&mut self, key: &[u8]) {
-        if let State::Sorted(map) = &mut self.state {
-            map.remove(key);
+        if let State::Sorted(v) = &mut self.state {
+            v.push((Bytes::copy_from_slice(key), None));
         }
     }
 
@@ -221,14 +227,16 @@ impl Snapshot {
     /// # Errors
     /// Writing, closing or renaming.
     pub fn finish(mut self) -> Result<(PathBuf, u64)> {
-        let state = std::mem::replace(&mut self.state, State::Sorted(BTreeMap::new()));
+        let state = std::mem::replace(&mut self.state, State::Sorted(Vec::new()));
         let n = match state {
             State::Stream(w) => {
                 let n = w.records();
                 w.finish().map_err(file_err(&self.tmp))?;
                 n
             }
-            State::Sorted(map) => {
+            State::Sorted(mut changes) => {
+                // Stable: among equal keys the later change stays later.
+                changes.sort_by(|a, b| a.0.cmp(&b.0));
                 if self.tmp.exists() {
                     std::fs::remove_dir_all(&self.tmp).map_err(fs_err(&self.tmp))?;
                 }
@@ -239,8 +247,14 @@ impl Snapshot {
                     o = o.bloom_default();
                 }
                 let mut w = MapWriter::create(&self.tmp, o).map_err(file_err(&self.tmp))?;
-                let n = map.len() as u64;
-                for (key, e) in map {
+                let mut n = 0;
+                let mut it = changes.into_iter().peekable();
+                while let Some((key, e)) = it.next() {
+                    if it.peek().is_some_and(|next| next.0 == key) {
+                        continue; // a later change of the same key follows
+                    }
+                    let Some(e) = e else { continue };
+                    n += 1;
                     self.encode_value(&e.meta, &e.value);
                     ser(&key, &mut self.key_buf);
                     ser(&self.value_buf, &mut self.ser_buf);
@@ -395,4 +409,86 @@ pub fn bytes_writable(b: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
     BytesWritable(Bytes::copy_from_slice(b)).write_to(&mut v);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seqfile::Reader;
+
+    fn m(key: &'static str, value: &'static str, flags: u32) -> Mutation {
+        Mutation {
+            key: Bytes::from_static(key.as_bytes()),
+            value: Bytes::from_static(value.as_bytes()),
+            flags,
+            expiry: 0,
+            cas: 1,
+            seqno: None,
+            keys_only: false,
+        }
+    }
+
+    fn read(path: &Path) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
+        let data = if path.is_dir() { path.join("data") } else { path.to_path_buf() };
+        let mut r = Reader::open(data).unwrap();
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            let d = layout::decode(&rec.value[4..]).unwrap();
+            out.push((rec.key[4..].to_vec(), d.value.to_vec(), d.meta.flags));
+        }
+        out
+    }
+
+    #[test]
+    fn sorted_snapshot_keeps_the_last_change_of_each_key_in_byte_order() {
+        for format in [Format::MapFile, Format::BloomMap] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = ExportOptions {
+                format,
+                layout: Layout::Item,
+                compression: Compression::None,
+                metadata: vec![],
+            };
+            let mut s = Snapshot::create(dir.path(), opts).unwrap();
+            s.put(&m("zz", "gone", 0)).unwrap();
+            s.flush().unwrap();
+            s.put(&m("b", "1", 1)).unwrap();
+            s.put(&m("a\u{ff}", "x", 2)).unwrap();
+            s.put(&m("a", "1", 3)).unwrap();
+            s.put(&m("b", "2", 4)).unwrap();
+            s.delete(b"a");
+            s.put(&m("c", "1", 5)).unwrap();
+            s.delete(b"c");
+            s.put(&m("c", "2", 6)).unwrap();
+            let (path, n) = s.finish().unwrap();
+            assert_eq!(n, 3);
+            assert_eq!(
+                read(&path),
+                vec![
+                    ("a\u{ff}".as_bytes().to_vec(), b"x".to_vec(), 2),
+                    (b"b".to_vec(), b"2".to_vec(), 4),
+                    (b"c".to_vec(), b"2".to_vec(), 6),
+                ]
+            );
+            assert!(!dir.path().join(".base.tmp").exists());
+        }
+    }
+
+    #[test]
+    fn streamed_snapshot_restarts_on_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ExportOptions {
+            format: Format::Seq,
+            layout: Layout::Item,
+            compression: Compression::None,
+            metadata: vec![],
+        };
+        let mut s = Snapshot::create(dir.path(), opts).unwrap();
+        s.put(&m("old", "1", 0)).unwrap();
+        s.flush().unwrap();
+        s.put(&m("k", "v", 7)).unwrap();
+        let (path, n) = s.finish().unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(read(&path), vec![(b"k".to_vec(), b"v".to_vec(), 7)]);
+    }
 }
