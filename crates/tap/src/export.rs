@@ -110,7 +110,6 @@ pub struct Snapshot {
     path: PathBuf,
     state: State,
     key_buf: Vec<u8>,
-    value_buf: Vec<u8>,
     ser_buf: Vec<u8>,
 }
 
@@ -137,7 +136,6 @@ impl Snapshot {
             state: State::Sorted(Vec::new()),
             opts,
             key_buf: Vec::new(),
-            value_buf: Vec::new(),
             ser_buf: Vec::new(),
         };
         s.restart()?;
@@ -174,11 +172,17 @@ impl Snapshot {
         self.len() == 0
     }
 
+    /// The serialized `BytesWritable` value (length, then the layout's
+    /// bytes) into `ser_buf`, in one copy.
     fn encode_value(&mut self, meta: &Meta, value: &[u8]) {
-        self.value_buf.clear();
+        self.ser_buf.clear();
         match self.opts.layout {
-            Layout::Item => layout::encode(Kind::Item, meta, value, &mut self.value_buf),
-            Layout::Raw => self.value_buf.extend_from_slice(value),
+            Layout::Item => {
+                let len = layout::HEADER_LEN + value.len();
+                self.ser_buf.extend_from_slice(&(len as i32).to_be_bytes());
+                layout::encode(Kind::Item, meta, value, &mut self.ser_buf);
+            }
+            Layout::Raw => ser(value, &mut self.ser_buf),
         }
     }
 
@@ -198,7 +202,6 @@ impl Snapshot {
                 self.encode_value(&meta, &m.value);
                 let State::Stream(w) = &mut self.state else { unreachable!() };
                 ser(&m.key, &mut self.key_buf);
-                ser(&self.value_buf, &mut self.ser_buf);
                 w.append_raw(&self.key_buf, &self.ser_buf).map_err(file_err(&self.tmp))
             }
         }
@@ -234,9 +237,11 @@ impl Snapshot {
                 w.finish().map_err(file_err(&self.tmp))?;
                 n
             }
-            State::Sorted(mut changes) => {
-                // Stable: among equal keys the later change stays later.
-                changes.sort_by(|a, b| a.0.cmp(&b.0));
+            State::Sorted(changes) => {
+                // Sort a permutation (4-byte moves, not whole entries);
+                // stable, so among equal keys the later change stays later.
+                let mut order: Vec<u32> = (0..changes.len() as u32).collect();
+                order.sort_by(|&a, &b| changes[a as usize].0.cmp(&changes[b as usize].0));
                 if self.tmp.exists() {
                     std::fs::remove_dir_all(&self.tmp).map_err(fs_err(&self.tmp))?;
                 }
@@ -248,7 +253,7 @@ impl Snapshot {
                 }
                 let mut w = MapWriter::create(&self.tmp, o).map_err(file_err(&self.tmp))?;
                 let mut n = 0;
-                let mut it = changes.into_iter().peekable();
+                let mut it = order.iter().map(|&i| &changes[i as usize]).peekable();
                 while let Some((key, e)) = it.next() {
                     if it.peek().is_some_and(|next| next.0 == key) {
                         continue; // a later change of the same key follows
@@ -256,8 +261,7 @@ impl Snapshot {
                     let Some(e) = e else { continue };
                     n += 1;
                     self.encode_value(&e.meta, &e.value);
-                    ser(&key, &mut self.key_buf);
-                    ser(&self.value_buf, &mut self.ser_buf);
+                    ser(key, &mut self.key_buf);
                     w.append_raw(&self.key_buf, &self.ser_buf).map_err(file_err(&self.tmp))?;
                 }
                 w.finish().map_err(file_err(&self.tmp))?;
