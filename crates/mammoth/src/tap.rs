@@ -297,6 +297,19 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         compression: compression(a.codec.as_deref(), format)?,
         metadata: vec![("mammoth.source".into(), a.from.clone())],
     };
+    // Old segments after a new snapshot would replay stale changes over it.
+    if let Ok(dir) = std::fs::read_dir(&a.out) {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with("seg-") {
+                bail!(
+                    "{} holds segments of an earlier --follow export ({}); export into an empty directory",
+                    a.out.display(),
+                    name.to_string_lossy()
+                );
+            }
+        }
+    }
     let stop = stop_flag();
     let endpoint = a.auth.endpoint(&a.from);
     let connect = |since: Option<u64>| {

@@ -33,9 +33,14 @@ fn free_port() -> u16 {
 }
 
 fn serve(dir: &Path, port: u16) -> Served {
+    serve_with(dir, port, &[])
+}
+
+fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
         .args(["serve", "--listen", "127.0.0.1", "--port", &port.to_string(), "--dir"])
         .arg(dir)
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -73,8 +78,12 @@ type Contents = BTreeMap<Vec<u8>, (Vec<u8>, u32, u32)>;
 
 /// Everything the server holds, by a TAP DUMP.
 fn dump(port: u16) -> Contents {
+    dump_at(&Endpoint::new(addr(port)))
+}
+
+fn dump_at(ep: &Endpoint) -> Contents {
     let c = TapConnect::new(&b""[..]).with(TapFlags::DUMP);
-    let mut cons = Consumer::connect(&Endpoint::new(addr(port)), &ConsumerOptions::new(c)).unwrap();
+    let mut cons = Consumer::connect(ep, &ConsumerOptions::new(c)).unwrap();
     let mut m = Contents::new();
     while let Some(d) = cons.next_item().unwrap() {
         match d.item {
@@ -511,4 +520,52 @@ fn export_follow_segments_record_deletes_and_flushes_and_replay_to_the_same_cont
     load(s2.port, &sample(5)); // stale data the replayed flush must remove
     mammoth(&["import", out.to_str().unwrap(), "--to", &addr(s2.port)]);
     assert_eq!(dump(s2.port), after);
+}
+
+#[test]
+fn mirror_all_buckets_copies_each_bucket_over_sasl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users = tmp.path().join("users");
+    std::fs::write(&users, "alice:secret\nbob:hunter2\n").unwrap();
+    let u = users.to_str().unwrap();
+    let src = serve_with(&tmp.path().join("src"), 0, &["--users", u]);
+    let dst = serve_with(&tmp.path().join("dst"), 0, &["--users", u]);
+    let at = |port: u16, user: &str, pw: &str| Endpoint::new(addr(port)).with_auth(user, pw);
+    let mut want = Vec::new();
+    for (user, pw, n) in [("alice", "secret", 300), ("bob", "hunter2", 200)] {
+        let mut t = Target::connect(&at(src.port, user, pw)).unwrap();
+        let items = sample(n);
+        for (k, (v, f, e)) in &items {
+            t.set(&Bytes::copy_from_slice(k), v, *f, *e);
+        }
+        assert_eq!(t.commit().unwrap().rejected, 0);
+        want.push((user, pw, items));
+    }
+    let _m = Mirror(
+        Command::new(env!("CARGO_BIN_EXE_mammoth"))
+            .args(["tap", "mirror", "--from", &addr(src.port), "--to", &addr(dst.port)])
+            .args(["--all-buckets", "--users", u, "--status-every", "0"])
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    for (user, pw, items) in &want {
+        loop {
+            let got = dump_at(&at(dst.port, user, pw));
+            if &got == items {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{user}: {} of {} items",
+                got.len(),
+                items.len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Buckets stay apart: a wrong password is refused, typed.
+    let e = Target::connect(&at(dst.port, "alice", "nope")).unwrap_err();
+    assert!(matches!(e, tap::Error::Auth { .. }), "{e}");
 }
