@@ -13,6 +13,7 @@ mod records;
 mod seq;
 mod serve;
 mod sort;
+mod tap;
 mod userset;
 
 /// mammoth: a durable memcached server and Hadoop-native storage tools.
@@ -44,6 +45,11 @@ enum Command {
     /// Exact username sets: generate, build, check, verify, benchmark.
     #[command(subcommand)]
     Userset(userset::UsersetCommand),
+    /// TAP consumers: mirror a server into another, export it as Hadoop files.
+    #[command(subcommand)]
+    Tap(tap::TapCommand),
+    /// Load a SequenceFile or MapFile (or a directory of them) into a server.
+    Import(tap::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,8 @@ fn main() -> ExitCode {
         Command::Map(cmd) => map::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Userset(cmd) => userset::run(cmd),
+        Command::Tap(cmd) => tap::run(cmd),
+        Command::Import(args) => tap::run_import(&args),
     };
     match result {
         Ok(code) => code,

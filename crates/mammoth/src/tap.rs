@@ -1,0 +1,468 @@
+//! `mammoth tap mirror|export` and `mammoth import`: the TAP consumer side
+//! (library: the `tap` crate; file layout: `docs/tap-export.md`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use memcache::binary::tap::{TapConnect, TapFlags};
+use seqfile::{Codec, Compression};
+use tap::export::{ExportOptions, Format, Layout, Roll, Segments, Snapshot};
+use tap::import::{ImportOptions, ImportStats, import, sources};
+use tap::layout::{Kind, Meta};
+use tap::mirror::{MirrorOptions, MirrorStats, Report, mirror};
+use tap::{Consumer, ConsumerOptions, Endpoint, Item, Poll, Target};
+
+/// TAP consumers: mirror a server, export it as Hadoop files.
+#[derive(Subcommand, Debug)]
+pub(crate) enum TapCommand {
+    /// Keep TO a continuous copy of FROM (restartable; Ctrl-C stops).
+    Mirror(MirrorArgs),
+    /// Write FROM's items as a SequenceFile, MapFile or BloomMapFile.
+    Export(ExportArgs),
+}
+
+/// Which bucket(s) to connect to.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct AuthArgs {
+    /// SASL PLAIN user (on mammoth: the bucket), used on both servers.
+    #[arg(long, requires = "password")]
+    bucket: Option<String>,
+    /// Password for --bucket.
+    #[arg(long)]
+    password: Option<String>,
+}
+
+impl AuthArgs {
+    fn endpoint(&self, addr: &str) -> Endpoint {
+        let e = Endpoint::new(addr);
+        match (&self.bucket, &self.password) {
+            (Some(u), Some(p)) => e.with_auth(u, p),
+            _ => e,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct MirrorArgs {
+    /// Source server, HOST:PORT.
+    #[arg(long)]
+    from: String,
+    /// Target server, HOST:PORT.
+    #[arg(long)]
+    to: String,
+    /// Registered TAP client name on the source (default: mirror-TO).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
+    /// Mirror every bucket listed in --users (one stream each).
+    #[arg(long, requires = "users", conflicts_with = "bucket")]
+    all_buckets: bool,
+    /// The servers' users file (`user:password` per line), for --all-buckets.
+    #[arg(long)]
+    users: Option<PathBuf>,
+    /// Only keys starting with this prefix.
+    #[arg(long)]
+    key_prefix: Option<String>,
+    /// Requests per pipeline to the target.
+    #[arg(long, default_value_t = 2000)]
+    batch: usize,
+    /// Seconds between status lines on stderr (0: none).
+    #[arg(long, default_value_t = 10)]
+    status_every: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Seq,
+    Mapfile,
+    Bloommap,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LayoutArg {
+    /// 25-byte header (kind, flags, expiry, CAS, seqno) then the value.
+    Item,
+    /// The value alone (no flags/expiry/CAS; no --follow).
+    Raw,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// Source server, HOST:PORT.
+    #[arg(long)]
+    from: String,
+    /// Output directory (base.seq or base/, then seg-NNNNNN.seq).
+    #[arg(long)]
+    out: PathBuf,
+    /// File kind of the snapshot.
+    #[arg(long, value_enum, default_value = "seq")]
+    format: FormatArg,
+    /// Record layout (docs/tap-export.md).
+    #[arg(long, value_enum, default_value = "item")]
+    layout: LayoutArg,
+    /// BLOCK-compress with this codec (none, default/zlib, gzip, bzip2, snappy, lz4, zstd).
+    #[arg(long)]
+    codec: Option<String>,
+    /// After the snapshot, keep appending live changes to rolled segments.
+    #[arg(long)]
+    follow: bool,
+    /// Records per segment.
+    #[arg(long, default_value_t = 1_000_000)]
+    roll_records: u64,
+    /// Seconds a segment stays open at most.
+    #[arg(long, default_value_t = 60)]
+    roll_secs: u64,
+    /// Only keys starting with this prefix.
+    #[arg(long)]
+    key_prefix: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// A SequenceFile, a MapFile directory, or a directory of them.
+    path: PathBuf,
+    /// Target server, HOST:PORT.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+    /// Requests per pipeline.
+    #[arg(long, default_value_t = 2000)]
+    batch: usize,
+}
+
+/// A flag set by SIGINT or SIGTERM (a watcher thread with a small runtime).
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = async {
+                match signal(SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = term => {}
+            }
+        });
+        f.store(true, Ordering::SeqCst);
+    });
+    flag
+}
+
+pub(crate) fn run(cmd: TapCommand) -> Result<ExitCode> {
+    match cmd {
+        TapCommand::Mirror(a) => run_mirror(&a),
+        TapCommand::Export(a) => run_export(&a),
+    }
+}
+
+fn summary(name: &str, s: &MirrorStats) -> String {
+    format!(
+        "mirror {name}: {} sessions, {} events, {} sets, {} deletes, {} flushes, {} rejected, {} acks, {} backfills, last seqno {}",
+        s.sessions,
+        s.events,
+        s.sets,
+        s.deletes,
+        s.flushes,
+        s.rejected,
+        s.acks,
+        s.backfills,
+        s.last_seqno.map_or_else(|| "-".to_owned(), |n| n.to_string())
+    )
+}
+
+fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
+    let stop = stop_flag();
+    let base = a.name.clone().unwrap_or_else(|| format!("mirror-{}", a.to));
+    let mut jobs: Vec<(String, MirrorOptions)> = Vec::new();
+    let make = |name: String, auth: &AuthArgs| {
+        let mut o = MirrorOptions::new(auth.endpoint(&a.from), auth.endpoint(&a.to), name);
+        o.batch_records = a.batch.max(1);
+        o.key_prefix = a.key_prefix.clone().map(|p| p.into_bytes().into());
+        o
+    };
+    if a.all_buckets {
+        let path = a.users.as_ref().context("--all-buckets needs --users")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read users file {}", path.display()))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let Some((user, password)) = line.split_once(':') else {
+                bail!("{}: line {line:?} is not user:password", path.display());
+            };
+            let auth = AuthArgs { bucket: Some(user.into()), password: Some(password.into()) };
+            jobs.push((user.to_owned(), make(format!("{base}-{user}"), &auth)));
+        }
+        if jobs.is_empty() {
+            bail!("{}: no users", path.display());
+        }
+    } else {
+        jobs.push((a.auth.bucket.clone().unwrap_or_default(), make(base.clone(), &a.auth)));
+    }
+    eprintln!(
+        "mammoth: mirroring {} -> {} ({} stream{}, client name {base}); Ctrl-C stops",
+        a.from,
+        a.to,
+        jobs.len(),
+        if jobs.len() == 1 { "" } else { "s" }
+    );
+    let every = Duration::from_secs(a.status_every);
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|(bucket, opts)| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let label = if bucket.is_empty() { opts.name.clone() } else { bucket };
+                let mut last = Instant::now();
+                let r = mirror(&opts, &stop, &mut |r| match r {
+                    Report::Progress(s) => {
+                        if !every.is_zero() && last.elapsed() >= every {
+                            last = Instant::now();
+                            let phase = if s.in_backfill { " (backfill)" } else { "" };
+                            eprintln!("mammoth: {}{phase}", summary(&label, s));
+                        }
+                    }
+                    Report::Reconnecting { error, retry_in } => {
+                        eprintln!(
+                            "mammoth: mirror {label}: {error}; reconnecting in {retry_in:.1?}"
+                        );
+                    }
+                    Report::Rejected(e) => eprintln!("mammoth: mirror {label}: {e}"),
+                });
+                (label, r)
+            })
+        })
+        .collect();
+    let mut failed = false;
+    for h in handles {
+        match h.join() {
+            Ok((label, Ok(s))) => eprintln!("mammoth: stopped; {}", summary(&label, &s)),
+            Ok((label, Err(e))) => {
+                eprintln!("mammoth: mirror {label}: {e}");
+                failed = true;
+                stop.store(true, Ordering::SeqCst);
+            }
+            Err(_) => failed = true,
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn compression(codec: Option<&str>, format: Format) -> Result<Compression> {
+    Ok(match codec {
+        None if format == Format::Seq => Compression::None,
+        // Hadoop's MapFile.Writer default.
+        None => Compression::Record(Codec::Default),
+        Some("none") => Compression::None,
+        Some(name) => Compression::Block(
+            Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
+        ),
+    })
+}
+
+#[allow(clippy::too_many_lines)] // one event loop, clearer in one piece
+fn run_export(a: &ExportArgs) -> Result<ExitCode> {
+    let format = match a.format {
+        FormatArg::Seq => Format::Seq,
+        FormatArg::Mapfile => Format::MapFile,
+        FormatArg::Bloommap => Format::BloomMap,
+    };
+    let layout = match a.layout {
+        LayoutArg::Item => Layout::Item,
+        LayoutArg::Raw => Layout::Raw,
+    };
+    if a.follow && layout == Layout::Raw {
+        bail!("--follow needs --layout item: the raw layout cannot record deletes");
+    }
+    let opts = ExportOptions {
+        format,
+        layout,
+        compression: compression(a.codec.as_deref(), format)?,
+        metadata: vec![("mammoth.source".into(), a.from.clone())],
+    };
+    // Old segments after a new snapshot would replay stale changes over it.
+    if let Ok(dir) = std::fs::read_dir(&a.out) {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with("seg-") {
+                bail!(
+                    "{} holds segments of an earlier --follow export ({}); export into an empty directory",
+                    a.out.display(),
+                    name.to_string_lossy()
+                );
+            }
+        }
+    }
+    let stop = stop_flag();
+    let endpoint = a.auth.endpoint(&a.from);
+    let connect = |since: Option<u64>| {
+        let mut c = TapConnect::new(&b""[..]).with(TapFlags::SEQNO_META);
+        if !a.follow {
+            c = c.with(TapFlags::DUMP);
+        }
+        if let Some(s) = since {
+            c = c.since_seqno(s);
+        }
+        if let Some(p) = &a.key_prefix {
+            c = c.key_prefix(p.clone().into_bytes());
+        }
+        Consumer::connect(&endpoint, &ConsumerOptions::new(c))
+            .with_context(|| format!("TAP connect to {}", a.from))
+    };
+    let mut consumer = connect(None)?;
+    let started = Instant::now();
+    let mut snapshot = Some(Snapshot::create(&a.out, opts.clone())?);
+    let roll =
+        Roll { records: a.roll_records.max(1), age: Duration::from_secs(a.roll_secs.max(1)) };
+    let mut segments = if a.follow { Some(Segments::new(&a.out, opts, roll)?) } else { None };
+    let mut last_seqno = None;
+    let mut live = 0u64;
+    let spinner = crate::seq::spinner("items");
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let d = match consumer.poll(Duration::from_millis(200)) {
+            Ok(Poll::Item(d)) => d,
+            Ok(Poll::Idle) => {
+                if let Some(s) = &mut segments {
+                    s.tick()?;
+                }
+                continue;
+            }
+            Ok(Poll::End) => break,
+            Err(e) if e.is_transient() && snapshot.is_none() && last_seqno.is_some() => {
+                // Live part of --follow: resume after the last change written.
+                spinner.suspend(|| eprintln!("mammoth: export: {e}; reconnecting"));
+                if let Some(s) = &mut segments {
+                    s.close()?;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                if let Ok(c) = connect(last_seqno) {
+                    consumer = c;
+                }
+                continue;
+            }
+            Err(e) => return Err(e).context(format!("TAP stream from {}", a.from)),
+        };
+        match (d.item, &mut snapshot) {
+            (Item::Mutation(m), Some(s)) => {
+                s.put(&m)?;
+                last_seqno = m.seqno.or(last_seqno);
+                spinner.inc(1);
+            }
+            (Item::Delete { key, .. }, Some(s)) => s.delete(&key),
+            (Item::Flush, Some(s)) => s.flush()?,
+            (Item::BackfillEnd | Item::StreamEnd, Some(_)) => {
+                if let Some(s) = snapshot.take() {
+                    let (path, n) = s.finish()?;
+                    spinner.suspend(|| {
+                        eprintln!(
+                            "mammoth: wrote {} ({n} records) in {:.1?}",
+                            path.display(),
+                            started.elapsed()
+                        );
+                    });
+                }
+            }
+            (item, None) => {
+                let Some(seg) = &mut segments else { continue };
+                match item {
+                    Item::Mutation(m) => {
+                        let meta = Meta {
+                            flags: m.flags,
+                            expiry: m.expiry,
+                            cas: m.cas,
+                            seqno: m.seqno.unwrap_or(0),
+                        };
+                        seg.append(Kind::Item, &m.key, &meta, &m.value)?;
+                        last_seqno = m.seqno.or(last_seqno);
+                    }
+                    Item::Delete { key, cas, seqno } => {
+                        let meta = Meta { cas, seqno: seqno.unwrap_or(0), ..Meta::default() };
+                        seg.append(Kind::Delete, &key, &meta, &[])?;
+                        last_seqno = seqno.or(last_seqno);
+                    }
+                    Item::Flush => seg.append(Kind::Flush, &[], &Meta::default(), &[])?,
+                    _ => continue,
+                }
+                live += 1;
+                spinner.inc(1);
+            }
+            _ => {}
+        }
+    }
+    spinner.finish_and_clear();
+    if let Some(s) = snapshot {
+        // Interrupted before the snapshot was complete: keep nothing.
+        drop(s);
+        bail!("export of {} stopped before the snapshot was complete", a.from);
+    }
+    if let Some(mut s) = segments {
+        s.close()?;
+        eprintln!("mammoth: {live} live changes in {} segments", s.closed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::cast_precision_loss)] // a rate for humans
+pub(crate) fn run_import(a: &ImportArgs) -> Result<ExitCode> {
+    let srcs = sources(&a.path).with_context(|| format!("list {}", a.path.display()))?;
+    if srcs.is_empty() {
+        bail!("{}: no SequenceFile or MapFile found", a.path.display());
+    }
+    let total: u64 = srcs.iter().map(|s| s.len).sum();
+    let endpoint = a.auth.endpoint(&a.to);
+    let mut target = Target::connect(&endpoint).with_context(|| format!("connect to {}", a.to))?;
+    let pb = crate::seq::progress(total, "import");
+    let started = Instant::now();
+    let opts = ImportOptions { batch_records: a.batch.max(1), ..ImportOptions::default() };
+    let mut all = ImportStats::default();
+    let mut done = 0u64;
+    for src in &srcs {
+        let st = import(src, &mut target, opts, &mut |pos| pb.set_position(done + pos))?;
+        done += src.len;
+        for e in target.take_rejections() {
+            pb.suspend(|| eprintln!("mammoth: import: {e}"));
+        }
+        all.files += st.files;
+        all.records += st.records;
+        all.bad_keys += st.bad_keys;
+        all.expired += st.expired;
+        all.applied += st.applied;
+    }
+    pb.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "mammoth: imported {} records from {} file{} into {} in {elapsed:.2} s ({:.0} records/s): {} sets, {} deletes, {} flushes, {} refused, {} bad keys skipped, {} expired skipped",
+        all.records,
+        all.files,
+        if all.files == 1 { "" } else { "s" },
+        a.to,
+        all.records as f64 / elapsed.max(1e-9),
+        all.applied.sets,
+        all.applied.deletes,
+        all.applied.flushes,
+        all.applied.rejected,
+        all.bad_keys,
+        all.expired,
+    );
+    Ok(if all.applied.rejected > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
