@@ -107,6 +107,7 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_enum, default_value = "item")]
     layout: LayoutArg,
     /// BLOCK-compress with this codec (none, default/zlib, gzip, bzip2, snappy, lz4, zstd).
+    /// Default: none for seq, BLOCK default (zlib) for mapfile and bloommap.
     #[arg(long)]
     codec: Option<String>,
     /// After the snapshot, keep appending live changes to rolled segments.
@@ -268,8 +269,9 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
 fn compression(codec: Option<&str>, format: Format) -> Result<Compression> {
     Ok(match codec {
         None if format == Format::Seq => Compression::None,
-        // Hadoop's MapFile.Writer default.
-        None => Compression::Record(Codec::Default),
+        // BLOCK zlib: readable by any Hadoop without native code, and 3–4×
+        // faster to write than MapFile.Writer's RECORD default.
+        None => Compression::Block(Codec::Default),
         Some("none") => Compression::None,
         Some(name) => Compression::Block(
             Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
