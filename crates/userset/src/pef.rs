@@ -17,7 +17,7 @@
 //! then their high parts `e >> l` in unary (element `i` sets bit
 //! `(e_i >> l) + i`), then one closing zero.
 
-use crate::bits::{BitWriter, get_bits, mask};
+use crate::bits::{BitWriter, get_bits, mask, ones, select};
 use crate::words::Words;
 
 /// Most values per chunk.
@@ -29,11 +29,11 @@ const CHUNK_META_BITS: u64 = 160;
 /// A lookup after its chunk's unary part: where its bucket starts.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cursor {
+    /// Bit offset of the chunk's low parts.
     start: u64,
-    pos: u64,
-    end: u64,
+    /// Index of the bucket's first value, and the bucket's size.
     idx: u64,
-    k: u64,
+    count: u64,
     l: u32,
     low: u64,
 }
@@ -169,6 +169,27 @@ impl Pef {
         (x >> self.shift) as usize
     }
 
+    /// The directory entries [`chunk_of`](Self::chunk_of) reads.
+    #[inline]
+    pub(crate) fn dir_entries(&self, slot: usize) -> &[u32] {
+        self.dir.get(slot..slot.saturating_add(2)).unwrap_or(&[])
+    }
+
+    /// The candidate chunk heads of a slot (what
+    /// [`chunk_of`](Self::chunk_of) searches).
+    #[inline]
+    pub(crate) fn head_candidates(&self, slot: usize) -> &[u64] {
+        let d = |i| self.dir.get(i).copied().unwrap_or(0) as usize;
+        let (lo, hi) = (d(slot).saturating_sub(1), d(slot.saturating_add(1)));
+        self.firsts.get(lo..hi.min(self.firsts.len()).max(lo)).unwrap_or(&[])
+    }
+
+    /// Chunk `j`'s offset and the next (its end).
+    #[inline]
+    pub(crate) fn chunk_offsets(&self, j: usize) -> &[u64] {
+        self.offs.get(j..j.saturating_add(2)).unwrap_or(&[])
+    }
+
     /// The chunk that would hold `x`, if any (second stage).
     #[inline]
     pub(crate) fn chunk_of(&self, x: u64, slot: usize) -> Option<usize> {
@@ -209,11 +230,19 @@ impl Pef {
         Some((start, start + k * u64::from(l), end & OFF_MASK, l, k))
     }
 
-    /// Touches the first word of chunk `j`'s unary part.
+    /// The words of chunk `j`'s unary part (what [`locate`](Self::locate)
+    /// reads).
     #[inline]
-    pub(crate) fn touch_high(&self, j: usize) -> u64 {
-        self.layout(j)
-            .map_or(0, |(_, high, ..)| self.data.get((high / 64) as usize).copied().unwrap_or(0))
+    pub(crate) fn high_words(&self, j: usize) -> &[u64] {
+        self.layout(j).map_or(&[], |(_, high, end, ..)| self.words(high, end))
+    }
+
+    /// The words holding bits `from..to` (at least one word).
+    #[inline]
+    fn words(&self, from: u64, to: u64) -> &[u64] {
+        let first = (from / 64) as usize;
+        let last = ((to.saturating_sub(1) / 64) as usize).max(first);
+        self.data.get(first..=last.min(self.data.len().saturating_sub(1))).unwrap_or(&[])
     }
 
     /// Finds `x`'s bucket in chunk `j` (reads the unary part).
@@ -230,7 +259,8 @@ impl Pef {
         };
         let e = x - first - 1;
         let hx = e >> l;
-        // Skip `hx` zeros of the unary part.
+        // Skip `hx` zeros of the unary part: whole windows by counting, then
+        // the last one by a broadword select.
         let mut pos = high_start;
         let mut need = hx;
         while need > 0 {
@@ -238,39 +268,22 @@ impl Pef {
                 return Step::Absent;
             }
             let width = (end - pos).min(64) as u32;
-            let w = get_bits(&self.data, pos, width);
-            let zeros = u64::from(width - w.count_ones());
-            if zeros < need {
-                need -= zeros;
+            let zeros = !get_bits(&self.data, pos, width) & mask(width);
+            let count = u64::from(ones(zeros));
+            if count < need {
+                need -= count;
                 pos += u64::from(width);
                 continue;
             }
-            let mut inv = !w & mask(width);
-            for _ in 1..need {
-                inv &= inv - 1;
-            }
-            pos += u64::from(inv.trailing_zeros()) + 1;
+            pos += u64::from(select(zeros, (need - 1) as u32)) + 1;
             need = 0;
         }
-        // The ones that follow are the elements whose high part is `hx`.
+        // The ones that follow are the elements whose high part is `hx`:
+        // the bucket.
         let idx = pos - high_start - hx;
-        Step::Scan(Cursor { start, pos, end, idx, k, l, low: e & mask(l) })
-    }
-
-    /// Touches the low part a scan reads first.
-    #[inline]
-    pub(crate) fn touch_low(&self, c: &Cursor) -> u64 {
-        self.data.get(((c.start + c.idx * u64::from(c.l)) / 64) as usize).copied().unwrap_or(0)
-    }
-
-    /// Compares the bucket's low parts with `x`'s: a binary search, since a
-    /// chunk that spans two clusters puts a whole cluster in one bucket.
-    pub(crate) fn scan(&self, c: &Cursor) -> bool {
-        // The bucket is the run of ones at `pos`.
         let mut count = 0u64;
-        let mut pos = c.pos;
-        while pos < c.end {
-            let width = (c.end - pos).min(64) as u32;
+        while pos < end {
+            let width = (end - pos).min(64) as u32;
             let ones = u64::from(get_bits(&self.data, pos, width).trailing_ones().min(width));
             count += ones;
             if ones < u64::from(width) {
@@ -278,19 +291,34 @@ impl Pef {
             }
             pos += u64::from(width);
         }
-        let count = count.min(c.k.saturating_sub(c.idx));
+        let count = count.min(k.saturating_sub(idx));
+        Step::Scan(Cursor { start, idx, count, l, low: e & mask(l) })
+    }
+
+    /// The words of the bucket's low parts (what [`scan`](Self::scan) reads).
+    #[inline]
+    pub(crate) fn low_words(&self, c: &Cursor) -> &[u64] {
         let l = u64::from(c.l);
-        let (mut lo, mut hi) = (c.idx, c.idx + count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let v = get_bits(&self.data, c.start + mid * l, c.l);
-            match v.cmp(&c.low) {
-                std::cmp::Ordering::Equal => return true,
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-            }
+        self.words(c.start + c.idx * l, c.start + (c.idx + c.count) * l)
+    }
+
+    /// Compares the bucket's low parts with `x`'s: a binary search, since a
+    /// chunk that spans two clusters puts a whole cluster in one bucket.
+    pub(crate) fn scan(&self, c: &Cursor) -> bool {
+        if c.count == 0 {
+            return false;
         }
-        false
+        // Branch-free lower bound: the comparisons are unpredictable, so
+        // each step moves `base` by arithmetic rather than a jump.
+        let l = u64::from(c.l);
+        let (mut base, mut len) = (c.idx, c.count);
+        while len > 1 {
+            let half = len / 2;
+            let v = get_bits(&self.data, c.start + (base + half) * l, c.l);
+            base += u64::from(v <= c.low) * half;
+            len -= half;
+        }
+        get_bits(&self.data, c.start + base * l, c.l) == c.low
     }
 
     /// Checks the invariants lookups rely on for sensible answers (they
