@@ -238,26 +238,18 @@ impl UserSet {
                     .map_or(&[], |pef| pef.head_candidates(p.slot));
             }
             sink ^= touch(&next[..n]);
-            // Stage 3: the chunk; touch its offsets.
+            // Stage 3: the chunk; touch its unary part.
             for (p, t) in probes.iter_mut().zip(next.iter_mut()) {
                 *t = &[];
                 if let Some(pef) = self.classes.get(p.class as usize) {
                     p.chunk = pef.chunk_of(p.code, p.slot);
                     if let Some(j) = p.chunk {
-                        *t = pef.chunk_offsets(j);
+                        *t = pef.high_words(j);
                     }
                 }
             }
             sink ^= touch(&next[..n]);
-            // Stage 4: touch the chunk's unary part.
-            for (p, t) in probes.iter().zip(next.iter_mut()) {
-                *t = match (self.classes.get(p.class as usize), p.chunk) {
-                    (Some(pef), Some(j)) => pef.high_words(j),
-                    _ => &[],
-                };
-            }
-            sink ^= touch(&next[..n]);
-            // Stage 5: the bucket; touch its low parts.
+            // Stage 4: the bucket; touch its low parts.
             for (p, t) in probes.iter_mut().zip(next.iter_mut()) {
                 *t = &[];
                 if let (Some(pef), Some(j)) = (self.classes.get(p.class as usize), p.chunk) {
@@ -269,7 +261,7 @@ impl UserSet {
             }
             sink ^= touch(&next[..n]);
             std::hint::black_box(sink);
-            // Stage 6: answers.
+            // Stage 5: answers.
             for ((p, name), answer) in probes.iter().zip(group).zip(answers.iter_mut()) {
                 *answer = match p.class {
                     NO_CLASS => self.fc.contains(name),
