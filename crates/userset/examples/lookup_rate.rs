@@ -3,7 +3,13 @@
 //! Loads SET, samples every 10th name of NAMES (at most 10M, shuffled), and
 //! prints single, batched (1 thread) and batched (all threads) lookups per
 //! second, best of ROUNDS (default 3), plus the transparent huge pages the
-//! process holds.
+//! process holds. With `ONLY_BATCHED` set in the environment it measures
+//! only batched lookups on one thread, by wall time and per CPU second of
+//! the thread (steadier on a shared machine). For example:
+//!
+//! ```text
+//! cargo run --release -p userset --example lookup_rate -- names.uset names.txt
+//! ```
 
 // Rates are printed as floating point; names counts are far below 2^52.
 #![allow(clippy::cast_precision_loss)]
