@@ -58,13 +58,30 @@ pub(crate) fn mask(width: u32) -> u64 {
     if width >= 64 { u64::MAX } else { (1u64 << width) - 1 }
 }
 
-/// `width` bits (at most 64) starting at bit `pos`.
-///
-/// Branch-free apart from the bounds checks (which always pass on intact
-/// data): lookups call it on unpredictable positions, where a branch on
-/// whether the field straddles two words would mispredict half the time.
+/// `width` bits (at most 64) starting at bit `pos`: reads the second word
+/// only when the field straddles two, the better choice where successive
+/// reads are predictable (decoding a stream).
 #[inline]
 pub(crate) fn get_bits(words: &[u64], pos: u64, width: u32) -> u64 {
+    if width == 0 {
+        return 0;
+    }
+    let i = (pos / 64) as usize;
+    let shift = (pos % 64) as u32;
+    let lo = words.get(i).copied().unwrap_or(0) >> shift;
+    let v = if shift + width > 64 {
+        lo | (words.get(i + 1).copied().unwrap_or(0) << (64 - shift))
+    } else {
+        lo
+    };
+    v & mask(width)
+}
+
+/// [`get_bits`] without the branch on straddling (always reads two words):
+/// for lookups at unpredictable positions, where that branch would
+/// mispredict half the time.
+#[inline]
+pub(crate) fn get_bits_at(words: &[u64], pos: u64, width: u32) -> u64 {
     let i = (pos / 64) as usize;
     let shift = (pos % 64) as u32;
     let lo = words.get(i).copied().unwrap_or(0) >> shift;
@@ -163,6 +180,7 @@ mod tests {
         let mut pos = 0;
         for &(v, width) in &items {
             assert_eq!(get_bits(&w.words, pos, width), v & mask(width));
+            assert_eq!(get_bits_at(&w.words, pos, width), v & mask(width));
             pos += u64::from(width);
         }
         assert_eq!(pos, w.len);

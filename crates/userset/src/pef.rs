@@ -21,7 +21,7 @@
 //! low parts (`l` bits each), then their high parts `e >> l` in unary
 //! (element `i` sets bit `(e_i >> l) + i`), then one closing zero.
 
-use crate::bits::{BitWriter, get_bits, mask, ones, select};
+use crate::bits::{BitWriter, get_bits_at as get_bits, mask, ones, select};
 use crate::words::Words;
 
 /// Most values per chunk.
