@@ -14,9 +14,10 @@
 //! | 60..64 | CRC-32 of bytes 0..60 |
 //!
 //! Body, as words: the code base, the number of coded classes, the 256-bit
-//! code alphabet; per class its count, code width, directory shift and four
-//! arrays (chunk heads, chunk offsets, directory as packed 32-bit entries,
-//! bits), each as a length word and its words; then the front-coded part:
+//! code alphabet; per class its count, code width, directory shift and three
+//! arrays (chunk heads, each chunk's first value beside its offset word;
+//! directory as packed 32-bit entries; bits), each as a length word and its
+//! words; then the front-coded part:
 //! its count, its 256-bit alphabet, and three arrays (block heads, block
 //! offsets, bits).
 //!
@@ -32,7 +33,7 @@ use crate::pef::Pef;
 use crate::set::{UserSet, code_lengths};
 
 /// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"MMUSRSET";
 const HEADER_LEN: u64 = 64;
 
@@ -91,8 +92,7 @@ fn write_body(set: &UserSet, w: &mut impl Write) -> io::Result<()> {
         put(w, c.n)?;
         put(w, u64::from(c.bits))?;
         put(w, u64::from(c.shift))?;
-        put_words(w, &c.firsts)?;
-        put_words(w, &c.offs)?;
+        put_words(w, &c.heads)?;
         put_u32s(w, &c.dir)?;
         put_words(w, &c.data)?;
     }
@@ -340,8 +340,7 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
             n,
             bits,
             shift,
-            firsts: b.words()?.into(),
-            offs: b.words()?.into(),
+            heads: b.words()?.into(),
             dir: b.u32s()?.into(),
             data: b.words()?.into(),
         };

@@ -24,9 +24,16 @@
 //!   `ceil(log2 σ)` bits for the `σ` bytes those names use.
 //!
 //! Lookups are `O(1)` memory accesses for coded names (directory, chunk
-//! head, chunk) and a binary search over block heads plus one block for
-//! the rest. [`UserSet::contains_batch`] walks 32 lookups through the
-//! structure stage by stage so their cache misses overlap.
+//! head with its offset, the chunk's unary part, the bucket's low parts)
+//! and a binary search over block heads plus one block for the rest.
+//! [`UserSet::contains_batch`] walks 32 lookups through the structure stage
+//! by stage: each stage first works out every lookup's next addresses from
+//! lines the previous stage fetched, then reads them all in one tight loop,
+//! so the group's cache misses are in flight together (a lookup's own work
+//! between two misses would otherwise fill the CPU's instruction window and
+//! leave only a few misses overlapping). The bit-level steps are branch-free
+//! where their outcome is unpredictable (field reads, select in a word, the
+//! search inside a bucket).
 //!
 //! Sets are saved with [`UserSet::save`] into a file with a checksummed,
 //! versioned header (see [`file`]) and loaded with [`UserSet::load`], which

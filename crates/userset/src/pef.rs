@@ -1,7 +1,7 @@
 //! A sorted set of distinct `u64` codes as partitioned Elias–Fano.
 //!
 //! The codes are cut into chunks of up to [`MAX_CHUNK`] consecutive values.
-//! Each chunk's first value is stored plainly (`firsts`); the other values
+//! Each chunk's first value is stored plainly; the other values
 //! are stored relative to it as a small Elias–Fano sequence whose universe is
 //! the chunk's own span, so clustered codes (runs of similar names) cost
 //! fewer bits than a single sequence over the whole universe would give
@@ -11,13 +11,17 @@
 //! of the universe finds the chunk: usually one or two candidates, at worst a
 //! binary search over the candidates the directory leaves.
 //!
-//! Chunk layout in `data`, at bit offset `offs[j] & OFF_MASK` with
-//! `k = (offs[j] >> 48) & 255` values after the first and `l = offs[j] >> 56`
-//! low bits: the values `e = v - first - 1` of those `k` values, first their `k` low parts (`l` bits each),
-//! then their high parts `e >> l` in unary (element `i` sets bit
-//! `(e_i >> l) + i`), then one closing zero.
+//! Chunk `j`'s head is the pair `heads[2j]` (its first value) and
+//! `heads[2j + 1]` (its offset word), side by side so that one cache line
+//! serves both the search among the directory's candidates and the chunk's
+//! location; a last pair `(0, end of the data)` closes the array. The chunk's
+//! data is at bit offset `off & OFF_MASK` of `data`, with
+//! `k = (off >> 48) & 255` values after the first and `l = off >> 56` low
+//! bits: the values `e = v - first - 1` of those `k` values, first their `k`
+//! low parts (`l` bits each), then their high parts `e >> l` in unary
+//! (element `i` sets bit `(e_i >> l) + i`), then one closing zero.
 
-use crate::bits::{BitWriter, get_bits, mask};
+use crate::bits::{BitWriter, get_bits_at as get_bits, mask, ones, select};
 use crate::words::Words;
 
 /// Most values per chunk.
@@ -29,11 +33,11 @@ const CHUNK_META_BITS: u64 = 160;
 /// A lookup after its chunk's unary part: where its bucket starts.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cursor {
+    /// Bit offset of the chunk's low parts.
     start: u64,
-    pos: u64,
-    end: u64,
+    /// Index of the bucket's first value, and the bucket's size.
     idx: u64,
-    k: u64,
+    count: u64,
     l: u32,
     low: u64,
 }
@@ -54,11 +58,11 @@ pub(crate) struct Pef {
     pub(crate) bits: u32,
     /// Directory entry `t` covers codes `t << shift .. (t + 1) << shift`.
     pub(crate) shift: u32,
-    pub(crate) firsts: Words<u64>,
-    /// Chunk `j` starts at bit `offs[j] & OFF_MASK` and has
-    /// `(offs[j] >> 48) & 255` values after its first, with `offs[j] >> 56`
-    /// low bits each; `offs[nchunks]` is the end of the data.
-    pub(crate) offs: Words<u64>,
+    /// Per chunk `j`: `heads[2j]` its first value, `heads[2j + 1]` its
+    /// offset word (chunk `j` starts at bit `off & OFF_MASK` and has
+    /// `(off >> 48) & 255` values after its first, with `off >> 56` low bits
+    /// each); then `0` and the end of the data.
+    pub(crate) heads: Words<u64>,
     /// `dir[t]`: the number of chunks whose first value is below `t << shift`.
     pub(crate) dir: Words<u32>,
     pub(crate) data: Words<u64>,
@@ -135,6 +139,11 @@ impl Pef {
         }
         offs.push(w.len);
         let nchunks = firsts.len();
+        let mut heads = Vec::with_capacity(2 * nchunks + 2);
+        for (&f, &o) in firsts.iter().chain([&0]).zip(&offs) {
+            heads.push(f);
+            heads.push(o);
+        }
         let shift = dir_shift(bits, nchunks);
         let entries = (1usize << (bits - shift)) + 1;
         let mut dir = Vec::with_capacity(entries);
@@ -150,8 +159,7 @@ impl Pef {
             n: values.len() as u64,
             bits,
             shift,
-            firsts: firsts.into(),
-            offs: offs.into(),
+            heads: heads.into(),
             dir: dir.into(),
             data: w.words.into(),
         }
@@ -159,8 +167,7 @@ impl Pef {
 
     /// Bytes of the structure's arrays.
     pub(crate) fn heap_bytes(&self) -> u64 {
-        8 * (self.firsts.len() + self.offs.len() + self.data.len()) as u64
-            + 4 * self.dir.len() as u64
+        8 * (self.heads.len() + self.data.len()) as u64 + 4 * self.dir.len() as u64
     }
 
     /// The directory slot of `x` (first stage of a lookup).
@@ -169,17 +176,62 @@ impl Pef {
         (x >> self.shift) as usize
     }
 
+    /// The directory entries [`chunk_of`](Self::chunk_of) reads.
+    #[inline]
+    pub(crate) fn dir_entries(&self, slot: usize) -> &[u32] {
+        self.dir.get(slot..slot.saturating_add(2)).unwrap_or(&[])
+    }
+
+    /// Number of chunks.
+    #[inline]
+    pub(crate) fn chunks(&self) -> usize {
+        (self.heads.len() / 2).saturating_sub(1)
+    }
+
+    /// Chunk `j`'s first value.
+    #[inline]
+    fn first(&self, j: usize) -> Option<u64> {
+        self.heads.get(2 * j).copied()
+    }
+
+    /// Chunk `j`'s offset word (`j == chunks()`: the end of the data).
+    #[inline]
+    fn off(&self, j: usize) -> Option<u64> {
+        self.heads.get(2 * j + 1).copied()
+    }
+
+    /// The candidate chunks of a slot, `lo..hi`.
+    #[inline]
+    fn candidates(&self, slot: usize) -> Option<(usize, usize)> {
+        let (&lo, &hi) = (self.dir.get(slot)?, self.dir.get(slot.checked_add(1)?)?);
+        Some(((lo as usize).saturating_sub(1), (hi as usize).min(self.chunks())))
+    }
+
+    /// The heads of a slot's candidate chunks and the pair after them: what
+    /// [`chunk_of`](Self::chunk_of) and [`layout`](Self::layout) read.
+    #[inline]
+    pub(crate) fn head_candidates(&self, slot: usize) -> &[u64] {
+        self.candidates(slot)
+            .and_then(|(lo, hi)| self.heads.get(2 * lo..(2 * hi + 2).max(2 * lo)))
+            .unwrap_or(&[])
+    }
+
     /// The chunk that would hold `x`, if any (second stage).
     #[inline]
     pub(crate) fn chunk_of(&self, x: u64, slot: usize) -> Option<usize> {
-        let (Some(&lo), Some(&hi)) = (self.dir.get(slot), self.dir.get(slot + 1)) else {
-            return None;
-        };
-        let lo = (lo as usize).saturating_sub(1);
-        let hi = (hi as usize).min(self.firsts.len());
-        let cands = self.firsts.get(lo..hi)?;
-        let below = cands.partition_point(|&f| f <= x);
-        (below > 0).then(|| lo + below - 1)
+        let (lo, hi) = self.candidates(slot)?;
+        // The number of candidates whose first value is at most `x`.
+        let (mut base, mut len) = (lo, hi.checked_sub(lo)?);
+        while len > 0 {
+            let half = len / 2;
+            if self.first(base + half)? <= x {
+                base += half + 1;
+                len -= half + 1;
+            } else {
+                len = half;
+            }
+        }
+        (base > lo).then(|| base - 1)
     }
 
     /// Membership of `x` (any value).
@@ -202,23 +254,31 @@ impl Pef {
     /// Where chunk `j`'s parts are: (low parts start, unary start, end, `l`, `k`).
     #[inline]
     fn layout(&self, j: usize) -> Option<(u64, u64, u64, u32, u64)> {
-        let (&start, &end) = (self.offs.get(j)?, self.offs.get(j + 1)?);
+        let (start, end) = (self.off(j)?, self.off(j + 1)?);
         let l = (start >> 56) as u32;
         let k = (start >> 48) & 255;
         let start = start & OFF_MASK;
         Some((start, start + k * u64::from(l), end & OFF_MASK, l, k))
     }
 
-    /// Touches the first word of chunk `j`'s unary part.
+    /// The words of chunk `j`'s unary part (what [`locate`](Self::locate)
+    /// reads).
     #[inline]
-    pub(crate) fn touch_high(&self, j: usize) -> u64 {
-        self.layout(j)
-            .map_or(0, |(_, high, ..)| self.data.get((high / 64) as usize).copied().unwrap_or(0))
+    pub(crate) fn high_words(&self, j: usize) -> &[u64] {
+        self.layout(j).map_or(&[], |(_, high, end, ..)| self.words(high, end))
+    }
+
+    /// The words holding bits `from..to` (at least one word).
+    #[inline]
+    fn words(&self, from: u64, to: u64) -> &[u64] {
+        let first = (from / 64) as usize;
+        let last = ((to.saturating_sub(1) / 64) as usize).max(first);
+        self.data.get(first..=last.min(self.data.len().saturating_sub(1))).unwrap_or(&[])
     }
 
     /// Finds `x`'s bucket in chunk `j` (reads the unary part).
     pub(crate) fn locate(&self, x: u64, j: usize) -> Step {
-        let Some(&first) = self.firsts.get(j) else { return Step::Absent };
+        let Some(first) = self.first(j) else { return Step::Absent };
         if x == first {
             return Step::Found;
         }
@@ -230,7 +290,8 @@ impl Pef {
         };
         let e = x - first - 1;
         let hx = e >> l;
-        // Skip `hx` zeros of the unary part.
+        // Skip `hx` zeros of the unary part: whole windows by counting, then
+        // the last one by a broadword select.
         let mut pos = high_start;
         let mut need = hx;
         while need > 0 {
@@ -238,39 +299,22 @@ impl Pef {
                 return Step::Absent;
             }
             let width = (end - pos).min(64) as u32;
-            let w = get_bits(&self.data, pos, width);
-            let zeros = u64::from(width - w.count_ones());
-            if zeros < need {
-                need -= zeros;
+            let zeros = !get_bits(&self.data, pos, width) & mask(width);
+            let count = u64::from(ones(zeros));
+            if count < need {
+                need -= count;
                 pos += u64::from(width);
                 continue;
             }
-            let mut inv = !w & mask(width);
-            for _ in 1..need {
-                inv &= inv - 1;
-            }
-            pos += u64::from(inv.trailing_zeros()) + 1;
+            pos += u64::from(select(zeros, (need - 1) as u32)) + 1;
             need = 0;
         }
-        // The ones that follow are the elements whose high part is `hx`.
+        // The ones that follow are the elements whose high part is `hx`:
+        // the bucket.
         let idx = pos - high_start - hx;
-        Step::Scan(Cursor { start, pos, end, idx, k, l, low: e & mask(l) })
-    }
-
-    /// Touches the low part a scan reads first.
-    #[inline]
-    pub(crate) fn touch_low(&self, c: &Cursor) -> u64 {
-        self.data.get(((c.start + c.idx * u64::from(c.l)) / 64) as usize).copied().unwrap_or(0)
-    }
-
-    /// Compares the bucket's low parts with `x`'s: a binary search, since a
-    /// chunk that spans two clusters puts a whole cluster in one bucket.
-    pub(crate) fn scan(&self, c: &Cursor) -> bool {
-        // The bucket is the run of ones at `pos`.
         let mut count = 0u64;
-        let mut pos = c.pos;
-        while pos < c.end {
-            let width = (c.end - pos).min(64) as u32;
+        while pos < end {
+            let width = (end - pos).min(64) as u32;
             let ones = u64::from(get_bits(&self.data, pos, width).trailing_ones().min(width));
             count += ones;
             if ones < u64::from(width) {
@@ -278,19 +322,34 @@ impl Pef {
             }
             pos += u64::from(width);
         }
-        let count = count.min(c.k.saturating_sub(c.idx));
+        let count = count.min(k.saturating_sub(idx));
+        Step::Scan(Cursor { start, idx, count, l, low: e & mask(l) })
+    }
+
+    /// The words of the bucket's low parts (what [`scan`](Self::scan) reads).
+    #[inline]
+    pub(crate) fn low_words(&self, c: &Cursor) -> &[u64] {
         let l = u64::from(c.l);
-        let (mut lo, mut hi) = (c.idx, c.idx + count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let v = get_bits(&self.data, c.start + mid * l, c.l);
-            match v.cmp(&c.low) {
-                std::cmp::Ordering::Equal => return true,
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-            }
+        self.words(c.start + c.idx * l, c.start + (c.idx + c.count) * l)
+    }
+
+    /// Compares the bucket's low parts with `x`'s: a binary search, since a
+    /// chunk that spans two clusters puts a whole cluster in one bucket.
+    pub(crate) fn scan(&self, c: &Cursor) -> bool {
+        if c.count == 0 {
+            return false;
         }
-        false
+        // Branch-free lower bound: the comparisons are unpredictable, so
+        // each step moves `base` by arithmetic rather than a jump.
+        let l = u64::from(c.l);
+        let (mut base, mut len) = (c.idx, c.count);
+        while len > 1 {
+            let half = len / 2;
+            let v = get_bits(&self.data, c.start + (base + half) * l, c.l);
+            base += u64::from(v <= c.low) * half;
+            len -= half;
+        }
+        get_bits(&self.data, c.start + base * l, c.l) == c.low
     }
 
     /// Checks the invariants lookups rely on for sensible answers (they
@@ -299,29 +358,38 @@ impl Pef {
         if self.bits > 63 || self.shift > self.bits {
             return Err("code width");
         }
-        let nchunks = self.firsts.len();
-        if self.offs.len() != nchunks + 1
+        let nchunks = self.chunks();
+        if !self.heads.len().is_multiple_of(2)
+            || self.heads.len() < 2
             || (nchunks as u64) > self.n
             || self.n > (nchunks * MAX_CHUNK) as u64
         {
             return Err("chunk count");
         }
-        if self.firsts.windows(2).any(|w| w[0] >= w[1])
-            || self.firsts.last().is_some_and(|&f| f >> self.bits != 0)
+        let firsts = || self.heads.chunks_exact(2).take(nchunks).map(|p| p[0]);
+        if firsts().zip(firsts().skip(1)).any(|(a, b)| a >= b)
+            || nchunks
+                .checked_sub(1)
+                .and_then(|j| self.first(j))
+                .is_some_and(|f| f >> self.bits != 0)
+            || self.first(nchunks) != Some(0)
         {
             return Err("chunk order");
         }
         let data_bits = self.data.len() as u64 * 64;
         let mut values = 0u64;
-        for w in self.offs.windows(2) {
-            let (off, next) = (w[0] & OFF_MASK, w[1] & OFF_MASK);
-            let (k, l) = ((w[0] >> 48) & 255, w[0] >> 56);
+        for j in 0..nchunks {
+            let (Some(o), Some(next)) = (self.off(j), self.off(j + 1)) else {
+                return Err("chunk offsets");
+            };
+            let (off, next) = (o & OFF_MASK, next & OFF_MASK);
+            let (k, l) = ((o >> 48) & 255, o >> 56);
             if next < off || next > data_bits || l > 63 || next - off < k * l + k + 1 {
                 return Err("chunk offsets");
             }
             values += k + 1;
         }
-        if values != self.n || self.offs.last().is_some_and(|&o| o >> 48 != 0) {
+        if values != self.n || self.off(nchunks).is_some_and(|o| o >> 48 != 0) {
             return Err("chunk sizes");
         }
         if self.dir.len() as u64 != (1u64 << (self.bits - self.shift)) + 1 {

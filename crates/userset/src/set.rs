@@ -202,57 +202,66 @@ impl UserSet {
     pub fn contains_batch(&self, names: &[&[u8]], out: &mut [bool]) {
         assert!(out.len() >= names.len(), "contains_batch: output shorter than input");
         let mut probes = [Probe::default(); GROUP];
+        // What the next stage reads, per probe: each stage first works out
+        // every probe's next addresses from data the previous stage brought
+        // into the cache, then `touch` reads them in a tight loop, so all the
+        // group's cache misses are in flight at once rather than as many as
+        // the CPU's instruction window reaches past one probe's work.
+        let mut dirs: [&[u32]; GROUP] = [&[]; GROUP];
+        let mut next: [&[u64]; GROUP] = [&[]; GROUP];
         for (group, answers) in names.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
-            let probes = &mut probes[..group.len()];
+            let n = group.len();
+            let probes = &mut probes[..n];
             let mut sink = 0u64;
-            // Stage 1: the directory slot.
-            for (p, name) in probes.iter_mut().zip(group) {
+            // Stage 1: the codes; touch their directory entries.
+            for ((p, name), d) in probes.iter_mut().zip(group).zip(dirs.iter_mut()) {
                 *p = Probe::default();
+                *d = &[];
                 if let Some(code) = self.encode(name) {
                     let pef = &self.classes[name.len()];
                     if code >> pef.bits == 0 {
                         p.code = code;
                         p.class = name.len() as u32;
                         p.slot = pef.slot(code);
-                        sink ^= u64::from(pef.dir.get(p.slot).copied().unwrap_or(0));
+                        *d = pef.dir_entries(p.slot);
                     } else {
                         p.class = NO_CLASS_ABSENT;
                     }
                 }
             }
-            // Stage 2: the candidate chunk heads.
-            for p in probes.iter() {
-                if let Some(pef) = self.classes.get(p.class as usize) {
-                    let lo = pef.dir.get(p.slot).copied().unwrap_or(0) as usize;
-                    sink ^= pef.firsts.get(lo.saturating_sub(1)).copied().unwrap_or(0);
-                }
+            sink ^= touch(&dirs[..n]);
+            // Stage 2: touch the candidate chunk heads.
+            for (p, t) in probes.iter().zip(next.iter_mut()) {
+                *t = self
+                    .classes
+                    .get(p.class as usize)
+                    .map_or(&[], |pef| pef.head_candidates(p.slot));
             }
-            // Stage 3: the chunk, and its offset.
-            for p in probes.iter_mut() {
+            sink ^= touch(&next[..n]);
+            // Stage 3: the chunk; touch its unary part.
+            for (p, t) in probes.iter_mut().zip(next.iter_mut()) {
+                *t = &[];
                 if let Some(pef) = self.classes.get(p.class as usize) {
                     p.chunk = pef.chunk_of(p.code, p.slot);
                     if let Some(j) = p.chunk {
-                        sink ^= pef.offs.get(j).copied().unwrap_or(0);
+                        *t = pef.high_words(j);
                     }
                 }
             }
-            // Stage 4: the chunk's unary part.
-            for p in probes.iter() {
-                if let (Some(pef), Some(j)) = (self.classes.get(p.class as usize), p.chunk) {
-                    sink ^= pef.touch_high(j);
-                }
-            }
-            // Stage 5: the bucket, and its first low part.
-            for p in probes.iter_mut() {
+            sink ^= touch(&next[..n]);
+            // Stage 4: the bucket; touch its low parts.
+            for (p, t) in probes.iter_mut().zip(next.iter_mut()) {
+                *t = &[];
                 if let (Some(pef), Some(j)) = (self.classes.get(p.class as usize), p.chunk) {
                     p.step = pef.locate(p.code, j);
                     if let Step::Scan(c) = &p.step {
-                        sink ^= pef.touch_low(c);
+                        *t = pef.low_words(c);
                     }
                 }
             }
+            sink ^= touch(&next[..n]);
             std::hint::black_box(sink);
-            // Stage 6: answers.
+            // Stage 5: answers.
             for ((p, name), answer) in probes.iter().zip(group).zip(answers.iter_mut()) {
                 *answer = match p.class {
                     NO_CLASS => self.fc.contains(name),
@@ -279,6 +288,25 @@ impl UserSet {
             })
             .sum()
     }
+}
+
+/// Reads the first and last element of each slice and one in every 64
+/// bytes between, so their cache lines are on their way.
+#[inline]
+fn touch<T: bytemuck::Pod + Into<u64>>(regions: &[&[T]]) -> u64 {
+    let step = 64 / size_of::<T>();
+    let mut sink = 0u64;
+    for r in regions {
+        if let (Some(&a), Some(&b)) = (r.first(), r.last()) {
+            sink ^= a.into() ^ b.into();
+        }
+        let mut i = step;
+        while i + 1 < r.len() {
+            sink ^= r[i].into();
+            i += step;
+        }
+    }
+    sink
 }
 
 const NO_CLASS: u32 = u32::MAX;

@@ -200,14 +200,18 @@ fn corrupt_files_are_errors() {
         };
         assert!(ok, "flip at {pos}: {err}");
     }
-    // A well-formed header of another version.
-    let mut v2 = bytes.clone();
-    v2[8] = 2;
-    let crc = crc_of(&v2[..60]);
-    v2[60..64].copy_from_slice(&crc.to_le_bytes());
-    let err = UserSet::from_bytes(&v2).unwrap_err();
-    assert!(matches!(err, Error::Version { found: 2 }), "{err}");
-    assert!(err.to_string().contains("offset 8"), "{err}");
+    // A well-formed header of another version: the previous format (1,
+    // separate chunk head and offset arrays) and a future one.
+    assert_eq!(userset::file::VERSION, 2);
+    for version in [1u8, 3] {
+        let mut other = bytes.clone();
+        other[8] = version;
+        let crc = crc_of(&other[..60]);
+        other[60..64].copy_from_slice(&crc.to_le_bytes());
+        let err = UserSet::from_bytes(&other).unwrap_err();
+        assert!(matches!(err, Error::Version { found } if found == u32::from(version)), "{err}");
+        assert!(err.to_string().contains("offset 8"), "{err}");
+    }
 }
 
 /// CRC-32 (IEEE), bit by bit: independent of the implementation under test.
