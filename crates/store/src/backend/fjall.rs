@@ -49,7 +49,9 @@ impl FjallBackend {
             .open()
             .map_err(err("open"))?;
         let items = db
-            .keyspace("items", || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES))
+            .keyspace("items", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
             .map_err(err("open keyspace in"))?;
         let meta =
             db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err("open keyspace in"))?;
