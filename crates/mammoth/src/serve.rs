@@ -154,7 +154,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let term = async {
         match signal(SignalKind::terminate()) {

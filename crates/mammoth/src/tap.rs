@@ -148,21 +148,7 @@ fn stop_flag() -> Arc<AtomicBool> {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
         };
-        rt.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let term = async {
-                match signal(SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = term => {}
-            }
-        });
+        rt.block_on(crate::serve::shutdown_signal());
         f.store(true, Ordering::SeqCst);
     });
     flag
