@@ -4,7 +4,6 @@
 //! available (`MAMMOTH_HADOOP_PEER`, as in crates/seqfile/tests/hadoop.rs).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,18 +14,8 @@ use seqfile::writable::{BytesWritable, Text};
 use seqfile::{Reader, Writer, WriterOptions};
 use tap::{Consumer, ConsumerOptions, Endpoint, Item, Target};
 
-/// A running server; killed (SIGKILL) when dropped.
-struct Served {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod serve_support;
+use serve_support::Served;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -37,25 +26,7 @@ fn serve(dir: &Path, port: u16) -> Served {
 }
 
 fn serve_with(dir: &Path, port: u16, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
-        .args(["serve", "--listen", "127.0.0.1", "--port", &port.to_string(), "--dir"])
-        .arg(dir)
-        .args(extra)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start mammoth serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Some(addr) =
-            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
-        {
-            break addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Served { child, port }
+    serve_support::start_on(dir, port, extra)
 }
 
 fn addr(port: u16) -> String {

@@ -76,10 +76,21 @@ impl ExportOptions {
     }
 }
 
+/// `b` serialized as a `BytesWritable` (big-endian i32 length, the bytes)
+/// into `out`, replacing what it held.
 fn ser(b: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&(b.len() as i32).to_be_bytes());
     out.extend_from_slice(b);
+}
+
+/// An item-layout value serialized as a `BytesWritable` into `out`, in one
+/// copy of `value`.
+fn ser_item(kind: Kind, meta: &Meta, value: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let len = layout::HEADER_LEN + value.len();
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+    layout::encode(kind, meta, value, out);
 }
 
 fn file_err(path: &Path) -> impl FnOnce(seqfile::Error) -> Error + '_ {
@@ -175,13 +186,8 @@ impl Snapshot {
     /// The serialized `BytesWritable` value (length, then the layout's
     /// bytes) into `ser_buf`, in one copy.
     fn encode_value(&mut self, meta: &Meta, value: &[u8]) {
-        self.ser_buf.clear();
         match self.opts.layout {
-            Layout::Item => {
-                let len = layout::HEADER_LEN + value.len();
-                self.ser_buf.extend_from_slice(&(len as i32).to_be_bytes());
-                layout::encode(Kind::Item, meta, value, &mut self.ser_buf);
-            }
+            Layout::Item => ser_item(Kind::Item, meta, value, &mut self.ser_buf),
             Layout::Raw => ser(value, &mut self.ser_buf),
         }
     }
@@ -304,7 +310,6 @@ pub struct Segments {
     next: u64,
     open: Option<(Writer<BufWriter<File>>, PathBuf, PathBuf, Instant)>,
     key_buf: Vec<u8>,
-    value_buf: Vec<u8>,
     ser_buf: Vec<u8>,
     closed: u64,
 }
@@ -345,7 +350,6 @@ impl Segments {
             next,
             open: None,
             key_buf: Vec::new(),
-            value_buf: Vec::new(),
             ser_buf: Vec::new(),
             closed: 0,
         })
@@ -371,10 +375,8 @@ impl Segments {
             let w = Writer::create(&tmp, o).map_err(file_err(&tmp))?;
             self.open = Some((w, tmp, self.dir.join(name), Instant::now()));
         }
-        self.value_buf.clear();
-        layout::encode(kind, meta, value, &mut self.value_buf);
         ser(key, &mut self.key_buf);
-        ser(&self.value_buf, &mut self.ser_buf);
+        ser_item(kind, meta, value, &mut self.ser_buf);
         let Some((w, tmp, _, _)) = &mut self.open else { unreachable!() };
         w.append_raw(&self.key_buf, &self.ser_buf).map_err(file_err(tmp))?;
         if w.records() >= self.roll.records {

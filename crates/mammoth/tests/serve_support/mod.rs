@@ -19,9 +19,16 @@ impl Drop for Served {
 
 /// Starts `mammoth serve --port 0 --dir DIR EXTRA…` and waits for the line
 /// that names the port.
+#[allow(dead_code, reason = "not every test binary uses both starters")]
 pub(crate) fn start(dir: &Path, extra: &[&str]) -> Served {
+    start_on(dir, 0, extra)
+}
+
+/// Like [`start`] on a given port (0: any), so a test can restart a server
+/// where its clients expect it.
+pub(crate) fn start_on(dir: &Path, port: u16, extra: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
-        .args(["serve", "--port", "0", "--dir"])
+        .args(["serve", "--listen", "127.0.0.1", "--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args(extra)
         .stderr(Stdio::piped())
