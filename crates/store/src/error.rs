@@ -23,6 +23,16 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// The commit log is damaged where it must not be (a record that
+    /// cannot be decoded, or missing batches).
+    CorruptLog {
+        /// The log segment.
+        path: std::path::PathBuf,
+        /// Byte offset of the record in it.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
     /// A file-system operation failed.
     Io {
         /// The path involved.
@@ -59,6 +69,9 @@ impl fmt::Display for Error {
             }
             Error::Corrupt { key, detail } => {
                 write!(f, "corrupt record for key {}: {detail}", crate::show_key(key))
+            }
+            Error::CorruptLog { path, offset, detail } => {
+                write!(f, "commit log {} at offset {offset}: {detail}", path.display())
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::WrongBackend { path, found, wanted } => write!(

@@ -1,6 +1,6 @@
 //! Items and their persisted encoding.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use extent::ExtentBuf;
 
 use crate::error::Error;
@@ -79,7 +79,13 @@ const TOMBSTONE_LEN: usize = 1 + 8 + 4;
 /// Encodes an item for an engine: a 25-byte big-endian header (version 1,
 /// flags, exptime, CAS, seqno) followed by the value bytes.
 pub(crate) fn encode(item: &Item) -> Vec<u8> {
-    let mut out = BytesMut::with_capacity(HEADER_LEN + item.value.len() as usize);
+    let mut out = Vec::with_capacity(HEADER_LEN + item.value.len() as usize);
+    encode_into(item, &mut out);
+    out
+}
+
+/// Appends the encoding of [`encode`] to `out`.
+pub(crate) fn encode_into(item: &Item, out: &mut Vec<u8>) {
     out.put_u8(ENCODING_V1);
     out.put_u32(item.flags);
     out.put_u32(item.exptime);
@@ -88,7 +94,6 @@ pub(crate) fn encode(item: &Item) -> Vec<u8> {
     for chunk in item.value.chunks() {
         out.put_slice(chunk);
     }
-    out.into()
 }
 
 /// Encodes a tombstone: version 2, the delete's seqno and time, big-endian.

@@ -64,6 +64,7 @@ mod item;
 mod stats;
 mod store;
 mod table;
+mod wal;
 
 pub use crate::backend::{
     Backend, BackendKind, Batch, FjallBackend, LoadSummary, Reader, SqliteBackend,

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use extent::ExtentBuf;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, BackendKind, Reader};
+use crate::backend::{Backend, BackendKind, Batch, Reader};
 use crate::clock::Clock;
 use crate::dirty::{Dirty, Version};
 use crate::error::Error;
@@ -21,6 +21,7 @@ use crate::feed::{Ring, Subscription, TimeIndex};
 use crate::item::{Item, Record, Tombstone, Value};
 use crate::stats::{Counters, add, inc};
 use crate::table::{Shard, Table, lock};
+use crate::wal::{self, Log};
 
 /// When a mutation counts as done for the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -226,6 +227,26 @@ pub(crate) struct Inner {
     /// Named change-feed cursors (TAP registered clients).
     cursors: Mutex<HashMap<Bytes, u64>>,
     time_index: Mutex<TimeIndex>,
+    /// Lsn of the last batch in the commit log.
+    log_lsn: AtomicU64,
+    /// Lsn of the last batch the engine has applied.
+    applied_lsn: AtomicU64,
+    /// Lsn up to which the engine is synced (the log before it is reusable).
+    checkpoint_lsn: AtomicU64,
+    /// Segment files of the commit log.
+    log_segments: AtomicU64,
+}
+
+/// Batches the flusher may be ahead of the engine before it waits (each is
+/// durable in the commit log already; this bounds the memory they hold).
+const APPLY_QUEUE: usize = 16;
+
+/// Work for the applier thread.
+enum Apply {
+    /// Write this batch (log record `lsn`) to the engine, without syncing.
+    Batch(u64, Batch),
+    /// Sync the engine: the log up to the last applied batch is reusable.
+    Checkpoint,
 }
 
 /// Metadata names for the change feed's marks and cursors.
@@ -259,6 +280,8 @@ pub struct Store {
 struct FlusherHandle {
     inner: Arc<Inner>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The applier, which ends after the flusher.
+    applier: Mutex<Option<JoinHandle<()>>>,
     /// A background warmup, stopped and joined with the flusher.
     warmup: Mutex<Option<JoinHandle<()>>>,
 }
@@ -281,6 +304,9 @@ impl FlusherHandle {
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
+        if let Some(thread) = lock(&self.applier).take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -299,7 +325,24 @@ impl Store {
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
         let mut backend = config.backend.open(&config.dir)?;
-        let summary = backend.read_meta()?;
+        let mut summary = backend.read_meta()?;
+        // Batches acknowledged but not yet in the engine when the process
+        // stopped are in the commit log: apply them first.
+        let engine_lsn =
+            summary.meta.iter().find(|(n, _)| n == wal::META_WAL_LSN).map_or(0, |m| m.1);
+        let recovered = wal::recover(&config.dir.join("wal"), engine_lsn, &mut |batch| {
+            backend.write_batch(&batch, false)
+        })?;
+        if recovered.replayed > 0 {
+            backend.sync()?;
+            tracing::info!(
+                batches = recovered.replayed,
+                lsn = recovered.last_lsn,
+                "replayed the commit log into the engine"
+            );
+            summary = backend.read_meta()?;
+        }
+        let last_lsn = recovered.last_lsn;
         let reader = backend.reader()?;
         // Sized up front: a million inserts into growing maps rehash ~20 times.
         let table = Table::with_capacity(backend.approximate_len() + backend.approximate_len() / 8);
@@ -341,15 +384,28 @@ impl Store {
             purged_seqno: purged_seqno.into(),
             cursors: Mutex::new(cursors),
             time_index: Mutex::new(TimeIndex::default()),
+            log_lsn: last_lsn.into(),
+            applied_lsn: last_lsn.into(),
+            checkpoint_lsn: last_lsn.into(),
+            log_segments: (recovered.log.segments() as u64).into(),
         });
+        let spawn_err = |source| Error::Io { path: inner.config.dir.clone(), source };
+        let (to_applier, applier_rx) = std::sync::mpsc::sync_channel(APPLY_QUEUE);
+        let applier_inner = Arc::clone(&inner);
+        let applier = std::thread::Builder::new()
+            .name("mammoth-applier".into())
+            .spawn(move || applier_loop(&applier_inner, backend, &applier_rx))
+            .map_err(spawn_err)?;
         let flusher_inner = Arc::clone(&inner);
+        let log = recovered.log;
         let handle = std::thread::Builder::new()
             .name("mammoth-flusher".into())
-            .spawn(move || flusher_loop(&flusher_inner, backend))
-            .map_err(|source| Error::Io { path: inner.config.dir.clone(), source })?;
+            .spawn(move || flusher_loop(&flusher_inner, log, &to_applier))
+            .map_err(spawn_err)?;
         let handle = Arc::new(FlusherHandle {
             inner: Arc::clone(&inner),
             thread: Mutex::new(Some(handle)),
+            applier: Mutex::new(Some(applier)),
             warmup: Mutex::new(None),
         });
         let store = Store { inner, handle };
@@ -725,6 +781,13 @@ impl Store {
         push("persistence_lag_ms", age.map_or(0, |a| a.as_millis() as u64).to_string());
         push("high_seqno", high.to_string());
         push("persisted_seqno", self.persisted().seqno.to_string());
+        push("commit_log_lsn", self.inner.log_lsn.load(Ordering::Relaxed).to_string());
+        push("engine_applied_lsn", self.inner.applied_lsn.load(Ordering::Relaxed).to_string());
+        push(
+            "engine_checkpoint_lsn",
+            self.inner.checkpoint_lsn.load(Ordering::Relaxed).to_string(),
+        );
+        push("commit_log_segments", self.inner.log_segments.load(Ordering::Relaxed).to_string());
         push("mutations", mutations.to_string());
         #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
         let ratio = if writes == 0 { 1.0 } else { mutations as f64 / writes as f64 };
@@ -1105,9 +1168,10 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
+fn flusher_loop(inner: &Inner, mut log: Log, to_applier: &std::sync::mpsc::SyncSender<Apply>) {
     let write_behind = inner.config.durability == Durability::WriteBehind;
     let mut last_purge = Instant::now();
+    let mut lsn = inner.log_lsn.load(Ordering::Acquire);
     loop {
         let (stopping, batch) = {
             let mut dirty = lock(&inner.dirty);
@@ -1137,27 +1201,35 @@ fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
             }
             (stopping, if dirty.is_empty() { None } else { Some(dirty.take_batch()) })
         };
-        if let Some(batch) = batch {
+        if let Some(mut batch) = batch {
             let started = Instant::now();
+            lsn += 1;
+            let writes = batch.writes() as u64;
+            batch.meta.push((wal::META_WAL_LSN.to_string(), lsn));
             let mut attempt = 0u32;
-            while let Err(e) = backend.write_batch(&batch, true) {
+            // The group commit: one log append and one fdatasync.
+            while let Err(e) = log.append(lsn, &batch, inner.checkpoint_lsn.load(Ordering::Acquire))
+            {
                 attempt += 1;
                 inc(&inner.counters.engine_errors);
-                tracing::error!(error = %e, attempt, items = batch.writes(), "group commit failed; retrying");
+                tracing::error!(error = %e, attempt, items = writes, "group commit failed; retrying");
                 std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
             }
             let c = &inner.counters;
             inc(&c.flusher_batches);
-            add(&c.engine_writes, batch.writes() as u64);
-            c.flusher_max_batch.fetch_max(batch.writes() as u64, Ordering::Relaxed);
+            add(&c.engine_writes, writes);
+            c.flusher_max_batch.fetch_max(writes, Ordering::Relaxed);
             add(&c.flusher_commit_us, started.elapsed().as_micros() as u64);
+            inner.log_lsn.store(lsn, Ordering::Release);
+            inner.log_segments.store(log.segments() as u64, Ordering::Relaxed);
             inner.persisted.send_replace(PersistState { seqno: batch.high_seqno });
             lock(&inner.time_index).record(inner.config.clock.now(), batch.high_seqno);
-            if c.flusher_batches.load(Ordering::Relaxed) % 64 == 1 {
-                *lock(&inner.engine_stats) = backend.stats();
+            // Waits while the engine is APPLY_QUEUE batches behind.
+            let _ = to_applier.send(Apply::Batch(lsn, batch));
+            if log.take_rolled() {
+                let _ = to_applier.send(Apply::Checkpoint);
             }
         } else if stopping {
-            *lock(&inner.engine_stats) = backend.stats();
             return;
         }
         if last_purge.elapsed() >= inner.config.purge_interval {
@@ -1165,4 +1237,45 @@ fn flusher_loop(inner: &Inner, mut backend: Box<dyn Backend>) {
             inner.purge_expired();
         }
     }
+}
+
+/// Applies logged batches to the engine in log order, syncing it when the
+/// flusher asks (a checkpoint) and once more when the flusher is gone.
+fn applier_loop(
+    inner: &Inner,
+    mut backend: Box<dyn Backend>,
+    work: &std::sync::mpsc::Receiver<Apply>,
+) {
+    let retry = |what: &str, op: &mut dyn FnMut() -> Result<(), Error>| {
+        let mut attempt = 0u32;
+        while let Err(e) = op() {
+            attempt += 1;
+            inc(&inner.counters.engine_errors);
+            tracing::error!(error = %e, attempt, "engine {what} failed; retrying (the commit log holds the batch)");
+            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
+        }
+    };
+    let mut applied = inner.applied_lsn.load(Ordering::Acquire);
+    let mut batches = 0u64;
+    let checkpoint = |backend: &mut Box<dyn Backend>, applied: u64| {
+        retry("sync", &mut || backend.sync());
+        inner.checkpoint_lsn.store(applied, Ordering::Release);
+    };
+    // Ends when the flusher drops its sender.
+    while let Ok(work) = work.recv() {
+        match work {
+            Apply::Batch(lsn, batch) => {
+                retry("write", &mut || backend.write_batch(&batch, false));
+                applied = lsn;
+                inner.applied_lsn.store(lsn, Ordering::Release);
+                batches += 1;
+                if batches % 64 == 1 {
+                    *lock(&inner.engine_stats) = backend.stats();
+                }
+            }
+            Apply::Checkpoint => checkpoint(&mut backend, applied),
+        }
+    }
+    checkpoint(&mut backend, applied);
+    *lock(&inner.engine_stats) = backend.stats();
 }

@@ -90,6 +90,10 @@ impl Backend for FjallBackend {
         wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))
     }
 
+    fn sync(&mut self) -> Result<(), Error> {
+        self.db.persist(PersistMode::SyncData).map_err(|e| Error::engine(NAME, "sync journal", e))
+    }
+
     fn read_meta(&mut self) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
         for guard in self.meta.iter() {

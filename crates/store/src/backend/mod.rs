@@ -114,6 +114,14 @@ pub trait Backend: Send {
     /// Any engine or I/O failure; the batch may then be partly applied but is not acknowledged, and the caller retries it whole.
     fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), Error>;
 
+    /// Makes every batch written so far durable (a checkpoint of the
+    /// commit log: the log's records up to here are no longer needed).
+    ///
+    /// # Errors
+    ///
+    /// Any engine or I/O failure.
+    fn sync(&mut self) -> Result<(), Error>;
+
     /// Reads the stored metadata (`items` is left 0).
     ///
     /// # Errors

@@ -101,6 +101,16 @@ impl Backend for SqliteBackend {
         tx.commit().map_err(sql_err("commit"))
     }
 
+    fn sync(&mut self) -> Result<(), Error> {
+        // A commit under synchronous=FULL syncs the WAL file, and with it
+        // every earlier commit made under NORMAL.
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(sql_err("set synchronous"))?;
+        self.conn
+            .execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('synced', 1)", [])
+            .map_err(sql_err("sync"))?;
+        Ok(())
+    }
+
     fn read_meta(&mut self) -> Result<LoadSummary, Error> {
         let mut summary = LoadSummary::default();
         let mut stmt =
