@@ -13,8 +13,15 @@
 //!   dirty set; ten SETs of one key before the next commit become one engine
 //!   write.
 //! * **One flusher, one fdatasync per batch.** A thread drains the whole
-//!   dirty set into one engine batch and syncs it once, for every connection
-//!   at once (group commit). It then publishes "persisted up to seqno N".
+//!   dirty set into one batch, appends it to the store's commit log and
+//!   syncs it once, for every connection at once (group commit). It then
+//!   publishes "persisted up to seqno N".
+//! * **The engine is written behind the log.** An applier thread writes each
+//!   logged batch to the engine without syncing and syncs the engine once
+//!   per log segment (a checkpoint), after which the segment file is reused
+//!   in place (so a log append allocates nothing and its sync writes data
+//!   pages only). Opening a store replays the log records the engine had not
+//!   applied (it stores the log position of its last batch).
 //! * **Durability is the caller's choice per reply.** In
 //!   [`Durability::PersistBeforeAck`] the server waits
 //!   ([`Store::wait_persisted`]) for the seqno of the last mutation before a
