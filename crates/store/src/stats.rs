@@ -62,8 +62,10 @@ counters! {
     expired_items,
     /// Group commits written to the engine.
     flusher_batches,
-    /// Engine writes (after coalescing).
+    /// Writes in group commits (after the dirty set's coalescing).
     engine_writes,
+    /// Writes that reached the engine (after the applier's coalescing).
+    engine_applied_writes,
     /// Items in the largest batch so far.
     flusher_max_batch,
     /// Failed engine commits (each retried).

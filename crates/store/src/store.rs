@@ -13,7 +13,8 @@ use bytes::Bytes;
 use extent::ExtentBuf;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, BackendKind, Batch, Reader};
+use crate::apply::{Apply, applier_loop};
+use crate::backend::{BackendKind, Reader};
 use crate::clock::Clock;
 use crate::dirty::{Dirty, Version};
 use crate::error::Error;
@@ -200,7 +201,7 @@ pub(crate) struct Inner {
     /// Signals the flusher that `dirty` has work (or that it should stop).
     wake: Condvar,
     persisted: watch::Sender<PersistState>,
-    counters: Counters,
+    pub(crate) counters: Counters,
     /// Delayed FLUSH deadline (Unix seconds), 0 when none is pending.
     flush_at: AtomicU32,
     shutting_down: AtomicBool,
@@ -208,8 +209,8 @@ pub(crate) struct Inner {
     urgent: AtomicBool,
     curr_items: std::sync::atomic::AtomicU64,
     mem_bytes: std::sync::atomic::AtomicU64,
-    backend_name: &'static str,
-    engine_stats: Mutex<Vec<(String, String)>>,
+    pub(crate) backend_name: &'static str,
+    pub(crate) engine_stats: Mutex<Vec<(String, String)>>,
     /// The engine's reader: the warmup scan, and lookups of keys it has
     /// not loaded yet.
     /// Dropped when the warmup is done (or the store closes), so that the
@@ -228,11 +229,11 @@ pub(crate) struct Inner {
     cursors: Mutex<HashMap<Bytes, u64>>,
     time_index: Mutex<TimeIndex>,
     /// Lsn of the last batch in the commit log.
-    log_lsn: AtomicU64,
+    pub(crate) log_lsn: AtomicU64,
     /// Lsn of the last batch the engine has applied.
-    applied_lsn: AtomicU64,
+    pub(crate) applied_lsn: AtomicU64,
     /// Lsn up to which the engine is synced (the log before it is reusable).
-    checkpoint_lsn: AtomicU64,
+    pub(crate) checkpoint_lsn: AtomicU64,
     /// Segment files of the commit log.
     log_segments: AtomicU64,
 }
@@ -240,14 +241,6 @@ pub(crate) struct Inner {
 /// Batches the flusher may be ahead of the engine before it waits (each is
 /// durable in the commit log already; this bounds the memory they hold).
 const APPLY_QUEUE: usize = 16;
-
-/// Work for the applier thread.
-enum Apply {
-    /// Write this batch (log record `lsn`) to the engine, without syncing.
-    Batch(u64, Batch),
-    /// Sync the engine: the log up to the last applied batch is reusable.
-    Checkpoint,
-}
 
 /// Metadata names for the change feed's marks and cursors.
 const META_FLUSH_SEQNO: &str = "flush_seqno";
@@ -1237,45 +1230,4 @@ fn flusher_loop(inner: &Inner, mut log: Log, to_applier: &std::sync::mpsc::SyncS
             inner.purge_expired();
         }
     }
-}
-
-/// Applies logged batches to the engine in log order, syncing it when the
-/// flusher asks (a checkpoint) and once more when the flusher is gone.
-fn applier_loop(
-    inner: &Inner,
-    mut backend: Box<dyn Backend>,
-    work: &std::sync::mpsc::Receiver<Apply>,
-) {
-    let retry = |what: &str, op: &mut dyn FnMut() -> Result<(), Error>| {
-        let mut attempt = 0u32;
-        while let Err(e) = op() {
-            attempt += 1;
-            inc(&inner.counters.engine_errors);
-            tracing::error!(error = %e, attempt, "engine {what} failed; retrying (the commit log holds the batch)");
-            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
-        }
-    };
-    let mut applied = inner.applied_lsn.load(Ordering::Acquire);
-    let mut batches = 0u64;
-    let checkpoint = |backend: &mut Box<dyn Backend>, applied: u64| {
-        retry("sync", &mut || backend.sync());
-        inner.checkpoint_lsn.store(applied, Ordering::Release);
-    };
-    // Ends when the flusher drops its sender.
-    while let Ok(work) = work.recv() {
-        match work {
-            Apply::Batch(lsn, batch) => {
-                retry("write", &mut || backend.write_batch(&batch, false));
-                applied = lsn;
-                inner.applied_lsn.store(lsn, Ordering::Release);
-                batches += 1;
-                if batches % 64 == 1 {
-                    *lock(&inner.engine_stats) = backend.stats();
-                }
-            }
-            Apply::Checkpoint => checkpoint(&mut backend, applied),
-        }
-    }
-    checkpoint(&mut backend, applied);
-    *lock(&inner.engine_stats) = backend.stats();
 }

@@ -1,0 +1,247 @@
+//! The applier: writes logged batches to the engine, coalescing them.
+//!
+//! A batch is durable once it is in the commit log, so the engine may lag
+//! behind it. The applier uses that: it merges the batches that arrive
+//! within [`WINDOW`] (or until [`MAX_PENDING_BYTES`] of values) into one
+//! engine batch, the latest change of each key winning. A key written many
+//! times a second then costs the engine one write per window instead of one
+//! per group commit — the ep-engine's flusher coalesced the same way.
+//! Merging keeps each batch's meaning: a FLUSH (clear) drops what was
+//! pending before it and clears the engine first; metadata keeps its latest
+//! value; the merged batch carries the last log position, so after a crash
+//! the log replays exactly what the engine had not got.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::backend::{Backend, Batch};
+use crate::error::Error;
+use crate::item::{Item, Tombstone};
+use crate::stats::{add, inc};
+use crate::store::Inner;
+use crate::table::{KeyHasher, lock};
+
+/// Longest a logged batch waits before it is written to the engine.
+pub(crate) const WINDOW: Duration = Duration::from_millis(500);
+/// Value bytes pending at which the applier writes without waiting longer.
+pub(crate) const MAX_PENDING_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Work for the applier thread.
+pub(crate) enum Apply {
+    /// A batch, log record `lsn`, durable in the log.
+    Batch(u64, Batch),
+    /// Write what is pending and sync the engine: the log up to here is
+    /// then reusable.
+    Checkpoint,
+}
+
+enum Change {
+    Put(Item),
+    Tombstone(Tombstone),
+    Delete,
+}
+
+/// Batches merged since the last engine write.
+#[derive(Default)]
+struct Pending {
+    clear: bool,
+    changes: HashMap<Bytes, Change, KeyHasher>,
+    meta: HashMap<String, u64>,
+    high_seqno: u64,
+    /// Log position of the last merged batch (0: nothing pending).
+    lsn: u64,
+    bytes: u64,
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn merge(&mut self, lsn: u64, batch: Batch) {
+        if batch.clear {
+            self.clear = true;
+            self.changes.clear();
+            self.bytes = 0;
+        }
+        for (key, item) in batch.puts {
+            self.bytes += item.value.len();
+            self.changes.insert(key, Change::Put(item));
+        }
+        for (key, tomb) in batch.tombstones {
+            self.changes.insert(key, Change::Tombstone(tomb));
+        }
+        for key in batch.deletes {
+            self.changes.insert(key, Change::Delete);
+        }
+        self.meta.extend(batch.meta);
+        self.high_seqno = self.high_seqno.max(batch.high_seqno);
+        self.lsn = lsn;
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lsn == 0
+    }
+
+    /// Moves the merge into `batch` (emptied first), keeping this
+    /// side's allocations for the next window.
+    fn take_into(&mut self, batch: &mut Batch) {
+        batch.puts.clear();
+        batch.tombstones.clear();
+        batch.deletes.clear();
+        batch.meta.clear();
+        batch.clear = std::mem::take(&mut self.clear);
+        batch.high_seqno = std::mem::take(&mut self.high_seqno);
+        batch.meta.extend(self.meta.drain());
+        for (key, change) in self.changes.drain() {
+            match change {
+                Change::Put(item) => batch.puts.push((key, item)),
+                Change::Tombstone(tomb) => batch.tombstones.push((key, tomb)),
+                Change::Delete => batch.deletes.push(key),
+            }
+        }
+        self.lsn = 0;
+        self.bytes = 0;
+        self.since = None;
+    }
+}
+
+/// Runs until the flusher drops its sender, then writes what is pending
+/// and syncs the engine.
+pub(crate) fn applier_loop(inner: &Inner, backend: Box<dyn Backend>, work: &Receiver<Apply>) {
+    let mut applier =
+        Applier { inner, backend, pending: Pending::default(), batch: Batch::default(), writes: 0 };
+    loop {
+        let since = applier.pending.since;
+        let timeout = since.map_or(WINDOW, |t| WINDOW.saturating_sub(t.elapsed()));
+        match work.recv_timeout(timeout) {
+            Ok(Apply::Batch(lsn, batch)) => {
+                applier.pending.merge(lsn, batch);
+                let pending = &applier.pending;
+                if pending.bytes >= MAX_PENDING_BYTES
+                    || pending.since.is_some_and(|t| t.elapsed() >= WINDOW)
+                {
+                    applier.write();
+                }
+            }
+            Ok(Apply::Checkpoint) => applier.checkpoint(),
+            Err(RecvTimeoutError::Timeout) => applier.write(),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    applier.checkpoint();
+    *lock(&inner.engine_stats) = applier.backend.stats();
+}
+
+struct Applier<'a> {
+    inner: &'a Inner,
+    backend: Box<dyn Backend>,
+    pending: Pending,
+    /// The engine batch, reused (its vectors keep their capacity).
+    batch: Batch,
+    writes: u64,
+}
+
+impl Applier<'_> {
+    /// Runs `op` until it succeeds: the batches are safe in the log
+    /// meanwhile, and the flusher waits once the queue is full.
+    fn retry(&mut self, what: &str, op: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>) {
+        let mut attempt = 0u32;
+        while let Err(e) = op(self.backend.as_mut()) {
+            attempt += 1;
+            inc(&self.inner.counters.engine_errors);
+            tracing::error!(
+                error = %e,
+                attempt,
+                "engine {what} failed; retrying (the commit log holds the batches)"
+            );
+            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
+        }
+    }
+
+    /// Writes the pending merge to the engine (without a sync).
+    fn write(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let lsn = self.pending.lsn;
+        let mut batch = std::mem::take(&mut self.batch);
+        self.pending.take_into(&mut batch);
+        self.retry("write", &mut |b| b.write_batch(&batch, false));
+        add(&self.inner.counters.engine_applied_writes, batch.writes() as u64);
+        // Values are not kept past the write; the vectors' capacity is.
+        batch.puts.clear();
+        batch.tombstones.clear();
+        batch.deletes.clear();
+        self.batch = batch;
+        self.inner.applied_lsn.store(lsn, Ordering::Release);
+        self.writes += 1;
+        if self.writes % 16 == 1 {
+            *lock(&self.inner.engine_stats) = self.backend.stats();
+        }
+    }
+
+    /// Writes what is pending and syncs the engine.
+    fn checkpoint(&mut self) {
+        self.write();
+        self.retry("sync", &mut |b| b.sync());
+        let applied = self.inner.applied_lsn.load(Ordering::Acquire);
+        self.inner.checkpoint_lsn.store(applied, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extent::ExtentBuf;
+
+    fn put(key: &str, v: &str, seqno: u64) -> (Bytes, Item) {
+        let value = ExtentBuf::from(Bytes::from(v.to_string()));
+        (Bytes::from(key.to_string()), Item { value, flags: 0, exptime: 0, cas: seqno, seqno })
+    }
+
+    #[test]
+    fn latest_change_of_each_key_wins_and_clear_drops_what_came_before() {
+        let mut p = Pending::default();
+        p.merge(
+            1,
+            Batch {
+                puts: vec![put("a", "1", 1), put("b", "1", 2)],
+                meta: vec![("m".into(), 1)],
+                high_seqno: 2,
+                ..Batch::default()
+            },
+        );
+        p.merge(
+            2,
+            Batch {
+                puts: vec![put("a", "2", 3)],
+                tombstones: vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })],
+                deletes: vec![Bytes::from("c")],
+                meta: vec![("m".into(), 2)],
+                high_seqno: 4,
+                ..Batch::default()
+            },
+        );
+        let mut b = Batch::default();
+        p.take_into(&mut b);
+        assert!(!b.clear && p.is_empty());
+        assert_eq!(b.puts, vec![put("a", "2", 3)]);
+        assert_eq!(b.tombstones, vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })]);
+        assert_eq!(b.deletes, vec![Bytes::from("c")]);
+        assert_eq!((b.meta.clone(), b.high_seqno), (vec![("m".to_string(), 2)], 4));
+
+        p.merge(3, Batch { puts: vec![put("x", "1", 5)], high_seqno: 5, ..Batch::default() });
+        p.merge(
+            4,
+            Batch { clear: true, puts: vec![put("y", "1", 6)], high_seqno: 6, ..Batch::default() },
+        );
+        p.merge(5, Batch { deletes: vec![Bytes::from("y")], high_seqno: 6, ..Batch::default() });
+        assert_eq!(p.lsn, 5);
+        p.take_into(&mut b);
+        assert!(b.clear && b.puts.is_empty(), "x is gone with the clear, y was deleted after it");
+        assert_eq!(b.deletes, vec![Bytes::from("y")]);
+    }
+}
