@@ -59,7 +59,8 @@ pub(crate) struct ServeArgs {
     /// Write-behind only: dirty bytes above which writers wait for the disk.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     max_dirty_bytes: u64,
-    /// Worker threads (default: one per core).
+    /// Worker threads, each serving its share of the connections (default:
+    /// one per core).
     #[arg(long)]
     threads: Option<usize>,
     /// Hours a deleted key keeps its tombstone, so that a TAP consumer
@@ -136,22 +137,54 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             );
         });
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.threads {
-        runtime.worker_threads(n.max(1));
+    // One single-threaded runtime per worker thread, each connection on one
+    // of them for its whole life (memcached's thread model); this thread
+    // accepts and hands connections out.
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+        .max(1);
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::with_capacity(threads);
+    let mut handles = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a worker runtime")?;
+        handles.push(runtime.handle().clone());
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("mammoth-worker-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+            })
+            .context("starting a worker thread")?;
+        workers.push(thread);
     }
-    let runtime = runtime.enable_all().build().context("starting the runtime")?;
-    runtime.block_on(async {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let served = runtime.block_on(async {
         let addr = SocketAddr::new(args.listen, args.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
+        eprintln!("mammoth: {threads} worker threads");
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
-        server::run(listener, config, buckets, shutdown_signal()).await;
+        server::run_on(listener, config, buckets, shutdown_signal(), &handles).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
-        Ok(ExitCode::SUCCESS)
-    })
+        anyhow::Ok(ExitCode::SUCCESS)
+    });
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

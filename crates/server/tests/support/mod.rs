@@ -35,20 +35,44 @@ impl TestServer {
         let check = buckets.default_store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        // As `mammoth serve` runs it: an accepting runtime and two
+        // single-threaded worker runtimes that own the connections.
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
+            let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rt =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let handle = rt.handle().clone();
+                    let mut stopped = workers_stopped.clone();
+                    let thread = std::thread::spawn(move || {
+                        rt.block_on(async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        });
+                    });
+                    (handle, thread)
+                })
+                .collect();
+            let handles: Vec<_> = workers.iter().map(|(h, _)| h.clone()).collect();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                server::run(listener, config, buckets, async {
-                    let _ = stopped.await;
-                })
+                server::run_on(
+                    listener,
+                    config,
+                    buckets,
+                    async {
+                        let _ = stopped.await;
+                    },
+                    &handles,
+                )
                 .await;
             });
+            let _ = stop_workers.send(true);
+            for (_, thread) in workers {
+                thread.join().unwrap();
+            }
         });
         let addr = addr_rx.recv().unwrap();
         TestServer { addr, check, stop: Some(stop), thread: Some(thread), dir: None }
