@@ -317,7 +317,9 @@ impl Store {
     ///
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
+        let opening = Instant::now();
         let mut backend = config.backend.open(&config.dir)?;
+        let engine_open = opening.elapsed();
         let mut summary = backend.read_meta()?;
         // Batches acknowledged but not yet in the engine when the process
         // stopped are in the commit log: apply them first.
@@ -331,6 +333,8 @@ impl Store {
             tracing::info!(
                 batches = recovered.replayed,
                 lsn = recovered.last_lsn,
+                engine_open_ms = engine_open.as_millis() as u64,
+                replay_ms = (opening.elapsed() - engine_open).as_millis() as u64,
                 "replayed the commit log into the engine"
             );
             summary = backend.read_meta()?;
@@ -508,7 +512,10 @@ impl Store {
         inc(&c.cmd_set);
         let now = self.inner.now();
         let mut shard = self.inner.table.lock(&key);
-        let existing = self.inner.live(&mut shard, &key, now);
+        // Only a plain SET can do without the old item; everything else
+        // needs it, from the engine if the warmup has not loaded it yet.
+        let blind = mode == StoreMode::Set && cas == 0;
+        let existing = self.inner.live_or_read(&mut shard, &key, now, !blind);
         if cas != 0 {
             match &existing {
                 None => {
@@ -901,9 +908,25 @@ impl Inner {
     /// The live item under `key`, removing it (and recording the delete) if
     /// it has expired.
     fn live<'s>(&self, shard: &'s mut Shard, key: &[u8], now: u32) -> Option<&'s mut Item> {
+        self.live_or_read(shard, key, now, true)
+    }
+
+    /// [`Inner::live`], reading a key the warmup has not loaded yet from the
+    /// engine only with `read_through` (a plain SET does not need the old
+    /// item: the loader will find the key newer in the table and skip it).
+    fn live_or_read<'s>(
+        &self,
+        shard: &'s mut Shard,
+        key: &[u8],
+        now: u32,
+        read_through: bool,
+    ) -> Option<&'s mut Item> {
         let expired = if let Some(item) = shard.items.get(key) {
             item.is_expired(now)
         } else {
+            if !read_through {
+                return None;
+            }
             self.read_through(shard, key)?;
             shard.items.get(key).is_some_and(|i| i.is_expired(now))
         };

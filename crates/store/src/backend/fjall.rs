@@ -14,6 +14,11 @@ const NAME: &str = "fjall";
 const HIGH_SEQNO: &[u8] = b"high_seqno";
 /// fjall's block cache.
 const ENGINE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Journal size at which fjall flushes the memtables that keep its oldest
+/// journal alive (fjall's least). The small `meta` keyspace would otherwise
+/// pin every journal up to fjall's default of 512 MiB, all of which a
+/// restart after a crash reads back.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 /// Size at which fjall seals a memtable and writes it out as a table.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -46,6 +51,7 @@ impl FjallBackend {
         let db = Database::builder(&path)
             .manual_journal_persist(true)
             .cache_size(ENGINE_CACHE_BYTES)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
             .open()
             .map_err(err("open"))?;
         let items = db
