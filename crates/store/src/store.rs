@@ -14,7 +14,7 @@ use extent::ExtentBuf;
 use tokio::sync::watch;
 
 use crate::apply::{Apply, applier_loop};
-use crate::backend::{BackendKind, Reader};
+use crate::backend::{Backend, BackendKind, LoadSummary, Reader};
 use crate::clock::Clock;
 use crate::dirty::{Dirty, Version};
 use crate::error::Error;
@@ -317,28 +317,8 @@ impl Store {
     ///
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
-        let opening = Instant::now();
         let mut backend = config.backend.open(&config.dir)?;
-        let engine_open = opening.elapsed();
-        let mut summary = backend.read_meta()?;
-        // Batches acknowledged but not yet in the engine when the process
-        // stopped are in the commit log: apply them first.
-        let engine_lsn =
-            summary.meta.iter().find(|(n, _)| n == wal::META_WAL_LSN).map_or(0, |m| m.1);
-        let recovered = wal::recover(&config.dir.join("wal"), engine_lsn, &mut |batch| {
-            backend.write_batch(&batch, false)
-        })?;
-        if recovered.replayed > 0 {
-            backend.sync()?;
-            tracing::info!(
-                batches = recovered.replayed,
-                lsn = recovered.last_lsn,
-                engine_open_ms = engine_open.as_millis() as u64,
-                replay_ms = (opening.elapsed() - engine_open).as_millis() as u64,
-                "replayed the commit log into the engine"
-            );
-            summary = backend.read_meta()?;
-        }
+        let (summary, recovered) = replay_log(backend.as_mut(), &config.dir)?;
         let last_lsn = recovered.last_lsn;
         let reader = backend.reader()?;
         // Sized up front: a million inserts into growing maps rehash ~20 times.
@@ -1182,6 +1162,32 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Applies the commit log's batches the engine has not got (a crash left
+/// them only in the log), syncs the engine, and returns the engine's
+/// metadata as it is afterwards.
+fn replay_log(
+    backend: &mut dyn Backend,
+    dir: &std::path::Path,
+) -> Result<(LoadSummary, wal::Recovered), Error> {
+    let started = Instant::now();
+    let summary = backend.read_meta()?;
+    let engine_lsn = summary.meta.iter().find(|(n, _)| n == wal::META_WAL_LSN).map_or(0, |m| m.1);
+    let recovered = wal::recover(&dir.join("wal"), engine_lsn, &mut |batch| {
+        backend.write_batch(&batch, false)
+    })?;
+    if recovered.replayed == 0 {
+        return Ok((summary, recovered));
+    }
+    backend.sync()?;
+    tracing::info!(
+        batches = recovered.replayed,
+        lsn = recovered.last_lsn,
+        ms = started.elapsed().as_millis() as u64,
+        "replayed the commit log into the engine"
+    );
+    Ok((backend.read_meta()?, recovered))
 }
 
 fn flusher_loop(inner: &Inner, mut log: Log, to_applier: &std::sync::mpsc::SyncSender<Apply>) {
