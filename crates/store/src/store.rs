@@ -730,8 +730,13 @@ impl Store {
     /// Asks the flusher to commit what is pending now rather than after
     /// `flush_interval` (write-behind mode); persist-before-ack always does.
     pub fn request_flush(&self) {
-        self.inner.urgent.store(true, Ordering::Release);
-        self.inner.wake.notify_one();
+        // Persist-before-ack needs no nudge: the flusher commits as soon as
+        // the dirty set is non-empty, and the change that made it so woke
+        // it. (A condvar notify is a futex syscall even with no waiter.)
+        if self.inner.config.durability == Durability::WriteBehind {
+            self.inner.urgent.store(true, Ordering::Release);
+            self.inner.wake.notify_one();
+        }
     }
 
     /// True when writers should wait for the flusher before going on
