@@ -10,6 +10,8 @@
 #   memcaslap (text, no -B), 2 threads x 32 conns, 100-byte values:
 #     mixed : memaslap's default 90% get / 10% set  -> GET ops/s
 #     set   : 100% set (a -F config file)           -> SET ops/s
+#     get   : GETs only, after memcaslap's preload of 64 x 1k items (not
+#             counted)                              -> GET ops/s
 #   mcpipe -m noreply : 100 x "set … noreply" + "mn", 4 conns (text bulk load)
 #   mcpipe -m setq    : 100 x SETQ + NOOP, 4 conns (the binary equivalent)
 #   mcpipe -m mget    : one "get" line of 100 keys, 4 conns
@@ -29,6 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+cat >"$work/get.cfg" <<'CFG'
+key
+64 64 1
+value
+100 100 1
+cmd
+0 0.0
+1 1.0
+CFG
 cat >"$work/set.cfg" <<'CFG'
 key
 64 64 1
@@ -52,6 +63,12 @@ caslap() { # caslap PORT [extra args]: "GET/s SET/s"
     awk -v g="${gets:-0}" -v s="${sets:-0}" -v t="${t:-1}" 'BEGIN {printf "%.0f %.0f\n", g / t, s / t}'
 }
 
+getonly() { # getonly PORT: GET/s of a GETs-only memcaslap run (its preload not counted)
+    timeout $((secs + 60)) memcaslap -s "127.0.0.1:$1" -T 2 -c 32 -t "${secs}s" -X 100 -w 1k \
+        -F "$work/get.cfg" -S "${secs}s" 2>&1 |
+        awk '/^Get Statistics$/ {g=1} g && /^Global/ {print $4; exit}'
+}
+
 pipe() { # pipe PORT MODE: ops/s
     timeout $((secs + 30)) python3 "$here/mcpipe.py" 127.0.0.1 "$1" -t "$secs" -c 4 -b 100 -m "$2" \
         | sed -E 's/.* ([0-9]+) ops\/s.*/\1/'
@@ -64,6 +81,7 @@ bench() { # bench NAME PORT
     echo "RESULT $name memcaslap-mixed-set ${r#* }"
     r=$(caslap "$port" -F "$work/set.cfg")
     echo "RESULT $name memcaslap-set ${r#* }"
+    echo "RESULT $name memcaslap-get $(getonly "$port")"
     for m in noreply setq mget; do
         echo "RESULT $name mcpipe-$m $(pipe "$port" $m)"
     done
