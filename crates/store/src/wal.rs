@@ -143,7 +143,7 @@ pub(crate) fn recover(
                     ),
                 ));
             }
-            apply(decode(&payload).map_err(|d| corrupt(&seg.path, offset, d))?)?;
+            apply(decode(&Bytes::from(payload)).map_err(|d| corrupt(&seg.path, offset, d))?)?;
             replayed += 1;
             expected += 1;
             last_lsn = lsn;
@@ -349,8 +349,7 @@ fn encode(batch: &Batch, out: &mut Vec<u8>) {
 
 /// Decodes a payload written by [`encode`]; every length is checked against
 /// what is left before it is used.
-fn decode(payload: &[u8]) -> Result<Batch, String> {
-    let data = Bytes::copy_from_slice(payload);
+fn decode(data: &Bytes) -> Result<Batch, String> {
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Result<Bytes, String> {
         let end = at.checked_add(n).filter(|&e| e <= data.len()).ok_or_else(|| {
@@ -443,11 +442,11 @@ mod tests {
         let b = batch(14);
         let mut out = Vec::new();
         encode(&b, &mut out);
-        assert!(same(&decode(&out).unwrap(), &b));
+        assert!(same(&decode(&Bytes::from(out.clone())).unwrap(), &b));
         // A cut inside the header or an entry is an error; a cut at an
         // entry boundary decodes to a smaller batch (the CRC catches those).
         for cut in 0..out.len() {
-            match decode(&out[..cut]) {
+            match decode(&Bytes::copy_from_slice(&out[..cut])) {
                 Ok(shorter) => assert!(cut >= 9 && !same(&shorter, &b), "cut {cut}"),
                 Err(e) => assert!(!e.is_empty()),
             }
