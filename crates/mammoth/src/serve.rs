@@ -144,26 +144,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
         .max(1);
-    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
-    let mut workers = Vec::with_capacity(threads);
-    let mut handles = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a worker runtime")?;
-        handles.push(runtime.handle().clone());
-        let mut stopped = stopped.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("mammoth-worker-{i}"))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                });
-            })
-            .context("starting a worker thread")?;
-        workers.push(thread);
-    }
+    let workers = server::WorkerPool::start(threads).context("starting the worker threads")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,14 +157,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         let local = listener.local_addr()?;
         eprintln!("mammoth: {threads} worker threads");
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
-        server::run_on(listener, config, buckets, shutdown_signal(), &handles).await;
+        server::run_on(listener, config, buckets, shutdown_signal(), workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         anyhow::Ok(ExitCode::SUCCESS)
     });
-    let _ = stop_workers.send(true);
-    for worker in workers {
-        let _ = worker.join();
-    }
+    drop(workers);
     served
 }
 

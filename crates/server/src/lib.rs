@@ -99,6 +99,55 @@ impl Default for Config {
     }
 }
 
+/// Single-threaded runtimes for [`run_on`], one thread each: memcached's
+/// worker threads. Dropping the pool stops the runtimes and joins their
+/// threads (after `run_on` has returned, nothing is left on them).
+pub struct WorkerPool {
+    handles: Vec<tokio::runtime::Handle>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl WorkerPool {
+    /// Starts `n` (at least one) worker threads named `mammoth-worker-N`.
+    ///
+    /// # Errors
+    ///
+    /// When a runtime or a thread cannot be created.
+    pub fn start(n: usize) -> std::io::Result<WorkerPool> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut pool = WorkerPool { handles: Vec::new(), threads: Vec::new(), stop };
+        for i in 0..n.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            pool.handles.push(runtime.handle().clone());
+            let mut stopped = stopped.clone();
+            let thread = std::thread::Builder::new().name(format!("mammoth-worker-{i}")).spawn(
+                move || {
+                    runtime.block_on(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    });
+                },
+            )?;
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    /// The runtimes, to pass to [`run_on`].
+    pub fn handles(&self) -> &[tokio::runtime::Handle] {
+        &self.handles
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     pub(crate) config: Config,

@@ -54,6 +54,8 @@ struct Pending {
     high_seqno: u64,
     /// Log position of the last merged batch (0: nothing pending).
     lsn: u64,
+    /// Value bytes merged since the last write (overwritten values still
+    /// count: an upper bound, which only makes writes come sooner).
     bytes: u64,
     since: Option<Instant>,
 }

@@ -38,22 +38,8 @@ impl TestServer {
         // As `mammoth serve` runs it: an accepting runtime and two
         // single-threaded worker runtimes that own the connections.
         let thread = std::thread::spawn(move || {
-            let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-            let workers: Vec<_> = (0..2)
-                .map(|_| {
-                    let rt =
-                        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    let handle = rt.handle().clone();
-                    let mut stopped = workers_stopped.clone();
-                    let thread = std::thread::spawn(move || {
-                        rt.block_on(async move {
-                            let _ = stopped.wait_for(|s| *s).await;
-                        });
-                    });
-                    (handle, thread)
-                })
-                .collect();
-            let handles: Vec<_> = workers.iter().map(|(h, _)| h.clone()).collect();
+            let workers = server::WorkerPool::start(2).unwrap();
+            let handles = workers.handles().to_vec();
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,10 +55,7 @@ impl TestServer {
                 )
                 .await;
             });
-            let _ = stop_workers.send(true);
-            for (_, thread) in workers {
-                thread.join().unwrap();
-            }
+            drop(workers);
         });
         let addr = addr_rx.recv().unwrap();
         TestServer { addr, check, stop: Some(stop), thread: Some(thread), dir: None }
