@@ -175,10 +175,16 @@ fn w3_remove(c: &mut Criterion) {
 fn w4_lookup_clone(c: &mut Criterion) {
     let n = size();
     let mut g = c.benchmark_group(format!("W4 lookup, clone @{}MiB", n >> 20));
-    let (buf, _) = build(n, 4096);
+    let (buf, whole) = build(n, 4096);
     let mut r = Rng(8);
     g.bench_function("clone+drop", |b| b.iter(|| black_box(buf.clone())));
     g.bench_function("byte_at random", |b| b.iter(|| buf.byte_at(r.below(buf.len()))));
+    // The floor for any lookup: one random byte of the same bytes held as
+    // one contiguous block (its cache and TLB misses), measured in the same
+    // run so that the ratio holds on a noisy machine.
+    g.bench_function("reference: random byte of the contiguous block", |b| {
+        b.iter(|| whole[r.below(whole.len() as u64) as usize]);
+    });
     let mut out = vec![0u8; 4096];
     g.bench_function("read_at 4KiB random", |b| {
         b.iter(|| buf.read_at(r.below(buf.len() - 4096), &mut out));
