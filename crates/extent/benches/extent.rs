@@ -179,11 +179,25 @@ fn w4_lookup_clone(c: &mut Criterion) {
     let mut r = Rng(8);
     g.bench_function("clone+drop", |b| b.iter(|| black_box(buf.clone())));
     g.bench_function("byte_at random", |b| b.iter(|| buf.byte_at(r.below(buf.len()))));
-    // The floor for any lookup: one random byte of the same bytes held as
-    // one contiguous block (its cache and TLB misses), measured in the same
-    // run so that the ratio holds on a noisy machine.
-    g.bench_function("reference: random byte of the contiguous block", |b| {
-        b.iter(|| whole[r.below(whole.len() as u64) as usize]);
+    // Latency rather than throughput: each offset depends on the byte read
+    // before it, so the CPU cannot overlap the misses of successive lookups.
+    // The reference is the floor of any lookup: a random byte of the same
+    // bytes held as one contiguous block (its cache and TLB misses), in the
+    // same run so that the ratio holds on a noisy machine.
+    let mut last = 0u8;
+    g.bench_function("byte_at random, dependent chain", |b| {
+        b.iter(|| {
+            let at = (r.next() ^ u64::from(last)) % buf.len();
+            last = buf.byte_at(at).unwrap_or(0);
+            last
+        });
+    });
+    g.bench_function("reference: contiguous block, random byte, dependent chain", |b| {
+        b.iter(|| {
+            let at = (r.next() ^ u64::from(last)) % whole.len() as u64;
+            last = whole[at as usize];
+            last
+        });
     });
     let mut out = vec![0u8; 4096];
     g.bench_function("read_at 4KiB random", |b| {
@@ -220,6 +234,17 @@ fn w5_scan(c: &mut Criterion) {
         b.iter(|| {
             sink.clear();
             sink.extend_from_slice(&whole);
+        });
+    });
+    // The same copy done as `write_all_to` does it, one `memcpy` per 4 KiB
+    // extent, but from a contiguous source: the floor for copying in extents
+    // (a single large copy can use non-temporal stores; 4 KiB copies do not).
+    g.bench_function("contiguous extend_from_slice Vec in 4KiB pieces", |b| {
+        b.iter(|| {
+            sink.clear();
+            for piece in whole.chunks(4096) {
+                sink.extend_from_slice(piece);
+            }
         });
     });
     g.bench_function("cursor Buf::copy_to_slice", |b| {
