@@ -175,10 +175,30 @@ fn w3_remove(c: &mut Criterion) {
 fn w4_lookup_clone(c: &mut Criterion) {
     let n = size();
     let mut g = c.benchmark_group(format!("W4 lookup, clone @{}MiB", n >> 20));
-    let (buf, _) = build(n, 4096);
+    let (buf, whole) = build(n, 4096);
     let mut r = Rng(8);
     g.bench_function("clone+drop", |b| b.iter(|| black_box(buf.clone())));
     g.bench_function("byte_at random", |b| b.iter(|| buf.byte_at(r.below(buf.len()))));
+    // Latency rather than throughput: each offset depends on the byte read
+    // before it, so the CPU cannot overlap the misses of successive lookups.
+    // The reference is the floor of any lookup: a random byte of the same
+    // bytes held as one contiguous block (its cache and TLB misses), in the
+    // same run so that the ratio holds on a noisy machine.
+    let mut last = 0u8;
+    g.bench_function("byte_at random, dependent chain", |b| {
+        b.iter(|| {
+            let at = (r.next() ^ u64::from(last)) % buf.len();
+            last = buf.byte_at(at).unwrap_or(0);
+            last
+        });
+    });
+    g.bench_function("reference: contiguous block, random byte, dependent chain", |b| {
+        b.iter(|| {
+            let at = (r.next() ^ u64::from(last)) % whole.len() as u64;
+            last = whole[at as usize];
+            last
+        });
+    });
     let mut out = vec![0u8; 4096];
     g.bench_function("read_at 4KiB random", |b| {
         b.iter(|| buf.read_at(r.below(buf.len() - 4096), &mut out));
@@ -214,6 +234,17 @@ fn w5_scan(c: &mut Criterion) {
         b.iter(|| {
             sink.clear();
             sink.extend_from_slice(&whole);
+        });
+    });
+    // The same copy done as `write_all_to` does it, one `memcpy` per 4 KiB
+    // extent, but from a contiguous source: the floor for copying in extents
+    // (a single large copy can use non-temporal stores; 4 KiB copies do not).
+    g.bench_function("contiguous extend_from_slice Vec in 4KiB pieces", |b| {
+        b.iter(|| {
+            sink.clear();
+            for piece in whole.chunks(4096) {
+                sink.extend_from_slice(piece);
+            }
         });
     });
     g.bench_function("cursor Buf::copy_to_slice", |b| {

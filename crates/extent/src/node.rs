@@ -22,6 +22,9 @@ const CAP: usize = MAX + 2;
 pub(crate) const MAX_DEPTH: usize = 32;
 
 /// A checked fixed-capacity vector (no `unsafe`: unused slots hold `T::default()`).
+/// `repr(C)` keeps the length in front of the items, in the cache line of
+/// the first items, rather than behind the last slot: every access reads it.
+#[repr(C)]
 pub(crate) struct Slots<T> {
     len: u8,
     items: [T; CAP],
@@ -67,15 +70,15 @@ impl<T: Default> Slots<T> {
         std::mem::take(&mut self.items[n - 1])
     }
 
-    /// Moves items `at..` into a new slot array.
-    pub(crate) fn split_off(&mut self, at: usize) -> Self {
-        let mut right = Self::new();
-        let n = self.len as usize;
-        for x in &mut self.items[at..n] {
-            right.push(std::mem::take(x));
+    /// Moves items `at..` of `other` to the end of `self`.
+    pub(crate) fn take_tail(&mut self, other: &mut Self, at: usize) {
+        let (n, m) = (self.len as usize, other.len as usize);
+        assert!(at <= m && n + m - at <= CAP, "node slot overflow");
+        for (dst, src) in self.items[n..n + m - at].iter_mut().zip(&mut other.items[at..m]) {
+            *dst = std::mem::take(src);
         }
-        self.len = at as u8;
-        right
+        self.len += (m - at) as u8;
+        other.len = at as u8;
     }
 
     /// Moves the first `k` items of `other` to the end of `self`.
@@ -287,14 +290,19 @@ impl Node {
         (0, rest)
     }
 
-    /// Moves items `at..` into a new node of the same kind.
-    pub(crate) fn split_off_items(&mut self, at: usize) -> Node {
-        let counts = self.counts.split_off(at);
-        let kind = match &mut self.kind {
-            Kind::Leaf(e) => Kind::Leaf(e.split_off(at)),
-            Kind::Inner(c) => Kind::Inner(c.split_off(at)),
-        };
-        Node { counts, kind }
+    /// Moves items `at..` into a new node of the same kind. The node is
+    /// built in its final allocation: a `Node` is large, and every move of
+    /// one by value is a copy of all its slots.
+    pub(crate) fn split_off_items(&mut self, at: usize) -> Arc<Node> {
+        let mut arc = Arc::new(if self.is_leaf() { Node::leaf() } else { Node::inner() });
+        let right = Arc::get_mut(&mut arc).expect("a fresh node is unique");
+        right.counts.take_tail(&mut self.counts, at);
+        match (&mut right.kind, &mut self.kind) {
+            (Kind::Leaf(a), Kind::Leaf(b)) => a.take_tail(b, at),
+            (Kind::Inner(a), Kind::Inner(b)) => a.take_tail(b, at),
+            _ => unreachable!("a new node of the same kind"),
+        }
+        arc
     }
 
     /// Removes the last child.
@@ -307,22 +315,25 @@ impl Node {
     }
 
     /// Moves the upper half of the items into a new sibling.
-    pub(crate) fn split_half(&mut self) -> Node {
-        let at = self.len().div_ceil(2);
-        let counts = self.counts.split_off(at);
-        let kind = match &mut self.kind {
-            Kind::Leaf(e) => Kind::Leaf(e.split_off(at)),
-            Kind::Inner(c) => Kind::Inner(c.split_off(at)),
-        };
-        Node { counts, kind }
+    pub(crate) fn split_half(&mut self) -> Arc<Node> {
+        self.split_off_items(self.len().div_ceil(2))
     }
 
     /// Rebalances two adjacent siblings: when their items fit one node all
     /// move into `self` and `true` is returned (`right` is then empty);
     /// otherwise both end up with at least `MIN` items.
     pub(crate) fn balance(&mut self, right: &mut Node) -> bool {
+        self.balance_biased(right, false)
+    }
+
+    /// [`Node::balance`], giving the odd item to `self` when `favour_left`.
+    pub(crate) fn balance_biased(&mut self, right: &mut Node, favour_left: bool) -> bool {
         let total = self.len() + right.len();
-        let target = if total <= MAX { total } else { total / 2 };
+        let target = match total {
+            t if t <= MAX => t,
+            t if favour_left => t.div_ceil(2),
+            t => t / 2,
+        };
         let n = self.len();
         if n < target {
             let k = target - n;
@@ -348,11 +359,17 @@ impl Node {
 /// Rebalances children `a` and `a + 1` of `node`, removing `a + 1` when it
 /// was emptied. Counts of both are refreshed.
 pub(crate) fn balance_children(node: &mut Node, a: usize) {
+    balance_children_biased(node, a, false);
+}
+
+/// [`balance_children`], giving the odd item to the left child when
+/// `favour_left`.
+pub(crate) fn balance_children_biased(node: &mut Node, a: usize, favour_left: bool) {
     let Kind::Inner(ch) = &mut node.kind else { unreachable!("inner node expected") };
     let (l, r) = ch.split_at_mut(a + 1);
     let left = l[a].make_mut();
     let right = r[0].make_mut();
-    let emptied = left.balance(right);
+    let emptied = left.balance_biased(right, favour_left);
     node.counts[a] = left.total();
     if emptied {
         node.drain(a + 1, a + 2);

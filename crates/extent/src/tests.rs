@@ -327,3 +327,28 @@ proptest! {
         prop_assert_eq!(out, data);
     }
 }
+
+#[test]
+fn slice_and_split_every_range_keep_invariants() {
+    for n in 1..60u64 {
+        let buf: ExtentBuf = (0..n).map(|i| Bytes::from(vec![i as u8; 1])).collect();
+        let model: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        for a in 0..=n {
+            for b in a..=n {
+                let s = buf.slice(a..b);
+                s.assert_invariants();
+                assert_eq!(
+                    s.copy_to_vec(..),
+                    &model[a as usize..b as usize],
+                    "slice {a}..{b} of {n}"
+                );
+            }
+            let mut x = buf.clone();
+            let tail = x.split_off(a);
+            x.assert_invariants();
+            tail.assert_invariants();
+            assert_eq!(x.copy_to_vec(..), &model[..a as usize]);
+            assert_eq!(tail.copy_to_vec(..), &model[a as usize..]);
+        }
+    }
+}

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::node::{Child, Kind, MAX, MIN, Node, balance_children, fix_underfull_from};
+use crate::node::{
+    Child, Kind, MAX, MIN, Node, balance_children, balance_children_biased, fix_underfull_from,
+};
 
 /// Size of the private blocks the small-write policy creates and fills, and
 /// the granularity a copy-on-write overwrite rounds its copy to.
@@ -144,27 +146,56 @@ impl Tree {
     /// Splits into bytes `..at` and `at..` (`0 < at < len`), consuming the
     /// tree. Only the nodes on the path to `at` are cut: those this tree
     /// owns alone are reused in place (shared ones are copied first, as any
-    /// edit does); every other node moves whole to one side. Each level joins
-    /// its two cut halves by height, so the cost is O(depth) node edits.
+    /// edit does); every other node moves whole to one side. The cut edges
+    /// are then repaired top down ([`fix_edge`]): O(depth) node edits.
     pub(crate) fn split(self, at: u64) -> (Tree, Tree) {
-        match split_rec(self.root, self.height, at) {
-            (Some(l), Some(r)) => (l, r),
-            _ => unreachable!("a cut strictly inside the tree leaves bytes on both sides"),
-        }
+        let h = self.height;
+        let (l, r) = split_raw(self.root, at);
+        (finish(l, h, Edge::Right), finish(r, h, Edge::Left))
     }
 
     /// Bytes `start..end` as a new tree (`start < end <= len`): the two cuts
-    /// of a split, without building the parts outside the range.
+    /// of a split, without building the parts outside the range. Shares every
+    /// node that lies wholly inside the range; builds O(depth) new ones.
     pub(crate) fn range(&self, start: u64, end: u64) -> Tree {
-        range_rec(&self.root, self.height, start, end)
+        // Descend while one child holds the whole range.
+        let (mut node, mut h, mut s, mut e) = (&self.root, self.height, start, end);
+        while h > 0 && s > 0 && e < node.total() {
+            let (i, so) = node.locate(s);
+            let (j, eo) = node.locate(e - 1);
+            if i != j {
+                break;
+            }
+            (node, h, s, e) = (node.children()[i].arc(), h - 1, so, eo + 1);
+        }
+        if s == 0 {
+            return finish(prefix_raw(node, e), h, Edge::Right);
+        }
+        if e >= node.total() {
+            return finish(suffix_raw(node, s), h, Edge::Left);
+        }
+        if h == 0 {
+            let (i, so) = node.locate(s);
+            let (j, eo) = node.locate(e - 1);
+            let leaf = leaf_range(node.exts(), &node.counts, (i, so), (j, eo + 1));
+            return Tree { root: Arc::new(leaf), height: 0 };
+        }
+        // Cut both ends, one edge at a time (each fix then only meets
+        // underfull nodes on its own edge). The prefix is dropped before the
+        // second fix so the nodes it built are unique and edited in place.
+        let prefix = finish(prefix_raw(node, e), h, Edge::Right);
+        let raw = suffix_raw(&prefix.root, s);
+        let h = prefix.height;
+        drop(prefix);
+        finish(raw, h, Edge::Left)
     }
 
     /// Adds a level above the root when the root split.
-    fn grow(&mut self, sib: Node) {
+    fn grow(&mut self, sib: Arc<Node>) {
         let old = std::mem::replace(&mut self.root, Arc::new(Node::inner()));
         let root = Arc::get_mut(&mut self.root).expect("fresh root is unique");
         root.push_child(Child::from_arc(old));
-        root.push_child(Child::new(sib));
+        root.push_child(Child::from_arc(sib));
         self.height += 1;
     }
 
@@ -271,7 +302,7 @@ fn chunk_even(n: usize) -> impl Iterator<Item = usize> {
     (0..groups).map(move |g| base + usize::from(g < extra))
 }
 
-fn insert_rec(node: &mut Node, at: u64, item: Ins<'_>) -> Option<Node> {
+fn insert_rec(node: &mut Node, at: u64, item: Ins<'_>) -> Option<Arc<Node>> {
     let (i, off) = node.locate(at);
     if node.is_leaf() {
         leaf_insert(node, i, off, item);
@@ -280,7 +311,7 @@ fn insert_rec(node: &mut Node, at: u64, item: Ins<'_>) -> Option<Node> {
         let child = &mut node.children_mut()[i];
         if let Some(sib) = insert_rec(child.make_mut(), off, item) {
             node.counts[i] = node.children()[i].node().total();
-            node.insert_child(i + 1, Child::new(sib));
+            node.insert_child(i + 1, Child::from_arc(sib));
         }
     }
     (node.len() > MAX).then(|| node.split_half())
@@ -351,7 +382,7 @@ fn coalesce(node: &mut Node, i: usize, off: u64, data: &[u8]) -> bool {
 
 /// Returns the new right sibling when removing from inside one extent
 /// overfilled a node.
-fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Node> {
+fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Arc<Node>> {
     let leaf = node.is_leaf();
     let mut i = 0;
     let mut acc = 0u64;
@@ -395,7 +426,7 @@ fn remove_rec(node: &mut Node, start: u64, end: u64) -> Option<Node> {
             node.counts[i] = c - (le - ls);
             if let Some(sib) = remove_rec(node.children_mut()[i].make_mut(), ls, le) {
                 node.counts[i] = node.children()[i].node().total();
-                node.insert_child(i + 1, Child::new(sib));
+                node.insert_child(i + 1, Child::from_arc(sib));
                 break;
             }
         }
@@ -433,7 +464,7 @@ fn merge_small(node: &mut Node, j: usize) {
     node.drain(j, j + 1);
 }
 
-fn join_right(node: &mut Node, h: u8, b: Arc<Node>, hb: u8) -> Option<Node> {
+fn join_right(node: &mut Node, h: u8, b: Arc<Node>, hb: u8) -> Option<Arc<Node>> {
     debug_assert!(h > hb);
     if h == hb + 1 {
         node.push_child(Child::from_arc(b));
@@ -446,13 +477,13 @@ fn join_right(node: &mut Node, h: u8, b: Arc<Node>, hb: u8) -> Option<Node> {
         let sib = join_right(node.children_mut()[last].make_mut(), h - 1, b, hb);
         node.counts[last] = node.children()[last].node().total();
         if let Some(s) = sib {
-            node.push_child(Child::new(s));
+            node.push_child(Child::from_arc(s));
         }
     }
     (node.len() > MAX).then(|| node.split_half())
 }
 
-fn join_left(node: &mut Node, h: u8, a: Arc<Node>, ha: u8) -> Option<Node> {
+fn join_left(node: &mut Node, h: u8, a: Arc<Node>, ha: u8) -> Option<Arc<Node>> {
     debug_assert!(h > ha);
     if h == ha + 1 {
         node.insert_child(0, Child::from_arc(a));
@@ -463,13 +494,13 @@ fn join_left(node: &mut Node, h: u8, a: Arc<Node>, ha: u8) -> Option<Node> {
         let sib = join_left(node.children_mut()[0].make_mut(), h - 1, a, ha);
         node.counts[0] = node.children()[0].node().total();
         if let Some(s) = sib {
-            node.insert_child(1, Child::new(s));
+            node.insert_child(1, Child::from_arc(s));
         }
     }
     (node.len() > MAX).then(|| node.split_half())
 }
 
-fn write_rec(node: &mut Node, at: u64, data: &[u8]) -> Option<Node> {
+fn write_rec(node: &mut Node, at: u64, data: &[u8]) -> Option<Arc<Node>> {
     let end = at + data.len() as u64;
     // Item starts, then walk the touched items right to left so that items
     // inserted after item `i` do not shift the ones still to visit.
@@ -496,7 +527,7 @@ fn write_rec(node: &mut Node, at: u64, data: &[u8]) -> Option<Node> {
             }
         } else if let Some(sib) = write_rec(node.children_mut()[k].make_mut(), s, part) {
             node.counts[k] = node.children()[k].node().total();
-            node.insert_child(k + 1, Child::new(sib));
+            node.insert_child(k + 1, Child::from_arc(sib));
         }
     }
     (node.len() > MAX).then(|| node.split_half())
@@ -533,35 +564,9 @@ fn cow_write(old: Bytes, s: usize, e: usize, part: &[u8]) -> (Bytes, [Option<Byt
     }
 }
 
-/// A tree of the consecutive children `ch` (with byte counts `counts`) of an
-/// inner node at height `h`: `None` for none, the child itself for one, else
-/// a new root over them (a root may hold fewer than `MIN` items).
-fn tree_of(ch: &[Child], counts: &[u64], h: u8) -> Option<Tree> {
-    match ch {
-        [] => None,
-        [one] => Some(Tree { root: one.arc().clone(), height: h - 1 }),
-        _ => {
-            let mut node = Node::inner();
-            for (c, &n) in ch.iter().zip(counts) {
-                node.push_child_counted(c.clone(), n);
-            }
-            Some(Tree { root: Arc::new(node), height: h })
-        }
-    }
-}
-
-/// Joins optional trees left to right.
-fn join_opt(a: Option<Tree>, b: Option<Tree>) -> Option<Tree> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Tree::join(a, b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-/// A leaf tree of the extents of `e` from `(i, from)` to `(j, to)` (item and
+/// A leaf of the extents of `e` from `(i, from)` to `(j, to)` (item and
 /// offset inside it; `to` exclusive, `to == 0` meaning "nothing of item j").
-fn leaf_range(e: &[Bytes], counts: &[u64], (i, from): (usize, u64), (j, to): (usize, u64)) -> Tree {
+fn leaf_range(e: &[Bytes], counts: &[u64], (i, from): (usize, u64), (j, to): (usize, u64)) -> Node {
     let mut leaf = Node::leaf();
     if i == j {
         leaf.push_ext(e[i].slice(from as usize..to as usize));
@@ -579,101 +584,137 @@ fn leaf_range(e: &[Bytes], counts: &[u64], (i, from): (usize, u64), (j, to): (us
             leaf.push_ext(e[j].slice(..to as usize));
         }
     }
-    Tree { root: Arc::new(leaf), height: 0 }
+    leaf
 }
 
-fn prefix_rec(node: &Arc<Node>, h: u8, at: u64) -> Tree {
-    let total = node.total();
-    debug_assert!(at > 0 && at <= total);
-    if at == total {
-        return Tree { root: node.clone(), height: h };
+// Split and slice cut along one root-to-leaf path (two for a slice) and
+// build each cut level as one node of the same height, so the raw result is
+// a tree whose only flaws are on its cut edge: nodes there may be underfull
+// (even hold a single item) and the root may have one child. The spine fix
+// then walks that edge once from the top, collapsing one-child roots and
+// rebalancing each underfull spine node with its neighbour: O(depth) node
+// edits in all, with no join and no rebuilding of the parts beside the path.
+
+/// Bytes `..at` of the subtree `node` (`0 < at`) as a node of the same
+/// height whose right edge may be underfull.
+fn prefix_raw(node: &Arc<Node>, at: u64) -> Arc<Node> {
+    if at >= node.total() {
+        return node.clone();
     }
     let (i, off) = node.locate(at);
     match &node.kind {
-        Kind::Leaf(e) => leaf_range(e, &node.counts, (0, 0), (i, off)),
+        Kind::Leaf(e) => Arc::new(leaf_range(e, &node.counts, (0, 0), (i, off))),
         Kind::Inner(c) => {
-            let left = tree_of(&c[..i], &node.counts[..i], h);
-            let sub = (off > 0).then(|| prefix_rec(c[i].arc(), h - 1, off));
-            join_opt(left, sub).expect("a prefix of at least one byte")
+            let mut out = Node::inner();
+            for (ch, &n) in c[..i].iter().zip(&node.counts[..i]) {
+                out.push_child_counted(ch.clone(), n);
+            }
+            if off > 0 {
+                out.push_child_counted(Child::from_arc(prefix_raw(c[i].arc(), off)), off);
+            }
+            Arc::new(out)
         }
     }
 }
 
-fn suffix_rec(node: &Arc<Node>, h: u8, at: u64) -> Tree {
-    debug_assert!(at < node.total());
+/// Bytes `at..` of the subtree `node` (`at < total`) as a node of the same
+/// height whose left edge may be underfull.
+fn suffix_raw(node: &Arc<Node>, at: u64) -> Arc<Node> {
     if at == 0 {
-        return Tree { root: node.clone(), height: h };
+        return node.clone();
     }
     let (i, off) = node.locate(at);
     match &node.kind {
         Kind::Leaf(e) => {
-            leaf_range(e, &node.counts, (i, off), (e.len() - 1, node.counts[e.len() - 1]))
+            let last = e.len() - 1;
+            Arc::new(leaf_range(e, &node.counts, (i, off), (last, node.counts[last])))
         }
         Kind::Inner(c) => {
-            let sub = suffix_rec(c[i].arc(), h - 1, off);
-            let right = tree_of(&c[i + 1..], &node.counts[i + 1..], h);
-            join_opt(Some(sub), right).expect("a suffix of at least one byte")
-        }
-    }
-}
-
-fn range_rec(node: &Arc<Node>, h: u8, start: u64, end: u64) -> Tree {
-    let total = node.total();
-    debug_assert!(start < end && end <= total);
-    if start == 0 {
-        return prefix_rec(node, h, end);
-    }
-    if end == total {
-        return suffix_rec(node, h, start);
-    }
-    let (i, so) = node.locate(start);
-    // `end` lies strictly inside the node: item `j` holds byte `end - 1`.
-    let (j, eo) = node.locate(end - 1);
-    let eo = eo + 1;
-    match &node.kind {
-        Kind::Leaf(e) => leaf_range(e, &node.counts, (i, so), (j, eo)),
-        Kind::Inner(c) => {
-            if i == j {
-                return range_rec(c[i].arc(), h - 1, so, eo);
+            let mut out = Node::inner();
+            let rest = node.counts[i] - off;
+            out.push_child_counted(Child::from_arc(suffix_raw(c[i].arc(), off)), rest);
+            for (ch, &n) in c[i + 1..].iter().zip(&node.counts[i + 1..]) {
+                out.push_child_counted(ch.clone(), n);
             }
-            let left = suffix_rec(c[i].arc(), h - 1, so);
-            let mid = tree_of(&c[i + 1..j], &node.counts[i + 1..j], h);
-            let right = prefix_rec(c[j].arc(), h - 1, eo);
-            join_opt(join_opt(Some(left), mid), Some(right)).expect("a non-empty range")
+            Arc::new(out)
         }
     }
 }
 
-/// A tree of the items left in a cut node at height `h` (0: a leaf):
-/// `None` when empty, the only child when an inner node has one.
-fn cut_tree(mut node: Arc<Node>, h: u8) -> Option<Tree> {
-    match node.len() {
-        0 => None,
-        1 if h > 0 => Some(Tree { root: Arc::make_mut(&mut node).pop_child(), height: h - 1 }),
-        _ => Some(Tree { root: node, height: h }),
-    }
-}
-
-fn split_rec(mut arc: Arc<Node>, h: u8, at: u64) -> (Option<Tree>, Option<Tree>) {
-    // Cut in place: the left part stays in this allocation (copied first
-    // only when shared), the right part moves to a new node.
+/// Cuts the subtree `arc` at `at` (`0 < at < total`) into two nodes of its
+/// height, reusing its allocation for the left part when it is unique.
+fn split_raw(mut arc: Arc<Node>, at: u64) -> (Arc<Node>, Arc<Node>) {
     let node = Arc::make_mut(&mut arc);
     let (i, off) = node.locate(at);
     if node.is_leaf() {
         let mut right = node.split_off_items(i);
         if off > 0 {
-            let head = right.exts_mut()[0].split_to(off as usize);
-            right.counts[0] -= off;
+            let r = Arc::get_mut(&mut right).expect("a fresh node is unique");
+            let head = r.exts_mut()[0].split_to(off as usize);
+            r.counts[0] -= off;
             node.push_ext(head);
         }
-        return (cut_tree(arc, 0), cut_tree(Arc::new(right), 0));
+        return (arc, right);
     }
     if off == 0 {
         let right = node.split_off_items(i);
-        return (cut_tree(arc, h), cut_tree(Arc::new(right), h));
+        return (arc, right);
     }
-    let right = node.split_off_items(i + 1);
+    let mut right = node.split_off_items(i + 1);
+    let total = node.counts[i];
     let child = node.pop_child();
-    let (l, r) = split_rec(child, h - 1, off);
-    (join_opt(cut_tree(arc, h), l), join_opt(r, cut_tree(Arc::new(right), h)))
+    let (l, r) = split_raw(child, off);
+    node.push_child_counted(Child::from_arc(l), off);
+    let rn = Arc::get_mut(&mut right).expect("a fresh node is unique");
+    rn.counts.insert(0, total - off);
+    rn.children_mut().insert(0, Child::from_arc(r));
+    (arc, right)
+}
+
+/// Which edge of a raw cut tree may be underfull.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Left,
+    Right,
+}
+
+/// Drops inner roots with a single child.
+fn collapse_root(t: &mut Tree) {
+    while t.height > 0 && t.root.len() == 1 {
+        let child = t.root.children()[0].arc().clone();
+        t.root = child;
+        t.height -= 1;
+    }
+}
+
+/// Repairs the fill of the nodes on one edge of a raw cut tree, top down.
+/// Before descending into an edge child that holds `MIN` items or fewer, it
+/// is balanced with its neighbour so that it holds more than `MIN` (merged
+/// when both fit one node: the neighbour alone holds `MIN`). The repair one
+/// level further down merges at most one pair of its children, so every
+/// edge node still holds at least `MIN` when the walk is done. The root may
+/// end with one child (after a merge below it) and is then collapsed.
+fn fix_edge(t: &mut Tree, edge: Edge) {
+    collapse_root(t);
+    let mut node = Arc::make_mut(&mut t.root);
+    let mut h = t.height;
+    let right = edge == Edge::Right;
+    while h > 0 {
+        let n = node.len();
+        let k = if right { n - 1 } else { 0 };
+        if n >= 2 && node.children()[k].node().len() <= MIN {
+            balance_children_biased(node, if right { n - 2 } else { 0 }, !right);
+        }
+        let k = if right { node.len() - 1 } else { 0 };
+        node = node.children_mut()[k].make_mut();
+        h -= 1;
+    }
+    collapse_root(t);
+}
+
+/// Builds a cut tree from a raw node of height `height` and repairs `edge`.
+fn finish(root: Arc<Node>, height: u8, edge: Edge) -> Tree {
+    let mut t = Tree { root, height };
+    fix_edge(&mut t, edge);
+    t
 }
