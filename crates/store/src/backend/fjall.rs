@@ -133,8 +133,8 @@ impl Backend for FjallBackend {
         if batch.clear {
             // The items keyspace is dropped and created anew rather than
             // cleared: fjall journals a clear and, when it recovers that
-            // journal, clears the keyspace again, tables written after the
-            // clear (memtable flushes, ingested batches) included. A dropped
+            // journal, clears the keyspace again, tables ingested after the
+            // clear included (the engine model test found this). A dropped
             // keyspace's journal entries are skipped instead. Not atomic with
             // the rest of the batch: a crash in between leaves the engine's
             // `wal_lsn` before this batch, and the commit log replays it.
