@@ -21,7 +21,11 @@
 //!   per log segment (a checkpoint), after which the segment file is reused
 //!   in place (so a log append allocates nothing and its sync writes data
 //!   pages only). Opening a store replays the log records the engine had not
-//!   applied (it stores the log position of its last batch).
+//!   applied (it stores the log position of its last batch). The applier
+//!   merges the batches that arrive within 500 ms (latest change per key);
+//!   fjall writes a merged batch of 2048 or more changes straight out as one
+//!   sorted table (its ingestion), skipping its journal and memtable — the
+//!   log already made the changes durable.
 //! * **Durability is the caller's choice per reply.** In
 //!   [`Durability::PersistBeforeAck`] the server waits
 //!   ([`Store::wait_persisted`]) for the seqno of the last mutation before a
