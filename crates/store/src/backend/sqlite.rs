@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Backend, BackendKind, Batch, LoadSummary, Reader, claim_dir};
 use crate::error::Error;
-use crate::item::{self, Record};
+use crate::item::{self, Item, Record};
 
 const NAME: &str = "sqlite";
 
@@ -74,7 +74,13 @@ impl Backend for SqliteBackend {
             let mut put = tx
                 .prepare_cached("INSERT OR REPLACE INTO items (key, record) VALUES (?1, ?2)")
                 .map_err(sql_err("prepare insert"))?;
-            for (key, item) in &batch.puts {
+            // In key order: consecutive inserts then land in the same or
+            // neighbouring B-tree pages, which are already in the cache
+            // (the applier's merged batches come in hash order). The sort
+            // is stable, so of two puts of one key the later still wins.
+            let mut puts: Vec<&(Bytes, Item)> = batch.puts.iter().collect();
+            puts.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, item) in puts {
                 put.execute(params![key.as_ref(), item::encode(item)])
                     .map_err(sql_err("insert item"))?;
             }
