@@ -23,6 +23,8 @@ enum Op {
     SplitOff(u32),
     SplitTo(u32),
     Slice(u32, u32),
+    /// The buffer becomes a slice of itself (a view onto its old tree).
+    Narrow(u32, u32),
     WriteAt(u32, Vec<u8>),
     Defragment(u16),
     Snapshot,
@@ -140,6 +142,11 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Slice(a, b) => {
                 let (s, e) = range(*a, *b, len);
                 check(&buf.slice(s as u64..e as u64), &model[s..e]);
+            }
+            Op::Narrow(a, b) => {
+                let (s, e) = range(*a, *b, len);
+                model = model[s..e].to_vec();
+                buf = buf.slice(s as u64..e as u64);
             }
             Op::WriteAt(a, d) => {
                 let d = &d[..d.len().min(len)];

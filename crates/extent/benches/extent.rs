@@ -280,6 +280,16 @@ fn w6_split_join(c: &mut Criterion) {
             black_box(base.slice(x.min(y)..x.max(y)))
         });
     });
+    // A slice is a window; its first edit (or `detach`) pays for the two
+    // cuts. This is the cost a slice that is then edited sees.
+    g.bench_function("slice random range + detach", |b| {
+        b.iter(|| {
+            let (x, y) = (r.below(base.len()), r.below(base.len()));
+            let mut s = base.slice(x.min(y)..x.max(y));
+            s.detach();
+            black_box(s)
+        });
+    });
     let (other, _) = build(n / 2, 4096);
     g.bench_function("append_buf of a clone (concat)", |b| {
         b.iter_batched(

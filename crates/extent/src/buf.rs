@@ -33,6 +33,11 @@ enum Repr {
     One(Bytes),
     /// Two or more extents.
     Tree(Tree),
+    /// What [`ExtentBuf::slice`] returns: `len` bytes from offset `start`
+    /// of a tree shared with the buffer it was sliced from (never the whole
+    /// tree, never empty). Reads add `start`; the first edit builds a tree
+    /// of only these bytes ([`Tree::range`]).
+    View(Tree, u64),
 }
 
 fn resolve(range: impl RangeBounds<u64>, len: u64) -> Result<(u64, u64), ExtentError> {
@@ -104,13 +109,14 @@ impl ExtentBuf {
             Repr::Empty => 0,
             Repr::One(_) => 1,
             Repr::Tree(t) => t.extent_count(),
+            Repr::View(..) => self.extents().count(),
         }
     }
 
     /// Levels of tree nodes: 0 for zero or one extent (no tree is built).
     pub fn depth(&self) -> usize {
         match &self.repr {
-            Repr::Tree(t) => t.height as usize + 1,
+            Repr::Tree(t) | Repr::View(t, _) => t.height as usize + 1,
             _ => 0,
         }
     }
@@ -121,13 +127,15 @@ impl ExtentBuf {
         b
     }
 
-    /// Takes the content out as a tree (a one-extent leaf for `One`).
+    /// Takes the content out as a tree (a one-extent leaf for `One`, the
+    /// bytes of the window alone for a view).
     fn take_tree(&mut self) -> Option<Tree> {
-        self.len = 0;
+        let len = std::mem::take(&mut self.len);
         match std::mem::take(&mut self.repr) {
             Repr::Empty => None,
             Repr::One(b) => Some(Tree::from_leaf([b])),
             Repr::Tree(t) => Some(t),
+            Repr::View(t, start) => Some(t.range(start, start + len)),
         }
     }
 
@@ -169,6 +177,12 @@ impl ExtentBuf {
                 assert!((t.height as usize) < crate::node::MAX_DEPTH, "tree too deep");
                 assert_eq!(t.len(), self.len, "cached length differs from the tree's");
             }
+            Repr::View(t, start) => {
+                t.check();
+                assert!(self.len > 0, "empty view");
+                assert!(self.len < t.len(), "a view of the whole tree");
+                assert!(start + self.len <= t.len(), "view past the end of its tree");
+            }
         }
     }
 
@@ -177,7 +191,7 @@ impl ExtentBuf {
     #[doc(hidden)]
     pub fn node_addresses(&self) -> Vec<usize> {
         match &self.repr {
-            Repr::Tree(t) => t.node_addresses(),
+            Repr::Tree(t) | Repr::View(t, _) => t.node_addresses(),
             _ => Vec::new(),
         }
     }
@@ -273,7 +287,7 @@ impl ExtentBuf {
         match other.repr {
             Repr::Empty => {}
             Repr::One(b) => self.insert_item(at, Ins::Bytes(b)),
-            Repr::Tree(_) => {
+            Repr::Tree(_) | Repr::View(..) => {
                 let tail = self.split_off(at);
                 self.append_buf(other);
                 self.append_buf(tail);
@@ -316,14 +330,16 @@ impl ExtentBuf {
 
     /// Appends all of `other`, sharing its nodes: the two trees are joined
     /// by height in O(|height difference| + 1).
-    pub fn append_buf(&mut self, other: ExtentBuf) {
-        match (&self.repr, other.repr) {
+    pub fn append_buf(&mut self, mut other: ExtentBuf) {
+        match (&self.repr, &mut other.repr) {
             (_, Repr::Empty) => {}
-            (Repr::Empty, repr) => {
-                *self = ExtentBuf { len: other.len, repr };
+            (Repr::Empty, _) => *self = other,
+            (_, Repr::One(b)) => {
+                let b = std::mem::take(b);
+                self.append(b);
             }
-            (_, Repr::One(b)) => self.append(b),
-            (_, Repr::Tree(t)) => {
+            (_, Repr::Tree(_) | Repr::View(..)) => {
+                let Some(t) = other.take_tree() else { return };
                 let joined = match self.take_tree() {
                     Some(mine) => Tree::join(mine, t),
                     None => t,
@@ -381,7 +397,7 @@ impl ExtentBuf {
                 self.len -= end - start;
                 self.debug_check();
             }
-            Repr::Tree(_) => {
+            Repr::Tree(_) | Repr::View(..) => {
                 let mut t = self.take_tree().expect("non-empty buffer has a tree");
                 t.remove(start, end);
                 self.set_tree(t);
@@ -456,6 +472,12 @@ impl ExtentBuf {
             self.len = at;
             return Ok(ExtentBuf::from(tail));
         }
+        if let Repr::View(t, start) = &self.repr {
+            // Both halves stay windows onto the shared tree.
+            let tail = ExtentBuf { len: self.len - at, repr: Repr::View(t.clone(), start + at) };
+            self.len = at;
+            return Ok(tail);
+        }
         match self.take_tree() {
             Some(t) => {
                 let (head, tail) = t.split(at);
@@ -488,8 +510,16 @@ impl ExtentBuf {
         Ok(std::mem::replace(self, tail))
     }
 
-    /// A buffer holding the bytes in `range`, sharing this buffer's nodes
-    /// and blocks. O(log n).
+    /// A buffer holding the bytes in `range`. O(1): the slice is a window
+    /// onto this buffer's tree (one reference-count increment), so reading
+    /// it costs what reading this buffer costs, and like
+    /// [`Bytes::slice`] it keeps the whole tree alive, blocks outside the
+    /// range included. Its first edit builds a tree of its own holding only
+    /// the range, sharing every node that lies wholly inside it (O(log n),
+    /// two root-to-leaf cuts); [`detach`](Self::detach) does that without
+    /// an edit, to let go of the rest. Slicing a slice makes a narrower
+    /// window onto the same tree; so do [`split_off`](Self::split_off) and
+    /// [`split_to`](Self::split_to) of a slice.
     ///
     /// # Panics
     ///
@@ -513,9 +543,27 @@ impl ExtentBuf {
         if let Repr::One(b) = &self.repr {
             return Ok(ExtentBuf::from(b.slice(start as usize..end as usize)));
         }
+        if start == 0 && end == self.len {
+            return Ok(self.clone());
+        }
+        let len = end - start;
         match &self.repr {
-            Repr::Tree(t) => Ok(ExtentBuf::from_tree(t.range(start, end))),
+            Repr::Tree(t) => Ok(ExtentBuf { len, repr: Repr::View(t.clone(), start) }),
+            Repr::View(t, s) => Ok(ExtentBuf { len, repr: Repr::View(t.clone(), s + start) }),
             _ => Ok(ExtentBuf::new()),
+        }
+    }
+
+    /// Gives a [`slice`](Self::slice) a tree of its own that holds only its
+    /// bytes, so the blocks and nodes of the buffer it was sliced from that
+    /// lie outside its range can be freed. O(log n); nothing is copied.
+    /// Does nothing for a buffer that is not a slice. (Any edit of a slice
+    /// does the same first.)
+    pub fn detach(&mut self) {
+        if let Repr::View(..) = self.repr
+            && let Some(t) = self.take_tree()
+        {
+            self.set_tree(t);
         }
     }
 
@@ -566,7 +614,7 @@ impl ExtentBuf {
                 if !run.is_empty() {
                     out.push(std::mem::take(&mut run).freeze());
                 }
-                out.push(ext.clone());
+                out.push(ext);
                 continue;
             }
             if run.len() + ext.len() > target && !run.is_empty() {
@@ -575,7 +623,7 @@ impl ExtentBuf {
             if run.capacity() == 0 {
                 run.reserve(target);
             }
-            run.extend_from_slice(ext);
+            run.extend_from_slice(&ext);
         }
         if !run.is_empty() {
             out.push(run.freeze());
@@ -595,6 +643,10 @@ impl ExtentBuf {
             Repr::One(b) => Some(b[offset as usize]),
             Repr::Tree(t) => {
                 let (ext, off) = t.extent_at(offset);
+                Some(ext[off])
+            }
+            Repr::View(t, start) => {
+                let (ext, off) = t.extent_at(start + offset);
                 Some(ext[off])
             }
         }
@@ -649,7 +701,7 @@ impl ExtentBuf {
         match &self.repr {
             Repr::Empty => Bytes::new(),
             Repr::One(b) => b.clone(),
-            Repr::Tree(_) => Bytes::from(self.copy_to_vec(..)),
+            Repr::Tree(_) | Repr::View(..) => Bytes::from(self.copy_to_vec(..)),
         }
     }
 
@@ -659,14 +711,14 @@ impl ExtentBuf {
         match self.repr {
             Repr::Empty => Bytes::new(),
             Repr::One(b) => b,
-            Repr::Tree(_) => self.to_bytes(),
+            Repr::Tree(_) | Repr::View(..) => self.to_bytes(),
         }
     }
 
     /// Makes the buffer one extent (copying when it has several) and returns
     /// its bytes.
     pub fn make_contiguous(&mut self) -> &[u8] {
-        if let Repr::Tree(_) = self.repr {
+        if let Repr::Tree(_) | Repr::View(..) = self.repr {
             let b = self.to_bytes();
             *self = ExtentBuf::from(b);
         }
@@ -681,6 +733,7 @@ impl ExtentBuf {
             Repr::Empty => Walk::empty(),
             Repr::One(b) => Walk::one(b, start, end),
             Repr::Tree(t) => Walk::tree(t, start, end),
+            Repr::View(t, s) => Walk::tree(t, s + start, s + end),
         };
         Chunks { walk }
     }
@@ -702,7 +755,9 @@ impl ExtentBuf {
         self.walk(start, end)
     }
 
-    /// The extents as shared handles, in order.
+    /// The extents as shared handles, in order, clipped to this buffer (a
+    /// [`slice`](Self::slice) shares the blocks at its ends in part). Each is
+    /// a reference-count increment; [`chunks`](Self::chunks) borrows instead.
     pub fn extents(&self) -> Extents<'_> {
         Extents { walk: self.walk(0, self.len).walk }
     }
@@ -712,7 +767,7 @@ impl ExtentBuf {
         let v: Vec<Bytes> = match self.repr {
             Repr::Empty => Vec::new(),
             Repr::One(b) => vec![b],
-            Repr::Tree(_) => self.extents().cloned().collect(),
+            Repr::Tree(_) | Repr::View(..) => self.extents().collect(),
         };
         IntoExtents { inner: v.into_iter() }
     }
@@ -788,6 +843,12 @@ impl ExtentBuf {
             Repr::Tree(t) => {
                 let (ext, off) = t.extent_at(at);
                 ext.slice(off..)
+            }
+            Repr::View(t, start) => {
+                let (ext, off) = t.extent_at(start + at);
+                // Clipped to the window: the extent may run past its end.
+                let end = (off as u64 + (self.len - at)).min(ext.len() as u64) as usize;
+                ext.slice(off..end)
             }
         }
     }

@@ -145,19 +145,26 @@ impl<'a> Iterator for Chunks<'a> {
 
 impl std::iter::FusedIterator for Chunks<'_> {}
 
-/// Iterator over the extents of a buffer as shared [`Bytes`] handles.
-/// Created by [`ExtentBuf::extents`](crate::ExtentBuf::extents).
+/// Iterator over the extents of a buffer as shared [`Bytes`] handles, each
+/// clipped to the buffer (a slice's first and last extents are parts of the
+/// blocks it shares). Created by
+/// [`ExtentBuf::extents`](crate::ExtentBuf::extents).
 #[derive(Clone)]
 pub struct Extents<'a> {
     pub(crate) walk: Walk<'a>,
 }
 
-impl<'a> Iterator for Extents<'a> {
-    type Item = &'a Bytes;
+impl Iterator for Extents<'_> {
+    type Item = Bytes;
 
+    /// The next extent: a reference-count increment, never a copy.
     #[inline]
-    fn next(&mut self) -> Option<&'a Bytes> {
-        self.walk.next().map(|(b, _, _)| b)
+    fn next(&mut self) -> Option<Bytes> {
+        self.walk.next().map(
+            |(b, from, to)| {
+                if from == 0 && to == b.len() { b.clone() } else { b.slice(from..to) }
+            },
+        )
     }
 }
 

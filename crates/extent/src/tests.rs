@@ -26,6 +26,7 @@ enum Op {
     SplitOff(u64),
     SplitTo(u64),
     Slice(u64, u64),
+    Narrow(u64, u64),
     WriteAt(u64, Vec<u8>),
     Defragment(usize),
     Snapshot,
@@ -75,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u64>().prop_map(Op::SplitOff),
         1 => any::<u64>().prop_map(Op::SplitTo),
         1 => (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Op::Slice(a, b)),
+        2 => (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Op::Narrow(a, b)),
         3 => (any::<u64>(), data()).prop_map(|(a, d)| Op::WriteAt(a, d)),
         1 => (1usize..3000).prop_map(Op::Defragment),
         2 => Just(Op::Snapshot),
@@ -91,6 +93,7 @@ fn bytes_of(b: &Bytes) -> Vec<u8> {
     b.to_vec()
 }
 
+#[allow(clippy::too_many_lines)] // one arm per operation
 /// Applies `op` to both; returns a side buffer/model pair to check when the
 /// op produced one.
 fn apply(
@@ -178,6 +181,13 @@ fn apply(
             let sl = buf.slice(s..e);
             return Some((sl, sm));
         }
+        Op::Narrow(a, b) => {
+            // The buffer becomes a slice of itself (a view onto its old
+            // tree), so later operations run on views too.
+            let (s, e) = range(*a, *b, len);
+            *model = model[s as usize..e as usize].to_vec();
+            *buf = buf.slice(s..e);
+        }
         Op::WriteAt(a, d) => {
             let d = &d[..d.len().min(model.len())];
             let at = a % (len - d.len() as u64 + 1);
@@ -247,6 +257,7 @@ proptest! {
         for (op, seed) in &ops {
             if let Some((side, side_m)) = apply(&mut buf, &mut model, op, &mut snaps) {
                 check(&side, &side_m);
+                check_reads(&side, &side_m, seed.rotate_left(29));
                 // Edit the side buffer too: it shares nodes with `buf`.
                 let mut side = side;
                 let mut side_m = side_m;

@@ -180,14 +180,27 @@ impl Tree {
             let leaf = leaf_range(node.exts(), &node.counts, (i, so), (j, eo + 1));
             return Tree { root: Arc::new(leaf), height: 0 };
         }
-        // Cut both ends, one edge at a time (each fix then only meets
-        // underfull nodes on its own edge). The prefix is dropped before the
-        // second fix so the nodes it built are unique and edited in place.
-        let prefix = finish(prefix_raw(node, e), h, Edge::Right);
-        let raw = suffix_raw(&prefix.root, s);
-        let h = prefix.height;
-        drop(prefix);
-        finish(raw, h, Edge::Left)
+        // `node` is where the two cuts part: child `i` holds the start, a
+        // later child `j` the end. Both cut paths are built in one pass, the
+        // children between them shared, then each edge is repaired. The
+        // edges meet only here, in children `i` and `j`: when the left
+        // repair merges an underfull left child with the right one, the two
+        // were this node's only children, so the merged node becomes the
+        // root (collapsed) and the right repair walks on from it.
+        let (i, so) = node.locate(s);
+        let (j, eo) = node.locate(e - 1);
+        debug_assert!(i < j);
+        let c = node.children();
+        let mut raw = Node::inner();
+        raw.push_child_counted(Child::from_arc(suffix_raw(c[i].arc(), so)), node.counts[i] - so);
+        for (ch, &n) in c[i + 1..j].iter().zip(&node.counts[i + 1..j]) {
+            raw.push_child_counted(ch.clone(), n);
+        }
+        raw.push_child_counted(Child::from_arc(prefix_raw(c[j].arc(), eo + 1)), eo + 1);
+        let mut t = Tree { root: Arc::new(raw), height: h };
+        fix_edge(&mut t, Edge::Left);
+        fix_edge(&mut t, Edge::Right);
+        t
     }
 
     /// Adds a level above the root when the root split.

@@ -128,7 +128,7 @@ fn one_byte_write_on_a_shared_gib_copies_one_block_and_one_path() {
     copy.write_at(GIB as u64 / 2 + 123, b"!");
     // Exactly one extent points outside the original block, and it is one
     // 4 KiB block.
-    let private: Vec<&Bytes> =
+    let private: Vec<Bytes> =
         copy.extents().filter(|e| !range.contains(&(e.as_ptr() as usize))).collect();
     assert_eq!(private.len(), 1);
     assert!(private[0].len() <= 4096);
@@ -148,7 +148,7 @@ fn write_into_a_large_shared_extent_copies_only_the_touched_blocks() {
     let mut buf = ExtentBuf::from(big.clone());
     buf.write_at(500_000, b"abc");
     // before / private 4 KiB copy / after, sharing `big`
-    let exts: Vec<&Bytes> = buf.extents().collect();
+    let exts: Vec<Bytes> = buf.extents().collect();
     assert_eq!(exts.len(), 3);
     assert_eq!(exts[1].len(), 4096);
     assert_eq!(exts[0].as_ptr(), big.as_ptr());
@@ -167,7 +167,7 @@ fn appends_and_prepends_do_not_copy_the_old_value() {
     let mut v = ExtentBuf::from(old.clone());
     v.append(Bytes::from_static(b"tail"));
     v.prepend(Bytes::from_static(b"head"));
-    let exts: Vec<&Bytes> = v.extents().collect();
+    let exts: Vec<Bytes> = v.extents().collect();
     assert_eq!(exts.len(), 3);
     assert_eq!(exts[1].as_ptr(), old.as_ptr());
     assert_eq!(v.len(), 1008);
@@ -271,9 +271,21 @@ fn split_and_slice_cut_one_path_and_share_the_rest() {
         // neighbour per level at most).
         assert!(fresh(&head) + fresh(&tail) <= 4 * depth, "split at {at}: too many new nodes");
         let end = (at + 300_000).min(buf.len());
-        let s = buf.slice(at..end);
+        // A slice is a window onto the whole tree until it is detached (or
+        // edited); then it holds a tree of its own range, built from two cut
+        // paths with every node inside the range shared.
+        let mut s = buf.slice(at..end);
+        assert_eq!(s.node_addresses(), buf.node_addresses(), "slice at {at}: not a window");
+        assert_eq!(s.copy_to_vec(..), model[at as usize..end as usize]);
+        s.detach();
+        s.assert_invariants();
         assert_eq!(s.copy_to_vec(..), model[at as usize..end as usize]);
         assert!(fresh(&s) <= 4 * depth, "slice at {at}: too many new nodes");
+        let kept = s.node_addresses().len();
+        assert!(
+            kept < buf.node_addresses().len(),
+            "slice at {at}: detached tree holds {kept} nodes"
+        );
         assert_eq!(buf.copy_to_vec(..), model, "the original is untouched");
     }
 }

@@ -43,7 +43,7 @@ impl Out {
             self.seal();
             for extent in value.extents() {
                 self.queued_len += extent.len();
-                self.queue.push(extent.clone());
+                self.queue.push(extent);
             }
         }
     }
