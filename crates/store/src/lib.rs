@@ -24,8 +24,12 @@
 //!   applied (it stores the log position of its last batch). The applier
 //!   merges the batches that arrive within 500 ms (latest change per key);
 //!   fjall writes a merged batch of 2048 or more changes straight out as one
-//!   sorted table (its ingestion), skipping its journal and memtable — the
-//!   log already made the changes durable.
+//!   sorted table (its ingestion; fjall first flushes what its memtable
+//!   holds), skipping its journal — the log already made the changes
+//!   durable. While compaction is behind (20 level-0 tables) batches go
+//!   through fjall's journal and its write stall instead, and the backend
+//!   seals fjall's memtables when the journal outgrows 64 MiB, which fjall
+//!   would otherwise only do when one fills.
 //! * **Durability is the caller's choice per reply.** In
 //!   [`Durability::PersistBeforeAck`] the server waits
 //!   ([`Store::wait_persisted`]) for the seqno of the last mutation before a

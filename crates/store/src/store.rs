@@ -972,11 +972,12 @@ impl Inner {
             }
             let mut shard = self.table.lock(&key);
             // A FLUSH during the warmup ends it (`warming` is cleared with
-            // every shard locked).
-            if !self.warming.load(Ordering::Acquire)
-                || shard.items.contains_key(&key)
-                || shard.tombs.contains_key(&key)
-            {
+            // every shard locked): nothing left in the engine's old
+            // contents is wanted, so the scan stops there.
+            if !self.warming.load(Ordering::Acquire) {
+                return ControlFlow::Break(());
+            }
+            if shard.items.contains_key(&key) || shard.tombs.contains_key(&key) {
                 return ControlFlow::Continue(());
             }
             match record {

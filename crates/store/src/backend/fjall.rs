@@ -2,6 +2,7 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -37,11 +38,28 @@ const INGEST_MIN_WRITES: usize = 2048;
 /// Small under tests, so that most test batches take the ingestion path.
 #[cfg(test)]
 const INGEST_MIN_WRITES: usize = 8;
+/// Level-0 tables of the items keyspace at which batches stop being
+/// ingested and go through fjall's journal and memtable again: ingestion
+/// bypasses fjall's write stall, and each ingestion adds up to two level-0
+/// tables (the flushed memtable and the batch), so when compaction falls
+/// behind the journal path's back-pressure (fjall stalls writers from 20
+/// level-0 runs and halts them at 30) takes over until it catches up.
+const INGEST_MAX_L0_TABLES: usize = 20;
+
+/// The items keyspace, shared with the readers: FLUSH replaces it (drops the
+/// keyspace and creates a new one), and readers must follow.
+type SharedKeyspace = Arc<RwLock<Keyspace>>;
+
+fn current(items: &SharedKeyspace) -> Keyspace {
+    items.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
 
 /// Items in a fjall database under `DIR/fjall`.
 pub struct FjallBackend {
     db: Database,
     items: Keyspace,
+    /// The same keyspace handle as `items`, for readers.
+    shared_items: SharedKeyspace,
     meta: Keyspace,
     path: PathBuf,
     /// Batches written as tables of their own (see [`INGEST_MIN_WRITES`]).
@@ -75,7 +93,8 @@ impl FjallBackend {
         let items = open_items(&db).map_err(err("open keyspace in"))?;
         let meta =
             db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err("open keyspace in"))?;
-        Ok(FjallBackend { db, items, meta, path, ingested_batches: 0 })
+        let shared_items = Arc::new(RwLock::new(items.clone()));
+        Ok(FjallBackend { db, items, shared_items, meta, path, ingested_batches: 0 })
     }
 }
 
@@ -125,6 +144,27 @@ impl FjallBackend {
         }
         ingestion.finish().map_err(err)
     }
+
+    /// fjall starts a new journal (and deletes old ones whose writes are all
+    /// in tables) only when it flushes a memtable it sealed itself, and it
+    /// seals one only when it fills up. Ingestion flushes the items memtable
+    /// on its own, so with batches of both sizes neither memtable may fill
+    /// for a long time while the journal grows, and a restart after a crash
+    /// reads all of it. When the one journal has grown past
+    /// [`MAX_JOURNAL_BYTES`] (fjall preallocates 64 MiB per journal file, so
+    /// that is when it has outgrown its file), the memtables are sealed
+    /// here, which sends fjall down its usual rotation path; while an older
+    /// journal still waits for its flushes, fjall is already on that path.
+    fn bound_journal(&self) -> Result<(), Error> {
+        let err = |context| move |e| Error::engine(NAME, context, e);
+        if self.db.journal_count() == 1
+            && self.db.journal_disk_space().map_err(err("measure journal"))? > MAX_JOURNAL_BYTES
+        {
+            self.meta.rotate_memtable().map_err(err("seal meta memtable"))?;
+            self.items.rotate_memtable().map_err(err("seal items memtable"))?;
+        }
+        Ok(())
+    }
 }
 
 impl Backend for FjallBackend {
@@ -144,10 +184,21 @@ impl Backend for FjallBackend {
             let err = |context| move |e| Error::engine(NAME, context, e);
             self.db.delete_keyspace(self.items.clone()).map_err(err("drop items keyspace"))?;
             self.items = open_items(&self.db).map_err(err("recreate items keyspace"))?;
+            *self.shared_items.write().unwrap_or_else(PoisonError::into_inner) = self.items.clone();
+            // Persist a write now, so that a crash before the rest of the
+            // batch cannot restart fjall's sequence counter below the new
+            // keyspace's creation (fjall recovers the counter from user
+            // keyspaces only).
+            let mut wb = self.db.batch().durability(Some(PersistMode::SyncData));
+            wb.insert(&self.meta, HIGH_SEQNO, batch.high_seqno.to_be_bytes().to_vec());
+            wb.commit().map_err(err("persist after recreating items keyspace"))?;
         }
         let mode = if sync { Some(PersistMode::SyncData) } else { Some(PersistMode::Buffer) };
         let mut wb = self.db.batch().durability(mode);
-        if batch.puts.len() + batch.tombstones.len() + batch.deletes.len() >= INGEST_MIN_WRITES {
+        let item_writes = batch.puts.len() + batch.tombstones.len() + batch.deletes.len();
+        let ingest =
+            item_writes >= INGEST_MIN_WRITES && self.items.l0_table_count() < INGEST_MAX_L0_TABLES;
+        if ingest {
             // The items are on disk (table files and fjall's version record
             // synced) before the metadata below is written: a crash between
             // the two leaves the engine's `wal_lsn` behind its items, and
@@ -171,7 +222,11 @@ impl Backend for FjallBackend {
         }
         wb.insert(&self.meta, HIGH_SEQNO, batch.high_seqno.to_be_bytes().to_vec());
         // One journal write and, with `sync`, one fdatasync for the batch.
-        wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))
+        wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))?;
+        if ingest {
+            self.bound_journal()?;
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<(), Error> {
@@ -202,7 +257,7 @@ impl Backend for FjallBackend {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader>, Error> {
-        Ok(Box::new(FjallReader { items: self.items.clone() }))
+        Ok(Box::new(FjallReader { items: Arc::clone(&self.shared_items) }))
     }
 
     fn approximate_len(&self) -> u64 {
@@ -215,21 +270,25 @@ impl Backend for FjallBackend {
             out.push(("engine_disk_bytes".to_string(), space.to_string()));
         }
         out.push(("engine_journal_count".to_string(), self.db.journal_count().to_string()));
+        if let Ok(bytes) = self.db.journal_disk_space() {
+            out.push(("engine_journal_bytes".to_string(), bytes.to_string()));
+        }
         out.push(("engine_ingested_batches".to_string(), self.ingested_batches.to_string()));
         out.push(("engine_table_count".to_string(), self.items.table_count().to_string()));
         out
     }
 }
 
-/// A second handle on the items keyspace (fjall handles are shared and
-/// thread-safe).
+/// Reads the items keyspace of the moment (fjall handles are shared and
+/// thread-safe): after a FLUSH, the new one.
 struct FjallReader {
-    items: Keyspace,
+    items: SharedKeyspace,
 }
 
 impl Reader for FjallReader {
     fn get(&self, key: &[u8]) -> Result<Option<Record>, Error> {
-        let Some(raw) = self.items.get(key).map_err(|e| Error::engine(NAME, "get", e))? else {
+        let items = current(&self.items);
+        let Some(raw) = items.get(key).map_err(|e| Error::engine(NAME, "get", e))? else {
             return Ok(None);
         };
         item::decode(key, &Bytes::copy_from_slice(&raw)).map(Some)
@@ -237,7 +296,8 @@ impl Reader for FjallReader {
 
     fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
         let mut n = 0;
-        for guard in self.items.iter() {
+        let items = current(&self.items);
+        for guard in items.iter() {
             let (key, value) =
                 guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
             let key = Bytes::copy_from_slice(&key);
@@ -248,5 +308,71 @@ impl Reader for FjallReader {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use extent::ExtentBuf;
+
+    use super::*;
+
+    /// An item of `size` bytes that do not compress (fjall compresses its
+    /// journal).
+    fn put(k: usize, size: usize) -> (Bytes, Item) {
+        let mut x = k as u64 | 1;
+        let bytes: Vec<u8> = (0..size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let value = ExtentBuf::from(bytes);
+        (Bytes::from(format!("k{k}")), Item { value, flags: 0, exptime: 0, cas: 1, seqno: 1 })
+    }
+
+    /// Batches too small to ingest keep fjall's journal growing while the
+    /// ingested ones flush the items memtable before it fills, so fjall
+    /// itself never starts a new journal; past `MAX_JOURNAL_BYTES` the
+    /// backend seals the memtables and the old journal goes.
+    #[test]
+    fn journal_stays_bounded_when_ingestion_flushes_the_memtable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut backend = FjallBackend::open(dir.path()).unwrap();
+        let mut written = 0u64;
+        for round in 0..120usize {
+            let mut b = Batch { high_seqno: round as u64, ..Batch::default() };
+            if round % 10 == 9 {
+                b.puts =
+                    (0..INGEST_MIN_WRITES).map(|k| put(1_000_000 + round * 100 + k, 10)).collect();
+            } else {
+                b.puts =
+                    (0..INGEST_MIN_WRITES - 1).map(|k| put(round * 100 + k, 100 << 10)).collect();
+                written += (INGEST_MIN_WRITES as u64 - 1) * (100 << 10);
+            }
+            backend.write_batch(&b, false).unwrap();
+        }
+        assert!(written > MAX_JOURNAL_BYTES + (8 << 20), "the test writes past the bound");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let journal = backend.db.journal_disk_space().unwrap();
+            // One preallocated journal file left (fjall sizes each at 64 MiB).
+            if journal <= MAX_JOURNAL_BYTES {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "journal still {journal} bytes after writing {written} (bound {MAX_JOURNAL_BYTES})"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Everything is still there.
+        let reader = backend.reader().unwrap();
+        assert!(reader.get(b"k0").unwrap().is_some());
+        assert!(reader.get(b"k11806").unwrap().is_some());
     }
 }
