@@ -64,6 +64,9 @@ pub struct FjallBackend {
     path: PathBuf,
     /// Batches written as tables of their own (see [`INGEST_MIN_WRITES`]).
     ingested_batches: u64,
+    /// Batches big enough to ingest that went through the journal while
+    /// compaction was behind (see [`INGEST_MAX_L0_TABLES`]).
+    deferred_batches: u64,
 }
 
 impl FjallBackend {
@@ -94,7 +97,15 @@ impl FjallBackend {
         let meta =
             db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err("open keyspace in"))?;
         let shared_items = Arc::new(RwLock::new(items.clone()));
-        Ok(FjallBackend { db, items, shared_items, meta, path, ingested_batches: 0 })
+        Ok(FjallBackend {
+            db,
+            items,
+            shared_items,
+            meta,
+            path,
+            ingested_batches: 0,
+            deferred_batches: 0,
+        })
     }
 }
 
@@ -196,8 +207,11 @@ impl Backend for FjallBackend {
         let mode = if sync { Some(PersistMode::SyncData) } else { Some(PersistMode::Buffer) };
         let mut wb = self.db.batch().durability(mode);
         let item_writes = batch.puts.len() + batch.tombstones.len() + batch.deletes.len();
-        let ingest =
-            item_writes >= INGEST_MIN_WRITES && self.items.l0_table_count() < INGEST_MAX_L0_TABLES;
+        let big = item_writes >= INGEST_MIN_WRITES;
+        let ingest = big && self.items.l0_table_count() < INGEST_MAX_L0_TABLES;
+        if big && !ingest {
+            self.deferred_batches += 1;
+        }
         if ingest {
             // The items are on disk (table files and fjall's version record
             // synced) before the metadata below is written: a crash between
@@ -274,6 +288,8 @@ impl Backend for FjallBackend {
             out.push(("engine_journal_bytes".to_string(), bytes.to_string()));
         }
         out.push(("engine_ingested_batches".to_string(), self.ingested_batches.to_string()));
+        out.push(("engine_ingest_deferred_batches".to_string(), self.deferred_batches.to_string()));
+        out.push(("engine_l0_tables".to_string(), self.items.l0_table_count().to_string()));
         out.push(("engine_table_count".to_string(), self.items.table_count().to_string()));
         out
     }
