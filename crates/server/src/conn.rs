@@ -72,7 +72,10 @@ impl Conn<'_> {
     async fn run(&mut self, mut socket: TcpStream) -> std::io::Result<()> {
         let mut decoder = Decoder::Undecided;
         let mut input = BytesMut::with_capacity(READ_CHUNK);
-        let mut shutdown = self.shared.shutdown.subscribe();
+        let shared = self.shared;
+        let shutdown = shared.shutdown.listen();
+        let stop = shutdown.notified();
+        tokio::pin!(stop);
         loop {
             // Apply every complete request in the buffer.
             let mut next = Next::Continue;
@@ -112,8 +115,9 @@ impl Conn<'_> {
                 }
             };
             let n = tokio::select! {
+                biased;
                 n = read => n?,
-                _ = shutdown.recv() => return Ok(()),
+                () = &mut stop => return Ok(()),
             };
             if n == 0 {
                 return Ok(());

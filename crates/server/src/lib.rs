@@ -51,6 +51,7 @@ mod auth;
 mod buckets;
 mod conn;
 mod out;
+mod shutdown;
 mod stats;
 mod tap;
 mod text;
@@ -60,7 +61,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 pub use crate::auth::{Users, UsersError, valid_bucket_name};
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
@@ -153,7 +154,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) buckets: Buckets,
     pub(crate) stats: ServerStats,
-    pub(crate) shutdown: broadcast::Sender<()>,
+    pub(crate) shutdown: shutdown::Shutdown,
     pub(crate) taps: tap::Registry,
 }
 
@@ -183,12 +184,11 @@ pub async fn run_on(
     shutdown: impl Future<Output = ()>,
     workers: &[tokio::runtime::Handle],
 ) {
-    let (notify, _) = broadcast::channel(1);
     let shared = Arc::new(Shared {
         stats: ServerStats::new(config.max_connections),
         config,
         buckets,
-        shutdown: notify,
+        shutdown: shutdown::Shutdown::default(),
         taps: tap::Registry::default(),
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
@@ -245,7 +245,7 @@ pub async fn run_on(
         });
     }
     tracing::info!("shutting down: no new connections");
-    let _ = shared.shutdown.send(());
+    shared.shutdown.trigger();
     drop(done_tx);
     if tokio::time::timeout(shared.config.shutdown_grace, done_rx.recv()).await.is_err() {
         tracing::warn!("connections still open after the grace period; closing anyway");

@@ -181,10 +181,10 @@ pub(crate) async fn produce(
         reader,
         input,
     };
-    let mut shutdown = shared.shutdown.subscribe();
+    let shutdown = shared.shutdown.listen();
     let result = tokio::select! {
         r = stream.run(start, &mut writer) => r,
-        _ = shutdown.recv() => Ok(()),
+        () = shutdown.notified() => Ok(()),
     };
     shared.taps.unregister(id);
     tracing::info!(
