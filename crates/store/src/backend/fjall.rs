@@ -25,6 +25,13 @@ const ENGINE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// pin every journal up to fjall's default of 512 MiB, all of which a
 /// restart after a crash reads back.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+/// fjall's background threads (flushes and compactions). One: with two,
+/// fjall's first worker hands every compaction request back to the shared
+/// queue to keep itself free for flushes, and while the other worker is busy
+/// compacting it receives the same request again at once, spinning (10% of
+/// the server's CPU under a write-behind SET load in `perf`). Flushes are
+/// rare here anyway: big batches are ingested as tables.
+const ENGINE_WORKERS: usize = 1;
 /// Size at which fjall seals a memtable and writes it out as a table.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// Batches with at least this many item writes skip fjall's journal and
@@ -91,6 +98,7 @@ impl FjallBackend {
             .manual_journal_persist(true)
             .cache_size(ENGINE_CACHE_BYTES)
             .max_journaling_size(MAX_JOURNAL_BYTES)
+            .worker_threads(ENGINE_WORKERS)
             .open()
             .map_err(err("open"))?;
         let items = open_items(&db).map_err(err("open keyspace in"))?;
