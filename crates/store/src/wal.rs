@@ -7,7 +7,12 @@
 //! engine's own journal write, memtable insert and sync are thereby off the
 //! path a client waits on, and the log's sync is the cheapest one a file
 //! system offers: segments are reused in place, so after their first round
-//! an append allocates no blocks and the sync writes data pages only.
+//! an append allocates no blocks and the sync writes data pages only. New
+//! segment files are written full of zeros by a background thread before
+//! the log needs them (`spare.tmp`, renamed when taken), so that their first
+//! round is such a round too: appending into a sparse file allocates blocks
+//! on every write and each sync then commits file-system metadata as well
+//! (p50 115 µs against 90 µs per 2 KiB append + `fdatasync` on this VM).
 //!
 //! # Layout
 //!
@@ -33,6 +38,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{BufMut, Bytes};
 
@@ -42,6 +49,11 @@ use crate::item::{self, Record};
 
 /// Size at which the log moves on to the next segment.
 pub(crate) const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
+/// The segment file being zero-filled ahead of need (not a `.seg` file, so
+/// recovery never reads it; a leftover one is removed on open).
+const SPARE_NAME: &str = "spare.tmp";
+/// Zeros written per call while preparing a spare segment.
+const FILL_CHUNK: usize = 1024 * 1024;
 /// Meta name under which the engine stores the lsn of its last batch.
 pub(crate) const META_WAL_LSN: &str = "wal_lsn";
 
@@ -73,6 +85,15 @@ pub(crate) struct Log {
     /// Set when a record started a new segment; see [`Log::take_rolled`].
     rolled: bool,
     buf: Vec<u8>,
+    /// The next segment file, being zero-filled in the background.
+    spare: Option<Spare>,
+}
+
+/// A segment file being zero-filled by a background thread.
+struct Spare {
+    thread: std::thread::JoinHandle<io::Result<File>>,
+    /// Asks the thread to stop early (the log is closing).
+    cancel: Arc<AtomicBool>,
 }
 
 /// What [`recover`] found.
@@ -149,7 +170,13 @@ pub(crate) fn recover(
             last_lsn = lsn;
         }
     }
-    let log = Log {
+    // A spare left by the last run may be half written: start over.
+    let leftover = dir.join(SPARE_NAME);
+    if leftover.exists() {
+        fs::remove_file(&leftover).map_err(io_err(&leftover))?;
+    }
+    let fresh = segments.is_empty();
+    let mut log = Log {
         dir: dir.to_path_buf(),
         segments,
         active: None,
@@ -157,7 +184,11 @@ pub(crate) fn recover(
         next_id: max_id + 1,
         rolled: false,
         buf: Vec::new(),
+        spare: None,
     };
+    if fresh {
+        log.prepare_spare();
+    }
     Ok(Recovered { log, last_lsn, replayed })
 }
 
@@ -292,16 +323,25 @@ impl Log {
             i
         } else {
             let path = self.dir.join(format!("{:04}.seg", self.segments.len()));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(io_err(&path))?;
-            file.set_len(SEGMENT_BYTES).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
+            let file = if let Some(file) = self.take_spare(&path)? {
+                file
+            } else {
+                // No zero-filled file ready: a sparse one now, rather than
+                // making this commit wait for 32 MiB of zeros.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                file.set_len(SEGMENT_BYTES).map_err(io_err(&path))?;
+                file.sync_all().map_err(io_err(&path))?;
+                file
+            };
             File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
             self.segments.push(Segment { file, path, id: 0, last_lsn: 0 });
+            // The log is growing: have the next file ready.
+            self.prepare_spare();
             self.segments.len() - 1
         };
         let seg = &mut self.segments[index];
@@ -317,6 +357,81 @@ impl Log {
     pub(crate) fn segments(&self) -> usize {
         self.segments.len()
     }
+
+    /// Starts zero-filling a spare segment file unless one is on its way.
+    fn prepare_spare(&mut self) {
+        if self.spare.is_some() {
+            return;
+        }
+        let path = self.dir.join(SPARE_NAME);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&cancel);
+        let spawned = std::thread::Builder::new()
+            .name("mammoth-walprep".into())
+            .spawn(move || zero_fill(&path, &stop));
+        match spawned {
+            Ok(thread) => self.spare = Some(Spare { thread, cancel }),
+            // No thread, no spare: segments are then created sparse.
+            Err(e) => tracing::warn!(error = %e, "could not start the log's segment preparer"),
+        }
+    }
+
+    /// The spare file, renamed to `path`, if it is ready; `None` while it is
+    /// still being written (it stays on its way) or when preparing it failed.
+    fn take_spare(&mut self, path: &Path) -> Result<Option<File>, Error> {
+        let Some(spare) = self.spare.take() else { return Ok(None) };
+        if !spare.thread.is_finished() {
+            self.spare = Some(spare);
+            return Ok(None);
+        }
+        let from = self.dir.join(SPARE_NAME);
+        match spare.thread.join() {
+            Ok(Ok(file)) => {
+                fs::rename(&from, path).map_err(io_err(path))?;
+                Ok(Some(file))
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(path = %from.display(), error = %e, "preparing a log segment failed; creating it sparse");
+                let _ = fs::remove_file(&from);
+                Ok(None)
+            }
+            Err(_) => {
+                let _ = fs::remove_file(&from);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some(spare) = self.spare.take() {
+            spare.cancel.store(true, Ordering::Relaxed);
+            // The thread stops within one chunk; what it wrote is removed
+            // here or, if it outlives us, on the next open.
+            if spare.thread.join().is_ok() {
+                let _ = fs::remove_file(self.dir.join(SPARE_NAME));
+            }
+        }
+    }
+}
+
+/// Writes a segment's worth of zeros to a new file at `path` and syncs it,
+/// unless `cancel` is set first.
+fn zero_fill(path: &Path, cancel: &AtomicBool) -> io::Result<File> {
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+    let zeros = vec![0u8; FILL_CHUNK];
+    let mut at = 0u64;
+    while at < SEGMENT_BYTES {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "log closing"));
+        }
+        let n = (SEGMENT_BYTES - at).min(FILL_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// Appends the payload of `batch` to `out`.
@@ -591,5 +706,42 @@ mod tests {
         drop(log);
         let (got, _) = replay(dir.path(), 12);
         assert_eq!(got.len(), 8);
+    }
+
+    /// Blocks the file system holds for `path`, in bytes.
+    fn allocated(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).unwrap().blocks() * 512
+    }
+
+    fn wait_for_spare(log: &Log) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !log.spare.as_ref().is_some_and(|s| s.thread.is_finished()) {
+            assert!(std::time::Instant::now() < deadline, "spare segment never finished");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn new_segments_are_zero_filled_ahead_of_need() {
+        let dir = tempfile::tempdir().unwrap();
+        // A leftover spare of an earlier run is not trusted.
+        fs::write(dir.path().join(SPARE_NAME), b"half written").unwrap();
+        let (_, rec) = replay(dir.path(), 0);
+        let mut log = rec.log;
+        wait_for_spare(&log);
+        let spare = dir.path().join(SPARE_NAME);
+        assert_eq!(fs::metadata(&spare).unwrap().len(), SEGMENT_BYTES);
+        log.append(1, &batch(1), 0).unwrap();
+        // The first segment is the spare, renamed, with every block allocated.
+        let first = dir.path().join("0000.seg");
+        assert!(allocated(&first) >= SEGMENT_BYTES, "{} bytes allocated", allocated(&first));
+        // The log grew, so the next spare is on its way; a segment made
+        // while none is ready is sparse, and records survive either way.
+        assert!(log.spare.is_some());
+        drop(log);
+        assert!(!spare.exists(), "a closing log removes its unfinished spare");
+        let (got, rec) = replay(dir.path(), 0);
+        assert_eq!((got.len(), rec.last_lsn), (1, 1));
     }
 }
