@@ -323,7 +323,7 @@ impl Log {
             i
         } else {
             let path = self.dir.join(format!("{:04}.seg", self.segments.len()));
-            let file = if let Some(file) = self.take_spare(&path)? {
+            let file = if let Some(file) = self.take_spare(&path) {
                 file
             } else {
                 // No zero-filled file ready: a sparse one now, rather than
@@ -377,27 +377,32 @@ impl Log {
     }
 
     /// The spare file, renamed to `path`, if it is ready; `None` while it is
-    /// still being written (it stays on its way) or when preparing it failed.
-    fn take_spare(&mut self, path: &Path) -> Result<Option<File>, Error> {
-        let Some(spare) = self.spare.take() else { return Ok(None) };
+    /// still being written (it stays on its way) or when preparing or
+    /// renaming it failed (the caller then creates the segment sparse).
+    fn take_spare(&mut self, path: &Path) -> Option<File> {
+        let spare = self.spare.take()?;
         if !spare.thread.is_finished() {
             self.spare = Some(spare);
-            return Ok(None);
+            return None;
         }
         let from = self.dir.join(SPARE_NAME);
         match spare.thread.join() {
-            Ok(Ok(file)) => {
-                fs::rename(&from, path).map_err(io_err(path))?;
-                Ok(Some(file))
-            }
+            Ok(Ok(file)) => match fs::rename(&from, path) {
+                Ok(()) => Some(file),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not take the prepared log segment; creating it sparse");
+                    let _ = fs::remove_file(&from);
+                    None
+                }
+            },
             Ok(Err(e)) => {
                 tracing::warn!(path = %from.display(), error = %e, "preparing a log segment failed; creating it sparse");
                 let _ = fs::remove_file(&from);
-                Ok(None)
+                None
             }
             Err(_) => {
                 let _ = fs::remove_file(&from);
-                Ok(None)
+                None
             }
         }
     }
