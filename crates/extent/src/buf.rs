@@ -478,6 +478,20 @@ impl ExtentBuf {
             self.len = at;
             return Ok(tail);
         }
+        if let Repr::Tree(t) = &mut self.repr
+            && t.height == 0
+        {
+            // One leaf (small buffers, protocol framing): cut it in place,
+            // without the general split's edge repair, and keep a side of
+            // one extent inline rather than in a node of its own.
+            let tail = t.split_leaf(at);
+            self.len = at;
+            if let Some(b) = t.single() {
+                self.repr = Repr::One(b.clone());
+            }
+            self.debug_check();
+            return Ok(tail.map_or_else(ExtentBuf::from_tree, ExtentBuf::from));
+        }
         match self.take_tree() {
             Some(t) => {
                 let (head, tail) = t.split(at);

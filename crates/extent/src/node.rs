@@ -4,6 +4,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
 use bytes::Bytes;
 
 /// Most items (extents or children) a node holds between operations.
@@ -21,135 +22,92 @@ const CAP: usize = MAX + 2;
 /// node this is more extents than any machine can hold.
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// A checked fixed-capacity vector (no `unsafe`: unused slots hold `T::default()`).
-/// `repr(C)` keeps the length in front of the items, in the cache line of
-/// the first items, rather than behind the last slot: every access reads it.
-#[repr(C)]
-pub(crate) struct Slots<T> {
-    len: u8,
-    items: [T; CAP],
-}
+/// A fixed-capacity vector of node items. Unused slots stay uninitialised
+/// (`arrayvec`): a new node writes only its length, and dropping one drops
+/// only the items it holds, which matters for the many small, short-lived
+/// trees of protocol framing (a `Bytes` drop is an indirect call).
+#[derive(Clone)]
+pub(crate) struct Slots<T>(ArrayVec<T, CAP>);
 
-impl<T: Clone + Default> Clone for Slots<T> {
-    /// Clones the used slots only.
-    fn clone(&self) -> Self {
-        let n = self.len as usize;
-        Self {
-            len: self.len,
-            items: std::array::from_fn(
-                |i| if i < n { self.items[i].clone() } else { T::default() },
-            ),
-        }
-    }
-}
-
-impl<T: Default> Slots<T> {
+impl<T> Slots<T> {
     pub(crate) fn new() -> Self {
-        Self { len: 0, items: std::array::from_fn(|_| T::default()) }
+        Self(ArrayVec::new())
     }
 
     pub(crate) fn push(&mut self, x: T) {
-        let n = self.len as usize;
-        assert!(n < CAP, "node slot overflow");
-        self.items[n] = x;
-        self.len += 1;
+        assert!(self.0.len() < CAP, "node slot overflow");
+        self.0.push(x);
     }
 
     pub(crate) fn insert(&mut self, i: usize, x: T) {
-        let n = self.len as usize;
-        assert!(i <= n && n < CAP, "node slot overflow");
-        self.items[n] = x;
-        self.items[i..=n].rotate_right(1);
-        self.len += 1;
+        assert!(i <= self.0.len() && self.0.len() < CAP, "node slot overflow");
+        self.0.insert(i, x);
     }
 
     pub(crate) fn pop(&mut self) -> T {
-        let n = self.len as usize;
-        assert!(n > 0, "pop from empty node");
-        self.len -= 1;
-        std::mem::take(&mut self.items[n - 1])
+        self.0.pop().expect("pop from empty node")
     }
 
     /// Moves items `at..` of `other` to the end of `self`.
     pub(crate) fn take_tail(&mut self, other: &mut Self, at: usize) {
-        let (n, m) = (self.len as usize, other.len as usize);
+        let (n, m) = (self.0.len(), other.0.len());
         assert!(at <= m && n + m - at <= CAP, "node slot overflow");
-        for (dst, src) in self.items[n..n + m - at].iter_mut().zip(&mut other.items[at..m]) {
-            *dst = std::mem::take(src);
-        }
-        self.len += (m - at) as u8;
-        other.len = at as u8;
+        self.0.extend(other.0.drain(at..));
     }
 
     /// Moves the first `k` items of `other` to the end of `self`.
     pub(crate) fn take_front(&mut self, other: &mut Self, k: usize) {
-        let (n, m) = (self.len as usize, other.len as usize);
+        let (n, m) = (self.0.len(), other.0.len());
         assert!(k <= m && n + k <= CAP, "node slot overflow");
-        for (dst, src) in self.items[n..n + k].iter_mut().zip(&mut other.items[..k]) {
-            *dst = std::mem::take(src);
-        }
-        other.items[..m].rotate_left(k);
-        self.len += k as u8;
-        other.len -= k as u8;
+        self.0.extend(other.0.drain(..k));
     }
 
     /// Moves the last `k` items of `self` to the front of `other`.
     pub(crate) fn give_back(&mut self, other: &mut Self, k: usize) {
-        let (n, m) = (self.len as usize, other.len as usize);
+        let (n, m) = (self.0.len(), other.0.len());
         assert!(k <= n && m + k <= CAP, "node slot overflow");
-        other.items[..m + k].rotate_right(k);
-        for (dst, src) in other.items[..k].iter_mut().zip(&mut self.items[n - k..n]) {
-            *dst = std::mem::take(src);
-        }
-        self.len -= k as u8;
-        other.len += k as u8;
+        let mut front: ArrayVec<T, CAP> = self.0.drain(n - k..).collect();
+        front.extend(other.0.drain(..));
+        other.0 = front;
     }
 
     /// Removes items `start..end`, dropping them.
     pub(crate) fn drain(&mut self, start: usize, end: usize) {
-        let n = self.len as usize;
-        assert!(start <= end && end <= n, "node drain out of range");
-        for x in &mut self.items[start..end] {
-            *x = T::default();
-        }
-        self.items[start..n].rotate_left(end - start);
-        self.len -= (end - start) as u8;
+        assert!(start <= end && end <= self.0.len(), "node drain out of range");
+        self.0.drain(start..end);
     }
 }
 
 impl<T> Deref for Slots<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        &self.items[..self.len as usize]
+        &self.0
     }
 }
 
 impl<T> DerefMut for Slots<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.items[..self.len as usize]
+        &mut self.0
     }
 }
 
-/// A child pointer. `None` only in unused slots.
-#[derive(Clone, Default)]
-pub(crate) struct Child(Option<Arc<Node>>);
+/// A child pointer.
+#[derive(Clone)]
+pub(crate) struct Child(Arc<Node>);
 
 impl Child {
-    pub(crate) fn new(node: Node) -> Self {
-        Child(Some(Arc::new(node)))
-    }
     pub(crate) fn from_arc(node: Arc<Node>) -> Self {
-        Child(Some(node))
+        Child(node)
     }
     pub(crate) fn node(&self) -> &Node {
-        self.0.as_deref().expect("used child slot holds a node")
+        &self.0
     }
     pub(crate) fn arc(&self) -> &Arc<Node> {
-        self.0.as_ref().expect("used child slot holds a node")
+        &self.0
     }
     /// Path copying: a shared node is cloned (its children's counts bumped).
     pub(crate) fn make_mut(&mut self) -> &mut Node {
-        Arc::make_mut(self.0.as_mut().expect("used child slot holds a node"))
+        Arc::make_mut(&mut self.0)
     }
 }
 
@@ -309,7 +267,7 @@ impl Node {
     pub(crate) fn pop_child(&mut self) -> Arc<Node> {
         self.counts.pop();
         match &mut self.kind {
-            Kind::Inner(c) => c.pop().0.expect("used child slot holds a node"),
+            Kind::Inner(c) => c.pop().0,
             Kind::Leaf(_) => unreachable!("inner node expected"),
         }
     }

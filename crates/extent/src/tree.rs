@@ -49,23 +49,27 @@ impl Ins<'_> {
 impl Tree {
     /// A one-leaf tree of the given extents (1 ..= `MAX`, non-empty).
     pub(crate) fn from_leaf(exts: impl IntoIterator<Item = Bytes>) -> Tree {
-        let mut leaf = Node::leaf();
+        let mut root = Arc::new(Node::leaf());
+        let leaf = Arc::get_mut(&mut root).expect("a fresh node is unique");
         for b in exts {
             leaf.push_ext(b);
         }
-        Tree { root: Arc::new(leaf), height: 0 }
+        Tree { root, height: 0 }
     }
 
     /// Builds a tree bottom-up from non-empty extents (at least one) in O(n).
+    /// Nodes are filled in their final allocations (a `Node` is large, and
+    /// moving one by value copies all its slots).
     pub(crate) fn build(exts: Vec<Bytes>) -> Tree {
         debug_assert!(!exts.is_empty());
-        let mut level: Vec<Node> = chunk_even(exts.len())
+        let mut level: Vec<Arc<Node>> = chunk_even(exts.len())
             .scan(exts.into_iter(), |it, n| {
-                let mut leaf = Node::leaf();
+                let mut arc = Arc::new(Node::leaf());
+                let leaf = Arc::get_mut(&mut arc).expect("a fresh node is unique");
                 for b in it.by_ref().take(n) {
                     leaf.push_ext(b);
                 }
-                Some(leaf)
+                Some(arc)
             })
             .collect();
         let mut height = 0u8;
@@ -75,17 +79,18 @@ impl Tree {
             level = sizes
                 .into_iter()
                 .map(|n| {
-                    let mut inner = Node::inner();
+                    let mut arc = Arc::new(Node::inner());
+                    let inner = Arc::get_mut(&mut arc).expect("a fresh node is unique");
                     for c in it.by_ref().take(n) {
-                        inner.push_child(Child::new(c));
+                        inner.push_child(Child::from_arc(c));
                     }
-                    inner
+                    arc
                 })
                 .collect();
             height += 1;
         }
         let root = level.pop().expect("build of at least one extent");
-        Tree { root: Arc::new(root), height }
+        Tree { root, height }
     }
 
     pub(crate) fn insert(&mut self, at: u64, item: Ins<'_>) {
@@ -152,6 +157,34 @@ impl Tree {
         let h = self.height;
         let (l, r) = split_raw(self.root, at);
         (finish(l, h, Edge::Right), finish(r, h, Edge::Left))
+    }
+
+    /// [`Tree::split`] of a one-leaf tree (`height == 0`, `0 < at < len`),
+    /// in place: `self` keeps `..at`; the bytes `at..` are returned as one
+    /// extent when they are one, else as a new leaf.
+    pub(crate) fn split_leaf(&mut self, at: u64) -> Result<Bytes, Tree> {
+        debug_assert_eq!(self.height, 0);
+        let leaf = Arc::make_mut(&mut self.root);
+        let (i, off) = leaf.locate(at);
+        let n = leaf.len();
+        if off > 0 && i + 1 == n {
+            // The cut is inside the last extent.
+            let tail = leaf.exts_mut()[i].split_off(off as usize);
+            leaf.counts[i] = off;
+            return Ok(tail);
+        }
+        if off == 0 && i + 1 == n {
+            leaf.counts.pop();
+            return Ok(leaf.exts_mut().pop());
+        }
+        if off == 0 {
+            return Err(Tree { root: leaf.split_off_items(i), height: 0 });
+        }
+        let mut right = leaf.split_off_items(i + 1);
+        let tail = leaf.exts_mut()[i].split_off(off as usize);
+        leaf.counts[i] = off;
+        Arc::get_mut(&mut right).expect("a fresh node is unique").insert_ext(0, tail);
+        Err(Tree { root: right, height: 0 })
     }
 
     /// Bytes `start..end` as a new tree (`start < end <= len`): the two cuts
