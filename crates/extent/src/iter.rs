@@ -6,14 +6,20 @@ use crate::node::{Kind, MAX_DEPTH, Node};
 use crate::tree::Tree;
 
 /// Walks the extents overlapping a byte range, yielding each extent with the
-/// part of it inside the range. Keeps the root-to-leaf path on a fixed array
-/// (no allocation), so moving to the next extent is amortised O(1).
+/// part of it inside the range. Keeps the path of inner nodes on a fixed
+/// array (no allocation) and the current leaf's extents as a slice, so the
+/// next extent is usually the next element of that slice; moving to the
+/// next leaf is amortised O(1).
 #[derive(Clone)]
 pub(crate) struct Walk<'a> {
+    /// Inner nodes above the current leaf, root first, and the child taken
+    /// in each; `inner` of them are in use.
     nodes: [&'a Node; MAX_DEPTH],
     idx: [usize; MAX_DEPTH],
-    depth: usize,
-    single: Option<&'a Bytes>,
+    inner: usize,
+    /// The current leaf's extents and the index of the next one to yield.
+    leaf: &'a [Bytes],
+    pos: usize,
     /// Offset inside the next extent where the range starts.
     skip: usize,
     /// Bytes of the range not yet yielded.
@@ -27,8 +33,9 @@ impl<'a> Walk<'a> {
         Walk {
             nodes: [node; MAX_DEPTH],
             idx: [0; MAX_DEPTH],
-            depth: 0,
-            single: None,
+            inner: 0,
+            leaf: &[],
+            pos: 0,
             skip: 0,
             remaining: 0,
         }
@@ -36,7 +43,7 @@ impl<'a> Walk<'a> {
 
     pub(crate) fn one(b: &'a Bytes, start: u64, end: u64) -> Walk<'a> {
         let mut w = Walk::empty();
-        w.single = Some(b);
+        w.leaf = std::slice::from_ref(b);
         w.skip = start as usize;
         w.remaining = end - start;
         w
@@ -48,8 +55,9 @@ impl<'a> Walk<'a> {
         let mut w = Walk {
             nodes: [root; MAX_DEPTH],
             idx: [0; MAX_DEPTH],
-            depth: 0,
-            single: None,
+            inner: 0,
+            leaf: &[],
+            pos: 0,
             skip: 0,
             remaining: 0,
         };
@@ -60,15 +68,17 @@ impl<'a> Walk<'a> {
         let mut at = start;
         loop {
             let (i, off) = node.locate(at);
-            w.nodes[w.depth] = node;
-            w.idx[w.depth] = i;
-            w.depth += 1;
             match &node.kind {
-                Kind::Leaf(_) => {
+                Kind::Leaf(e) => {
+                    w.leaf = e;
+                    w.pos = i;
                     w.skip = off as usize;
                     break;
                 }
                 Kind::Inner(c) => {
+                    w.nodes[w.inner] = node;
+                    w.idx[w.inner] = i;
+                    w.inner += 1;
                     node = c[i].node();
                     at = off;
                 }
@@ -78,24 +88,30 @@ impl<'a> Walk<'a> {
         w
     }
 
-    /// Moves to the next extent in the tree.
-    fn step(&mut self) {
-        let mut lvl = self.depth - 1;
+    /// Moves to the first extent of the next leaf; `false` at the end of
+    /// the tree.
+    #[cold]
+    fn next_leaf(&mut self) -> bool {
+        let mut lvl = self.inner;
         loop {
+            if lvl == 0 {
+                return false;
+            }
+            lvl -= 1;
             self.idx[lvl] += 1;
             if self.idx[lvl] < self.nodes[lvl].len() {
                 break;
             }
-            if lvl == 0 {
-                self.remaining = 0;
-                return;
-            }
-            lvl -= 1;
         }
-        for l in lvl + 1..self.depth {
-            self.nodes[l] = self.nodes[l - 1].children()[self.idx[l - 1]].node();
+        let mut node = self.nodes[lvl].children()[self.idx[lvl]].node();
+        for l in lvl + 1..self.inner {
+            self.nodes[l] = node;
             self.idx[l] = 0;
+            node = node.children()[0].node();
         }
+        self.leaf = node.exts();
+        self.pos = 0;
+        true
     }
 }
 
@@ -108,19 +124,16 @@ impl<'a> Iterator for Walk<'a> {
         if self.remaining == 0 {
             return None;
         }
-        let ext = if let Some(b) = self.single {
-            b
-        } else {
-            let leaf = self.nodes[self.depth - 1];
-            &leaf.exts()[self.idx[self.depth - 1]]
-        };
+        if self.pos >= self.leaf.len() && !self.next_leaf() {
+            self.remaining = 0;
+            return None;
+        }
+        let ext = &self.leaf[self.pos];
+        self.pos += 1;
         let from = self.skip;
         let to = (ext.len() as u64).min(from as u64 + self.remaining) as usize;
         self.remaining -= (to - from) as u64;
         self.skip = 0;
-        if self.remaining > 0 {
-            self.step();
-        }
         Some((ext, from, to))
     }
 }
