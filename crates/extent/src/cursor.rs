@@ -85,6 +85,18 @@ impl Buf for Cursor {
         self.buf.io_slices(self.pos.., dst)
     }
 
+    /// Copies extent by extent with one descent of the tree (the default
+    /// would locate every extent from the root).
+    fn copy_to_slice(&mut self, dst: &mut [u8]) {
+        assert!(
+            dst.len() <= self.remaining(),
+            "copy_to_slice of {} past the end ({} remaining)",
+            dst.len(),
+            self.remaining()
+        );
+        self.read_span(dst);
+    }
+
     fn copy_to_bytes(&mut self, len: usize) -> Bytes {
         assert!(
             len <= self.remaining(),
@@ -105,16 +117,29 @@ impl Buf for Cursor {
     }
 }
 
+impl Cursor {
+    /// Copies up to `out.len()` bytes from the position on and moves past
+    /// them; returns how many. Reads within the current extent copy from
+    /// it; longer ones walk the extents once ([`ExtentBuf::read_at`]).
+    fn read_span(&mut self, out: &mut [u8]) -> usize {
+        if out.len() <= self.cur.len() {
+            out.copy_from_slice(&self.cur[..out.len()]);
+            self.advance(out.len());
+            return out.len();
+        }
+        if self.pos >= self.buf.len() {
+            return 0;
+        }
+        let n = self.buf.read_at(self.pos, out);
+        self.pos += n as u64;
+        self.refresh();
+        n
+    }
+}
+
 impl Read for Cursor {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let mut n = 0;
-        while n < out.len() && !self.cur.is_empty() {
-            let k = (out.len() - n).min(self.cur.len());
-            out[n..n + k].copy_from_slice(&self.cur[..k]);
-            n += k;
-            self.advance(k);
-        }
-        Ok(n)
+        Ok(self.read_span(out))
     }
 }
 

@@ -328,6 +328,24 @@ proptest! {
             got.extend_from_slice(&c.copy_to_bytes(n));
         }
         prop_assert_eq!(&got, &data);
+        // Read and Buf::copy_to_slice in pieces of `step` (crossing extents).
+        let mut c = buf.cursor();
+        let mut got = vec![0u8; data.len()];
+        let mut at = 0;
+        while at < data.len() {
+            let n = std::io::Read::read(&mut c, &mut got[at..(at + step).min(data.len())]).unwrap();
+            prop_assert!(n > 0);
+            at += n;
+        }
+        prop_assert_eq!(std::io::Read::read(&mut c, &mut [0u8; 4]).unwrap(), 0);
+        prop_assert_eq!(&got, &data);
+        let mut c = buf.cursor();
+        let mut got = vec![0u8; data.len()];
+        for piece in got.chunks_mut(step) {
+            c.copy_to_slice(piece);
+        }
+        prop_assert_eq!(&got, &data);
+        prop_assert_eq!(c.remaining(), 0);
         let mut c = buf.cursor();
         let mut lines = Vec::new();
         c.read_until(0, &mut lines).unwrap();
