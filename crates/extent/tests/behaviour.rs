@@ -192,20 +192,32 @@ fn small_writes_coalesce() {
 }
 
 /// A writer that accepts at most 1000 bytes per call.
-struct Dribble(Vec<u8>);
+/// A writer that takes at most `limit` bytes per call (a pipe takes 64 KiB)
+/// and records how many slices each vectored call was offered.
+struct Dribble {
+    data: Vec<u8>,
+    offered: Vec<usize>,
+    limit: usize,
+}
+impl Dribble {
+    fn new(limit: usize) -> Self {
+        Dribble { data: Vec::new(), offered: Vec::new(), limit }
+    }
+}
 impl Write for Dribble {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let n = b.len().min(1000);
-        self.0.extend_from_slice(&b[..n]);
+        let n = b.len().min(self.limit);
+        self.data.extend_from_slice(&b[..n]);
         Ok(n)
     }
     fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        self.offered.push(bufs.len());
         let mut n = 0;
         for b in bufs {
-            let k = b.len().min(1000 - n);
-            self.0.extend_from_slice(&b[..k]);
+            let k = b.len().min(self.limit - n);
+            self.data.extend_from_slice(&b[..k]);
             n += k;
-            if n == 1000 {
+            if n == self.limit {
                 break;
             }
         }
@@ -224,9 +236,20 @@ fn io_adapters() {
     assert_eq!(buf.io_slices(.., &mut sl), 1024);
     assert_eq!(buf.io_slices(5..20, &mut sl), 3);
     // write_all_to through a writer that takes 1000 bytes at a time
-    let mut d = Dribble(Vec::new());
+    let mut d = Dribble::new(1000);
     buf.write_all_to(&mut d).unwrap();
-    assert_eq!(d.0, flat);
+    assert_eq!(d.data, flat);
+    // The first call is offered the whole window; once the writer has shown
+    // it takes ~143 slices of 7 bytes, later calls are offered about twice
+    // that, not the 1024 it cannot take.
+    assert_eq!(d.offered[0], 1024);
+    assert!(d.offered[1..].iter().all(|&n| (4..=300).contains(&n)), "{:?}", d.offered);
+    // A writer that takes everything is offered full windows throughout.
+    let (big, big_flat) = blocks(5000, 3);
+    let mut all = Dribble::new(usize::MAX);
+    big.write_all_to(&mut all).unwrap();
+    assert_eq!(all.data, big_flat);
+    assert_eq!(all.offered, [1024, 1024, 1024, 1024, 5000 - 4 * 1024]);
     // cursor: Buf + Seek + Read
     let mut c = buf.cursor();
     c.seek(SeekFrom::End(-10)).unwrap();
