@@ -812,8 +812,8 @@ impl ExtentBuf {
     /// ones it then does not write; a pipe or a socket takes about 64 KiB
     /// per call. So after a partial write the next call offers about twice
     /// as many slices as were taken (at least 4), and after a complete write
-    /// of a full window twice as many as before, up to [`IOV_MAX`]: a file or `/dev/null`
-    /// gets 1024 slices per call, a pipe a few dozen.
+    /// of a full window twice as many as before, up to [`IOV_MAX`]: a file
+    /// or `/dev/null` gets 1024 slices per call, a pipe a few dozen.
     ///
     /// # Errors
     ///
