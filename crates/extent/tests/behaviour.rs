@@ -191,7 +191,6 @@ fn small_writes_coalesce() {
     assert_eq!(buf, model);
 }
 
-/// A writer that accepts at most 1000 bytes per call.
 /// A writer that takes at most `limit` bytes per call (a pipe takes 64 KiB)
 /// and records how many slices each vectored call was offered.
 struct Dribble {
