@@ -38,6 +38,15 @@ pub(crate) struct Conn<'a> {
     /// Highest seqno of a mutation made on this connection: replies wait
     /// until it is durable.
     last_seqno: u64,
+    /// `last_seqno` as of the last reply sent: replies after it need no
+    /// durability check until the connection mutates again (a read-only
+    /// connection never touches the shared persistence state).
+    acked_seqno: u64,
+    /// `last_seqno` as of the last back-pressure check (write-behind).
+    throttled_seqno: u64,
+    /// Mutations made in the bucket this connection left by authenticating:
+    /// the replies queued for them still wait for that store's commit.
+    left_buckets: Vec<(Store, u64)>,
     pub(crate) out: Out,
     pub(crate) peer: SocketAddr,
 }
@@ -59,6 +68,9 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shar
         store: shared.buckets.default_store().clone(),
         authenticated: false,
         last_seqno: 0,
+        acked_seqno: 0,
+        throttled_seqno: 0,
+        left_buckets: Vec::new(),
         out: Out::default(),
         peer,
     };
@@ -99,9 +111,12 @@ impl Conn<'_> {
                 }
                 Next::Continue => {}
             }
-            if self.store.over_dirty_limit() {
-                // Write-behind back-pressure: let the flusher catch up.
-                self.store.wait_persisted(self.last_seqno).await;
+            if self.last_seqno > self.throttled_seqno {
+                self.throttled_seqno = self.last_seqno;
+                if self.store.over_dirty_limit() {
+                    // Write-behind back-pressure: let the flusher catch up.
+                    self.store.wait_persisted(self.last_seqno).await;
+                }
             }
             if input.capacity() - input.len() < READ_CHUNK / 4 {
                 input.reserve(READ_CHUNK);
@@ -122,7 +137,7 @@ impl Conn<'_> {
             if n == 0 {
                 return Ok(());
             }
-            self.shared.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+            self.shared.stats.traffic.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -175,15 +190,23 @@ impl Conn<'_> {
         if self.out.is_empty() {
             return Ok(());
         }
-        if self.store.config().durability == store::Durability::PersistBeforeAck
-            && self.store.persisted().seqno < self.last_seqno
-        {
-            self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
-            self.store.wait_persisted(self.last_seqno).await;
+        for (store, seqno) in std::mem::take(&mut self.left_buckets) {
+            if store.config().durability == store::Durability::PersistBeforeAck {
+                store.wait_persisted(seqno).await;
+            }
+        }
+        if self.last_seqno > self.acked_seqno {
+            if self.store.config().durability == store::Durability::PersistBeforeAck
+                && self.store.persisted().seqno < self.last_seqno
+            {
+                self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
+                self.store.wait_persisted(self.last_seqno).await;
+            }
+            self.acked_seqno = self.last_seqno;
         }
         let len = self.out.len();
         self.out.flush(socket).await?;
-        self.shared.stats.bytes_written.fetch_add(len as u64, Ordering::Relaxed);
+        self.shared.stats.traffic.bytes_written.fetch_add(len as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -366,7 +389,18 @@ impl Conn<'_> {
         {
             self.shared.stats.auth_cmds.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %self.peer, user, "authenticated");
-            self.store = store;
+            // Seqnos are per store: what this connection changed in the
+            // bucket it leaves is waited for there, and counting starts
+            // afresh in the new one.
+            if self.last_seqno > self.acked_seqno {
+                let previous = std::mem::replace(&mut self.store, store);
+                self.left_buckets.push((previous, self.last_seqno));
+            } else {
+                self.store = store;
+            }
+            self.last_seqno = 0;
+            self.acked_seqno = 0;
+            self.throttled_seqno = 0;
             self.authenticated = true;
             reply.with_value(&mut self.out.buf, Status::SUCCESS, 0, b"Authenticated");
             Next::Continue

@@ -65,7 +65,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 pub use crate::auth::{Users, UsersError, valid_bucket_name};
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
-pub use crate::stats::ServerStats;
+pub use crate::stats::{ServerStats, Traffic};
 
 /// Server settings.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use store::Store;
+use store::{Store, Striped};
 
 use crate::Config;
 
@@ -16,10 +16,9 @@ pub struct ServerStats {
     pub curr_connections: AtomicU64,
     /// Connections accepted since start-up.
     pub total_connections: AtomicU64,
-    /// Bytes read from clients.
-    pub bytes_read: AtomicU64,
-    /// Bytes written to clients.
-    pub bytes_written: AtomicU64,
+    /// Bytes read from and written to clients, counted per thread stripe
+    /// (every request adds to both).
+    pub traffic: Striped<Traffic>,
     /// Requests answered with `UNKNOWN_COMMAND`, `EINVAL` and friends.
     pub protocol_errors: AtomicU64,
     /// Successful SASL authentications.
@@ -30,6 +29,15 @@ pub struct ServerStats {
     pub durable_waits: AtomicU64,
 }
 
+/// Byte counters, one set per thread stripe (see [`Striped`]).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes read from clients.
+    pub bytes_read: AtomicU64,
+    /// Bytes written to clients.
+    pub bytes_written: AtomicU64,
+}
+
 impl ServerStats {
     pub(crate) fn new(max_connections: usize) -> Self {
         ServerStats {
@@ -37,8 +45,7 @@ impl ServerStats {
             max_connections,
             curr_connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
-            bytes_read: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
+            traffic: Striped::default(),
             protocol_errors: AtomicU64::new(0),
             auth_cmds: AtomicU64::new(0),
             auth_errors: AtomicU64::new(0),
@@ -73,8 +80,8 @@ pub(crate) fn group(
             put("curr_connections", load(&stats.curr_connections));
             put("total_connections", load(&stats.total_connections));
             put("max_connections", stats.max_connections.to_string());
-            put("bytes_read", load(&stats.bytes_read));
-            put("bytes_written", load(&stats.bytes_written));
+            put("bytes_read", stats.traffic.sum(|t| &t.bytes_read).to_string());
+            put("bytes_written", stats.traffic.sum(|t| &t.bytes_written).to_string());
             put("protocol_errors", load(&stats.protocol_errors));
             put("auth_cmds", load(&stats.auth_cmds));
             put("auth_errors", load(&stats.auth_errors));

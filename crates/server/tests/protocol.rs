@@ -285,6 +285,33 @@ fn sasl_buckets_are_separate_keyspaces() {
 }
 
 #[test]
+fn authenticating_into_another_bucket_after_writes_waits_for_the_first_bucket() {
+    // Seqnos are per store: the bucket a connection moves into may be far
+    // behind the one it wrote to, and must not be waited on for those writes.
+    let users = server::Users::parse("alice:pw1\n", "test").unwrap();
+    let server = TestServer::start_with(server::Config::default(), Some(users));
+    let mut c = server.connect();
+    for i in 0..50 {
+        let r = c.call(Request::set(format!("warm{i}").into_bytes(), &b"v"[..], 0, 0));
+        assert_eq!(r.status, Status::SUCCESS);
+    }
+    c.send(&[
+        Request::set(&b"k"[..], &b"default's"[..], 0, 0),
+        Request::sasl_auth(&b"PLAIN"[..], &b"\0alice\0pw1"[..]),
+        Request::get(&b"k"[..]),
+    ]);
+    assert_eq!(c.recv().unwrap().status, Status::SUCCESS);
+    // The SET's reply went out after the default bucket made it durable.
+    let high = server.check.high_seqno();
+    assert!(server.check.persisted().seqno >= high, "acknowledged before its commit");
+    assert_eq!(c.recv().unwrap().status, Status::SUCCESS);
+    assert_eq!(c.recv().unwrap().status, Status::KEY_ENOENT, "alice's bucket is empty");
+    assert_eq!(c.call(Request::set(&b"k"[..], &b"alice's"[..], 0, 0)).status, Status::SUCCESS);
+    assert_eq!(&c.call(Request::get(&b"k"[..])).value[..], b"alice's");
+    assert_eq!(&server.connect().call(Request::get(&b"k"[..])).value[..], b"default's");
+}
+
+#[test]
 fn a_thousand_concurrent_connections() {
     let server = TestServer::start();
     let mut clients: Vec<Client> = (0..1000).map(|_| server.connect()).collect();

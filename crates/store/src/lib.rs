@@ -89,7 +89,7 @@ pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::error::Error;
 pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
 pub use crate::item::{Item, Record, Tombstone, Value};
-pub use crate::stats::Counters;
+pub use crate::stats::{CounterSet, Counters, Striped};
 pub use crate::store::{
     Arith, Config, Durability, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store,
     StoreMode, Warmup, WarmupReport,

@@ -202,6 +202,9 @@ pub(crate) struct Inner {
     wake: Condvar,
     persisted: watch::Sender<PersistState>,
     pub(crate) counters: Counters,
+    /// Items in the largest group commit so far (a maximum, not a sum: kept
+    /// out of the striped counters).
+    flusher_max_batch: AtomicU64,
     /// Delayed FLUSH deadline (Unix seconds), 0 when none is pending.
     flush_at: AtomicU32,
     shutting_down: AtomicBool,
@@ -349,6 +352,7 @@ impl Store {
             wake: Condvar::new(),
             persisted,
             counters: Counters::default(),
+            flusher_max_batch: AtomicU64::new(0),
             flush_at: AtomicU32::new(0),
             shutting_down: AtomicBool::new(false),
             urgent: AtomicBool::new(false),
@@ -753,12 +757,16 @@ impl Store {
         push("bytes", self.inner.mem_bytes.load(Ordering::Relaxed).to_string());
         for (name, value) in self.inner.counters.snapshot() {
             push(name, value.to_string());
+            if name == "engine_applied_writes" {
+                let max = self.inner.flusher_max_batch.load(Ordering::Relaxed);
+                push("flusher_max_batch", max.to_string());
+            }
         }
         let (queue, queue_bytes, age, mutations, high) = {
             let d = lock(&self.inner.dirty);
             (d.len(), d.bytes, d.oldest.map(|t| t.elapsed()), d.mutations, d.high_seqno)
         };
-        let writes = self.inner.counters.engine_writes.load(Ordering::Relaxed);
+        let writes = self.inner.counters.sum(|c| &c.engine_writes);
         push("backend", self.inner.backend_name.to_string());
         push("durability", self.inner.config.durability.name().to_string());
         push("flusher_queue_items", queue.to_string());
@@ -1246,7 +1254,7 @@ fn flusher_loop(inner: &Inner, mut log: Log, to_applier: &std::sync::mpsc::SyncS
             let c = &inner.counters;
             inc(&c.flusher_batches);
             add(&c.engine_writes, writes);
-            c.flusher_max_batch.fetch_max(writes, Ordering::Relaxed);
+            inner.flusher_max_batch.fetch_max(writes, Ordering::Relaxed);
             add(&c.flusher_commit_us, started.elapsed().as_micros() as u64);
             inner.log_lsn.store(lsn, Ordering::Release);
             inner.log_segments.store(log.segments() as u64, Ordering::Relaxed);
