@@ -191,7 +191,10 @@ impl Conn<'_> {
             return Ok(());
         }
         for (store, seqno) in std::mem::take(&mut self.left_buckets) {
-            if store.config().durability == store::Durability::PersistBeforeAck {
+            let durable = store.config().durability == store::Durability::PersistBeforeAck;
+            // Write-behind back-pressure applies to the bucket left too.
+            if (durable && store.persisted().seqno < seqno) || store.over_dirty_limit() {
+                self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
                 store.wait_persisted(seqno).await;
             }
         }

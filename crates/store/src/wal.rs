@@ -356,10 +356,14 @@ impl Log {
             } else {
                 // No zero-filled file ready: a sparse one now, rather than
                 // making this commit wait for 32 MiB of zeros.
+                // Not `create_new`: a file left here by an attempt that
+                // failed after creating it (the append is retried) is not
+                // in `segments` yet and is started over.
                 let file = OpenOptions::new()
                     .read(true)
                     .write(true)
-                    .create_new(true)
+                    .create(true)
+                    .truncate(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
                 file.set_len(SEGMENT_BYTES).map_err(io_err(&path))?;
@@ -757,6 +761,38 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_file_left_by_a_failed_roll_is_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, rec) = replay(dir.path(), 0);
+        let mut log = rec.log;
+        let sized = |lsn, bytes: u64| Batch {
+            puts: vec![(
+                Bytes::from_static(b"k"),
+                Item {
+                    value: ExtentBuf::from(Bytes::from(vec![1u8; bytes as usize])),
+                    flags: 0,
+                    exptime: 0,
+                    cas: lsn,
+                    seqno: lsn,
+                },
+            )],
+            ..Batch::default()
+        };
+        // A third of a segment: no spare is prepared yet.
+        log.append(1, &sized(1, SEGMENT_BYTES / 3), 0).unwrap();
+        assert!(log.spare.is_none());
+        // What an attempt that failed after creating the next file leaves.
+        fs::write(dir.path().join("0001.seg"), b"left over").unwrap();
+        // This one does not fit: the roll creates 0001.seg.
+        log.append(2, &sized(2, SEGMENT_BYTES * 7 / 10), 0).unwrap();
+        assert!(log.take_rolled());
+        drop(log);
+        let (got, rec) = replay(dir.path(), 0);
+        assert_eq!((got.len(), rec.last_lsn), (2, 2));
+        assert!(same(&got[1], &sized(2, SEGMENT_BYTES * 7 / 10)));
+    }
+
+    #[test]
     fn new_segments_are_zero_filled_only_when_the_log_grows() {
         let dir = tempfile::tempdir().unwrap();
         // A leftover spare of an earlier run is not trusted.
@@ -801,9 +837,15 @@ mod tests {
         log.append(5, &big(5), 3).unwrap();
         assert!(log.take_rolled());
         assert_eq!(log.segments(), 2);
+        // Half full again with the other segment not yet checkpointed: the
+        // check runs afresh in every segment.
+        log.append(6, &big(6), 3).unwrap();
+        assert!(log.spare.is_some());
+        // A closing log removes its spare, finished or not.
         drop(log);
+        assert!(!spare.exists());
         let (got, rec) = replay(dir.path(), 3);
-        assert_eq!((got.len(), rec.last_lsn), (2, 5));
-        assert!(same(&got[1], &big(5)));
+        assert_eq!((got.len(), rec.last_lsn), (3, 6));
+        assert!(same(&got[2], &big(6)));
     }
 }
