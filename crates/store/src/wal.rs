@@ -443,8 +443,9 @@ impl Drop for Log {
     fn drop(&mut self) {
         if let Some(spare) = self.spare.take() {
             spare.cancel.store(true, Ordering::Relaxed);
-            // The thread stops within one chunk; what it wrote is removed
-            // here or, if it outlives us, on the next open.
+            // The thread stops within one chunk (one write and one sync);
+            // what it wrote is removed here, or on the next open if the
+            // thread panicked or the process dies first.
             if spare.thread.join().is_ok() {
                 let _ = fs::remove_file(self.dir.join(SPARE_NAME));
             }
@@ -568,6 +569,23 @@ mod tests {
             deletes: vec![Bytes::from(format!("old{n}"))],
             meta: vec![(META_WAL_LSN.to_string(), n)],
             high_seqno: n * 10,
+        }
+    }
+
+    /// Record `lsn`: one put whose value is `bytes` long.
+    fn sized(lsn: u64, bytes: u64) -> Batch {
+        Batch {
+            puts: vec![(
+                Bytes::from_static(b"big"),
+                Item {
+                    value: ExtentBuf::from(Bytes::from(vec![7u8; bytes as usize])),
+                    flags: 0,
+                    exptime: 0,
+                    cas: lsn,
+                    seqno: lsn,
+                },
+            )],
+            ..Batch::default()
         }
     }
 
@@ -709,19 +727,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_, rec) = replay(dir.path(), 0);
         let mut log = rec.log;
-        let big = Batch {
-            puts: vec![(
-                Bytes::from_static(b"big"),
-                Item {
-                    value: ExtentBuf::from(Bytes::from(vec![7u8; (SEGMENT_BYTES / 3) as usize])),
-                    flags: 0,
-                    exptime: 0,
-                    cas: 1,
-                    seqno: 1,
-                },
-            )],
-            ..Batch::default()
-        };
+        let big = sized(1, SEGMENT_BYTES / 3);
         let mut rolls = 0;
         for lsn in 1..=12 {
             // The engine keeps up: everything before this record is synced.
@@ -765,19 +771,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_, rec) = replay(dir.path(), 0);
         let mut log = rec.log;
-        let sized = |lsn, bytes: u64| Batch {
-            puts: vec![(
-                Bytes::from_static(b"k"),
-                Item {
-                    value: ExtentBuf::from(Bytes::from(vec![1u8; bytes as usize])),
-                    flags: 0,
-                    exptime: 0,
-                    cas: lsn,
-                    seqno: lsn,
-                },
-            )],
-            ..Batch::default()
-        };
         // A third of a segment: no spare is prepared yet.
         log.append(1, &sized(1, SEGMENT_BYTES / 3), 0).unwrap();
         assert!(log.spare.is_none());
@@ -801,19 +794,7 @@ mod tests {
         let (_, rec) = replay(dir.path(), 0);
         assert!(!spare.exists());
         let mut log = rec.log;
-        let big = |lsn| Batch {
-            puts: vec![(
-                Bytes::from_static(b"big"),
-                Item {
-                    value: ExtentBuf::from(Bytes::from(vec![7u8; (SEGMENT_BYTES / 3) as usize])),
-                    flags: 0,
-                    exptime: 0,
-                    cas: lsn,
-                    seqno: lsn,
-                },
-            )],
-            ..Batch::default()
-        };
+        let big = |lsn| sized(lsn, SEGMENT_BYTES / 3);
         // A new log starts sparse and prepares nothing while it is small.
         log.append(1, &big(1), 0).unwrap();
         assert!(log.spare.is_none());
