@@ -757,11 +757,9 @@ impl Store {
         push("bytes", self.inner.mem_bytes.load(Ordering::Relaxed).to_string());
         for (name, value) in self.inner.counters.snapshot() {
             push(name, value.to_string());
-            if name == "engine_applied_writes" {
-                let max = self.inner.flusher_max_batch.load(Ordering::Relaxed);
-                push("flusher_max_batch", max.to_string());
-            }
         }
+        let max_batch = self.inner.flusher_max_batch.load(Ordering::Relaxed);
+        push("flusher_max_batch", max_batch.to_string());
         let (queue, queue_bytes, age, mutations, high) = {
             let d = lock(&self.inner.dirty);
             (d.len(), d.bytes, d.oldest.map(|t| t.elapsed()), d.mutations, d.high_seqno)

@@ -320,15 +320,20 @@ impl Log {
             return;
         }
         self.spare_checked = true;
-        let active = self.active;
-        let free = self
-            .segments
-            .iter()
-            .enumerate()
-            .any(|(i, s)| Some(i) != active && s.last_lsn <= checkpoint);
-        if !free {
+        if self.reusable(checkpoint).is_none() {
             self.prepare_spare();
         }
+    }
+
+    /// The oldest segment other than the active one whose records are all
+    /// at or below the engine's `checkpoint`: the next round may overwrite it.
+    fn reusable(&self, checkpoint: u64) -> Option<usize> {
+        self.segments
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| Some(*i) != self.active && s.last_lsn <= checkpoint)
+            .min_by_key(|(_, s)| s.id)
+            .map(|(i, _)| i)
     }
 
     /// True once after a record started a new segment: the caller then asks
@@ -339,15 +344,7 @@ impl Log {
 
     /// Picks a reusable segment (or creates one) and starts a new round in it.
     fn start_segment(&mut self, checkpoint: u64) -> Result<usize, Error> {
-        let active = self.active;
-        let reusable = self
-            .segments
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| Some(*i) != active && s.last_lsn <= checkpoint)
-            .min_by_key(|(_, s)| s.id)
-            .map(|(i, _)| i);
-        let index = if let Some(i) = reusable {
+        let index = if let Some(i) = self.reusable(checkpoint) {
             i
         } else {
             let path = self.dir.join(format!("{:04}.seg", self.segments.len()));
