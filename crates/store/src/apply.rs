@@ -12,7 +12,8 @@
 //! the log replays exactly what the engine had not got.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -21,14 +22,40 @@ use bytes::Bytes;
 use crate::backend::{Backend, Batch};
 use crate::error::Error;
 use crate::item::{Item, Tombstone};
-use crate::stats::{add, inc};
-use crate::store::Inner;
 use crate::table::{KeyHasher, lock};
 
 /// Longest a logged batch waits before it is written to the engine.
 pub(crate) const WINDOW: Duration = Duration::from_millis(500);
 /// Value bytes pending at which the applier writes without waiting longer.
 pub(crate) const MAX_PENDING_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How far the engine has got behind the commit log: what the applier
+/// shares with the rest of the store.
+#[derive(Default)]
+pub(crate) struct EngineProgress {
+    /// Lsn of the last batch the engine has applied.
+    pub(crate) applied_lsn: AtomicU64,
+    /// Lsn up to which the engine is synced (the log before it is reusable).
+    pub(crate) checkpoint_lsn: AtomicU64,
+    /// Writes that reached the engine (after the applier's coalescing).
+    pub(crate) applied_writes: AtomicU64,
+    /// Failed engine writes and syncs (each retried).
+    pub(crate) errors: AtomicU64,
+    /// The engine's own statistics, refreshed every few writes.
+    pub(crate) stats: Mutex<Vec<(String, String)>>,
+}
+
+impl EngineProgress {
+    /// Progress of an engine that has applied the log up to `lsn`.
+    pub(crate) fn at(lsn: u64, stats: Vec<(String, String)>) -> EngineProgress {
+        EngineProgress {
+            applied_lsn: lsn.into(),
+            checkpoint_lsn: lsn.into(),
+            stats: Mutex::new(stats),
+            ..EngineProgress::default()
+        }
+    }
+}
 
 /// Work for the applier thread.
 pub(crate) enum Apply {
@@ -112,9 +139,18 @@ impl Pending {
 
 /// Runs until the flusher drops its sender, then writes what is pending
 /// and syncs the engine.
-pub(crate) fn applier_loop(inner: &Inner, backend: Box<dyn Backend>, work: &Receiver<Apply>) {
-    let mut applier =
-        Applier { inner, backend, pending: Pending::default(), batch: Batch::default(), writes: 0 };
+pub(crate) fn applier_loop(
+    progress: &EngineProgress,
+    backend: Box<dyn Backend>,
+    work: &Receiver<Apply>,
+) {
+    let mut applier = Applier {
+        progress,
+        backend,
+        pending: Pending::default(),
+        batch: Batch::default(),
+        writes: 0,
+    };
     loop {
         let since = applier.pending.since;
         let timeout = since.map_or(WINDOW, |t| WINDOW.saturating_sub(t.elapsed()));
@@ -134,11 +170,11 @@ pub(crate) fn applier_loop(inner: &Inner, backend: Box<dyn Backend>, work: &Rece
         }
     }
     applier.checkpoint();
-    *lock(&inner.engine_stats) = applier.backend.stats();
+    *lock(&progress.stats) = applier.backend.stats();
 }
 
 struct Applier<'a> {
-    inner: &'a Inner,
+    progress: &'a EngineProgress,
     backend: Box<dyn Backend>,
     pending: Pending,
     /// The engine batch, reused (its vectors keep their capacity).
@@ -153,7 +189,7 @@ impl Applier<'_> {
         let mut attempt = 0u32;
         while let Err(e) = op(self.backend.as_mut()) {
             attempt += 1;
-            inc(&self.inner.counters.engine_errors);
+            self.progress.errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 error = %e,
                 attempt,
@@ -172,16 +208,16 @@ impl Applier<'_> {
         let mut batch = std::mem::take(&mut self.batch);
         self.pending.take_into(&mut batch);
         self.retry("write", &mut |b| b.write_batch(&batch, false));
-        add(&self.inner.counters.engine_applied_writes, batch.writes() as u64);
+        self.progress.applied_writes.fetch_add(batch.writes() as u64, Ordering::Relaxed);
         // Values are not kept past the write; the vectors' capacity is.
         batch.puts.clear();
         batch.tombstones.clear();
         batch.deletes.clear();
         self.batch = batch;
-        self.inner.applied_lsn.store(lsn, Ordering::Release);
+        self.progress.applied_lsn.store(lsn, Ordering::Release);
         self.writes += 1;
         if self.writes % 16 == 1 {
-            *lock(&self.inner.engine_stats) = self.backend.stats();
+            *lock(&self.progress.stats) = self.backend.stats();
         }
     }
 
@@ -189,8 +225,8 @@ impl Applier<'_> {
     fn checkpoint(&mut self) {
         self.write();
         self.retry("sync", &mut |b| b.sync());
-        let applied = self.inner.applied_lsn.load(Ordering::Acquire);
-        self.inner.checkpoint_lsn.store(applied, Ordering::Release);
+        let applied = self.progress.applied_lsn.load(Ordering::Acquire);
+        self.progress.checkpoint_lsn.store(applied, Ordering::Release);
     }
 }
 

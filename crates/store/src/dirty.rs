@@ -9,14 +9,17 @@
 //! filled under the same lock, so it is in seqno order.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::backend::Batch;
-use crate::feed::{Change, ChangeKind, Ring};
+use crate::feed::{Change, ChangeKind};
 use crate::item::{Item, Tombstone};
-use crate::table::KeyHasher;
+use crate::ring::Ring;
+use crate::table::{KeyHasher, lock};
 
 /// Bookkeeping bytes counted per dirty entry.
 const ENTRY_OVERHEAD: u64 = 64;
@@ -151,5 +154,90 @@ impl Dirty {
         self.bytes = 0;
         self.oldest = None;
         batch
+    }
+}
+
+/// The dirty set behind its lock, with the flusher's wake-up: writers
+/// record changes, the flusher waits for them and cuts batches.
+pub(crate) struct Queue {
+    dirty: Mutex<Dirty>,
+    /// Signals the flusher that `dirty` has work (or that it should stop).
+    wake: Condvar,
+    /// Set (under the lock) when the store closes.
+    stopping: AtomicBool,
+    /// Someone waits for persistence: commit now, even in write-behind mode.
+    urgent: AtomicBool,
+}
+
+impl Queue {
+    pub(crate) fn new(dirty: Dirty) -> Queue {
+        Queue {
+            dirty: Mutex::new(dirty),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            urgent: AtomicBool::new(false),
+        }
+    }
+
+    /// The dirty set, locked. Lock order: a shard lock first, then this.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Dirty> {
+        lock(&self.dirty)
+    }
+
+    /// Runs `f` on the dirty set and wakes the flusher if the set was empty.
+    /// The flusher sleeps only while the set is empty, so only the change
+    /// that makes it non-empty needs to wake it (a futex syscall per
+    /// mutation otherwise).
+    pub(crate) fn change<R>(&self, f: impl FnOnce(&mut Dirty) -> R) -> R {
+        let mut dirty = self.lock();
+        let was_empty = dirty.is_empty();
+        let result = f(&mut dirty);
+        drop(dirty);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        result
+    }
+
+    /// Wakes the flusher whatever the set holds.
+    pub(crate) fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Asks the flusher to commit now rather than after its interval.
+    pub(crate) fn hurry(&self) {
+        self.urgent.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Takes the "commit now" request, if any.
+    pub(crate) fn take_urgent(&self) -> bool {
+        self.urgent.swap(false, Ordering::AcqRel)
+    }
+
+    /// Tells the flusher to make its final commit and end.
+    pub(crate) fn stop(&self) {
+        {
+            // Under the lock, so the flusher cannot miss the wake-up
+            // between its check and its wait.
+            let _dirty = self.lock();
+            self.stopping.store(true, Ordering::Release);
+        }
+        self.wake.notify_all();
+    }
+
+    /// True once [`Queue::stop`] was called (read it under the lock to
+    /// pair with a wait).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Waits on the flusher's wake-up for at most `timeout`.
+    pub(crate) fn wait<'a>(
+        &self,
+        dirty: MutexGuard<'a, Dirty>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Dirty> {
+        self.wake.wait_timeout(dirty, timeout).unwrap_or_else(std::sync::PoisonError::into_inner).0
     }
 }

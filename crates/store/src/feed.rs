@@ -23,14 +23,18 @@
 //! the oldest tombstone purged, a delta is impossible: the backfill then
 //! starts with a flush and sends everything ([`Backfill::flush_first`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::core::Core;
 use crate::item::Item;
-use crate::store::Store;
 use crate::table::lock;
+
+/// Metadata name prefix of a named cursor (the name follows in hex).
+const META_CURSOR: &str = "tap_cursor:";
 
 /// One change, as the feed delivers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,16 +58,6 @@ pub enum ChangeKind {
     Flush,
 }
 
-impl ChangeKind {
-    fn cost(&self, key: &Bytes) -> u64 {
-        let value = match self {
-            ChangeKind::Mutation(item) => item.value.len(),
-            ChangeKind::Delete | ChangeKind::Flush => 0,
-        };
-        key.len() as u64 + value + 96
-    }
-}
-
 /// The reader asked for changes the ring no longer holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lagged {
@@ -84,74 +78,6 @@ impl fmt::Display for Lagged {
 }
 
 impl std::error::Error for Lagged {}
-
-/// Recent changes, kept only while someone is subscribed.
-#[derive(Default)]
-pub(crate) struct Ring {
-    subscribers: usize,
-    /// Every change with a seqno above this one is in `entries`.
-    start: u64,
-    entries: VecDeque<Change>,
-    bytes: u64,
-    max_entries: usize,
-    max_bytes: u64,
-}
-
-impl Ring {
-    pub(crate) fn new(max_entries: usize, max_bytes: u64) -> Ring {
-        Ring { max_entries: max_entries.max(1), max_bytes, ..Ring::default() }
-    }
-
-    pub(crate) fn active(&self) -> bool {
-        self.subscribers > 0
-    }
-
-    pub(crate) fn push(&mut self, change: Change) {
-        self.bytes += change.kind.cost(&change.key);
-        self.entries.push_back(change);
-        while self.entries.len() > self.max_entries
-            || (self.bytes > self.max_bytes && self.entries.len() > 1)
-        {
-            let Some(old) = self.entries.pop_front() else { break };
-            self.bytes = self.bytes.saturating_sub(old.kind.cost(&old.key));
-            self.start = old.seqno;
-        }
-    }
-
-    fn subscribe(&mut self, high_seqno: u64) {
-        if self.subscribers == 0 {
-            self.entries.clear();
-            self.bytes = 0;
-            self.start = high_seqno;
-        }
-        self.subscribers += 1;
-    }
-
-    fn unsubscribe(&mut self) {
-        self.subscribers = self.subscribers.saturating_sub(1);
-        if self.subscribers == 0 {
-            self.entries = VecDeque::new();
-            self.bytes = 0;
-        }
-    }
-
-    fn read(&self, after: u64, upto: u64, max: usize, out: &mut Vec<Change>) -> Result<(), Lagged> {
-        if after < self.start {
-            return Err(Lagged { after, ring_start: self.start });
-        }
-        let first = self.entries.partition_point(|c| c.seqno <= after);
-        out.extend(self.entries.range(first..).take_while(|c| c.seqno <= upto).take(max).cloned());
-        Ok(())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(crate) fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
 
 /// (time, seqno) samples taken after group commits, to turn TAP's BACKFILL
 /// time into a seqno. Not persisted: times before the store opened map to
@@ -200,19 +126,18 @@ pub struct Backfill {
 /// A change-feed reader. While it lives the store keeps recent changes in
 /// its ring. Dropping it unsubscribes.
 pub struct Subscription {
-    store: Store,
+    core: Arc<Core>,
     /// The high seqno when the subscription was taken.
     snapshot: u64,
 }
 
 impl Subscription {
-    pub(crate) fn new(store: Store) -> Subscription {
-        let inner = store.inner();
-        let mut dirty = lock(&inner.dirty);
+    pub(crate) fn new(core: Arc<Core>) -> Subscription {
+        let mut dirty = core.queue().lock();
         let snapshot = dirty.high_seqno;
         dirty.ring.subscribe(snapshot);
         drop(dirty);
-        Subscription { store, snapshot }
+        Subscription { core, snapshot }
     }
 
     /// The high seqno when this subscription was taken: the ring holds every
@@ -225,8 +150,8 @@ impl Subscription {
     /// high seqno now; the ring holds what comes after that (read it from
     /// [`Backfill::upto`] once the scan is done).
     pub fn backfill(&self, since: u64) -> Backfill {
-        let upto = self.store.high_seqno();
-        let (flush, purged) = self.store.feed_marks();
+        let upto = self.core.high_seqno();
+        let (flush, purged) = self.core.feed_marks();
         if since > 0 && (since < flush || since < purged) {
             Backfill { flush_first: true, since: 0, upto }
         } else {
@@ -236,7 +161,7 @@ impl Subscription {
 
     /// Number of table shards a backfill scans ([`Subscription::scan`]).
     pub fn shards(&self) -> usize {
-        self.store.inner().table.shard_count()
+        self.core.shard_count()
     }
 
     /// Appends shard `shard`'s part of `backfill`: live items (and, for a
@@ -246,7 +171,7 @@ impl Subscription {
     pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
         let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
         let wanted = |key: &Bytes| prefix.is_empty() || key.starts_with(prefix);
-        let shard = self.store.inner().table.lock_shard(shard);
+        let shard = self.core.lock_shard(shard);
         for (key, item) in &shard.items {
             if range(item.seqno) && wanted(key) {
                 out.push(Change {
@@ -283,56 +208,63 @@ impl Subscription {
         max: usize,
         out: &mut Vec<Change>,
     ) -> Result<(), Lagged> {
-        lock(&self.store.inner().dirty).ring.read(after, upto, max, out)
+        self.core.queue().lock().ring.read(after, upto, max, out)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.store.inner().dirty).ring.unsubscribe();
+        self.core.queue().lock().ring.unsubscribe();
+    }
+}
+
+/// Named change-feed cursors (TAP registered clients): kept in memory and
+/// written with the group commits as store metadata, so a consumer resumes
+/// where it stopped, across restarts.
+pub(crate) struct Cursors {
+    positions: Mutex<HashMap<Bytes, u64>>,
+}
+
+impl Cursors {
+    /// The cursors found in the engine's metadata.
+    pub(crate) fn load(meta: &[(String, u64)]) -> Cursors {
+        let positions = meta
+            .iter()
+            .filter_map(|(name, seqno)| {
+                let name = hex::decode(name.strip_prefix(META_CURSOR)?).ok()?;
+                Some((Bytes::from(name), *seqno))
+            })
+            .collect();
+        Cursors { positions: Mutex::new(positions) }
+    }
+
+    pub(crate) fn get(&self, name: &[u8]) -> Option<u64> {
+        lock(&self.positions).get(name).copied()
+    }
+
+    /// Every cursor and its position, sorted by name.
+    pub(crate) fn all(&self) -> Vec<(Bytes, u64)> {
+        let mut all: Vec<_> = lock(&self.positions).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort();
+        all
+    }
+
+    /// Moves cursor `name` to `seqno`, queueing the metadata write.
+    pub(crate) fn set(&self, core: &Core, name: &[u8], seqno: u64) {
+        let mut positions = lock(&self.positions);
+        if positions.get(name) == Some(&seqno) {
+            return;
+        }
+        positions.insert(Bytes::copy_from_slice(name), seqno);
+        // Under the cursors' lock: two moves of one cursor reach the dirty
+        // set in the order they were made.
+        core.set_meta(format!("{META_CURSOR}{}", hex::encode(name)), seqno);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn change(seqno: u64) -> Change {
-        Change { seqno, key: Bytes::from(format!("k{seqno}")), kind: ChangeKind::Delete }
-    }
-
-    #[test]
-    fn ring_reads_in_order_and_reports_lag() {
-        let mut ring = Ring::new(3, u64::MAX);
-        ring.subscribe(10);
-        for s in 11..=14 {
-            ring.push(change(s));
-        }
-        // 11 was dropped: a reader at 10 lags, one at 11 does not.
-        assert_eq!(
-            ring.read(10, 99, 10, &mut Vec::new()),
-            Err(Lagged { after: 10, ring_start: 11 })
-        );
-        let mut out = Vec::new();
-        ring.read(11, 13, 10, &mut out).unwrap();
-        assert_eq!(out.iter().map(|c| c.seqno).collect::<Vec<_>>(), [12, 13]);
-        out.clear();
-        ring.read(12, 99, 1, &mut out).unwrap();
-        assert_eq!(out.iter().map(|c| c.seqno).collect::<Vec<_>>(), [13]);
-        ring.unsubscribe();
-        assert_eq!(ring.len(), 0);
-    }
-
-    #[test]
-    fn ring_is_bounded_by_bytes() {
-        let mut ring = Ring::new(1000, 1000);
-        ring.subscribe(0);
-        for s in 1..=100 {
-            ring.push(change(s));
-        }
-        assert!(ring.bytes() <= 1000, "{}", ring.bytes());
-        assert!(ring.len() < 100);
-    }
 
     #[test]
     fn time_index_is_conservative() {

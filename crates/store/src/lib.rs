@@ -73,27 +73,33 @@
 mod apply;
 mod backend;
 mod clock;
+mod config;
+mod core;
 mod dirty;
 mod error;
 pub mod feed;
+mod flusher;
 mod item;
+mod ring;
 mod stats;
 mod store;
 mod table;
 mod wal;
+mod warmup;
 
 pub use crate::backend::{
     Backend, BackendKind, Batch, FjallBackend, LoadSummary, Reader, SqliteBackend,
 };
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
+pub use crate::config::{Config, Durability, Warmup};
 pub use crate::error::Error;
 pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
 pub use crate::item::{Item, Record, Tombstone, Value};
 pub use crate::stats::{CounterSet, Counters, Striped};
 pub use crate::store::{
-    Arith, Config, Durability, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store,
-    StoreMode, Warmup, WarmupReport,
+    Arith, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store, StoreMode,
 };
+pub use crate::warmup::WarmupReport;
 
 /// Renders a key for messages: printable ASCII as is, anything else escaped.
 pub fn show_key(key: &[u8]) -> String {

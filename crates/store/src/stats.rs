@@ -1,5 +1,6 @@
 //! Item-level counters, named as memcached names them where it has a name,
-//! and [`Striped`], which keeps hot counters off each other's cache lines.
+//! [`Striped`], which keeps hot counters off each other's cache lines, and
+//! the rendering of every store statistic.
 //!
 //! Every GET bumps a few counters. Were they single atomics, the worker
 //! threads would pass their cache lines back and forth on every request (an
@@ -8,6 +9,12 @@
 //! stripes.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::apply::EngineProgress;
+use crate::core::Core;
+use crate::flusher::CommitState;
+use crate::table::lock;
+use crate::warmup::WarmupReport;
 
 /// Stripes per striped counter set: threads beyond this share stripes
 /// (still correct, only less spread).
@@ -123,12 +130,77 @@ counters! {
     flusher_batches,
     /// Writes in group commits (after the dirty set's coalescing).
     engine_writes,
-    /// Writes that reached the engine (after the applier's coalescing).
-    engine_applied_writes,
-    /// Failed engine commits (each retried).
+    /// Failed commit-log appends and engine reads (each append retried).
     engine_errors,
     /// Microseconds spent in engine commits.
     flusher_commit_us,
+}
+
+/// What [`render`] reads.
+pub(crate) struct Sources<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) commit: &'a CommitState,
+    pub(crate) engine: &'a EngineProgress,
+    pub(crate) warm: Option<WarmupReport>,
+    pub(crate) backend: &'static str,
+}
+
+/// The store's statistics as memcached-style name/value pairs: items and
+/// counters, the flusher's queue, the commit log and the engine's progress,
+/// the change feed, the warmup, then the engine's own figures.
+pub(crate) fn render(s: &Sources<'_>) -> Vec<(String, String)> {
+    let core = s.core;
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut push = |k: &str, v: String| out.push((k.to_string(), v));
+    push("curr_items", core.items().to_string());
+    push("bytes", core.bytes().to_string());
+    for (name, value) in core.counters.snapshot() {
+        if name == "engine_errors" {
+            let engine = s.engine.errors.load(Ordering::Relaxed);
+            push(name, (value + engine).to_string());
+        } else {
+            push(name, value.to_string());
+        }
+    }
+    let applied = s.engine.applied_writes.load(Ordering::Relaxed);
+    push("engine_applied_writes", applied.to_string());
+    push("flusher_max_batch", s.commit.max_batch.load(Ordering::Relaxed).to_string());
+    let (queue, queue_bytes, age, mutations, high, ring_changes, ring_bytes) = {
+        let d = core.queue().lock();
+        let age = d.oldest.map(|t| t.elapsed());
+        (d.len(), d.bytes, age, d.mutations, d.high_seqno, d.ring.len(), d.ring.bytes())
+    };
+    let writes = core.counters.sum(|c| &c.engine_writes);
+    push("backend", s.backend.to_string());
+    push("durability", core.config.durability.name().to_string());
+    push("flusher_queue_items", queue.to_string());
+    push("flusher_queue_bytes", queue_bytes.to_string());
+    push("persistence_lag_ms", age.map_or(0, |a| a.as_millis() as u64).to_string());
+    push("high_seqno", high.to_string());
+    push("persisted_seqno", s.commit.persisted.borrow().seqno.to_string());
+    push("commit_log_lsn", s.commit.log_lsn.load(Ordering::Relaxed).to_string());
+    push("engine_applied_lsn", s.engine.applied_lsn.load(Ordering::Relaxed).to_string());
+    push("engine_checkpoint_lsn", s.engine.checkpoint_lsn.load(Ordering::Relaxed).to_string());
+    push("commit_log_segments", s.commit.log_segments.load(Ordering::Relaxed).to_string());
+    push("mutations", mutations.to_string());
+    #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+    let ratio = if writes == 0 { 1.0 } else { mutations as f64 / writes as f64 };
+    push("coalescing_ratio", format!("{ratio:.3}"));
+    let (flush, purged) = core.feed_marks();
+    push("feed_ring_changes", ring_changes.to_string());
+    push("feed_ring_bytes", ring_bytes.to_string());
+    push("feed_flush_seqno", flush.to_string());
+    push("feed_purged_seqno", purged.to_string());
+    let state = match s.warm {
+        Some(_) => "done",
+        None if core.is_warming() => "loading",
+        None => "failed",
+    };
+    push("warmup_state", state.to_string());
+    push("warmup_items", s.warm.map_or(0, |w| w.items).to_string());
+    push("warmup_ms", s.warm.map_or(0, |w| w.duration.as_millis() as u64).to_string());
+    out.extend(lock(&s.engine.stats).iter().cloned());
+    out
 }
 
 pub(crate) fn add(c: &AtomicU64, n: u64) {
