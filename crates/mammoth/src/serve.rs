@@ -72,6 +72,82 @@ pub(crate) struct ServeArgs {
     /// connected); a consumer further behind is backfilled again.
     #[arg(long, default_value_t = 64)]
     tap_ring_mib: u64,
+    /// Memory the items may use, over all buckets: keys, metadata and the
+    /// values kept in memory, with their hash tables (e.g. 512MiB, 2GiB).
+    /// Above the high watermark the values of items already on disk that
+    /// were not used recently are ejected (read back from the engine when
+    /// needed); when memory is full of changes not yet on disk, writes get
+    /// a temporary failure (binary ETMPFAIL, text `SERVER_ERROR out of
+    /// memory storing object`) until the engine catches up. Not counted:
+    /// the engine's 64 MiB block cache, connection buffers, the TAP ring
+    /// (--tap-ring-mib) and the write-behind dirty set (--max-dirty-bytes).
+    /// Default: half of the machine's physical memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "memory_mib")]
+    memory_limit: Option<u64>,
+    /// The same limit in MiB, as memcached spells it (-m 1024).
+    #[arg(short = 'm', value_name = "MiB")]
+    memory_mib: Option<u64>,
+    /// What leaves memory at the limit: `value` ejects values of items on
+    /// disk (read back on demand); `none` ejects nothing and refuses writes
+    /// at the limit (memcached's -M: binary ENOMEM, text `SERVER_ERROR out
+    /// of memory storing object`).
+    #[arg(long, value_enum, default_value_t = EvictionArg::Value)]
+    eviction: EvictionArg,
+    /// memcached's -M: the same as `--eviction none`.
+    #[arg(short = 'M', long = "disable-evictions", conflicts_with = "eviction")]
+    disable_evictions: bool,
+    /// Percent of the memory limit above which the pager starts ejecting.
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(2..=100))]
+    high_watermark: u8,
+    /// Percent of the memory limit the pager ejects down to.
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=99))]
+    low_watermark: u8,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EvictionArg {
+    /// Eject values of items already on disk; read them back on demand.
+    Value,
+    /// Eject nothing; refuse writes at the limit.
+    None,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    store::parse_size(text)
+}
+
+/// Half of the machine's physical memory (1 GiB when it cannot be read).
+fn default_memory_limit() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    total.map_or(1 << 30, |bytes| bytes / 2)
+}
+
+/// The quota the flags ask for.
+fn budget(args: &ServeArgs) -> Result<store::Budget> {
+    let limit = match (args.memory_limit, args.memory_mib) {
+        (Some(bytes), _) => bytes,
+        (None, Some(mib)) => mib.checked_mul(1 << 20).context("-m is too large")?,
+        (None, None) => default_memory_limit(),
+    };
+    if limit < 1 << 20 {
+        bail!("--memory-limit must be at least 1MiB (got {limit} bytes)");
+    }
+    if args.low_watermark >= args.high_watermark {
+        bail!(
+            "--low-watermark ({}) must be below --high-watermark ({})",
+            args.low_watermark,
+            args.high_watermark
+        );
+    }
+    let eviction = match (args.disable_evictions, args.eviction) {
+        (true, _) | (false, EvictionArg::None) => store::Eviction::None,
+        (false, EvictionArg::Value) => store::Eviction::Value,
+    };
+    Ok(store::Budget::with_watermarks(limit, eviction, args.high_watermark, args.low_watermark))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -106,6 +182,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     template.warmup = store::Warmup::Background;
     template.tombstone_retention = Duration::from_secs(u64::from(args.tombstone_hours) * 3600);
     template.feed_max_bytes = args.tap_ring_mib.saturating_mul(1024 * 1024);
+    template.memory = std::sync::Arc::new(budget(args)?);
     let users = match &args.users {
         Some(path) => Some(server::Users::load(path)?),
         None => None,
@@ -156,6 +233,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
         eprintln!("mammoth: {threads} worker threads");
+        let memory = &template.memory;
+        eprintln!(
+            "mammoth: memory limit {} MiB for items ({} eviction above {} MiB)",
+            memory.limit() >> 20,
+            memory.eviction().name(),
+            memory.high_watermark() >> 20
+        );
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
         server::run_on(listener, config, buckets, shutdown_signal(), workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");

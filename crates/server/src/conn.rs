@@ -51,6 +51,22 @@ pub(crate) struct Conn<'a> {
     pub(crate) peer: SocketAddr,
 }
 
+/// A decoded request, before it is applied.
+pub(crate) enum Decoded {
+    Binary(Request),
+    Text(memcache::text::TextRequest),
+}
+
+/// What one decoding step produced.
+pub(crate) enum Step {
+    /// The request was applied.
+    Done(Next),
+    /// The request needs values that are being read back from the engine:
+    /// apply it once these fetches are done (replies keep their order: the
+    /// connection applies nothing else meanwhile).
+    Fetch(Vec<store::Fetch>, Decoded),
+}
+
 /// The decoder of a connection, chosen when its first byte arrives.
 enum Decoder {
     Undecided,
@@ -91,8 +107,18 @@ impl Conn<'_> {
         loop {
             // Apply every complete request in the buffer.
             let mut next = Next::Continue;
-            while let Some(after) = self.step(&mut decoder, &mut input) {
-                next = after;
+            while let Some(step) = self.step(&mut decoder, &mut input) {
+                next = match step {
+                    Step::Done(after) => after,
+                    Step::Fetch(fetches, request) => {
+                        // What is queued does not depend on these values.
+                        self.flush(&mut socket).await?;
+                        for fetch in fetches {
+                            fetch.wait().await;
+                        }
+                        self.apply_decoded(request)
+                    }
+                };
                 if matches!(next, Next::Close | Next::Tap(..)) {
                     break;
                 }
@@ -143,7 +169,7 @@ impl Conn<'_> {
 
     /// Decodes and applies the next request in `input`; `None` when a whole
     /// request has not arrived yet.
-    fn step(&mut self, decoder: &mut Decoder, input: &mut BytesMut) -> Option<Next> {
+    fn step(&mut self, decoder: &mut Decoder, input: &mut BytesMut) -> Option<Step> {
         if let Decoder::Undecided = decoder {
             let max_value_len = self.shared.config.max_value_len;
             *decoder = match Protocol::detect(*input.first()?) {
@@ -157,7 +183,7 @@ impl Conn<'_> {
                 Protocol::Text if self.shared.config.require_auth => {
                     self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(peer = %self.peer, "text client refused: authentication required");
-                    return Some(Next::Close);
+                    return Some(Step::Done(Next::Close));
                 }
                 Protocol::Text => Decoder::Text(TextDecoder::new(TextLimits {
                     max_value_len,
@@ -165,17 +191,79 @@ impl Conn<'_> {
                 })),
             };
         }
-        match decoder {
-            Decoder::Undecided => None,
-            Decoder::Text(text) => self.text_step(text, input),
+        let request = match decoder {
+            Decoder::Undecided => return None,
+            Decoder::Text(text) => match text.decode(input) {
+                Ok(Some(request)) => Decoded::Text(request),
+                Ok(None) => return None,
+                Err(e) => return Some(Step::Done(self.text_error(&e))),
+            },
             Decoder::Binary(binary) => match binary.decode(input) {
-                Ok(Some(request)) => Some(self.apply(request)),
-                Ok(None) => None,
+                Ok(Some(request)) => Decoded::Binary(request),
+                Ok(None) => return None,
                 Err(e) => {
                     self.protocol_error(&e);
                     e.write_reply(&mut self.out.buf);
-                    Some(if e.closes() { Next::Close } else { Next::Continue })
+                    return Some(Step::Done(if e.closes() { Next::Close } else { Next::Continue }));
                 }
+            },
+        };
+        let fetches = self.fetches(&request);
+        if fetches.is_empty() {
+            Some(Step::Done(self.apply_decoded(request)))
+        } else {
+            Some(Step::Fetch(fetches, request))
+        }
+    }
+
+    fn apply_decoded(&mut self, request: Decoded) -> Next {
+        match request {
+            Decoded::Binary(request) => self.apply(request),
+            Decoded::Text(request) => self.apply_text(request),
+        }
+    }
+
+    /// Background fetches of the ejected values `request` needs (reads,
+    /// APPEND/PREPEND, INCR/DECR, TOUCH: each writes the whole item); empty
+    /// when every value is in memory.
+    fn fetches(&self, request: &Decoded) -> Vec<store::Fetch> {
+        use memcache::text::TextRequest as T;
+        if self.shared.config.require_auth && !self.authenticated {
+            return Vec::new();
+        }
+        let one = |key: &[u8]| self.store.fetch(key).into_iter().collect();
+        match request {
+            Decoded::Binary(req) => match &req.command {
+                Command::Get { key }
+                | Command::GetAndTouch { key, .. }
+                | Command::Touch { key, .. }
+                | Command::Concat { key, .. }
+                | Command::Counter { key, .. } => one(key),
+                _ => Vec::new(),
+            },
+            Decoded::Text(req) => match req {
+                T::Get(get) => get.keys.iter().filter_map(|k| self.store.fetch(k)).collect(),
+                T::Store(s)
+                    if matches!(
+                        s.mode,
+                        memcache::text::StoreMode::Append | memcache::text::StoreMode::Prepend
+                    ) =>
+                {
+                    one(&s.key)
+                }
+                T::Arith { key, .. } | T::Touch { key, .. } | T::MetaDebug { key, .. } => one(key),
+                T::MetaGet(m) => one(&m.key),
+                T::MetaArithmetic(m) => one(&m.key),
+                T::MetaDelete(m) if m.flags.remove_value => one(&m.key),
+                T::MetaSet(m)
+                    if matches!(
+                        m.store.mode,
+                        memcache::text::StoreMode::Append | memcache::text::StoreMode::Prepend
+                    ) =>
+                {
+                    one(&m.store.key)
+                }
+                _ => Vec::new(),
             },
         }
     }
@@ -423,5 +511,7 @@ fn status(e: OpError) -> Status {
         OpError::NotStored => Status::NOT_STORED,
         OpError::BadDelta => Status::DELTA_BADVAL,
         OpError::TooLarge => Status::E2BIG,
+        OpError::TempFail => Status::ETMPFAIL,
+        OpError::OutOfMemory => Status::ENOMEM,
     }
 }

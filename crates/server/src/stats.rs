@@ -86,9 +86,10 @@ pub(crate) fn group(
             put("auth_cmds", load(&stats.auth_cmds));
             put("auth_errors", load(&stats.auth_errors));
             put("durable_waits", load(&stats.durable_waits));
-            put("evictions", "0".to_string());
             let store_stats = store.stats();
             let wanted = [
+                "limit_maxbytes",
+                "evictions",
                 "curr_items",
                 "total_items",
                 "bytes",
@@ -123,7 +124,14 @@ pub(crate) fn group(
         b"settings" => {
             put("maxconns", config.max_connections.to_string());
             put("domain_socket", "NULL".to_string());
-            put("evictions", "on".to_string());
+            let budget = &store.config().memory;
+            let maxbytes = if budget.is_limited() { budget.limit() } else { 0 };
+            put("maxbytes", maxbytes.to_string());
+            // memcached's meaning: "on" when memory can be freed at the
+            // limit (here by ejecting values), "off" under -M.
+            let evicts = budget.eviction() != store::Eviction::None;
+            put("evictions", if evicts { "on" } else { "off" }.to_string());
+            put("item_eviction_policy", budget.eviction().policy_name().to_string());
             put("cas_enabled", "yes".to_string());
             put("flush_enabled", "yes".to_string());
             put("item_size_max", config.max_value_len.to_string());

@@ -14,11 +14,11 @@
 //! `E` (an explicit new CAS is ignored: CAS values always come from the
 //! store's sequence).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use memcache::text::reply::{DATA_END, Line, NON_NUMERIC};
 use memcache::text::{
     ArithMode, Get, MetaArithmetic, MetaDelete, MetaGet, MetaItem, MetaReply, MetaSet, MetaStatus,
-    Reply, StoreMode, TextDecoder, TextError, TextErrorKind, TextRequest,
+    Reply, StoreMode, TextError, TextErrorKind, TextRequest,
 };
 use store::{Arith, Hit, Mutation, NO_AUTO_CREATE, OpError, RELATIVE_EXPIRY_LIMIT};
 
@@ -43,21 +43,7 @@ fn store_mode(mode: StoreMode) -> store::StoreMode {
 }
 
 impl Conn<'_> {
-    /// Decodes and applies the next text request; `None` when a whole
-    /// request has not arrived yet.
-    pub(crate) fn text_step(
-        &mut self,
-        decoder: &mut TextDecoder,
-        input: &mut BytesMut,
-    ) -> Option<Next> {
-        match decoder.decode(input) {
-            Ok(Some(request)) => Some(self.apply_text(request)),
-            Ok(None) => None,
-            Err(e) => Some(self.text_error(&e)),
-        }
-    }
-
-    fn text_error(&mut self, e: &TextError) -> Next {
+    pub(crate) fn text_error(&mut self, e: &TextError) -> Next {
         self.protocol_error(e);
         // A refused overwrite must not leave the old value readable.
         if let (TextErrorKind::TooLarge { unlink: true, .. }, Some(key)) = (e.kind, &e.key)
@@ -69,7 +55,7 @@ impl Conn<'_> {
         if e.closes() { Next::Close } else { Next::Continue }
     }
 
-    fn apply_text(&mut self, request: TextRequest) -> Next {
+    pub(crate) fn apply_text(&mut self, request: TextRequest) -> Next {
         let reply = request.reply();
         match request {
             TextRequest::Get(get) => self.text_get(&get),
@@ -79,6 +65,10 @@ impl Conn<'_> {
                     Ok(_) => Line::Stored,
                     Err(OpError::Exists) if cas => Line::Exists,
                     Err(OpError::NotFound) if cas => Line::NotFound,
+                    Err(OpError::TempFail | OpError::OutOfMemory) => {
+                        reply.server_error(&mut self.out.buf, OUT_OF_MEMORY);
+                        return Next::Continue;
+                    }
                     Err(_) => Line::NotStored,
                 };
                 reply.line(&mut self.out.buf, line);
@@ -101,6 +91,9 @@ impl Conn<'_> {
                     }
                     Err(OpError::BadDelta) => {
                         reply.client_error(&mut self.out.buf, non_numeric());
+                    }
+                    Err(OpError::TempFail | OpError::OutOfMemory) => {
+                        reply.server_error(&mut self.out.buf, OUT_OF_MEMORY);
                     }
                     Err(_) => {
                         reply.line(&mut self.out.buf, Line::NotFound);
@@ -293,6 +286,9 @@ impl Conn<'_> {
             Err(OpError::NotFound) if s.cas.is_some() => {
                 reply.status(out, MetaStatus::Nf, None);
             }
+            Err(OpError::TempFail | OpError::OutOfMemory) => {
+                Reply::new().server_error(out, OUT_OF_MEMORY);
+            }
             Err(_) => {
                 reply.status(out, MetaStatus::Ns, None);
             }
@@ -362,6 +358,9 @@ impl Conn<'_> {
             Err(OpError::BadDelta) => {
                 Reply::new().client_error(&mut self.out.buf, non_numeric());
             }
+            Err(OpError::TempFail | OpError::OutOfMemory) => {
+                Reply::new().server_error(&mut self.out.buf, OUT_OF_MEMORY);
+            }
             Err(OpError::Exists) => {
                 reply.status(&mut self.out.buf, MetaStatus::Ex, None);
             }
@@ -395,6 +394,9 @@ impl Conn<'_> {
         out.extend_from_slice(line.as_bytes());
     }
 }
+
+/// memcached's reply to a write refused for lack of memory.
+const OUT_OF_MEMORY: &str = "out of memory storing object";
 
 fn arith(mode: ArithMode) -> Arith {
     match mode {

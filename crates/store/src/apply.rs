@@ -22,6 +22,7 @@ use bytes::Bytes;
 use crate::backend::{Backend, Batch};
 use crate::error::Error;
 use crate::item::{Item, Tombstone};
+use crate::memory::Budget;
 use crate::table::{KeyHasher, lock};
 
 /// Longest a logged batch waits before it is written to the engine.
@@ -37,6 +38,9 @@ pub(crate) struct EngineProgress {
     pub(crate) applied_lsn: AtomicU64,
     /// Lsn up to which the engine is synced (the log before it is reusable).
     pub(crate) checkpoint_lsn: AtomicU64,
+    /// Every change with a seqno up to this one is in the engine (readable
+    /// there, though maybe not synced): the pager may eject such values.
+    pub(crate) applied_seqno: AtomicU64,
     /// Writes that reached the engine (after the applier's coalescing).
     pub(crate) applied_writes: AtomicU64,
     /// Failed engine writes and syncs (each retried).
@@ -46,11 +50,13 @@ pub(crate) struct EngineProgress {
 }
 
 impl EngineProgress {
-    /// Progress of an engine that has applied the log up to `lsn`.
-    pub(crate) fn at(lsn: u64, stats: Vec<(String, String)>) -> EngineProgress {
+    /// Progress of an engine that has applied the log up to `lsn` and the
+    /// changes up to seqno `seqno`.
+    pub(crate) fn at(lsn: u64, seqno: u64, stats: Vec<(String, String)>) -> EngineProgress {
         EngineProgress {
             applied_lsn: lsn.into(),
             checkpoint_lsn: lsn.into(),
+            applied_seqno: seqno.into(),
             stats: Mutex::new(stats),
             ..EngineProgress::default()
         }
@@ -141,6 +147,7 @@ impl Pending {
 /// and syncs the engine.
 pub(crate) fn applier_loop(
     progress: &EngineProgress,
+    budget: &Budget,
     backend: Box<dyn Backend>,
     work: &Receiver<Apply>,
 ) {
@@ -160,6 +167,9 @@ pub(crate) fn applier_loop(
                 let pending = &applier.pending;
                 if pending.bytes >= MAX_PENDING_BYTES
                     || pending.since.is_some_and(|t| t.elapsed() >= WINDOW)
+                    // Memory is short: what is only in the log cannot be
+                    // ejected, so it goes to the engine at once.
+                    || budget.over_high()
                 {
                     applier.write();
                 }
@@ -208,6 +218,7 @@ impl Applier<'_> {
         let mut batch = std::mem::take(&mut self.batch);
         self.pending.take_into(&mut batch);
         self.retry("write", &mut |b| b.write_batch(&batch, false));
+        self.progress.applied_seqno.fetch_max(batch.high_seqno, Ordering::Release);
         self.progress.applied_writes.fetch_add(batch.writes() as u64, Ordering::Relaxed);
         // Values are not kept past the write; the vectors' capacity is.
         batch.puts.clear();

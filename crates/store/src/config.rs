@@ -1,10 +1,12 @@
 //! How a store is opened: its directory, engine, durability and bounds.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::BackendKind;
 use crate::clock::Clock;
+use crate::memory::Budget;
 
 /// When a mutation counts as done for the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -58,6 +60,9 @@ pub struct Config {
     pub warmup: Warmup,
     /// The time source.
     pub clock: Clock,
+    /// The memory quota, shared with every store opened with the same
+    /// `Arc` (see [`Budget`]; the default has no limit).
+    pub memory: Arc<Budget>,
 }
 
 impl Config {
@@ -76,6 +81,7 @@ impl Config {
             feed_max_changes: 256 * 1024,
             warmup: Warmup::default(),
             clock: Clock::system(),
+            memory: Arc::new(Budget::unlimited()),
         }
     }
 }

@@ -17,9 +17,10 @@ use crate::backend::Reader;
 use crate::config::Config;
 use crate::dirty::{Dirty, Queue, Version};
 use crate::item::{Item, Record, Tombstone};
+use crate::memory::{Eviction, ITEM_OVERHEAD, TOMBSTONE_OVERHEAD};
 use crate::stats::{Counters, add, inc};
-use crate::store::Mutation;
-use crate::table::{Shard, Table};
+use crate::store::{Mutation, OpError};
+use crate::table::{Entry, Shard, Table};
 
 /// Metadata name of the seqno of the last FLUSH.
 pub(crate) const META_FLUSH_SEQNO: &str = "flush_seqno";
@@ -35,7 +36,14 @@ pub(crate) struct Core {
     /// Delayed FLUSH deadline (Unix seconds), 0 when none is pending.
     flush_at: AtomicU32,
     curr_items: AtomicU64,
+    /// Bytes charged for items (keys, resident values, allocations).
     mem_bytes: AtomicU64,
+    /// Bytes charged for tombstones.
+    tomb_bytes: AtomicU64,
+    /// Bytes of the hash tables as the pager last measured them.
+    table_bytes: AtomicU64,
+    /// Items whose value is ejected.
+    non_resident: AtomicU64,
     /// Seqno of the last FLUSH (0: none since the store was created).
     flush_seqno: AtomicU64,
     /// Highest seqno of a tombstone dropped after its retention.
@@ -43,10 +51,23 @@ pub(crate) struct Core {
     /// True until every stored record is in the table: misses consult the
     /// engine.
     warming: AtomicBool,
-    /// The engine's reader: the warmup scan, and lookups of keys it has
-    /// not loaded yet. Dropped when the warmup is done (or the store
-    /// closes), so that the engine is released with the flusher.
+    /// The engine's reader: the warmup scan, lookups of keys it has not
+    /// loaded yet, and ejected values read back. Dropped when the store
+    /// closes, so that the engine is released with the flusher.
     reader: RwLock<Option<Arc<dyn Reader>>>,
+}
+
+/// What one [`Core::page`] step did.
+#[derive(Default, Debug)]
+pub(crate) struct Paged {
+    /// Entries looked at.
+    pub(crate) visited: usize,
+    /// Values ejected.
+    pub(crate) ejected: u64,
+    /// Unused entries that could not be ejected (not in the engine yet).
+    pub(crate) failed: u64,
+    /// The step reached the end of the shard.
+    pub(crate) wrapped: bool,
 }
 
 /// What [`Core::load`] did with a record from the engine.
@@ -77,6 +98,9 @@ impl Core {
             flush_at: AtomicU32::new(0),
             curr_items: AtomicU64::new(0),
             mem_bytes: AtomicU64::new(0),
+            tomb_bytes: AtomicU64::new(0),
+            table_bytes: AtomicU64::new(0),
+            non_resident: AtomicU64::new(0),
             flush_seqno: AtomicU64::new(marks.0),
             purged_seqno: AtomicU64::new(marks.1),
             warming: AtomicBool::new(true),
@@ -141,7 +165,6 @@ impl Core {
     /// Marks the warmup done: misses no longer consult the engine.
     pub(crate) fn warmed(&self) {
         self.warming.store(false, Ordering::Release);
-        self.drop_reader();
     }
 
     /// The store's clock, running a delayed FLUSH whose time has come.
@@ -159,46 +182,140 @@ impl Core {
         self.flush_at.store(at, Ordering::Release);
     }
 
-    /// The live item under `key`, removing it (and recording the delete) if
-    /// it has expired.
-    pub(crate) fn live<'s>(
-        &self,
-        shard: &'s mut Shard,
-        key: &[u8],
-        now: u32,
-    ) -> Option<&'s mut Item> {
-        self.live_or_read(shard, key, now, true)
-    }
-
-    /// [`Core::live`], reading a key the warmup has not loaded yet from the
-    /// engine only with `read_through` (a plain SET does not need the old
-    /// item: the loader will find the key newer in the table and skip it).
-    pub(crate) fn live_or_read<'s>(
+    /// The live entry under `key`, removing it (and recording the delete)
+    /// if it has expired; with `read_through`, a key the warmup has not
+    /// loaded yet is read from the engine (a plain SET does not need the
+    /// old item: the loader will find the key newer in the table and skip
+    /// it). The value may be ejected: see [`Core::live`].
+    pub(crate) fn entry<'s>(
         &self,
         shard: &'s mut Shard,
         key: &[u8],
         now: u32,
         read_through: bool,
-    ) -> Option<&'s mut Item> {
-        let expired = if let Some(item) = shard.items.get(key) {
-            item.is_expired(now)
+    ) -> Option<&'s mut Entry> {
+        let expired = if let Some(entry) = shard.items.get(key) {
+            entry.item.is_expired(now)
         } else {
             if !read_through {
                 return None;
             }
             self.read_through(shard, key)?;
-            shard.items.get(key).is_some_and(|i| i.is_expired(now))
+            shard.items.get(key).is_some_and(|e| e.item.is_expired(now))
         };
         if expired {
-            if let Some((key, item)) = shard.remove_entry(key) {
-                self.release(&key, &item);
+            if let Some((key, _)) = self.remove(shard, key) {
                 inc(&self.counters.expired_items);
                 inc(&self.counters.get_expired);
                 self.record_delete(shard, key, now);
             }
             return None;
         }
-        shard.get_mut(key)
+        let entry = shard.items.get_mut(key)?;
+        entry.referenced = true;
+        Some(entry)
+    }
+
+    /// The live item under `key` with its value in memory (an ejected
+    /// value is read back from the engine on this thread: callers that
+    /// must not block ask [`Core::needs_fetch`] first).
+    pub(crate) fn live<'s>(
+        &self,
+        shard: &'s mut Shard,
+        key: &[u8],
+        now: u32,
+    ) -> Option<&'s mut Item> {
+        if self.entry(shard, key, now, true)?.ejected {
+            inc(&self.counters.ep_bg_fetched_inline);
+            self.reload(shard, key)?;
+        }
+        shard.items.get_mut(key).map(|e| &mut e.item)
+    }
+
+    /// True when `key` holds a live item whose value is ejected.
+    pub(crate) fn needs_fetch(&self, key: &[u8]) -> bool {
+        let shard = self.lock(key);
+        shard.items.get(key).is_some_and(|e| e.ejected)
+    }
+
+    /// The item the engine holds under `key` (for a backfill of an ejected
+    /// value); `None` when it holds none or cannot be read (logged).
+    pub(crate) fn read_engine_item(&self, key: &[u8]) -> Option<Item> {
+        match self.reader()?.get(key) {
+            Ok(Some(Record::Item(item))) => Some(item),
+            Ok(_) => None,
+            Err(e) => {
+                inc(&self.counters.engine_errors);
+                tracing::error!(key = %crate::show_key(key), error = %e, "reading an ejected value failed");
+                None
+            }
+        }
+    }
+
+    /// Reads the ejected value of `key` from the engine while `shard` is
+    /// locked and puts it back. `None` when the engine cannot give it.
+    fn reload(&self, shard: &mut Shard, key: &[u8]) -> Option<()> {
+        let reader = self.reader()?;
+        let record = reader.get(key);
+        self.install(shard, key, record).then_some(())
+    }
+
+    /// A fetch thread's read of `key`: the engine is read without the
+    /// shard lock, and the value goes back only if the item is still the
+    /// version the engine holds (a write meanwhile wins).
+    pub(crate) fn fetch_value(&self, key: &[u8]) {
+        if !self.needs_fetch(key) {
+            return;
+        }
+        let Some(reader) = self.reader() else { return };
+        let record = reader.get(key);
+        let mut shard = self.lock(key);
+        self.install(&mut shard, key, record);
+    }
+
+    /// Puts the value of an engine `record` back into the ejected entry
+    /// of `key` if the seqnos match. True when the entry is resident after.
+    fn install(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        record: Result<Option<Record>, crate::error::Error>,
+    ) -> bool {
+        let Some(entry) = shard.items.get_mut(key) else { return false };
+        if !entry.ejected {
+            return true;
+        }
+        match record {
+            Ok(Some(Record::Item(item))) if item.seqno == entry.item.seqno => {
+                let len = item.value.len();
+                entry.item.value = item.value;
+                entry.ejected = false;
+                entry.referenced = true;
+                self.charge_bytes(len);
+                self.non_resident.fetch_sub(1, Ordering::Relaxed);
+                true
+            }
+            Ok(found) => {
+                inc(&self.counters.engine_errors);
+                let found = match found {
+                    Some(Record::Item(item)) => format!("seqno {}", item.seqno),
+                    Some(Record::Tombstone(t)) => format!("a tombstone (seqno {})", t.seqno),
+                    None => "nothing".to_string(),
+                };
+                tracing::error!(
+                    key = %crate::show_key(key),
+                    wanted = entry.item.seqno,
+                    %found,
+                    "an ejected value is not in the engine as it was ejected"
+                );
+                false
+            }
+            Err(e) => {
+                inc(&self.counters.engine_errors);
+                tracing::error!(key = %crate::show_key(key), error = %e, "reading an ejected value failed");
+                false
+            }
+        }
     }
 
     /// While the warmup runs, loads `key` from the engine into `shard` if
@@ -213,19 +330,17 @@ impl Core {
         let reader = self.reader()?;
         match reader.get(key) {
             Ok(Some(Record::Item(item))) => {
-                let key = Bytes::copy_from_slice(key);
-                self.charge(&key, &item);
-                shard.items.insert(key, item);
+                self.put(shard, Bytes::copy_from_slice(key), Entry::new(item));
                 Some(())
             }
             Ok(Some(Record::Tombstone(tomb))) => {
-                shard.tombs.insert(Bytes::copy_from_slice(key), tomb);
+                self.put_tomb(shard, Bytes::copy_from_slice(key), tomb);
                 None
             }
             Ok(None) => None,
             Err(e) => {
                 inc(&self.counters.engine_errors);
-                tracing::error!(error = %e, "read-through during warmup failed");
+                tracing::error!(key = %crate::show_key(key), error = %e, "read-through during warmup failed");
                 None
             }
         }
@@ -233,7 +348,8 @@ impl Core {
 
     /// Puts a record the warmup read into the table unless the table
     /// already knows the key (mutated, read through or deleted meanwhile:
-    /// the table's version is newer). `None` when a FLUSH ended the warmup.
+    /// the table's version is newer). Past the low watermark the value is
+    /// left in the engine. `None` when a FLUSH ended the warmup.
     pub(crate) fn load(&self, key: Bytes, record: Record, now: u32) -> Option<Loaded> {
         let mut shard = self.lock(&key);
         // A FLUSH during the warmup ends it (`warming` is cleared with
@@ -245,46 +361,183 @@ impl Core {
         if shard.items.contains_key(&key) || shard.tombs.contains_key(&key) {
             return Some(Loaded::Known);
         }
+        let budget = &self.config.memory;
         Some(match record {
             Record::Item(item) if item.is_expired(now) => {
                 self.record_delete(&mut shard, key, now);
                 Loaded::Expired
             }
             Record::Item(item) => {
-                self.charge(&key, &item);
-                shard.items.insert(key, item);
+                let full =
+                    budget.eviction() == Eviction::Value && budget.used() > budget.low_watermark();
+                let entry = if full { Entry::ejected(item) } else { Entry::new(item) };
+                self.put(&mut shard, key, entry);
                 Loaded::Item
             }
             Record::Tombstone(tomb) => {
-                shard.tombs.insert(key, tomb);
+                self.put_tomb(&mut shard, key, tomb);
                 Loaded::Tombstone
             }
         })
     }
 
-    /// Counts `item` under `key` into the item and byte counters.
-    pub(crate) fn charge(&self, key: &[u8], item: &Item) {
-        self.curr_items.fetch_add(1, Ordering::Relaxed);
-        self.mem_bytes.fetch_add(item.footprint(key), Ordering::Relaxed);
+    fn charge_bytes(&self, bytes: u64) {
+        self.mem_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.config.memory.charge(bytes);
     }
 
-    /// Counts `item` under `key` out of the item and byte counters.
-    pub(crate) fn release(&self, key: &[u8], item: &Item) {
-        self.release_len(key.len(), item);
+    fn release_bytes(&self, bytes: u64) {
+        self.mem_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.config.memory.release(bytes);
     }
 
-    pub(crate) fn release_len(&self, key_len: usize, item: &Item) {
+    /// Bytes an entry is charged: key, resident value, allocations.
+    fn footprint(key_len: usize, entry: &Entry) -> u64 {
+        key_len as u64 + entry.item.value.len() + ITEM_OVERHEAD
+    }
+
+    /// Inserts `entry` under `key` (dropping the key's tombstone), keeping
+    /// the counters; returns the entry it replaced.
+    pub(crate) fn put(&self, shard: &mut Shard, key: Bytes, entry: Entry) -> Option<Entry> {
+        let key_len = key.len();
+        if shard.tombs.remove(&key).is_some() {
+            self.release_tomb_bytes(key_len);
+        }
+        self.charge_bytes(Self::footprint(key_len, &entry));
+        if entry.ejected {
+            self.non_resident.fetch_add(1, Ordering::Relaxed);
+        }
+        let old = shard.items.insert(key, entry);
+        match &old {
+            Some(old) => self.forget(key_len, old),
+            None => {
+                self.curr_items.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        old
+    }
+
+    /// Removes the item under `key`, keeping the counters.
+    pub(crate) fn remove(&self, shard: &mut Shard, key: &[u8]) -> Option<(Bytes, Entry)> {
+        let (key, entry) = shard.items.remove_entry(key)?;
+        self.forget(key.len(), &entry);
         self.curr_items.fetch_sub(1, Ordering::Relaxed);
-        self.mem_bytes.fetch_sub(item.footprint_len(key_len), Ordering::Relaxed);
+        Some((key, entry))
+    }
+
+    fn forget(&self, key_len: usize, entry: &Entry) {
+        self.release_bytes(Self::footprint(key_len, entry));
+        if entry.ejected {
+            self.non_resident.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn put_tomb(&self, shard: &mut Shard, key: Bytes, tomb: Tombstone) {
+        let key_len = key.len();
+        if shard.tombs.insert(key, tomb).is_none() {
+            self.tomb_bytes.fetch_add(key_len as u64 + TOMBSTONE_OVERHEAD, Ordering::Relaxed);
+            self.config.memory.charge(key_len as u64 + TOMBSTONE_OVERHEAD);
+        }
+    }
+
+    fn release_tomb_bytes(&self, key_len: usize) {
+        self.tomb_bytes.fetch_sub(key_len as u64 + TOMBSTONE_OVERHEAD, Ordering::Relaxed);
+        self.config.memory.release(key_len as u64 + TOMBSTONE_OVERHEAD);
     }
 
     /// Adjusts the byte counter for a value that changed size in place.
     pub(crate) fn resized(&self, old_len: u64, new_len: u64) {
         if new_len >= old_len {
-            self.mem_bytes.fetch_add(new_len - old_len, Ordering::Relaxed);
+            self.charge_bytes(new_len - old_len);
         } else {
-            self.mem_bytes.fetch_sub(old_len - new_len, Ordering::Relaxed);
+            self.release_bytes(old_len - new_len);
         }
+    }
+
+    /// Fails a write that would add memory when the quota is full.
+    pub(crate) fn admit(&self) -> Result<(), OpError> {
+        let budget = &self.config.memory;
+        if !budget.full() {
+            return Ok(());
+        }
+        inc(&self.counters.ep_tmp_oom_errors);
+        Err(match budget.eviction() {
+            Eviction::Value => OpError::TempFail,
+            Eviction::None => OpError::OutOfMemory,
+        })
+    }
+
+    /// Items whose value is not in memory.
+    pub(crate) fn non_resident(&self) -> u64 {
+        self.non_resident.load(Ordering::Relaxed)
+    }
+
+    /// Bytes charged for tombstones.
+    pub(crate) fn tomb_bytes(&self) -> u64 {
+        self.tomb_bytes.load(Ordering::Relaxed)
+    }
+
+    /// One pager step over shard `index`: clears the reference bit of
+    /// recently used entries and ejects the values of the others that are
+    /// clean (their version is in the engine: seqno up to `applied`),
+    /// stopping once the budget is at `target`. Holds the shard lock for
+    /// at most `max_visits` entries.
+    pub(crate) fn page(&self, index: usize, applied: u64, target: u64, max_visits: usize) -> Paged {
+        let mut out = Paged::default();
+        let mut shard = self.lock_shard(index);
+        let skip = shard.page_cursor;
+        let mut visited = 0;
+        for entry in shard.items.values_mut().skip(skip).take(max_visits) {
+            visited += 1;
+            if entry.ejected {
+                continue;
+            }
+            if entry.referenced {
+                entry.referenced = false;
+                continue;
+            }
+            if entry.item.seqno > applied {
+                out.failed += 1;
+                continue;
+            }
+            let len = entry.item.value.len();
+            entry.item.value = crate::item::Value::new();
+            entry.ejected = true;
+            self.release_bytes(len);
+            self.non_resident.fetch_add(1, Ordering::Relaxed);
+            out.ejected += 1;
+            if out.ejected % 32 == 0 && self.config.memory.used() <= target {
+                break;
+            }
+        }
+        out.visited = visited;
+        shard.page_cursor = if visited < max_visits { 0 } else { skip + visited };
+        out.wrapped = shard.page_cursor == 0;
+        out
+    }
+
+    /// Measures the hash tables' bytes (the pager calls this each tick);
+    /// returns them.
+    pub(crate) fn measure_tables(&self) -> u64 {
+        let bytes: u64 = (0..self.shard_count()).map(|i| self.lock_shard(i).table_bytes()).sum();
+        let old = self.table_bytes.swap(bytes, Ordering::Relaxed);
+        self.config.memory.tables_resized(old, bytes);
+        bytes
+    }
+
+    /// Bytes of the hash tables as last measured.
+    pub(crate) fn table_bytes(&self) -> u64 {
+        self.table_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Gives back everything this store charged to the shared budget (the
+    /// store closes).
+    pub(crate) fn release_budget(&self) {
+        let items = self.mem_bytes.swap(0, Ordering::Relaxed);
+        let tombs = self.tomb_bytes.swap(0, Ordering::Relaxed);
+        self.config.memory.release(items + tombs);
+        let tables = self.table_bytes.swap(0, Ordering::Relaxed);
+        self.config.memory.tables_resized(tables, 0);
     }
 
     /// Records `item` under `key` in the dirty set with a new seqno; the
@@ -311,7 +564,7 @@ impl Core {
             dirty.record(key.clone(), Version::Tomb(tomb));
             tomb
         });
-        shard.tombs.insert(key, tomb);
+        self.put_tomb(shard, key, tomb);
         Mutation { cas: 0, seqno: tomb.seqno }
     }
 
@@ -339,7 +592,10 @@ impl Core {
             shard.tombs.clear();
         }
         self.curr_items.store(0, Ordering::Relaxed);
-        self.mem_bytes.store(0, Ordering::Relaxed);
+        self.non_resident.store(0, Ordering::Relaxed);
+        let items = self.mem_bytes.swap(0, Ordering::Relaxed);
+        let tombs = self.tomb_bytes.swap(0, Ordering::Relaxed);
+        self.config.memory.release(items + tombs);
         drop(shards);
         self.queue.notify();
         seqno
@@ -362,13 +618,13 @@ impl Core {
         for i in 0..self.shard_count() {
             let mut shard = self.lock_shard(i);
             let dead: Vec<Bytes> = shard
+                .items
                 .iter()
-                .filter(|(_, item)| item.is_expired(now))
+                .filter(|(_, entry)| entry.item.is_expired(now))
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in dead {
-                if let Some((key, item)) = shard.remove_entry(&key) {
-                    self.release(&key, &item);
+                if let Some((key, _)) = self.remove(&mut shard, &key) {
                     self.record_delete(&mut shard, key, now);
                     purged += 1;
                 }
@@ -382,7 +638,9 @@ impl Core {
             if !old.is_empty() {
                 let mut dirty = self.queue.lock();
                 for (key, seqno) in old {
-                    shard.tombs.remove(&key);
+                    if shard.tombs.remove(&key).is_some() {
+                        self.release_tomb_bytes(key.len());
+                    }
                     purged_seqno = purged_seqno.max(seqno);
                     dirty.purge(key);
                 }

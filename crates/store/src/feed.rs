@@ -167,29 +167,49 @@ impl Subscription {
     /// Appends shard `shard`'s part of `backfill`: live items (and, for a
     /// delta backfill, tombstones) whose seqno is in `(since, upto]` and
     /// whose key starts with `prefix`. Holds the shard lock only while
-    /// copying handles (values are shared, not copied).
+    /// copying handles (values are shared, not copied); ejected values are
+    /// read from the engine after the lock is released.
     pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
         let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
         let wanted = |key: &Bytes| prefix.is_empty() || key.starts_with(prefix);
-        let shard = self.core.lock_shard(shard);
-        for (key, item) in &shard.items {
-            if range(item.seqno) && wanted(key) {
+        let mut ejected = Vec::new();
+        {
+            let shard = self.core.lock_shard(shard);
+            for (key, entry) in &shard.items {
+                let item = &entry.item;
+                if !range(item.seqno) || !wanted(key) {
+                    continue;
+                }
+                if entry.ejected {
+                    ejected.push(key.clone());
+                    continue;
+                }
                 out.push(Change {
                     seqno: item.seqno,
                     key: key.clone(),
                     kind: ChangeKind::Mutation(item.clone()),
                 });
             }
-        }
-        if backfill.since > 0 {
-            for (key, tomb) in &shard.tombs {
-                if range(tomb.seqno) && wanted(key) {
-                    out.push(Change {
-                        seqno: tomb.seqno,
-                        key: key.clone(),
-                        kind: ChangeKind::Delete,
-                    });
+            if backfill.since > 0 {
+                for (key, tomb) in &shard.tombs {
+                    if range(tomb.seqno) && wanted(key) {
+                        out.push(Change {
+                            seqno: tomb.seqno,
+                            key: key.clone(),
+                            kind: ChangeKind::Delete,
+                        });
+                    }
                 }
+            }
+        }
+        // The engine holds an ejected item's version; if the key changed
+        // since, the engine holds that version or an older one, and the
+        // newer one (after `upto`) comes from the ring.
+        for key in ejected {
+            if let Some(item) = self.core.read_engine_item(&key)
+                && range(item.seqno)
+            {
+                out.push(Change { seqno: item.seqno, key, kind: ChangeKind::Mutation(item) });
             }
         }
     }

@@ -17,6 +17,8 @@ use crate::config::Durability;
 use crate::core::Core;
 use crate::error::Error;
 use crate::feed::TimeIndex;
+use crate::fetch::Fetcher;
+use crate::pager::PagerStop;
 use crate::stats::{add, inc};
 use crate::store::PersistState;
 use crate::table::lock;
@@ -52,6 +54,10 @@ impl CommitState {
 /// handle) runs the final commit and joins them.
 pub(crate) struct Threads {
     core: Arc<Core>,
+    fetcher: Arc<Fetcher>,
+    /// The pager, stopped first.
+    pub(crate) pager: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) pager_stop: Arc<PagerStop>,
     pub(crate) flusher: Mutex<Option<JoinHandle<()>>>,
     /// The applier, which ends after the flusher.
     pub(crate) applier: Mutex<Option<JoinHandle<()>>>,
@@ -60,9 +66,12 @@ pub(crate) struct Threads {
 }
 
 impl Threads {
-    pub(crate) fn new(core: Arc<Core>) -> Threads {
+    pub(crate) fn new(core: Arc<Core>, fetcher: Arc<Fetcher>) -> Threads {
         Threads {
             core,
+            fetcher,
+            pager: Mutex::new(None),
+            pager_stop: Arc::default(),
             flusher: Mutex::new(None),
             applier: Mutex::new(None),
             warmup: Mutex::new(None),
@@ -70,6 +79,10 @@ impl Threads {
     }
 
     pub(crate) fn stop(&self) {
+        self.pager_stop.stop();
+        if let Some(thread) = lock(&self.pager).take() {
+            let _ = thread.join();
+        }
         self.core.queue().stop();
         // Release the engine's reader (a background warmup stops at its
         // next record and drops its own handle).
@@ -84,6 +97,8 @@ impl Threads {
         if let Some(thread) = lock(&self.applier).take() {
             let _ = thread.join();
         }
+        self.fetcher.stop();
+        self.core.release_budget();
     }
 }
 

@@ -78,8 +78,11 @@ mod core;
 mod dirty;
 mod error;
 pub mod feed;
+mod fetch;
 mod flusher;
 mod item;
+pub mod memory;
+mod pager;
 mod ring;
 mod stats;
 mod store;
@@ -94,10 +97,12 @@ pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::config::{Config, Durability, Warmup};
 pub use crate::error::Error;
 pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
+pub use crate::fetch::Fetch;
 pub use crate::item::{Item, Record, Tombstone, Value};
+pub use crate::memory::{Budget, Eviction, parse_size};
 pub use crate::stats::{CounterSet, Counters, Striped};
 pub use crate::store::{
-    Arith, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store, StoreMode,
+    Arith, COPY_BELOW, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store, StoreMode,
 };
 pub use crate::warmup::WarmupReport;
 

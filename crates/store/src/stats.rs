@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::apply::EngineProgress;
 use crate::core::Core;
+use crate::fetch::FetchStats;
 use crate::flusher::CommitState;
 use crate::table::lock;
 use crate::warmup::WarmupReport;
@@ -134,6 +135,17 @@ counters! {
     engine_errors,
     /// Microseconds spent in engine commits.
     flusher_commit_us,
+    /// Writes refused because the memory quota was full.
+    ep_tmp_oom_errors,
+    /// Values ejected by the pager.
+    ep_num_value_ejects,
+    /// Unused values the pager could not eject (not in the engine yet).
+    ep_num_eject_failures,
+    /// Pager passes that started above the high watermark.
+    ep_num_pager_runs,
+    /// Ejected values read back on the caller's thread (no background
+    /// fetch was asked for first).
+    ep_bg_fetched_inline,
 }
 
 /// What [`render`] reads.
@@ -142,6 +154,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) commit: &'a CommitState,
     pub(crate) engine: &'a EngineProgress,
     pub(crate) warm: Option<WarmupReport>,
+    pub(crate) fetch: &'a FetchStats,
     pub(crate) backend: &'static str,
 }
 
@@ -199,8 +212,45 @@ pub(crate) fn render(s: &Sources<'_>) -> Vec<(String, String)> {
     push("warmup_state", state.to_string());
     push("warmup_items", s.warm.map_or(0, |w| w.items).to_string());
     push("warmup_ms", s.warm.map_or(0, |w| w.duration.as_millis() as u64).to_string());
+    memory(s, queue_bytes + ring_bytes, &mut push);
     out.extend(lock(&s.engine.stats).iter().cloned());
     out
+}
+
+/// The quota, the pager and the background fetches, with memcached's and
+/// Couchbase's names; `queues` is what the dirty set and the feed's ring
+/// hold.
+fn memory(s: &Sources<'_>, queues: u64, push: &mut impl FnMut(&str, String)) {
+    let core = s.core;
+    let budget = &core.config.memory;
+    let limit = if budget.is_limited() { budget.limit() } else { 0 };
+    push("limit_maxbytes", limit.to_string());
+    push("evictions", core.counters.sum(|c| &c.ep_num_value_ejects).to_string());
+    push("mem_used", budget.used().to_string());
+    push("ep_max_size", limit.to_string());
+    let mark = |bytes: u64| if budget.is_limited() { bytes } else { 0 };
+    push("ep_mem_high_wat", mark(budget.high_watermark()).to_string());
+    push("ep_mem_low_wat", mark(budget.low_watermark()).to_string());
+    push("ep_item_eviction_policy", budget.eviction().policy_name().to_string());
+    push("ep_kv_size", core.bytes().to_string());
+    push("ep_overhead", (core.table_bytes() + core.tomb_bytes() + queues).to_string());
+    let (items, ejected) = (core.items(), core.non_resident());
+    push("ep_num_non_resident", ejected.to_string());
+    let resident = ((items - ejected.min(items)) * 100).checked_div(items).unwrap_or(100);
+    push("vb_active_perc_mem_resident", resident.to_string());
+    let f = s.fetch;
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let samples = load(&f.samples);
+    let avg = |total: u64| total.checked_div(samples).unwrap_or(0);
+    push(
+        "ep_bg_fetched",
+        (load(&f.fetched) + core.counters.sum(|c| &c.ep_bg_fetched_inline)).to_string(),
+    );
+    push("ep_bg_remaining_jobs", load(&f.remaining).to_string());
+    push("ep_bg_num_samples", samples.to_string());
+    push("ep_bg_wait_avg", avg(load(&f.wait_us)).to_string());
+    push("ep_bg_load_avg", avg(load(&f.load_us)).to_string());
+    push("ep_bg_max_load", load(&f.max_load_us).to_string());
 }
 
 pub(crate) fn add(c: &AtomicU64, n: u64) {

@@ -9,17 +9,38 @@ use extent::ExtentBuf;
 use tokio::sync::watch;
 
 use crate::apply::{EngineProgress, applier_loop};
+use crate::backend::Backend;
 use crate::config::{Config, Durability, Warmup};
 use crate::core::{Core, META_FLUSH_SEQNO, META_PURGED_SEQNO};
 use crate::dirty::Dirty;
 use crate::error::Error;
 use crate::feed::{Cursors, Subscription};
+use crate::fetch::{Fetch, Fetcher};
 use crate::flusher::{CommitState, Threads, flusher_loop, replay_log};
 use crate::item::{Item, Value};
+use crate::pager::pager_loop;
 use crate::ring::Ring;
 use crate::stats::inc;
-use crate::table::{Table, lock};
+use crate::table::{Entry, Shard, Table, lock};
 use crate::warmup::{WarmState, WarmupReport, warm_up};
+
+/// Values shorter than this are copied out of the buffer they arrived in
+/// when stored (see [`Store::store`]).
+pub const COPY_BELOW: usize = 4096;
+
+/// `value` in an allocation of its own when it is short (see [`COPY_BELOW`]).
+fn own(value: Bytes) -> Bytes {
+    if value.len() < COPY_BELOW { Bytes::copy_from_slice(&value) } else { value }
+}
+
+/// The key as the table already holds it, or a copy of `key` in an
+/// allocation of its own (never a slice of a read buffer).
+fn stored_key(shard: &Shard, key: &[u8]) -> Bytes {
+    match shard.items.get_key_value(key) {
+        Some((stored, _)) => stored.clone(),
+        None => Bytes::copy_from_slice(key),
+    }
+}
 
 /// The memcached outcomes that are not successes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +55,12 @@ pub enum OpError {
     BadDelta,
     /// The result would exceed the value size limit.
     TooLarge,
+    /// The memory quota is full of changes not yet in the engine: try
+    /// again shortly (binary `ETMPFAIL`).
+    TempFail,
+    /// The memory quota is full and nothing may be ejected
+    /// ([`Eviction::None`](crate::Eviction::None); binary `ENOMEM`).
+    OutOfMemory,
 }
 
 /// A successful mutation.
@@ -124,6 +151,7 @@ struct Parts {
     engine: Arc<EngineProgress>,
     cursors: Cursors,
     warm: Arc<WarmState>,
+    fetcher: Arc<Fetcher>,
     backend_name: &'static str,
     /// Declared last: dropped (threads stopped and joined) after the rest
     /// has no more users.
@@ -141,7 +169,21 @@ impl Store {
     ///
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
-        let mut backend = config.backend.open(&config.dir)?;
+        let backend = config.backend.open(&config.dir)?;
+        Store::open_with_backend(config, backend)
+    }
+
+    /// [`Store::open`] over an engine the caller opened (`config.backend`
+    /// is then only a name): an engine of one's own, or one wrapped to
+    /// inject faults. The commit log still lives in `config.dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn open_with_backend(
+        config: Config,
+        mut backend: Box<dyn Backend>,
+    ) -> Result<Store, Error> {
         let (summary, recovered) = replay_log(backend.as_mut(), &config.dir)?;
         let last_lsn = recovered.last_lsn;
         let reader = backend.reader()?;
@@ -158,23 +200,34 @@ impl Store {
         let spawn_err = |source| Error::Io { path: dir.clone(), source };
         let core = Arc::new(Core::new(config, table, dirty, marks, Arc::from(reader)));
         let commit = Arc::new(CommitState::new(high, last_lsn, recovered.log.segments()));
-        let engine = Arc::new(EngineProgress::at(last_lsn, backend.stats()));
+        let engine = Arc::new(EngineProgress::at(last_lsn, summary.high_seqno, backend.stats()));
+        let fetcher = Arc::new(Fetcher::new());
         let parts = Arc::new(Parts {
             core: Arc::clone(&core),
             commit: Arc::clone(&commit),
             engine: Arc::clone(&engine),
             cursors: Cursors::load(&summary.meta),
             warm: Arc::new(WarmState::new()),
+            fetcher: Arc::clone(&fetcher),
             backend_name: backend.name(),
-            threads: Threads::new(Arc::clone(&core)),
+            threads: Threads::new(Arc::clone(&core), Arc::clone(&fetcher)),
         });
         let (to_applier, applier_rx) = std::sync::mpsc::sync_channel(APPLY_QUEUE);
         let progress = Arc::clone(&engine);
+        let budget = Arc::clone(&core.config.memory);
         let applier = std::thread::Builder::new()
             .name("mammoth-applier".into())
-            .spawn(move || applier_loop(&progress, backend, &applier_rx))
+            .spawn(move || applier_loop(&progress, &budget, backend, &applier_rx))
             .map_err(spawn_err)?;
         *lock(&parts.threads.applier) = Some(applier);
+        fetcher.start(&core).map_err(spawn_err)?;
+        let (pager_core, pager_engine) = (Arc::clone(&core), Arc::clone(&engine));
+        let stop = Arc::clone(&parts.threads.pager_stop);
+        let pager = std::thread::Builder::new()
+            .name("mammoth-pager".into())
+            .spawn(move || pager_loop(&pager_core, &pager_engine, &stop))
+            .map_err(spawn_err)?;
+        *lock(&parts.threads.pager) = Some(pager);
         let log = recovered.log;
         let flusher = std::thread::Builder::new()
             .name("mammoth-flusher".into())
@@ -274,12 +327,23 @@ impl Store {
     /// SET, ADD, REPLACE, APPEND or PREPEND with an optional CAS check
     /// (`cas` 0 = none). `exptime` is the protocol expiration.
     ///
+    /// Values shorter than [`COPY_BELOW`] are copied into an allocation of
+    /// their own (as is the key): a slice of a connection's read buffer
+    /// would keep the whole buffer alive. Longer values are kept as given,
+    /// without a copy.
+    ///
     /// # Errors
     ///
     /// [`OpError::Exists`] for an ADD of a live item or a stale CAS,
     /// [`OpError::NotFound`] for a REPLACE (or any CAS) of a missing item,
     /// [`OpError::NotStored`] for APPEND/PREPEND of a missing item,
-    /// [`OpError::TooLarge`] when APPEND/PREPEND would pass the value limit.
+    /// [`OpError::TooLarge`] when APPEND/PREPEND would pass the value limit,
+    /// [`OpError::TempFail`] or [`OpError::OutOfMemory`] when the memory
+    /// quota is full.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "keys arrive as Bytes from the codecs; the table keeps a copy of its own"
+    )]
     pub fn store(
         &self,
         mode: StoreMode,
@@ -289,21 +353,26 @@ impl Store {
         exptime: u32,
         cas: u64,
     ) -> Result<Mutation, OpError> {
-        let c = &self.parts.core.counters;
+        let core = &self.parts.core;
+        let c = &core.counters;
         inc(&c.cmd_set);
-        let now = self.parts.core.now();
-        let mut shard = self.parts.core.lock(&key);
+        core.admit()?;
+        let now = core.now();
+        let mut shard = core.lock(&key);
         // Only a plain SET can do without the old item; everything else
         // needs it, from the engine if the warmup has not loaded it yet.
         let blind = mode == StoreMode::Set && cas == 0;
-        let existing = self.parts.core.live_or_read(&mut shard, &key, now, !blind);
+        let existing = match core.entry(&mut shard, &key, now, !blind) {
+            Some(entry) => Some((entry.item.cas, entry.ejected)),
+            None => None,
+        };
         if cas != 0 {
-            match &existing {
+            match existing {
                 None => {
                     inc(&c.cas_misses);
                     return Err(OpError::NotFound);
                 }
-                Some(item) if item.cas != cas => {
+                Some((found, _)) if found != cas => {
                     inc(&c.cas_badval);
                     return Err(OpError::Exists);
                 }
@@ -314,37 +383,51 @@ impl Store {
             (StoreMode::Add, Some(_)) if cas == 0 => return Err(OpError::Exists),
             (StoreMode::Replace, None) => return Err(OpError::NotFound),
             (StoreMode::Append | StoreMode::Prepend, None) => return Err(OpError::NotStored),
-            (StoreMode::Append | StoreMode::Prepend, Some(old)) => {
+            (StoreMode::Append | StoreMode::Prepend, Some(_)) => {
+                let old = core.live(&mut shard, &key, now).ok_or(OpError::NotStored)?;
                 let total = old.value.len() + value.len() as u64;
-                if total > self.parts.core.config.max_value_len as u64 {
+                if total > core.config.max_value_len as u64 {
                     return Err(OpError::TooLarge);
                 }
-                // The old value's blocks are shared, not copied: the new
-                // bytes become one more extent.
-                let mut joined = old.value.clone();
-                if mode == StoreMode::Append {
-                    joined.append(value);
+                let joined = if total < COPY_BELOW as u64 {
+                    // Small: one block of its own, pinning no read buffer.
+                    let mut joined = Vec::with_capacity(total as usize);
+                    if mode == StoreMode::Prepend {
+                        joined.extend_from_slice(&value);
+                    }
+                    for chunk in old.value.chunks() {
+                        joined.extend_from_slice(chunk);
+                    }
+                    if mode == StoreMode::Append {
+                        joined.extend_from_slice(&value);
+                    }
+                    ExtentBuf::from(Bytes::from(joined))
                 } else {
-                    joined.prepend(value);
-                }
+                    // The old value's blocks are shared, not copied: the
+                    // new bytes become one more extent.
+                    let mut joined = old.value.clone();
+                    if mode == StoreMode::Append {
+                        joined.append(own(value));
+                    } else {
+                        joined.prepend(own(value));
+                    }
+                    joined
+                };
                 Item { value: joined, flags: old.flags, exptime: old.exptime, cas: 0, seqno: 0 }
             }
             _ => Item {
-                value: ExtentBuf::from(value),
+                value: ExtentBuf::from(own(value)),
                 flags,
-                exptime: self.parts.core.config.clock.absolute(exptime),
+                exptime: core.config.clock.absolute(exptime),
                 cas: 0,
                 seqno: 0,
             },
         };
         inc(&c.total_items);
+        let key = stored_key(&shard, &key);
         let mut new = new;
-        let mutation = self.parts.core.record(key.clone(), &mut new, true);
-        self.parts.core.charge(&key, &new);
-        let key_len = key.len();
-        if let Some(old) = shard.put(key, new) {
-            self.parts.core.release_len(key_len, &old);
-        }
+        let mutation = core.record(key.clone(), &mut new, true);
+        core.put(&mut shard, key, Entry::new(new));
         Ok(mutation)
     }
 
@@ -355,22 +438,22 @@ impl Store {
     /// [`OpError::NotFound`] for a missing item, [`OpError::Exists`] for a
     /// stale CAS.
     pub fn delete(&self, key: &[u8], cas: u64) -> Result<Mutation, OpError> {
-        let c = &self.parts.core.counters;
-        let now = self.parts.core.now();
-        let mut shard = self.parts.core.lock(key);
-        let Some(item) = self.parts.core.live(&mut shard, key, now) else {
+        let core = &self.parts.core;
+        let c = &core.counters;
+        let now = core.now();
+        let mut shard = core.lock(key);
+        let Some(entry) = core.entry(&mut shard, key, now, true) else {
             inc(&c.delete_misses);
             return Err(OpError::NotFound);
         };
-        if cas != 0 && item.cas != cas {
+        if cas != 0 && entry.item.cas != cas {
             return Err(OpError::Exists);
         }
-        let Some((key, old)) = shard.remove_entry(key) else {
+        let Some((key, _)) = core.remove(&mut shard, key) else {
             return Err(OpError::NotFound);
         };
-        self.parts.core.release(&key, &old);
         inc(&c.delete_hits);
-        Ok(self.parts.core.record_delete(&mut shard, key, now))
+        Ok(core.record_delete(&mut shard, key, now))
     }
 
     /// INCR or DECR. Returns the new counter value. A missing item is
@@ -382,7 +465,13 @@ impl Store {
     ///
     /// [`OpError::NotFound`] for a missing item with [`NO_AUTO_CREATE`],
     /// [`OpError::Exists`] for a stale CAS, [`OpError::BadDelta`] when the
-    /// value is not a decimal number that fits in 64 bits.
+    /// value is not a decimal number that fits in 64 bits,
+    /// [`OpError::TempFail`] or [`OpError::OutOfMemory`] when the memory
+    /// quota is full.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "keys arrive as Bytes from the codecs; the table keeps a copy of its own"
+    )]
     pub fn arith(
         &self,
         op: Arith,
@@ -392,14 +481,16 @@ impl Store {
         exptime: u32,
         cas: u64,
     ) -> Result<(u64, Mutation), OpError> {
-        let c = &self.parts.core.counters;
+        let core = &self.parts.core;
+        let c = &core.counters;
         let (hits, misses) = match op {
             Arith::Incr => (&c.incr_hits, &c.incr_misses),
             Arith::Decr => (&c.decr_hits, &c.decr_misses),
         };
-        let now = self.parts.core.now();
-        let mut shard = self.parts.core.lock(&key);
-        if let Some(item) = self.parts.core.live(&mut shard, &key, now) {
+        core.admit()?;
+        let now = core.now();
+        let mut shard = core.lock(&key);
+        if let Some(item) = core.live(&mut shard, &key, now) {
             if cas != 0 && item.cas != cas {
                 return Err(OpError::Exists);
             }
@@ -412,8 +503,10 @@ impl Store {
             let old_len = item.value.len();
             item.value = ExtentBuf::from(next.to_string().into_bytes());
             let new_len = item.value.len();
-            let mutation = self.parts.core.record(key, item, true);
-            self.parts.core.resized(old_len, new_len);
+            let key = stored_key(&shard, &key);
+            let item = &mut shard.items.get_mut(&key).ok_or(OpError::NotFound)?.item;
+            let mutation = core.record(key, item, true);
+            core.resized(old_len, new_len);
             Ok((next, mutation))
         } else {
             inc(misses);
@@ -423,14 +516,14 @@ impl Store {
             let mut item = Item {
                 value: ExtentBuf::from(initial.to_string().into_bytes()),
                 flags: 0,
-                exptime: self.parts.core.config.clock.absolute(exptime),
+                exptime: core.config.clock.absolute(exptime),
                 cas: 0,
                 seqno: 0,
             };
             inc(&c.total_items);
-            let mutation = self.parts.core.record(key.clone(), &mut item, true);
-            self.parts.core.charge(&key, &item);
-            shard.put(key, item);
+            let key = stored_key(&shard, &key);
+            let mutation = core.record(key.clone(), &mut item, true);
+            core.put(&mut shard, key, Entry::new(item));
             Ok((initial, mutation))
         }
     }
@@ -442,29 +535,39 @@ impl Store {
     ///
     /// [`OpError::NotFound`] for a missing item.
     pub fn touch(&self, key: &[u8], exptime: u32) -> Result<(Hit, Mutation), OpError> {
-        let c = &self.parts.core.counters;
+        let core = &self.parts.core;
+        let c = &core.counters;
         inc(&c.cmd_touch);
-        let now = self.parts.core.now();
-        let mut shard = self.parts.core.lock(key);
-        let Some(item) = self.parts.core.live(&mut shard, key, now) else {
+        let now = core.now();
+        let mut shard = core.lock(key);
+        // The new version goes to the engine whole: the value is needed.
+        let Some(item) = core.live(&mut shard, key, now) else {
             inc(&c.touch_misses);
             return Err(OpError::NotFound);
         };
         inc(&c.touch_hits);
-        item.exptime = self.parts.core.config.clock.absolute(exptime);
+        item.exptime = core.config.clock.absolute(exptime);
         let hit = Hit::of(item);
-        let stored_key = shard.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
-        let item = shard.get_mut(key).ok_or(OpError::NotFound)?;
-        let mutation = self.parts.core.record(stored_key, item, false);
+        let stored_key = shard.items.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
+        let item = &mut shard.items.get_mut(key).ok_or(OpError::NotFound)?.item;
+        let mutation = core.record(stored_key, item, false);
         // A touch to a time already past kills the item now.
         if item.is_expired(now)
-            && let Some((key, old)) = shard.remove_entry(key)
+            && let Some((key, _)) = core.remove(&mut shard, key)
         {
-            self.parts.core.release(&key, &old);
-            let deleted = self.parts.core.record_delete(&mut shard, key, now);
+            let deleted = core.record_delete(&mut shard, key, now);
             return Ok((hit, deleted));
         }
         Ok((hit, mutation))
+    }
+
+    /// When `key`'s value is ejected, starts reading it back from the
+    /// engine on a fetch thread and returns the [`Fetch`] to await before
+    /// running an operation that needs the value (GET, GAT, APPEND,
+    /// INCR…); `None` when the value is in memory or there is no item.
+    /// Concurrent fetches of one key share one read.
+    pub fn fetch(&self, key: &[u8]) -> Option<Fetch> {
+        self.parts.core.needs_fetch(key).then(|| self.parts.fetcher.request(key))
     }
 
     /// FLUSH: with `delay` 0 every item disappears now; otherwise at the
@@ -549,6 +652,7 @@ impl Store {
             commit: &p.commit,
             engine: &p.engine,
             warm: p.warm.report(),
+            fetch: &p.fetcher.stats,
             backend: p.backend_name,
         })
     }

@@ -1,8 +1,9 @@
 //! The in-memory item table: a fixed number of mutex-protected hash maps.
 //!
-//! Every read is served from here (the ep-engine model); the engine behind
-//! the flusher is only read at start-up. A shard lock is held only for the
-//! few hundred nanoseconds an operation needs and never across I/O.
+//! Every item's key and metadata are here, and its value unless the pager
+//! ejected it (then the engine is read for it). A shard lock is held only
+//! for the few hundred nanoseconds an operation needs, and across I/O only
+//! on the slow path that reads an ejected value on the caller's thread.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -21,35 +22,49 @@ pub(crate) type KeyHasher = foldhash::fast::RandomState;
 /// Number of shards: enough that two cores (or sixteen) rarely collide.
 const SHARDS: usize = 64;
 
+/// One item in the table: the item, with its value unless ejected, and the
+/// pager's reference bit.
+pub(crate) struct Entry {
+    /// The item. While `ejected`, its value is empty and the engine holds
+    /// the real one (the version with this seqno).
+    pub(crate) item: Item,
+    /// The value was dropped from memory.
+    pub(crate) ejected: bool,
+    /// Used since the pager last passed (CLOCK's reference bit).
+    pub(crate) referenced: bool,
+}
+
+impl Entry {
+    pub(crate) fn new(item: Item) -> Entry {
+        Entry { item, ejected: false, referenced: true }
+    }
+
+    /// An entry whose value is in the engine only.
+    pub(crate) fn ejected(mut item: Item) -> Entry {
+        item.value = crate::item::Value::new();
+        Entry { item, ejected: true, referenced: false }
+    }
+}
+
+/// Bytes one bucket of the item map takes (the entry and its control byte).
+pub(crate) const ITEM_BUCKET: u64 = (size_of::<(Bytes, Entry)>() + 1) as u64;
+/// Bytes one bucket of the tombstone map takes.
+pub(crate) const TOMB_BUCKET: u64 = (size_of::<(Bytes, Tombstone)>() + 1) as u64;
+
 /// One shard: live items, plus the tombstones of deleted keys (kept for the
 /// change feed's retention window). A key is in at most one of the two.
-/// Dereferences to the item map, so item code reads like a plain map.
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub(crate) items: HashMap<Bytes, Item, KeyHasher>,
+    pub(crate) items: HashMap<Bytes, Entry, KeyHasher>,
     pub(crate) tombs: HashMap<Bytes, Tombstone, KeyHasher>,
+    /// Where the pager's next step in this shard starts (entries to skip).
+    pub(crate) page_cursor: usize,
 }
 
 impl Shard {
-    /// Inserts a live item, dropping the key's tombstone if it had one.
-    pub(crate) fn put(&mut self, key: Bytes, item: Item) -> Option<Item> {
-        if !self.tombs.is_empty() {
-            self.tombs.remove(&key);
-        }
-        self.items.insert(key, item)
-    }
-}
-
-impl std::ops::Deref for Shard {
-    type Target = HashMap<Bytes, Item, KeyHasher>;
-    fn deref(&self) -> &Self::Target {
-        &self.items
-    }
-}
-
-impl std::ops::DerefMut for Shard {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.items
+    /// Bytes of the shard's hash tables (buckets, spare ones included).
+    pub(crate) fn table_bytes(&self) -> u64 {
+        self.items.capacity() as u64 * ITEM_BUCKET + self.tombs.capacity() as u64 * TOMB_BUCKET
     }
 }
 
@@ -68,6 +83,7 @@ impl Table {
                     Mutex::new(Shard {
                         items: HashMap::with_capacity_and_hasher(per_shard, KeyHasher::default()),
                         tombs: HashMap::default(),
+                        page_cursor: 0,
                     })
                 })
                 .collect(),

@@ -1,0 +1,301 @@
+//! The memory quota: what the items of every store sharing a [`Budget`]
+//! may hold, the watermarks that drive the pager, and the threshold past
+//! which writes get a temporary failure.
+//!
+//! # What is counted
+//!
+//! Each item is charged its key and resident value bytes plus
+//! [`ITEM_OVERHEAD`] (the allocations behind them), and each tombstone its
+//! key plus [`TOMBSTONE_OVERHEAD`]; the pager adds the hash tables' own
+//! buckets (capacity × bucket size, so spare capacity counts too). That is
+//! what [`Budget::used`] compares with the limit. The engine's block cache,
+//! the commit log's buffers, connection buffers and the change feed's ring
+//! are fixed or separately bounded costs outside the quota.
+//!
+//! # The thresholds
+//!
+//! * Above the **high watermark** the pager ejects values of clean items
+//!   (already in the engine) that were not used recently, until memory is
+//!   back at the **low watermark**. Keys and metadata stay in memory; an
+//!   ejected value is read back from the engine when an operation needs it.
+//! * Above the **temporary-failure threshold** (the pager could not keep
+//!   up: what is in memory is not yet on disk) mutations that would add
+//!   memory fail with [`OpError::TempFail`](crate::OpError::TempFail) and
+//!   succeed again once the engine catches up. With [`Eviction::None`]
+//!   they fail at the limit itself with
+//!   [`OpError::OutOfMemory`](crate::OpError::OutOfMemory).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes charged per item beyond its key and value: the key's and the
+/// value's allocations (allocator header and rounding, and the shared
+/// handle `Bytes` allocates once a buffer is cloned). The item's bucket in
+/// the hash table is charged separately, with the table's spare capacity.
+pub const ITEM_OVERHEAD: u64 = 2 * (16 + 32);
+
+/// Bytes charged per tombstone beyond its key (the key's allocations).
+pub const TOMBSTONE_OVERHEAD: u64 = 16 + 32;
+
+/// What happens when the items need more memory than the quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Eviction {
+    /// Eject the values of clean items (already in the engine) that were
+    /// not used recently; they are read back on demand. Keys and metadata
+    /// stay in memory. Couchbase's `value_only`.
+    #[default]
+    Value,
+    /// Eject nothing: writes that would pass the quota fail (memcached's
+    /// `-M`).
+    None,
+}
+
+impl Eviction {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Eviction::Value => "value",
+            Eviction::None => "none",
+        }
+    }
+
+    /// Parses a name as printed by [`Eviction::name`].
+    pub fn from_name(name: &str) -> Option<Eviction> {
+        match name {
+            "value" => Some(Eviction::Value),
+            "none" => Some(Eviction::None),
+            _ => None,
+        }
+    }
+
+    /// Couchbase's name for the policy (`ep_item_eviction_policy`).
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            Eviction::Value => "value_only",
+            Eviction::None => "fail_new_data",
+        }
+    }
+}
+
+/// A memory quota shared by the stores opened with it (one per bucket).
+/// Cheap to share: hand an `Arc<Budget>` to every store's [`Config`].
+///
+/// [`Config`]: crate::Config
+#[derive(Debug)]
+pub struct Budget {
+    limit: AtomicU64,
+    /// Watermarks and the temporary-failure threshold, in percent.
+    high_pct: u64,
+    low_pct: u64,
+    tmp_fail_pct: u64,
+    eviction: Eviction,
+    /// Bytes charged for items and tombstones, over every store.
+    items: AtomicU64,
+    /// Bytes of the stores' hash tables, as the pagers last measured them.
+    tables: AtomicU64,
+}
+
+impl Budget {
+    /// A quota of `limit` bytes with the default watermarks (85 % high,
+    /// 75 % low, temporary failures from 95 %).
+    pub fn new(limit: u64, eviction: Eviction) -> Budget {
+        Budget::with_watermarks(limit, eviction, 85, 75)
+    }
+
+    /// No quota: nothing is ever ejected and writes never fail for memory.
+    pub fn unlimited() -> Budget {
+        Budget::new(u64::MAX, Eviction::Value)
+    }
+
+    /// A quota with the given watermarks in percent of `limit` (`low` is
+    /// clamped below `high`, both to at most 100).
+    pub fn with_watermarks(limit: u64, eviction: Eviction, high: u8, low: u8) -> Budget {
+        let high = u64::from(high.clamp(1, 100));
+        let low = u64::from(low).min(high.saturating_sub(1)).max(1);
+        Budget {
+            limit: AtomicU64::new(limit),
+            high_pct: high,
+            low_pct: low,
+            tmp_fail_pct: (high + (100 - high) * 2 / 3).max(high),
+            eviction,
+            items: AtomicU64::new(0),
+            tables: AtomicU64::new(0),
+        }
+    }
+
+    /// The quota in bytes (`u64::MAX`: none).
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// True when a quota is set.
+    pub fn is_limited(&self) -> bool {
+        self.limit() != u64::MAX
+    }
+
+    /// Changes the quota (memcached's `cache_memlimit`); the pagers see it
+    /// on their next tick.
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// What happens at the quota.
+    pub fn eviction(&self) -> Eviction {
+        self.eviction
+    }
+
+    fn pct(&self, pct: u64) -> u64 {
+        let limit = self.limit();
+        if limit == u64::MAX {
+            u64::MAX
+        } else {
+            (u128::from(limit) * u128::from(pct) / 100) as u64
+        }
+    }
+
+    /// The high watermark in bytes: the pager starts above it.
+    pub fn high_watermark(&self) -> u64 {
+        self.pct(self.high_pct)
+    }
+
+    /// The low watermark in bytes: the pager stops at it.
+    pub fn low_watermark(&self) -> u64 {
+        self.pct(self.low_pct)
+    }
+
+    /// Bytes above which writes fail for lack of memory.
+    pub fn tmp_fail_threshold(&self) -> u64 {
+        match self.eviction {
+            Eviction::None => self.limit(),
+            Eviction::Value => self.pct(self.tmp_fail_pct),
+        }
+    }
+
+    /// Bytes charged now, over every store sharing the budget.
+    pub fn used(&self) -> u64 {
+        self.items.load(Ordering::Relaxed).saturating_add(self.tables.load(Ordering::Relaxed))
+    }
+
+    /// True when memory is above the high watermark.
+    pub fn over_high(&self) -> bool {
+        self.used() > self.high_watermark()
+    }
+
+    /// True when a write that adds memory must fail.
+    pub fn full(&self) -> bool {
+        self.used() > self.tmp_fail_threshold()
+    }
+
+    pub(crate) fn charge(&self, bytes: u64) {
+        self.items.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn release(&self, bytes: u64) {
+        self.items.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// A store's hash tables went from `old` to `new` bytes.
+    pub(crate) fn tables_resized(&self, old: u64, new: u64) {
+        if new >= old {
+            self.tables.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.tables.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::unlimited()
+    }
+}
+
+/// Parses a memory size: a number of bytes with an optional unit (`K`,
+/// `KB`, `KiB`, `M`, `MB`, `MiB`, `G`, `GB`, `GiB`, `T`…; all binary,
+/// case-insensitive), e.g. `512MiB`, `2GiB`, `1073741824`.
+///
+/// # Errors
+///
+/// A message naming what is wrong with `text`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit.as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in size {text:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let bad = || format!("{text:?} is not a size (try 512MiB or 2GiB)");
+    if number.is_empty() {
+        return Err(bad());
+    }
+    let bytes = if let Some((whole, frac)) = number.split_once('.') {
+        let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+        let digits = frac.len().min(9) as u32;
+        let frac: u64 =
+            if digits == 0 { 0 } else { frac[..digits as usize].parse().map_err(|_| bad())? };
+        let scale = 10u64.pow(digits);
+        let whole = whole.checked_shl(shift).filter(|w| w >> shift == whole).ok_or_else(bad)?;
+        whole
+            .checked_add(((u128::from(frac) << shift) / u128::from(scale)) as u64)
+            .ok_or_else(bad)?
+    } else {
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        n.checked_shl(shift).filter(|w| w >> shift == n).ok_or_else(bad)?
+    };
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("64 MB"), Ok(64 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("12 parsecs").unwrap_err().contains("parsecs"));
+        assert!(parse_size("99999999999999TiB").is_err(), "overflow is an error");
+    }
+
+    #[test]
+    fn watermarks_are_fractions_of_the_limit() {
+        let b = Budget::new(1000, Eviction::Value);
+        assert_eq!(
+            (b.low_watermark(), b.high_watermark(), b.tmp_fail_threshold()),
+            (750, 850, 950)
+        );
+        let none = Budget::new(1000, Eviction::None);
+        assert_eq!(none.tmp_fail_threshold(), 1000);
+        let odd = Budget::with_watermarks(1000, Eviction::Value, 50, 90);
+        assert!(odd.low_watermark() < odd.high_watermark());
+        let unlimited = Budget::unlimited();
+        unlimited.charge(1 << 40);
+        assert!(!unlimited.full() && !unlimited.over_high());
+    }
+
+    #[test]
+    fn used_counts_items_and_tables() {
+        let b = Budget::new(1000, Eviction::Value);
+        b.charge(600);
+        b.tables_resized(0, 300);
+        assert_eq!(b.used(), 900);
+        assert!(b.over_high() && !b.full());
+        b.tables_resized(300, 100);
+        b.release(100);
+        assert_eq!(b.used(), 600);
+    }
+}
