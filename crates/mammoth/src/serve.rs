@@ -79,9 +79,10 @@ pub(crate) struct ServeArgs {
     /// needed); when memory is full of changes not yet on disk, writes get
     /// a temporary failure (binary ETMPFAIL, text `SERVER_ERROR out of
     /// memory storing object`) until the engine catches up. Not counted:
-    /// the engine's 64 MiB block cache, connection buffers, the TAP ring
-    /// (--tap-ring-mib) and the write-behind dirty set (--max-dirty-bytes).
-    /// Default: half of the machine's physical memory.
+    /// the engine's cache (a quarter of the limit, 8 to 64 MiB), connection
+    /// buffers, the TAP ring (--tap-ring-mib) and the write-behind dirty
+    /// set (--max-dirty-bytes). Default: half of the machine's physical
+    /// memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "memory_mib")]
     memory_limit: Option<u64>,
     /// The same limit in MiB, as memcached spells it (-m 1024).
@@ -182,7 +183,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     template.warmup = store::Warmup::Background;
     template.tombstone_retention = Duration::from_secs(u64::from(args.tombstone_hours) * 3600);
     template.feed_max_bytes = args.tap_ring_mib.saturating_mul(1024 * 1024);
-    template.memory = std::sync::Arc::new(budget(args)?);
+    let memory = budget(args)?;
+    // A small quota means a small machine: the engine's cache shrinks with
+    // it (a quarter of the quota, 8 to 64 MiB); reads it misses come from
+    // the OS page cache.
+    template.engine_cache_bytes = (memory.limit() / 4).clamp(8 << 20, store::DEFAULT_ENGINE_CACHE);
+    template.memory = std::sync::Arc::new(memory);
     let users = match &args.users {
         Some(path) => Some(server::Users::load(path)?),
         None => None,
@@ -235,10 +241,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         eprintln!("mammoth: {threads} worker threads");
         let memory = &template.memory;
         eprintln!(
-            "mammoth: memory limit {} MiB for items ({} eviction above {} MiB)",
+            "mammoth: memory limit {} MiB for items ({} eviction above {} MiB), engine cache {} MiB",
             memory.limit() >> 20,
             memory.eviction().name(),
-            memory.high_watermark() >> 20
+            memory.high_watermark() >> 20,
+            template.engine_cache_bytes >> 20
         );
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
         server::run_on(listener, config, buckets, shutdown_signal(), workers.handles()).await;

@@ -60,6 +60,9 @@ pub struct Config {
     pub warmup: Warmup,
     /// The time source.
     pub clock: Clock,
+    /// The engine's own cache (fjall's block cache, SQLite's page cache),
+    /// outside the memory quota.
+    pub engine_cache_bytes: u64,
     /// The memory quota, shared with every store opened with the same
     /// `Arc` (see [`Budget`]; the default has no limit).
     pub memory: Arc<Budget>,
@@ -81,6 +84,7 @@ impl Config {
             feed_max_changes: 256 * 1024,
             warmup: Warmup::default(),
             clock: Clock::system(),
+            engine_cache_bytes: crate::backend::DEFAULT_ENGINE_CACHE,
             memory: Arc::new(Budget::unlimited()),
         }
     }

@@ -91,7 +91,8 @@ mod wal;
 mod warmup;
 
 pub use crate::backend::{
-    Backend, BackendKind, Batch, FjallBackend, LoadSummary, Reader, SqliteBackend,
+    Backend, BackendKind, Batch, DEFAULT_ENGINE_CACHE, FjallBackend, LoadSummary, Reader,
+    SqliteBackend,
 };
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::config::{Config, Durability, Warmup};

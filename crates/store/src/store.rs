@@ -169,7 +169,7 @@ impl Store {
     ///
     /// Fails when the engine cannot be opened or a stored record is corrupt (the error names its key).
     pub fn open(config: Config) -> Result<Store, Error> {
-        let backend = config.backend.open(&config.dir)?;
+        let backend = config.backend.open_with_cache(&config.dir, config.engine_cache_bytes)?;
         Store::open_with_backend(config, backend)
     }
 

@@ -183,7 +183,13 @@ fn background_fetches_share_one_read_and_resolve() {
     }
     assert!(both > 300, "only {both} keys had two fetches in flight");
     let reads = stat(&store, "ep_bg_num_samples");
-    assert!(reads <= requested, "{reads} engine reads for {requested} keys: not shared");
+    // Unshared, the keys with two fetches in flight would cost two reads
+    // each. (A key the pager ejects again between the two requests may
+    // cost two honestly.)
+    assert!(
+        reads < requested + both / 4,
+        "{reads} engine reads for {requested} keys, {both} with two fetches: not shared"
+    );
     // Fetched values are in memory: GETs right after need no inline read.
     for n in 0..2000 {
         let _ = store.fetch(&key(n)).map(|f| runtime.block_on(f.wait()));

@@ -76,6 +76,8 @@ pub struct FjallBackend {
     /// Batches big enough to ingest that went through the journal while
     /// compaction was behind (see [`INGEST_MAX_L0_TABLES`]).
     deferred_batches: u64,
+    /// Memtable size of the items keyspace (kept for its re-creation).
+    memtable_bytes: u64,
 }
 
 impl FjallBackend {
@@ -85,6 +87,16 @@ impl FjallBackend {
     ///
     /// Fails when the directory belongs to another backend or fjall cannot open it.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        FjallBackend::open_with_cache(dir, ENGINE_CACHE_BYTES)
+    }
+
+    /// [`FjallBackend::open`] with a block cache of `cache_bytes` (and
+    /// memtables of a quarter of that, between 2 and 16 MiB).
+    ///
+    /// # Errors
+    ///
+    /// As [`FjallBackend::open`].
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, Error> {
         claim_dir(dir, BackendKind::Fjall)?;
         let path = dir.join("fjall");
         let err = |context: &str| {
@@ -98,12 +110,13 @@ impl FjallBackend {
         // MiB) keep its memory well below the data's.
         let db = Database::builder(&path)
             .manual_journal_persist(true)
-            .cache_size(ENGINE_CACHE_BYTES)
+            .cache_size(cache_bytes)
             .max_journaling_size(MAX_JOURNAL_BYTES)
             .worker_threads(ENGINE_WORKERS)
             .open()
             .map_err(err("open"))?;
-        let items = open_items(&db).map_err(err("open keyspace in"))?;
+        let memtable_bytes = (cache_bytes / 4).clamp(2 << 20, MEMTABLE_BYTES);
+        let items = open_items(&db, memtable_bytes).map_err(err("open keyspace in"))?;
         let meta =
             db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err("open keyspace in"))?;
         let shared_items = Arc::new(RwLock::new(items.clone()));
@@ -115,13 +128,14 @@ impl FjallBackend {
             path,
             ingested_batches: 0,
             deferred_batches: 0,
+            memtable_bytes,
         })
     }
 }
 
 /// Opens (or creates) the items keyspace.
-fn open_items(db: &Database) -> fjall::Result<Keyspace> {
-    db.keyspace(ITEMS, || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES))
+fn open_items(db: &Database, memtable_bytes: u64) -> fjall::Result<Keyspace> {
+    db.keyspace(ITEMS, || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes))
 }
 
 /// One item write of a batch, for sorting.
@@ -204,7 +218,8 @@ impl Backend for FjallBackend {
             // `wal_lsn` before this batch, and the commit log replays it.
             let err = |context| move |e| Error::engine(NAME, context, e);
             self.db.delete_keyspace(self.items.clone()).map_err(err("drop items keyspace"))?;
-            self.items = open_items(&self.db).map_err(err("recreate items keyspace"))?;
+            self.items = open_items(&self.db, self.memtable_bytes)
+                .map_err(err("recreate items keyspace"))?;
             *self.shared_items.write().unwrap_or_else(PoisonError::into_inner) = self.items.clone();
             // Persist a write now, so that a crash before the rest of the
             // batch cannot restart fjall's sequence counter below the new

@@ -19,6 +19,9 @@ mod sqlite;
 pub use self::fjall::FjallBackend;
 pub use self::sqlite::SqliteBackend;
 
+/// The engines' cache by default: fjall's block cache, SQLite's page cache.
+pub const DEFAULT_ENGINE_CACHE: u64 = 64 << 20;
+
 /// Which engine to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {
@@ -53,9 +56,19 @@ impl BackendKind {
     ///
     /// Fails when the directory belongs to another backend or the engine cannot open it.
     pub fn open(self, dir: &Path) -> Result<Box<dyn Backend>, Error> {
+        self.open_with_cache(dir, DEFAULT_ENGINE_CACHE)
+    }
+
+    /// [`BackendKind::open`] with the engine's cache of pages or blocks
+    /// bounded to `cache_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`BackendKind::open`].
+    pub fn open_with_cache(self, dir: &Path, cache_bytes: u64) -> Result<Box<dyn Backend>, Error> {
         Ok(match self {
-            BackendKind::Fjall => Box::new(FjallBackend::open(dir)?),
-            BackendKind::Sqlite => Box::new(SqliteBackend::open(dir)?),
+            BackendKind::Fjall => Box::new(FjallBackend::open_with_cache(dir, cache_bytes)?),
+            BackendKind::Sqlite => Box::new(SqliteBackend::open_with_cache(dir, cache_bytes)?),
         })
     }
 }

@@ -35,13 +35,23 @@ impl SqliteBackend {
     ///
     /// Fails when the directory belongs to another backend or SQLite cannot open it.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        SqliteBackend::open_with_cache(dir, 64 << 20)
+    }
+
+    /// [`SqliteBackend::open`] with a page cache of `cache_bytes` for the
+    /// writer connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteBackend::open`].
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, Error> {
         claim_dir(dir, BackendKind::Sqlite)?;
         let path = dir.join("items.sqlite");
         let conn = Connection::open(&path).map_err(sql_err("open database"))?;
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -{};
              CREATE TABLE IF NOT EXISTS items (
                  key BLOB PRIMARY KEY NOT NULL,
                  record BLOB NOT NULL
@@ -50,7 +60,8 @@ impl SqliteBackend {
                  name TEXT PRIMARY KEY NOT NULL,
                  value INTEGER NOT NULL
              ) WITHOUT ROWID;",
-        )
+            (cache_bytes / 1024).max(256)
+        ))
         .map_err(sql_err("create schema"))?;
         Ok(SqliteBackend { conn, path })
     }
