@@ -24,7 +24,7 @@ fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The collector process; SIGKILLed if a failing test leaves it running.
+/// The collector process; killed (SIGKILL) if a failing test leaves it running.
 struct Collecting {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -65,7 +65,9 @@ impl Collecting {
             match self.lines.recv_timeout(Duration::from_secs(20)) {
                 Ok(l) if l.contains(what) => return l,
                 Ok(l) => seen.push(l),
-                Err(_) => panic!("no line with {what:?}; stderr so far:\n{}", seen.join("\n")),
+                Err(e) => {
+                    panic!("no line with {what:?} ({e}); stderr so far:\n{}", seen.join("\n"))
+                }
             }
         }
     }
