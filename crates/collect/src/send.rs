@@ -130,11 +130,12 @@ pub fn send(
             // Datagram n is due at n / rate seconds.
             let due = Duration::from_secs_f64(n as f64 / rate as f64);
             if let Some(ahead) = due.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) {
-                if ahead > Duration::from_micros(200) {
-                    std::thread::sleep(ahead.min(Duration::from_millis(5)));
-                } else {
-                    std::thread::yield_now();
-                }
+                // Sleep rather than spin (a spinning sender would take a
+                // core from the receiver it is testing): at high rates
+                // this sends in bursts of about a millisecond's worth.
+                std::thread::sleep(
+                    ahead.clamp(Duration::from_micros(500), Duration::from_millis(5)),
+                );
                 continue;
             }
         }
