@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod collect;
 mod map;
 mod records;
 mod seq;
@@ -50,6 +51,17 @@ enum Command {
     Tap(tap::TapCommand),
     /// Load a SequenceFile or MapFile (or a directory of them) into a server.
     Import(tap::ImportArgs),
+    /// Store sensor readings from multicast (or unicast) UDP in a server.
+    ///
+    /// Each reading is stored under `reading/<iso-time>_<serial>` as JSON
+    /// (`{"ts","serial","reading", extra fields…}`) and
+    /// `sensor/<serial>/latest` holds the newest one; writes go in
+    /// SETQ…NOOP pipelines, acknowledged once durable, and are re-sent
+    /// after a reconnect when the server goes away. A status line goes to
+    /// stderr every --status-every seconds and a summary on exit; Ctrl-C or
+    /// SIGTERM stops after a final flush. Export the history with `mammoth
+    /// tap export --key-prefix reading/`.
+    Collect(Box<collect::CollectArgs>),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +74,7 @@ fn main() -> ExitCode {
         Command::Userset(cmd) => userset::run(cmd),
         Command::Tap(cmd) => tap::run(cmd),
         Command::Import(args) => tap::run_import(&args),
+        Command::Collect(args) => collect::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -141,7 +141,7 @@ pub(crate) struct ImportArgs {
 }
 
 /// A flag set by SIGINT or SIGTERM (a watcher thread with a small runtime).
-fn stop_flag() -> Arc<AtomicBool> {
+pub(crate) fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     std::thread::spawn(move || {
