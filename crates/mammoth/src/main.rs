@@ -64,6 +64,13 @@ enum Command {
     Collect(Box<collect::CollectArgs>),
 }
 
+/// mimalloc: the server frees memory on other threads than the ones that
+/// allocated it (the pager ejects values the workers and fetch threads
+/// allocated); glibc's per-thread arenas keep such memory, so resident
+/// memory drifted ~100 MiB above what the items hold after a read phase.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

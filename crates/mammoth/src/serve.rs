@@ -79,7 +79,7 @@ pub(crate) struct ServeArgs {
     /// needed); when memory is full of changes not yet on disk, writes get
     /// a temporary failure (binary ETMPFAIL, text `SERVER_ERROR out of
     /// memory storing object`) until the engine catches up. Not counted:
-    /// the engine's cache (a quarter of the limit, 8 to 64 MiB), connection
+    /// the engine's cache (an eighth of the limit, 8 to 64 MiB), connection
     /// buffers, the TAP ring (--tap-ring-mib) and the write-behind dirty
     /// set (--max-dirty-bytes). Default: half of the machine's physical
     /// memory.
@@ -185,9 +185,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     template.feed_max_bytes = args.tap_ring_mib.saturating_mul(1024 * 1024);
     let memory = budget(args)?;
     // A small quota means a small machine: the engine's cache shrinks with
-    // it (a quarter of the quota, 8 to 64 MiB); reads it misses come from
+    // it (an eighth of the quota, 8 to 64 MiB); reads it misses come from
     // the OS page cache.
-    template.engine_cache_bytes = (memory.limit() / 4).clamp(8 << 20, store::DEFAULT_ENGINE_CACHE);
+    template.engine_cache_bytes = (memory.limit() / 8).clamp(8 << 20, store::DEFAULT_ENGINE_CACHE);
     template.memory = std::sync::Arc::new(memory);
     let users = match &args.users {
         Some(path) => Some(server::Users::load(path)?),

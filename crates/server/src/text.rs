@@ -122,6 +122,13 @@ impl Conn<'_> {
             TextRequest::Verbosity { .. } => {
                 reply.line(&mut self.out.buf, Line::Ok);
             }
+            TextRequest::CacheMemlimit { megabytes, .. } => {
+                // The quota is shared by every bucket; the pagers see the
+                // new limit on their next tick.
+                self.store.config().memory.set_limit(megabytes << 20);
+                tracing::info!(peer = %self.peer, megabytes, "memory limit changed");
+                reply.line(&mut self.out.buf, Line::Ok);
+            }
             TextRequest::Quit => return Next::Close,
             TextRequest::MetaGet(m) => self.meta_get(&m),
             TextRequest::MetaSet(m) => self.meta_set(&m),

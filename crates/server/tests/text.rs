@@ -211,6 +211,21 @@ fn stats_groups_match_the_binary_ones() {
         settings.push(line);
     }
     assert!(settings.contains(&"STAT binding_protocol auto-negotiate".to_string()), "{settings:?}");
+    // No quota set: maxbytes 0, and ejection is memcached's "evictions on".
+    assert!(settings.contains(&"STAT maxbytes 0".to_string()), "{settings:?}");
+    assert!(settings.contains(&"STAT evictions on".to_string()), "{settings:?}");
+    c.call("cache_memlimit 100\r\n", "OK\r\n");
+    c.call("cache_memlimit 0\r\n", "CLIENT_ERROR bad command line format\r\n");
+    c.send(b"stats settings\r\n");
+    let mut settings = Vec::new();
+    loop {
+        let line = c.line();
+        if line == "END" {
+            break;
+        }
+        settings.push(line);
+    }
+    assert!(settings.contains(&"STAT maxbytes 104857600".to_string()), "{settings:?}");
     c.send(b"stats engine\r\n");
     while c.line() != "END" {}
     c.call("stats detail on\r\n", "OK\r\n");

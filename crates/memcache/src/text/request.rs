@@ -66,6 +66,14 @@ pub enum TextRequest {
         /// Suppress the reply.
         noreply: bool,
     },
+    /// `cache_memlimit <megabytes> [noreply]`: change the memory limit;
+    /// `OK`.
+    CacheMemlimit {
+        /// The new limit in MiB (at least 1).
+        megabytes: u64,
+        /// Suppress the reply.
+        noreply: bool,
+    },
     /// `quit`: close without a reply.
     Quit,
     /// `mg`.
@@ -166,7 +174,8 @@ impl TextRequest {
             | TextRequest::Arith { noreply, .. }
             | TextRequest::Touch { noreply, .. }
             | TextRequest::FlushAll { noreply, .. }
-            | TextRequest::Verbosity { noreply, .. } => *noreply,
+            | TextRequest::Verbosity { noreply, .. }
+            | TextRequest::CacheMemlimit { noreply, .. } => *noreply,
             _ => false,
         };
         Reply { noreply }
@@ -431,6 +440,14 @@ fn parse_classic(
             let level = parse_u32(t.get(1))
                 .ok_or_else(|| err(TextErrorKind::BadFormat).noreply(noreply))?;
             done(TextRequest::Verbosity { level, noreply })
+        }
+        b"cache_memlimit" => {
+            want(n == 3 || n == 4)?;
+            let noreply = t.noreply();
+            let megabytes = parse_u64(t.get(1))
+                .filter(|&m| m > 0 && m < (1 << 44))
+                .ok_or_else(|| err(TextErrorKind::BadFormat).noreply(noreply))?;
+            done(TextRequest::CacheMemlimit { megabytes, noreply })
         }
         b"stats" => {
             let args = split_spaces(line).skip(1).map(|(s, e)| slice(&line[s..e])).collect();
