@@ -8,7 +8,11 @@
 //! memload churn PORT KEYS VALUE_LEN OPS      OPS random overwrites of the same keys
 //! memload get   PORT KEYS SECS VALUE_LEN     GETs, 90 % to the first 10 % of the keys,
 //!                                            8 connections each waiting for its reply:
-//!                                            rate, hit ratio, latency p50/p99
+//!                                            rate, hit ratio, latency p50/p99 of all
+//!                                            GETs and of those to the hot keys
+//! memload hot   PORT KEYS SECS VALUE_LEN [tail]  the same, every GET to the hot 10 %
+//!                                            (with `tail`: the last 10 % of the keys,
+//!                                            what an LRU cache keeps after a load)
 //! memload cold  PORT KEYS SAMPLES VALUE_LEN  one GET at a time of keys outside the hot
 //!                                            10 %: latency p50/p99 (values read back
 //!                                            from disk on a server that ejected them)
@@ -189,55 +193,7 @@ fn main() {
             let (rate, retried) = load(port, &order, len, 4);
             println!("churn: {ops} overwrites of {keys} keys, {rate:.0} ops/s, {retried} retried");
         }
-        "get" => {
-            let secs = arg(&args, 4, "seconds");
-            let len = arg(&args, 5, "value length") as usize;
-            let hot = (keys / 10).max(1);
-            let stop = Arc::new(AtomicBool::new(false));
-            let started = Instant::now();
-            let results: Vec<(u64, u64, Vec<u64>)> = std::thread::scope(|s| {
-                let workers: Vec<_> = (0..8u64)
-                    .map(|t| {
-                        let stop = Arc::clone(&stop);
-                        s.spawn(move || {
-                            let mut c = Conn::open(port);
-                            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t + 1) * 0x1234_5678));
-                            let (mut hits, mut misses, mut lat) = (0, 0, Vec::new());
-                            while !stop.load(Ordering::Relaxed) {
-                                let n = if rng.below(10) < 9 {
-                                    rng.below(hot)
-                                } else {
-                                    hot + rng.below(keys - hot)
-                                };
-                                let t0 = Instant::now();
-                                if c.get(n, len) {
-                                    hits += 1;
-                                } else {
-                                    misses += 1;
-                                }
-                                lat.push(t0.elapsed().as_micros() as u64);
-                            }
-                            (hits, misses, lat)
-                        })
-                    })
-                    .collect();
-                std::thread::sleep(Duration::from_secs(secs));
-                stop.store(true, Ordering::Relaxed);
-                workers.into_iter().map(|w| w.join().unwrap()).collect()
-            });
-            let elapsed = started.elapsed().as_secs_f64();
-            let (hits, misses): (u64, u64) =
-                results.iter().fold((0, 0), |(h, m), r| (h + r.0, m + r.1));
-            let mut lat: Vec<u64> = results.into_iter().flat_map(|r| r.2).collect();
-            lat.sort_unstable();
-            println!(
-                "get: {:.0} gets/s, hit ratio {:.4}, latency p50 {} us p99 {} us",
-                (hits + misses) as f64 / elapsed,
-                hits as f64 / (hits + misses).max(1) as f64,
-                percentile(&lat, 0.5),
-                percentile(&lat, 0.99)
-            );
-        }
+        "get" | "hot" => gets(&args, mode, port, keys),
         "cold" => {
             let samples = arg(&args, 4, "samples");
             let len = arg(&args, 5, "value length") as usize;
@@ -253,7 +209,7 @@ fn main() {
             }
             lat.sort_unstable();
             println!(
-                "cold: {samples} gets, hit ratio {:.4}, latency p50 {} us p99 {} us",
+                "cold: samples={samples} hit={:.4} p50={} p99={} (hit ratio, µs)",
                 hits as f64 / samples.max(1) as f64,
                 percentile(&lat, 0.5),
                 percentile(&lat, 0.99)
@@ -264,4 +220,68 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `get` and `hot`: GETs from 8 connections for a while; prints rate, hit
+/// ratio and latencies.
+fn gets(args: &[String], mode: &str, port: u16, keys: u64) {
+    let only_hot = mode == "hot";
+    let secs = arg(args, 4, "seconds");
+    let len = arg(args, 5, "value length") as usize;
+    let hot = (keys / 10).max(1);
+    // The hot keys: the first tenth, or with `tail` the last.
+    let base = if args.get(6).is_some_and(|a| a == "tail") { keys - hot } else { 0 };
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let results: Vec<(u64, u64, Vec<u64>, Vec<u64>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8u64)
+            .map(|t| {
+                let stop = Arc::clone(&stop);
+                s.spawn(move || {
+                    let mut c = Conn::open(port);
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t + 1) * 0x1234_5678));
+                    let (mut hits, mut misses) = (0, 0);
+                    let (mut lat, mut hot_lat) = (Vec::new(), Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        let is_hot = only_hot || rng.below(10) < 9;
+                        let n = if is_hot {
+                            base + rng.below(hot)
+                        } else {
+                            (base + hot + rng.below(keys - hot)) % keys
+                        };
+                        let t0 = Instant::now();
+                        if c.get(n, len) {
+                            hits += 1;
+                        } else {
+                            misses += 1;
+                        }
+                        let us = t0.elapsed().as_micros() as u64;
+                        lat.push(us);
+                        if is_hot {
+                            hot_lat.push(us);
+                        }
+                    }
+                    (hits, misses, lat, hot_lat)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(secs));
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let (hits, misses): (u64, u64) = results.iter().fold((0, 0), |(h, m), r| (h + r.0, m + r.1));
+    let mut hot_lat: Vec<u64> = results.iter().flat_map(|r| r.3.iter().copied()).collect();
+    let mut lat: Vec<u64> = results.into_iter().flat_map(|r| r.2).collect();
+    lat.sort_unstable();
+    hot_lat.sort_unstable();
+    println!(
+        "{mode}: rate={:.0} hit={:.4} p50={} p99={} hot_p50={} hot_p99={} (gets/s, hit ratio, µs)",
+        (hits + misses) as f64 / elapsed,
+        hits as f64 / (hits + misses).max(1) as f64,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&hot_lat, 0.5),
+        percentile(&hot_lat, 0.99)
+    );
 }
