@@ -57,10 +57,20 @@ fn mem_used_is_within_ten_percent_of_what_the_allocator_gave() {
     // counted) small beside the items.
     config.engine_cache_bytes = 1 << 20;
     let store = Store::open(config).unwrap();
+    // Until the engine has every logged batch (the applier's merge holds
+    // a map of the pending changes), then a few pager ticks.
     let settle = |store: &Store| {
         store.sync();
-        // The applier's merge window, then a few pager ticks.
-        std::thread::sleep(Duration::from_millis(800));
+        let stat = |name: &str| -> u64 {
+            let stats = store.stats();
+            stats.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| v.parse().unwrap())
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while stat("engine_applied_lsn") < stat("commit_log_lsn") {
+            assert!(std::time::Instant::now() < deadline, "the engine never caught up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     };
     settle(&store);
     let base = ALLOC.allocated();
