@@ -188,19 +188,47 @@ impl<T: Transport> Target<T> {
         requests: u32,
         key_of: impl Fn(u32) -> Option<Bytes>,
     ) -> Result<Committed> {
+        self.send_encoded(frames, requests)?;
+        self.await_encoded(requests, key_of)
+    }
+
+    /// The first half of [`Target::commit_encoded`]: sends the pipeline and
+    /// its NOOP without waiting. Several may be sent before their replies
+    /// are awaited, oldest first, with [`Target::await_encoded`] — the
+    /// server answers in order, so replies before a pipeline's NOOP are
+    /// that pipeline's.
+    ///
+    /// # Errors
+    /// I/O; [`Error::Unexpected`] if requests were queued with `set` and
+    /// the like.
+    pub fn send_encoded(&mut self, frames: &[u8], requests: u32) -> Result<()> {
         if !self.keys.is_empty() || !self.out.is_empty() {
             return Err(Error::Unexpected {
                 offset: self.reader.offset(),
-                what: "commit_encoded with requests already queued".into(),
+                what: "an encoded pipeline with requests already queued".into(),
             });
         }
-        let end = requests.wrapping_add(1);
         let mut noop = BytesMut::with_capacity(24);
-        Batch::new(&mut noop, end).noop();
+        Batch::new(&mut noop, requests.wrapping_add(1)).noop();
         write_all(&mut self.transport, frames)?;
-        write_all(&mut self.transport, &noop)?;
+        write_all(&mut self.transport, &noop)
+    }
+
+    /// The second half of [`Target::commit_encoded`]: waits for the oldest
+    /// pipeline sent with [`Target::send_encoded`] and not yet awaited,
+    /// which had `requests` requests.
+    ///
+    /// # Errors
+    /// As [`Target::commit`].
+    pub fn await_encoded(
+        &mut self,
+        requests: u32,
+        key_of: impl Fn(u32) -> Option<Bytes>,
+    ) -> Result<Committed> {
         let done = Committed { sets: u64::from(requests), ..Committed::default() };
-        self.await_noop(end, done, |opaque| opaque.checked_sub(1).and_then(&key_of))
+        self.await_noop(requests.wrapping_add(1), done, |opaque| {
+            opaque.checked_sub(1).filter(|i| *i < requests).and_then(&key_of)
+        })
     }
 
     /// Reads replies until the NOOP with opaque `end`, counting refusals
@@ -250,7 +278,7 @@ impl<T: Transport> Target<T> {
 mod tests {
     use std::io::{self, Cursor, Read, Write};
 
-    use memcache::binary::{RequestDecoder, Response};
+    use memcache::binary::{HEADER_LEN, RequestDecoder, Response};
 
     use super::*;
 
@@ -328,6 +356,28 @@ mod tests {
         }
         assert_eq!(seen.last(), Some(&(Opcode::NOOP, 4)));
         assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn two_encoded_pipelines_in_flight() {
+        let mut frames = BytesMut::new();
+        Batch::new(&mut frames, 1).setq(b"a", b"v", 0, 0);
+        let mut replies = BytesMut::new();
+        reply(&mut replies, Opcode::NOOP, Status::SUCCESS, 2);
+        reply(&mut replies, Opcode::SETQ, Status::E2BIG, 1);
+        reply(&mut replies, Opcode::NOOP, Status::SUCCESS, 2);
+        let script = Script { replies: Cursor::new(replies.to_vec()), written: Vec::new() };
+        let mut t = Target::new(script);
+        t.send_encoded(&frames, 1).unwrap();
+        t.send_encoded(&frames, 1).unwrap();
+        let first = t.await_encoded(1, |_| Some(Bytes::from("first"))).unwrap();
+        assert_eq!(first.rejected, 0);
+        let second = t.await_encoded(1, |_| Some(Bytes::from("second"))).unwrap();
+        assert_eq!(second.rejected, 1);
+        assert!(
+            matches!(&t.take_rejections()[..], [Error::Rejected { key, .. }] if key == "second")
+        );
+        assert_eq!(t.transport.written.len(), 2 * (frames.len() + HEADER_LEN));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The writer: commits each encoded batch, reconnecting and sending it
 //! again until the server acknowledges it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,9 @@ use super::encode::Encoded;
 use super::{Counters, Event, add, chain};
 use crate::error::Error;
 use crate::reading::READING_PREFIX;
+
+/// Batches sent and not yet acknowledged, at most.
+const IN_FLIGHT: usize = 2;
 
 pub(crate) struct Writer {
     endpoint: Endpoint,
@@ -34,53 +38,61 @@ impl Writer {
     /// Runs until the encoder is gone and all is stored; returns the
     /// readings given up on (server unreachable past the drain timeout).
     /// Committed batches go back to the encoder through `spare`.
+    ///
+    /// Up to [`IN_FLIGHT`] batches are sent before the oldest one's
+    /// acknowledgement is awaited, so the server applies the next batch
+    /// while it makes the last one durable. After a failure every batch in
+    /// flight is sent again, in order, on the new connection.
     pub(crate) fn run(
         mut self,
         rx: &Receiver<Encoded>,
         spare: &Sender<Encoded>,
     ) -> Result<u64, Error> {
-        while let Ok(mut batch) = rx.recv() {
-            if !self.commit(&batch)? {
-                // Gave up (stopping): count this batch and what follows.
-                let mut lost = u64::from(batch.readings);
-                while let Ok(b) = rx.recv() {
-                    lost += u64::from(b.readings);
-                }
-                return Ok(lost);
-            }
-            batch.clear();
-            let _ = spare.send(batch);
-        }
-        Ok(0)
-    }
-
-    fn giving_up(&self) -> bool {
-        self.give_up_at.lock().ok().and_then(|at| *at).is_some_and(|at| Instant::now() >= at)
-    }
-
-    /// Stores `batch`, reconnecting and resending until the server
-    /// acknowledges it. Returns false when it gave up (stopping, server
-    /// unreachable).
-    fn commit(&mut self, batch: &Encoded) -> Result<bool, Error> {
+        let mut flight: VecDeque<(Encoded, bool)> = VecDeque::new();
+        let mut open = true;
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.try_commit(batch) {
-                Ok(rejected) => {
-                    add(&self.counters.stored, u64::from(batch.readings) - rejected);
-                    add(&self.counters.rejected, rejected);
-                    self.counters.batches.fetch_add(1, Ordering::SeqCst);
-                    return Ok(true);
+            // Take what is ready; wait only when nothing is in flight.
+            while open && flight.len() < IN_FLIGHT {
+                let next = if flight.is_empty() {
+                    rx.recv().ok()
+                } else {
+                    match rx.try_recv() {
+                        Ok(b) => Some(b),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => None,
+                    }
+                };
+                match next {
+                    Some(b) => flight.push_back((b, false)),
+                    None => open = false,
+                }
+            }
+            if flight.is_empty() {
+                return Ok(0);
+            }
+            match self.advance(&mut flight) {
+                Ok(mut batch) => {
+                    backoff = Duration::from_millis(50);
+                    batch.clear();
+                    let _ = spare.send(batch);
                 }
                 Err(e) if e.is_transient() => {
                     if self.target.take().is_some() {
                         add(&self.counters.reconnects, 1);
                     }
+                    let readings: u64 = flight.iter().map(|(b, _)| u64::from(b.readings)).sum();
                     if self.giving_up() {
-                        return Ok(false);
+                        // Stopping: count what is in flight and what follows.
+                        let rest: u64 = rx.iter().map(|b| u64::from(b.readings)).sum();
+                        return Ok(readings + rest);
+                    }
+                    for (_, sent) in &mut flight {
+                        *sent = false;
                     }
                     let _ = self.events.send(Event::Retrying {
                         error: chain(&e),
-                        readings: batch.readings as usize,
+                        readings: readings as usize,
                         retry_in: backoff,
                     });
                     std::thread::sleep(backoff);
@@ -91,8 +103,14 @@ impl Writer {
         }
     }
 
-    /// One attempt; returns how many readings the server refused.
-    fn try_commit(&mut self, batch: &Encoded) -> tap::Result<u64> {
+    fn giving_up(&self) -> bool {
+        self.give_up_at.lock().ok().and_then(|at| *at).is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Sends the batches in flight that are not yet sent on this
+    /// connection (connecting first if need be), waits for the oldest's
+    /// acknowledgement, counts it, and returns it.
+    fn advance(&mut self, flight: &mut VecDeque<(Encoded, bool)>) -> tap::Result<Encoded> {
         let t = if let Some(t) = self.target.take() {
             t
         } else {
@@ -102,7 +120,30 @@ impl Writer {
             t
         };
         let t = self.target.insert(t);
-        let done = t.commit_encoded(&batch.frames, batch.requests(), |i| batch.key(i))?;
+        for (batch, sent) in flight.iter_mut().filter(|(_, sent)| !*sent) {
+            t.send_encoded(&batch.frames, batch.requests())?;
+            *sent = true;
+        }
+        let Some((batch, _)) = flight.front() else {
+            return Err(tap::Error::Unexpected { offset: 0, what: "nothing in flight".into() });
+        };
+        let rejected = self.acknowledged(batch)?;
+        add(&self.counters.stored, u64::from(batch.readings) - rejected);
+        add(&self.counters.rejected, rejected);
+        self.counters.batches.fetch_add(1, Ordering::SeqCst);
+        flight
+            .pop_front()
+            .map(|(b, _)| b)
+            .ok_or(tap::Error::Unexpected { offset: 0, what: "nothing in flight".into() })
+    }
+
+    /// Waits for `batch`'s acknowledgement; returns how many of its
+    /// readings the server refused.
+    fn acknowledged(&mut self, batch: &Encoded) -> tap::Result<u64> {
+        let Some(t) = self.target.as_mut() else {
+            return Err(tap::Error::Unexpected { offset: 0, what: "not connected".into() });
+        };
+        let done = t.await_encoded(batch.requests(), |i| batch.key(i))?;
         let mut rejected_readings = 0u64;
         let rejections = t.take_rejections();
         let kept = rejections.len() as u64;
