@@ -101,6 +101,35 @@ impl Client {
     }
 }
 
+/// `stats engine` over the text protocol, as name → value.
+fn engine_stats(port: u16) -> std::collections::HashMap<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"stats engine\r\n").unwrap();
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !text.ends_with(b"END\r\n") {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "server closed during stats");
+        text.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            if parts.next() != Some("STAT") {
+                return None;
+            }
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+fn stat(stats: &std::collections::HashMap<String, String>, name: &str) -> u64 {
+    stats.get(name).unwrap_or_else(|| panic!("no stat {name}")).parse().unwrap()
+}
+
 #[test]
 fn a_data_set_four_times_the_limit_loads_and_reads_back_within_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,6 +163,13 @@ fn a_data_set_four_times_the_limit_loads_and_reads_back_within_bounded_memory() 
         bound >> 20
     );
     assert!(peak <= bound, "RSS peaked at {} MiB, over {} MiB", peak >> 20, bound >> 20);
+    // The values came back through background fetches, not reads on the
+    // worker thread.
+    let stats = engine_stats(served.port);
+    let (fetched, inline) = (stat(&stats, "ep_bg_fetched"), stat(&stats, "ep_bg_fetched_inline"));
+    assert!(fetched > (ITEMS / 2) as u64, "only {fetched} values read back: nothing was ejected?");
+    assert!(inline * 100 < fetched, "{inline} of {fetched} values read on the worker thread");
+    assert!(stat(&stats, "mem_used") <= LIMIT_MIB << 20);
 
     // kill -9, restart: the warmup stops at the quota, and every value is
     // there.

@@ -27,6 +27,9 @@ use crate::table::{KeyHasher, lock};
 
 /// Longest a logged batch waits before it is written to the engine.
 pub(crate) const WINDOW: Duration = Duration::from_millis(500);
+/// Entries the applier's reusable maps and vectors keep room for between
+/// windows.
+const KEEP_CAPACITY: usize = 4096;
 /// Value bytes pending at which the applier writes without waiting longer.
 pub(crate) const MAX_PENDING_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -220,10 +223,16 @@ impl Applier<'_> {
         self.retry("write", &mut |b| b.write_batch(&batch, false));
         self.progress.applied_seqno.fetch_max(batch.high_seqno, Ordering::Release);
         self.progress.applied_writes.fetch_add(batch.writes() as u64, Ordering::Relaxed);
-        // Values are not kept past the write; the vectors' capacity is.
+        // Values are not kept past the write; the vectors' capacity is, up
+        // to what a steady stream of small batches needs (a bulk load's
+        // peak would otherwise stay allocated, outside the memory quota).
         batch.puts.clear();
         batch.tombstones.clear();
         batch.deletes.clear();
+        batch.puts.shrink_to(KEEP_CAPACITY);
+        batch.tombstones.shrink_to(KEEP_CAPACITY);
+        batch.deletes.shrink_to(KEEP_CAPACITY);
+        self.pending.changes.shrink_to(KEEP_CAPACITY);
         self.batch = batch;
         self.progress.applied_lsn.store(lsn, Ordering::Release);
         self.writes += 1;

@@ -151,6 +151,8 @@ impl Dirty {
                 Version::Purge => batch.deletes.push(key),
             }
         }
+        // A bulk load's peak must not stay allocated (outside the quota).
+        self.entries.shrink_to(4096);
         self.bytes = 0;
         self.oldest = None;
         batch

@@ -5,9 +5,15 @@
 //!
 //! This is the ep-engine (membase) model:
 //!
-//! * **Memory first.** Every live item is in a sharded in-memory table, so
-//!   reads never touch the engine. The engine is read once, at start-up
-//!   (warmup), to fill the table.
+//! * **Memory first, within a quota.** Every live item's key and metadata
+//!   are in a sharded in-memory table, and its value unless the quota is
+//!   short: a pager ejects the values of items the engine already holds and
+//!   that were not used recently (CLOCK), and an operation that needs an
+//!   ejected value reads it back ([`Store::fetch`] does that off the
+//!   caller's thread; concurrent misses share one read). When memory is full
+//!   of changes the engine does not have yet, writes fail with
+//!   [`OpError::TempFail`] until it catches up. See [`memory`] and
+//!   `docs/memory.md`.
 //! * **A dirty set, coalesced per key.** Each mutation gets a sequence number
 //!   (which is also its CAS) and records the key's latest version in the
 //!   dirty set; ten SETs of one key before the next commit become one engine
@@ -46,9 +52,9 @@
 //! mark, and a reopened store skips 2^32 sequence numbers past it, so even
 //! CAS values handed out but lost in a crash are not handed out again.
 //!
-//! Limits: the whole data set lives in memory (as in membase 1.x; values are
-//! not evicted to disk); a delayed FLUSH that is pending at shutdown is
-//! forgotten.
+//! Limits: keys and metadata always stay in memory (no full ejection yet,
+//! so the number of keys is bounded by the quota); a delayed FLUSH that is
+//! pending at shutdown is forgotten.
 //!
 //! # Example
 //!

@@ -63,6 +63,7 @@ pub(crate) fn pager_loop(core: &Core, engine: &EngineProgress, stop: &PagerStop)
     let budget = &core.config.memory;
     let shards = core.shard_count();
     let mut next = 0;
+    let mut warned: Option<std::time::Instant> = None;
     while !stop.sleep(TICK) {
         core.measure_tables();
         if budget.eviction() != Eviction::Value || !budget.over_high() {
@@ -87,6 +88,19 @@ pub(crate) fn pager_loop(core: &Core, engine: &EngineProgress, stop: &PagerStop)
                     core.measure_tables();
                 }
             }
+        }
+        // Every value is out and memory is still full: the keys and
+        // metadata alone need more than the quota.
+        let stuck = budget.full() && core.items() > 0 && core.non_resident() >= core.items();
+        if stuck && warned.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            warned = Some(std::time::Instant::now());
+            tracing::warn!(
+                items = core.items(),
+                used = budget.used(),
+                limit = budget.limit(),
+                "the memory limit is too small for the keys alone: every value is ejected \
+                 and writes are refused; raise the limit"
+            );
         }
     }
 }

@@ -25,8 +25,11 @@ use crate::table::{Entry, Shard, Table, lock};
 use crate::warmup::{WarmState, WarmupReport, warm_up};
 
 /// Values shorter than this are copied out of the buffer they arrived in
-/// when stored (see [`Store::store`]).
-pub const COPY_BELOW: usize = 4096;
+/// when stored (see [`Store::store`]): the server reads into 64 KiB
+/// buffers, so a shorter value shares its buffer with other requests and a
+/// slice of it would keep the whole buffer alive. A longer one mostly has a
+/// buffer of its own and is kept without a copy.
+pub const COPY_BELOW: usize = 64 * 1024;
 
 /// `value` in an allocation of its own when it is short (see [`COPY_BELOW`]).
 fn own(value: Bytes) -> Bytes {

@@ -303,6 +303,9 @@ impl Log {
             .write_all_at(&buf, self.offset)
             .and_then(|()| seg.file.sync_data())
             .map_err(io_err(&seg.path));
+        // Reused, but a bulk load's largest batch does not stay allocated.
+        buf.truncate(1 << 20);
+        buf.shrink_to(1 << 20);
         self.buf = buf;
         written?;
         seg.last_lsn = lsn;

@@ -222,3 +222,27 @@ fn ttl_and_peek() {
     clock.advance(501);
     assert!(s.peek(b"k").is_none());
 }
+
+#[test]
+fn small_values_and_keys_are_copied_out_of_the_buffer_they_came_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path(), BackendKind::Fjall);
+    // A request buffer holding a key and a value, as a connection reads it.
+    let buffer = Bytes::from(b"key1value-one".to_vec());
+    let (key, value) = (buffer.slice(..4), buffer.slice(4..));
+    s.store(StoreMode::Set, key, value.clone(), 0, 0, 0).unwrap();
+    let hit = s.get(b"key1").unwrap();
+    assert_eq!(hit.value.to_bytes(), value);
+    let range = buffer.as_ptr_range();
+    assert!(
+        hit.value.extents().all(|e| !range.contains(&e.as_ptr())),
+        "the stored value still points into the request buffer"
+    );
+    // Small appends end in one block, not a chain of slices.
+    s.store(StoreMode::Append, b("key1"), buffer.slice(..3), 0, 0, 0).unwrap();
+    s.store(StoreMode::Prepend, b("key1"), buffer.slice(4..6), 0, 0, 0).unwrap();
+    let hit = s.get(b"key1").unwrap();
+    assert_eq!(hit.value.to_bytes(), Bytes::from_static(b"vavalue-onekey"));
+    assert_eq!(hit.value.extents().count(), 1);
+    assert!(hit.value.extents().all(|e| !range.contains(&e.as_ptr())));
+}

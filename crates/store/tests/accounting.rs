@@ -1,0 +1,80 @@
+//! Honest accounting: what the store says its items hold (`mem_used`:
+//! items, tombstones, hash tables) against what the allocator handed out,
+//! after a load and after overwriting every key twice from request buffers.
+//! A test binary of its own: the counting allocator sees the whole process.
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cap::Cap;
+use store::{Budget, Config, Eviction, Store, StoreMode};
+
+#[global_allocator]
+static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
+
+const ITEMS: usize = 200_000;
+
+/// Requests as a connection reads them: many keys and values in one
+/// 64 KiB buffer, handed to the store as slices of it.
+fn requests(round: usize) -> Vec<(Bytes, Bytes)> {
+    let mut out = Vec::with_capacity(ITEMS);
+    let mut n = 0;
+    while n < ITEMS {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut spans = Vec::new();
+        while buf.len() < 64 * 1024 - 200 && n < ITEMS {
+            let key = format!("item:{n:07}");
+            let value = format!("{round}:{n}:").repeat(10);
+            let k = buf.len()..buf.len() + key.len();
+            buf.extend_from_slice(key.as_bytes());
+            let v = buf.len()..buf.len() + value.len().min(100);
+            buf.extend_from_slice(&value.as_bytes()[..value.len().min(100)]);
+            spans.push((k, v));
+            n += 1;
+        }
+        let buf = Bytes::from(buf);
+        out.extend(spans.into_iter().map(|(k, v)| (buf.slice(k), buf.slice(v))));
+    }
+    out
+}
+
+#[expect(clippy::cast_precision_loss, reason = "a ratio for a message")]
+fn within(what: &str, counted: usize, allocated: usize) {
+    let ratio = counted as f64 / allocated as f64;
+    eprintln!("{what}: counted {counted} bytes, allocated {allocated}: {ratio:.3}");
+    assert!((0.9..=1.1).contains(&ratio), "{what}: counted {counted}, allocated {allocated}");
+}
+
+#[test]
+fn mem_used_is_within_ten_percent_of_what_the_allocator_gave() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Arc::new(Budget::new(1 << 40, Eviction::Value));
+    let mut config = Config::new(dir.path());
+    config.memory = Arc::clone(&budget);
+    // A small engine cache and memtable keep the engine's own memory (not
+    // counted) small beside the items.
+    config.engine_cache_bytes = 1 << 20;
+    let store = Store::open(config).unwrap();
+    let settle = |store: &Store| {
+        store.sync();
+        // The applier's merge window, then a few pager ticks.
+        std::thread::sleep(Duration::from_millis(800));
+    };
+    settle(&store);
+    let base = ALLOC.allocated();
+    let batch = requests(0);
+    for (key, value) in batch {
+        store.store(StoreMode::Set, key, value, 0, 0, 0).unwrap();
+    }
+    settle(&store);
+    within("after the load", budget.used() as usize, ALLOC.allocated() - base);
+    for round in 1..=2 {
+        for (key, value) in requests(round) {
+            store.store(StoreMode::Set, key, value, 0, 0, 0).unwrap();
+        }
+    }
+    settle(&store);
+    within("after overwriting twice", budget.used() as usize, ALLOC.allocated() - base);
+}
