@@ -64,6 +64,14 @@ impl Encoded {
         self.frames.len() - value.len()..self.frames.len()
     }
 
+    /// Appends a reading's SETQ (the encoder's own path, for tests of the
+    /// stages after it).
+    #[cfg(test)]
+    pub(crate) fn push_reading(&mut self, key: &[u8], value: &[u8]) {
+        self.setq(key, value);
+        self.readings += 1;
+    }
+
     pub(crate) fn clear(&mut self) {
         self.frames.clear();
         self.offsets.clear();

@@ -158,3 +158,128 @@ impl Writer {
         Ok(rejected_readings.min(u64::from(batch.readings)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use bytes::BytesMut;
+    use memcache::binary::{Limits, Opcode, RequestDecoder, Response, Status};
+
+    use super::*;
+
+    fn batch(keys: &[&str]) -> Encoded {
+        let mut b = Encoded::default();
+        for k in keys {
+            b.push_reading(k.as_bytes(), b"{}");
+        }
+        b
+    }
+
+    /// Reads requests until `noops` NOOPs have come; returns the keys of
+    /// the SETQs and the opaques of the NOOPs, in order.
+    fn read_requests(s: &mut std::net::TcpStream, noops: usize) -> (Vec<String>, Vec<u32>) {
+        let mut dec = RequestDecoder::new(Limits::default());
+        let mut buf = BytesMut::new();
+        let (mut keys, mut ends) = (Vec::new(), Vec::new());
+        let mut chunk = [0u8; 4096];
+        while ends.len() < noops {
+            while let Some(r) = dec.decode(&mut buf).unwrap() {
+                if r.opcode == Opcode::NOOP {
+                    ends.push(r.opaque);
+                } else if let memcache::binary::Command::Store { key, .. } = r.command {
+                    keys.push(String::from_utf8(key.to_vec()).unwrap());
+                }
+            }
+            if ends.len() >= noops {
+                break;
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "client closed early");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        (keys, ends)
+    }
+
+    fn noop_reply(opaque: u32) -> BytesMut {
+        let mut out = BytesMut::new();
+        Response {
+            opcode: Opcode::NOOP,
+            status: Status::SUCCESS,
+            opaque,
+            cas: 0,
+            data_type: 0,
+            extras: bytes::Bytes::new(),
+            key: bytes::Bytes::new(),
+            value: bytes::Bytes::new(),
+        }
+        .encode(&mut out);
+        out
+    }
+
+    /// The connection drops with two batches in flight: both are sent
+    /// again, in order, on the next connection, and counted once.
+    #[test]
+    fn batches_in_flight_are_resent_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut first, _) = listener.accept().unwrap();
+            let (keys, _) = read_requests(&mut first, 2);
+            assert_eq!(keys, ["reading/a", "reading/b", "reading/c"]);
+            drop(first); // no acknowledgement
+            let (mut second, _) = listener.accept().unwrap();
+            let (keys, ends) = read_requests(&mut second, 2);
+            assert_eq!(keys, ["reading/a", "reading/b", "reading/c"]);
+            assert_eq!(ends, [3, 2]);
+            second.write_all(&noop_reply(3)).unwrap();
+            second.write_all(&noop_reply(2)).unwrap();
+            // Wait for the client to go.
+            let _ = second.read(&mut [0u8; 1]);
+        });
+        let counters = Arc::new(Counters::default());
+        let (events_tx, events) = mpsc::channel();
+        let writer = Writer::new(
+            Endpoint::new(addr.to_string()),
+            counters.clone(),
+            events_tx,
+            Arc::new(Mutex::new(None)),
+        );
+        let (tx, rx) = mpsc::sync_channel(2);
+        tx.send(batch(&["reading/a", "reading/b"])).unwrap();
+        tx.send(batch(&["reading/c"])).unwrap();
+        drop(tx);
+        let (spare_tx, spare) = mpsc::channel();
+        assert_eq!(writer.run(&rx, &spare_tx).unwrap(), 0);
+        server.join().unwrap();
+        assert_eq!(counters.stored.load(Ordering::SeqCst), 3);
+        assert_eq!(counters.batches.load(Ordering::SeqCst), 2);
+        assert_eq!(counters.reconnects.load(Ordering::SeqCst), 1);
+        assert_eq!(spare.try_iter().count(), 2, "committed batches go back for reuse");
+        let events: Vec<Event> = events.try_iter().collect();
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Retrying { readings: 3, .. })),
+            "{events:?}"
+        );
+    }
+
+    /// Stopping with the server gone: what was in flight is given up and
+    /// counted.
+    #[test]
+    fn unreachable_server_gives_up_when_stopping() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let counters = Arc::new(Counters::default());
+        let (events_tx, _events) = mpsc::channel();
+        let give_up = Arc::new(Mutex::new(Some(Instant::now())));
+        let writer =
+            Writer::new(Endpoint::new(format!("127.0.0.1:{port}")), counters, events_tx, give_up);
+        let (tx, rx) = mpsc::sync_channel(3);
+        tx.send(batch(&["reading/a", "reading/b"])).unwrap();
+        tx.send(batch(&["reading/c"])).unwrap();
+        tx.send(batch(&["reading/d"])).unwrap();
+        drop(tx);
+        let (spare_tx, _spare) = mpsc::channel();
+        assert_eq!(writer.run(&rx, &spare_tx).unwrap(), 4);
+    }
+}
