@@ -1,24 +1,29 @@
-//! [`Collector`]: receiver threads (one per group) parse datagrams into
-//! records and hand them, in chunks over a bounded channel, to one writer
-//! thread that deduplicates, batches and commits them.
+//! [`Collector`]: receiver threads (one per group) copy datagrams into
+//! blocks and hand them to one encoder thread, which parses them,
+//! deduplicates and encodes each batch as a ready-to-send SETQ pipeline
+//! for one writer thread, which commits it.
+//!
+//! The receivers do as little as possible per datagram (one `recvfrom`
+//! and a copy), so they empty the kernel's queue quickly even when the
+//! cores are busy; parsing and encoding the next batch overlaps with the
+//! server committing the last one.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod encode;
+mod receive;
+mod write;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use foldhash::fast::RandomState;
-use tap::{Endpoint, Target};
+use tap::Endpoint;
 
 use crate::error::{Error, ParseError};
-use crate::format::{Format, Line};
-use crate::reading::latest_key;
+use crate::format::Format;
 use crate::socket::{self, KernelCounters};
-use crate::time::Timestamp;
 
 /// How a collector runs. [`Config::new`] has the defaults.
 #[derive(Clone, Debug)]
@@ -35,13 +40,15 @@ pub struct Config {
     pub format: Format,
     /// The server readings go to.
     pub server: Endpoint,
-    /// Readings per pipeline at most (default 5,000).
+    /// Readings per pipeline at most (default 5,000; a batch ends with
+    /// the datagram that reaches it).
     pub batch_max: usize,
     /// How long the first reading of a batch waits for more (default 50 ms).
     pub flush_interval: Duration,
-    /// Readings held in memory, received but not yet acknowledged, before
-    /// the receivers stop reading and the kernel buffer takes the strain
-    /// (default 500,000).
+    /// Datagrams held in memory, received but not yet parsed, before the
+    /// receivers stop reading and the kernel buffer takes the strain
+    /// (default 500,000). Besides these, at most three batches are in
+    /// memory: one being encoded, one queued, one being committed.
     pub max_pending: usize,
     /// Keys remembered to spot duplicated datagrams (default 200,000).
     pub dedup_window: usize,
@@ -75,6 +82,8 @@ pub struct Stats {
     pub datagrams: u64,
     /// Bytes received.
     pub bytes: u64,
+    /// Datagrams received and not yet parsed.
+    pub queued: u64,
     /// Lines that parsed as readings.
     pub readings: u64,
     /// Lines that did not (each logged, rate-limited).
@@ -94,16 +103,23 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Readings received and not yet stored, refused or found duplicate.
+    /// Work not yet done: readings received and not yet stored, refused or
+    /// found duplicate, plus datagrams not yet parsed (0 when everything
+    /// received so far is settled).
     pub fn pending(&self) -> u64 {
-        self.readings.saturating_sub(self.stored + self.rejected + self.duplicates)
+        self.readings.saturating_sub(self.stored + self.rejected + self.duplicates) + self.queued
     }
 }
 
+/// The shared counters. The receivers add to `queued` before `datagrams`,
+/// the encoder to `readings` before it takes from `queued`, and
+/// [`Collector::stats`] loads them in the opposite order, so a copy never
+/// shows work as done before it is.
 #[derive(Debug, Default)]
 struct Counters {
     datagrams: AtomicU64,
     bytes: AtomicU64,
+    queued: AtomicU64,
     readings: AtomicU64,
     malformed: AtomicU64,
     duplicates: AtomicU64,
@@ -114,7 +130,9 @@ struct Counters {
 }
 
 fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+    if n > 0 {
+        c.fetch_add(n, Ordering::SeqCst);
+    }
 }
 
 /// Something worth a log line.
@@ -172,21 +190,6 @@ pub struct Summary {
     pub unacknowledged: u64,
 }
 
-/// One parsed reading on its way to the writer.
-#[derive(Debug)]
-struct Record {
-    key: Bytes,
-    value: Bytes,
-    serial: Box<str>,
-    time: Timestamp,
-}
-
-/// Records per chunk handed from a receiver to the writer.
-const CHUNK: usize = 256;
-/// A receiver hands over a partial chunk after this long (and whenever the
-/// socket is idle for as long).
-const CHUNK_AGE: Duration = Duration::from_millis(5);
-
 /// A running collector. Dropping it without [`Collector::stop`] stops the
 /// threads without waiting for the final flush.
 #[derive(Debug)]
@@ -197,6 +200,7 @@ pub struct Collector {
     give_up_at: Arc<Mutex<Option<Instant>>>,
     drain_timeout: Duration,
     receivers: Vec<JoinHandle<()>>,
+    encoder: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<Result<u64, Error>>>,
     events: Receiver<Event>,
     local: Vec<SocketAddr>,
@@ -221,31 +225,30 @@ impl Collector {
         }
         let mut sockets = Vec::new();
         for &g in &config.groups {
-            sockets.push(socket::open(g, config.interface, config.recv_buffer, CHUNK_AGE)?);
+            sockets.push(socket::open(g, config.interface, config.recv_buffer, receive::IDLE)?);
         }
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let give_up_at = Arc::new(Mutex::new(None));
         let (events_tx, events) = mpsc::channel();
-        let (tx, rx) = mpsc::sync_channel::<Vec<Record>>((config.max_pending / CHUNK).max(2));
+        let (blocks_tx, blocks) = mpsc::channel::<receive::Block>();
+        // One batch queued while one is committed and one is encoded.
+        let (batches_tx, batches) = mpsc::sync_channel::<encode::Encoded>(1);
+        let (spare_tx, spare) = mpsc::channel::<encode::Encoded>();
+        let pool = Arc::new(receive::Pool::default());
         let local: Vec<SocketAddr> = sockets.iter().map(|s| s.local).collect();
         let inodes: Vec<u64> = sockets.iter().filter_map(|s| s.inode).collect();
         let recv_buffer = sockets.iter().map(|s| s.recv_buffer).min().unwrap_or(0);
 
-        let writer = Writer {
-            endpoint: config.server.clone(),
-            batch_max: config.batch_max,
-            flush_interval: config.flush_interval,
-            counters: counters.clone(),
-            events: events_tx.clone(),
-            give_up_at: give_up_at.clone(),
-            target: None,
-            recent: Recent::new(config.dedup_window),
-            latest: HashMap::default(),
-        };
+        let writer = write::Writer::new(
+            config.server.clone(),
+            counters.clone(),
+            events_tx.clone(),
+            give_up_at.clone(),
+        );
         let writer = std::thread::Builder::new()
             .name("collect-writer".into())
-            .spawn(move || writer.run(&rx))
+            .spawn(move || writer.run(&batches, &spare_tx))
             .map_err(Error::Thread)?;
         let mut c = Collector {
             counters,
@@ -253,18 +256,35 @@ impl Collector {
             give_up_at,
             drain_timeout: config.drain_timeout,
             receivers: Vec::new(),
+            encoder: None,
             writer: Some(writer),
             events,
             local,
             inodes,
             recv_buffer,
         };
-        for (s, group) in sockets.into_iter().zip(config.groups) {
-            let r = ReceiveLoop {
+        let encoder = encode::Encoder::new(
+            &config,
+            c.counters.clone(),
+            events_tx.clone(),
+            pool.clone(),
+            batches_tx,
+            spare,
+        );
+        c.encoder = Some(
+            std::thread::Builder::new()
+                .name("collect-encode".into())
+                .spawn(move || encoder.run(&blocks))
+                .map_err(Error::Thread)?,
+        );
+        for (i, (s, group)) in sockets.into_iter().zip(config.groups).enumerate() {
+            let r = receive::ReceiveLoop {
                 socket: s.socket,
+                index: i,
                 group,
-                format: config.format.clone(),
-                tx: tx.clone(),
+                tx: blocks_tx.clone(),
+                pool: pool.clone(),
+                max_queued: config.max_pending as u64,
                 counters: c.counters.clone(),
                 events: events_tx.clone(),
                 stop: c.stop.clone(),
@@ -292,17 +312,29 @@ impl Collector {
     /// The counters now.
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        // Later stages first (see Counters).
+        let stored = get(&c.stored);
+        let rejected = get(&c.rejected);
+        let duplicates = get(&c.duplicates);
+        let batches = get(&c.batches);
+        let reconnects = get(&c.reconnects);
+        let datagrams = get(&c.datagrams);
+        let bytes = get(&c.bytes);
+        let queued = get(&c.queued);
+        let readings = get(&c.readings);
+        let malformed = get(&c.malformed);
         Stats {
-            datagrams: get(&c.datagrams),
-            bytes: get(&c.bytes),
-            readings: get(&c.readings),
-            malformed: get(&c.malformed),
-            duplicates: get(&c.duplicates),
-            stored: get(&c.stored),
-            rejected: get(&c.rejected),
-            batches: get(&c.batches),
-            reconnects: get(&c.reconnects),
+            datagrams,
+            bytes,
+            queued,
+            readings,
+            malformed,
+            duplicates,
+            stored,
+            rejected,
+            batches,
+            reconnects,
             kernel: socket::read_kernel_counters(&self.inodes),
         }
     }
@@ -319,8 +351,9 @@ impl Collector {
     }
 
     /// Stops: the receivers read what the kernel still queues and end, the
-    /// writer stores everything received (retrying up to
-    /// [`Config::drain_timeout`] while the server is unreachable) and ends.
+    /// encoder parses all they received, the writer stores everything
+    /// (retrying up to [`Config::drain_timeout`] while the server is
+    /// unreachable) and ends.
     ///
     /// # Errors
     /// The writer's fatal error, if it had one.
@@ -330,6 +363,9 @@ impl Collector {
         }
         self.stop.store(true, Ordering::SeqCst);
         for h in self.receivers.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(h) = self.encoder.take() {
             let _ = h.join();
         }
         let unacknowledged = match self.writer.take().map(JoinHandle::join) {
@@ -347,306 +383,6 @@ impl Drop for Collector {
             at.get_or_insert_with(Instant::now);
         }
         self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-struct ReceiveLoop {
-    socket: std::net::UdpSocket,
-    group: SocketAddr,
-    format: Format,
-    tx: SyncSender<Vec<Record>>,
-    counters: Arc<Counters>,
-    events: mpsc::Sender<Event>,
-    stop: Arc<AtomicBool>,
-}
-
-impl ReceiveLoop {
-    fn run(self) {
-        let mut buf = vec![0u8; 65_536];
-        let mut chunk: Vec<Record> = Vec::with_capacity(CHUNK);
-        let mut chunk_since = Instant::now();
-        let mut log_window = Instant::now();
-        let mut logged = 0u32;
-        loop {
-            let got = self.socket.recv_from(&mut buf);
-            let (n, from) = match got {
-                Ok(x) => x,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // Idle: hand over what we have; after a stop, an
-                    // empty queue means we are done.
-                    if !chunk.is_empty() && self.tx.send(std::mem::take(&mut chunk)).is_err() {
-                        return;
-                    }
-                    if self.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    continue;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = self
-                        .events
-                        .send(Event::Receive { group: self.group, error: e.to_string() });
-                    if self.stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            };
-            add(&self.counters.datagrams, 1);
-            add(&self.counters.bytes, n as u64);
-            let (mut readings, mut malformed) = (0, 0);
-            let datagram = buf.get(..n).unwrap_or_default();
-            self.format.each_line(datagram, Timestamp::now(), |line| match line {
-                Line::Reading(r) => {
-                    readings += 1;
-                    if chunk.is_empty() {
-                        chunk_since = Instant::now();
-                    }
-                    chunk.push(Record {
-                        key: Bytes::from(r.key()),
-                        value: Bytes::from(r.to_json()),
-                        time: r.time,
-                        serial: r.serial.into_boxed_str(),
-                    });
-                }
-                Line::Malformed(error, text) => {
-                    malformed += 1;
-                    if log_window.elapsed() >= Duration::from_secs(1) {
-                        log_window = Instant::now();
-                        logged = 0;
-                    }
-                    if logged < MALFORMED_LOG_PER_SEC {
-                        logged += 1;
-                        let text = text.get(..200).unwrap_or(text);
-                        let line = String::from_utf8_lossy(text).into_owned();
-                        let _ = self.events.send(Event::Malformed { from, error, line });
-                    }
-                }
-            });
-            add(&self.counters.readings, readings);
-            add(&self.counters.malformed, malformed);
-            if (chunk.len() >= CHUNK || chunk_since.elapsed() >= CHUNK_AGE)
-                && !chunk.is_empty()
-                && self.tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
-            {
-                return;
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = self.tx.send(chunk);
-        }
-    }
-}
-
-/// The last N keys seen, for spotting duplicated datagrams exactly (no
-/// hash-only comparison: a collision would lose a reading).
-struct Recent {
-    set: HashSet<Bytes, RandomState>,
-    order: VecDeque<Bytes>,
-    cap: usize,
-}
-
-impl Recent {
-    fn new(cap: usize) -> Recent {
-        Recent { set: HashSet::default(), order: VecDeque::new(), cap }
-    }
-
-    /// Remembers `key`; false when it was already remembered.
-    fn insert(&mut self, key: &Bytes) -> bool {
-        if self.cap == 0 {
-            return true;
-        }
-        if !self.set.insert(key.clone()) {
-            return false;
-        }
-        self.order.push_back(key.clone());
-        if self.order.len() > self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
-/// Serials whose `latest` time we remember at most; past it the map starts
-/// afresh (a `latest` may then be written from an older reading once).
-const LATEST_CAP: usize = 100_000;
-
-struct Writer {
-    endpoint: Endpoint,
-    batch_max: usize,
-    flush_interval: Duration,
-    counters: Arc<Counters>,
-    events: mpsc::Sender<Event>,
-    give_up_at: Arc<Mutex<Option<Instant>>>,
-    target: Option<Target>,
-    recent: Recent,
-    latest: HashMap<Box<str>, Timestamp, RandomState>,
-}
-
-enum Fill {
-    Open,
-    Closed,
-}
-
-impl Writer {
-    /// Runs until every receiver is gone and all is stored; returns the
-    /// readings given up on (server unreachable past the drain timeout).
-    fn run(mut self, rx: &Receiver<Vec<Record>>) -> Result<u64, Error> {
-        let mut batch: Vec<Record> = Vec::with_capacity(self.batch_max + CHUNK);
-        loop {
-            let state = self.fill(rx, &mut batch);
-            if !batch.is_empty() && !self.commit(&batch)? {
-                // Gave up: count this batch and whatever still arrives.
-                let mut lost = batch.len() as u64;
-                drop(batch);
-                while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
-                    lost += chunk.len() as u64;
-                }
-                return Ok(lost);
-            }
-            batch.clear();
-            if matches!(state, Fill::Closed) {
-                return Ok(0);
-            }
-        }
-    }
-
-    /// Adds chunks to `batch` until it is full, its first reading has
-    /// waited `flush_interval`, or the channel closes.
-    fn fill(&mut self, rx: &Receiver<Vec<Record>>, batch: &mut Vec<Record>) -> Fill {
-        let mut deadline: Option<Instant> = None;
-        while batch.len() < self.batch_max {
-            let chunk = match deadline {
-                None => match rx.recv() {
-                    Ok(c) => c,
-                    Err(_) => return Fill::Closed,
-                },
-                Some(d) => match rx.try_recv() {
-                    Ok(c) => c,
-                    Err(TryRecvError::Disconnected) => return Fill::Closed,
-                    Err(TryRecvError::Empty) => {
-                        match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                            Ok(c) => c,
-                            Err(RecvTimeoutError::Timeout) => return Fill::Open,
-                            Err(RecvTimeoutError::Disconnected) => return Fill::Closed,
-                        }
-                    }
-                },
-            };
-            let mut dups = 0;
-            for r in chunk {
-                if self.recent.insert(&r.key) {
-                    batch.push(r);
-                } else {
-                    dups += 1;
-                }
-            }
-            add(&self.counters.duplicates, dups);
-            if deadline.is_none() && !batch.is_empty() {
-                deadline = Some(Instant::now() + self.flush_interval);
-            }
-        }
-        Fill::Open
-    }
-
-    fn giving_up(&self) -> bool {
-        self.give_up_at.lock().ok().and_then(|at| *at).is_some_and(|at| Instant::now() >= at)
-    }
-
-    /// Stores `batch` (and the `latest` keys it moves forward) in one
-    /// pipeline, reconnecting and resending until the server acknowledges
-    /// it. Returns false when it gave up (stopping, server unreachable).
-    fn commit(&mut self, batch: &[Record]) -> Result<bool, Error> {
-        // The newest reading of each serial, when newer than the one
-        // `latest` already holds.
-        let mut newest: HashMap<&str, usize, RandomState> = HashMap::default();
-        for (i, r) in batch.iter().enumerate() {
-            let e = newest.entry(&*r.serial).or_insert(i);
-            if batch[*e].time < r.time {
-                *e = i;
-            }
-        }
-        newest.retain(|s, i| self.latest.get(*s).is_none_or(|t| *t < batch[*i].time));
-        let latest: Vec<(Bytes, usize)> =
-            newest.into_iter().map(|(s, i)| (Bytes::from(latest_key(s)), i)).collect();
-
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            let result = self.try_commit(batch, &latest);
-            match result {
-                Ok(rejected) => {
-                    add(&self.counters.stored, batch.len() as u64 - rejected);
-                    add(&self.counters.rejected, rejected);
-                    add(&self.counters.batches, 1);
-                    if self.latest.len() + latest.len() > LATEST_CAP {
-                        self.latest.clear();
-                    }
-                    for (_, i) in latest {
-                        let r = &batch[i];
-                        self.latest.insert(r.serial.clone(), r.time);
-                    }
-                    return Ok(true);
-                }
-                Err(e) if e.is_transient() => {
-                    if self.target.take().is_some() {
-                        add(&self.counters.reconnects, 1);
-                    }
-                    if self.giving_up() {
-                        return Ok(false);
-                    }
-                    let _ = self.events.send(Event::Retrying {
-                        error: chain(&e),
-                        readings: batch.len(),
-                        retry_in: backoff,
-                    });
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(Error::Server(e)),
-            }
-        }
-    }
-
-    /// One attempt; returns how many readings the server refused.
-    fn try_commit(&mut self, batch: &[Record], latest: &[(Bytes, usize)]) -> tap::Result<u64> {
-        let t = if let Some(t) = self.target.take() {
-            t
-        } else {
-            let mut t = Target::connect(&self.endpoint)?;
-            t.set_reply_timeout(Duration::from_secs(30));
-            let _ = self.events.send(Event::Connected { server: self.endpoint.addr.clone() });
-            t
-        };
-        let t = self.target.insert(t);
-        for r in batch {
-            t.set(&r.key, &r.value, 0, 0);
-        }
-        for (key, i) in latest {
-            t.set(key, &batch[*i].value, 0, 0);
-        }
-        let done = t.commit()?;
-        let mut rejected_readings = 0u64;
-        let rejections = t.take_rejections();
-        let kept = rejections.len() as u64;
-        for e in rejections {
-            if matches!(&e, tap::Error::Rejected { key, .. } if key.starts_with(crate::reading::READING_PREFIX))
-            {
-                rejected_readings += 1;
-            }
-            let _ = self.events.send(Event::Rejected { error: e.to_string() });
-        }
-        // Refusals beyond the ones kept are counted against readings.
-        rejected_readings += done.rejected.saturating_sub(kept);
-        Ok(rejected_readings.min(batch.len() as u64))
     }
 }
 
@@ -668,20 +404,6 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recent_keys_window() {
-        let mut r = Recent::new(2);
-        let (a, b, c) = (Bytes::from("a"), Bytes::from("b"), Bytes::from("c"));
-        assert!(r.insert(&a));
-        assert!(!r.insert(&a));
-        assert!(r.insert(&b));
-        assert!(r.insert(&c)); // a falls out of the window
-        assert!(r.insert(&a));
-        assert!(!r.insert(&c));
-        let mut off = Recent::new(0);
-        assert!(off.insert(&a) && off.insert(&a));
-    }
 
     #[test]
     fn config_errors() {

@@ -4,7 +4,7 @@
 use crate::error::ParseError;
 use crate::ibutton::{self, IbuttonOptions};
 use crate::influx::{self, InfluxOptions};
-use crate::reading::Reading;
+use crate::reading::{ExtraRef, Reading, ReadingRef};
 use crate::time::Timestamp;
 
 /// The datagram format and its options.
@@ -36,22 +36,39 @@ impl Format {
         received: Timestamp,
         mut each: impl FnMut(Line<'a>),
     ) {
-        for raw in datagram.split(|&b| b == b'\n') {
-            let line = trim_end(raw);
-            let Some(&first) = line.first() else { continue };
-            if first == b'#' || line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let parsed = match self {
-                Format::Ibutton(o) => ibutton::parse_line(line, o),
-                Format::Influx(o) => influx::parse_line(line, o, received),
-            };
-            each(match parsed {
-                Ok(r) => Line::Reading(r),
+        let mut cols = Vec::new();
+        for line in lines(datagram) {
+            let mut extra = Vec::new();
+            each(match self.parse_into(line, received, &mut extra, &mut cols) {
+                Ok(r) => Line::Reading(r.into_reading(extra)),
                 Err(e) => Line::Malformed(e, line),
             });
         }
     }
+
+    /// Parses one line (as [`lines`] cuts them) without copying: see
+    /// [`ibutton::parse_into`] and [`influx::parse_into`].
+    pub(crate) fn parse_into<'a>(
+        &self,
+        line: &'a [u8],
+        received: Timestamp,
+        extra: &mut Vec<ExtraRef<'a>>,
+        cols: &mut Vec<usize>,
+    ) -> Result<ReadingRef<'a>, ParseError> {
+        match self {
+            Format::Ibutton(o) => ibutton::parse_into(line, *o, extra),
+            Format::Influx(o) => influx::parse_into(line, o, received, extra, cols),
+        }
+    }
+}
+
+/// The lines of a datagram worth parsing: cut at `\n`, trailing spaces,
+/// tabs and `\r` trimmed, blank lines and `#` comments skipped.
+pub(crate) fn lines(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    datagram.split(|&b| b == b'\n').map(trim_end).filter(|line| {
+        line.first().is_some_and(|&first| first != b'#')
+            && !line.iter().all(u8::is_ascii_whitespace)
+    })
 }
 
 fn trim_end(mut s: &[u8]) -> &[u8] {

@@ -15,7 +15,9 @@
 //! a log still parses.
 
 use crate::error::{ParseError, ParseErrorKind};
-use crate::reading::{RESERVED, Reading, Value, valid_serial};
+use std::borrow::Cow;
+
+use crate::reading::{ExtraRef, RESERVED, Reading, ReadingRef, ValueRef, valid_serial};
 use crate::time::Timestamp;
 
 /// Options of the iButton format.
@@ -34,6 +36,19 @@ type Word<'a> = (usize, &'a str);
 /// # Errors
 /// What is wrong with the line, and where.
 pub fn parse_line(line: &[u8], opts: &IbuttonOptions) -> Result<Reading, ParseError> {
+    let mut extra = Vec::new();
+    let r = parse_into(line, *opts, &mut extra)?;
+    Ok(r.into_reading(extra))
+}
+
+/// [`parse_line`] without copying: the reading borrows from `line`, and
+/// its extra fields are left in `extra` (cleared first).
+pub(crate) fn parse_into<'a>(
+    line: &'a [u8],
+    opts: IbuttonOptions,
+    extra: &mut Vec<ExtraRef<'a>>,
+) -> Result<ReadingRef<'a>, ParseError> {
+    extra.clear();
     let line = std::str::from_utf8(line)
         .map_err(|e| ParseError::new(e.valid_up_to() + 1, ParseErrorKind::NotUtf8))?;
     let mut words: [Option<Word<'_>>; 4] = [None; 4];
@@ -73,7 +88,6 @@ pub fn parse_line(line: &[u8], opts: &IbuttonOptions) -> Result<Reading, ParseEr
     }
     let (rc, reading) = words[2].ok_or(ParseError::new(end, ParseErrorKind::Missing("reading")))?;
     let value = number(reading).ok_or(ParseError::new(rc, ParseErrorKind::Reading))?;
-    let mut extra = Vec::new();
     if let Some((ec, extras)) = words[3] {
         let mut col = ec;
         for pair in extras.split(',') {
@@ -86,12 +100,12 @@ pub fn parse_line(line: &[u8], opts: &IbuttonOptions) -> Result<Reading, ParseEr
             if RESERVED.contains(&name) || extra.iter().any(|(n, _)| n == name) {
                 return Err(ParseError::new(col, ParseErrorKind::DuplicateName(name.to_owned())));
             }
-            let v = number(v).map_or_else(|| Value::Str(v.to_owned()), Value::Float);
-            extra.push((name.to_owned(), v));
+            let v = number(v).map_or(ValueRef::Str(Cow::Borrowed(v)), ValueRef::Float);
+            extra.push((Cow::Borrowed(name), v));
             col += pair.len() + 1;
         }
     }
-    Ok(Reading { time, serial: serial.to_owned(), value: Value::Float(value), extra })
+    Ok(ReadingRef { time, serial: Cow::Borrowed(serial), value: ValueRef::Float(value) })
 }
 
 /// Words separated by runs of spaces, with their columns.
@@ -119,6 +133,7 @@ pub(crate) fn number(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reading::Value;
     use proptest::prelude::*;
 
     fn parse(s: &str) -> Result<Reading, ParseError> {

@@ -26,7 +26,9 @@
 
 use crate::error::{ParseError, ParseErrorKind as K};
 use crate::ibutton::number;
-use crate::reading::{RESERVED, Reading, Value, valid_serial};
+use std::borrow::Cow;
+
+use crate::reading::{ExtraRef, RESERVED, Reading, ReadingRef, ValueRef, valid_serial};
 use crate::time::Timestamp;
 
 /// Units of line protocol timestamps.
@@ -81,7 +83,7 @@ struct Scan<'a> {
     at: usize,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.at).copied()
     }
@@ -91,8 +93,8 @@ impl Scan<'_> {
     }
 
     /// Bytes up to the first unescaped byte of `stops` (or the end),
-    /// unescaping `\X` for X in `escapable`.
-    fn token(&mut self, stops: &[u8], escapable: &[u8]) -> String {
+    /// unescaping `\X` for X in `escapable` (borrowed when there is none).
+    fn token(&mut self, stops: &[u8], escapable: &[u8]) -> Cow<'a, str> {
         let start = self.at;
         let mut out: Option<String> = None;
         let mut run = start;
@@ -111,10 +113,10 @@ impl Scan<'_> {
             self.at += 1;
         }
         match out {
-            None => self.s[start..self.at].to_owned(),
+            None => Cow::Borrowed(&self.s[start..self.at]),
             Some(mut o) => {
                 o.push_str(&self.s[run..self.at]);
-                o
+                Cow::Owned(o)
             }
         }
     }
@@ -127,21 +129,29 @@ impl Scan<'_> {
         self.at - start
     }
 
-    /// A string field's body after the opening quote, through the closing one.
-    fn string(&mut self) -> Result<String, ParseError> {
+    /// A string field's body after the opening quote, through the closing
+    /// one (borrowed when it has no escape).
+    fn string(&mut self) -> Result<Cow<'a, str>, ParseError> {
         let open = self.col() - 1;
-        let mut out = String::new();
+        let mut out: Option<String> = None;
+        let start = self.at;
         let mut run = self.at;
         loop {
             match self.peek() {
                 None => return Err(ParseError::new(open, K::UnterminatedString)),
                 Some(b'"') => {
-                    out.push_str(&self.s[run..self.at]);
+                    let body = match out {
+                        None => Cow::Borrowed(&self.s[start..self.at]),
+                        Some(mut o) => {
+                            o.push_str(&self.s[run..self.at]);
+                            Cow::Owned(o)
+                        }
+                    };
                     self.at += 1;
-                    return Ok(out);
+                    return Ok(body);
                 }
                 Some(b'\\') if matches!(self.b.get(self.at + 1), Some(b'"' | b'\\')) => {
-                    out.push_str(&self.s[run..self.at]);
+                    out.get_or_insert_with(String::new).push_str(&self.s[run..self.at]);
                     run = self.at + 1;
                     self.at += 2;
                 }
@@ -164,6 +174,23 @@ pub fn parse_line(
     opts: &InfluxOptions,
     received: Timestamp,
 ) -> Result<Reading, ParseError> {
+    let mut extra = Vec::new();
+    let r = parse_into(line, opts, received, &mut extra, &mut Vec::new())?;
+    Ok(r.into_reading(extra))
+}
+
+/// [`parse_line`] without copying: the reading borrows from `line`, and
+/// its extra fields are left in `extra` (cleared first). `cols` is scratch
+/// space (the column of each extra field, for errors).
+pub(crate) fn parse_into<'a>(
+    line: &'a [u8],
+    opts: &InfluxOptions,
+    received: Timestamp,
+    extra: &mut Vec<ExtraRef<'a>>,
+    cols: &mut Vec<usize>,
+) -> Result<ReadingRef<'a>, ParseError> {
+    extra.clear();
+    cols.clear();
     let s =
         std::str::from_utf8(line).map_err(|e| ParseError::new(e.valid_up_to() + 1, K::NotUtf8))?;
     let mut c = Scan { s, b: line, at: 0 };
@@ -171,7 +198,10 @@ pub fn parse_line(
     if measurement.is_empty() {
         return Err(ParseError::new(1, K::Measurement));
     }
-    let mut tags: Vec<(usize, String, String)> = Vec::new();
+    // `extra` gets the measurement, the tags, then the fields, in line
+    // order; the serial tag and the reading field are taken out after.
+    extra.push((Cow::Borrowed("measurement"), ValueRef::Str(measurement)));
+    cols.push(1);
     while c.peek() == Some(b',') {
         c.at += 1;
         let col = c.col();
@@ -184,26 +214,27 @@ pub fn parse_line(
         if value.is_empty() || c.peek() == Some(b'=') {
             return Err(ParseError::new(col, K::Tag));
         }
-        tags.push((col, key, value));
+        extra.push((key, ValueRef::Str(value)));
+        cols.push(col);
     }
+    let first_field = extra.len();
     if c.spaces() == 0 || c.peek().is_none() {
         return Err(ParseError::new(c.col(), K::Missing("fields")));
     }
-    let mut fields: Vec<(usize, String, Value)> = Vec::new();
     loop {
         let col = c.col();
         let key = c.token(b",= ", KEY_ESC);
         if c.peek() != Some(b'=') || key.is_empty() {
             return Err(ParseError::new(col, K::Field));
         }
-        if fields.iter().any(|(_, k, _)| *k == key) {
-            return Err(ParseError::new(col, K::DuplicateName(key)));
+        if extra[first_field..].iter().any(|(k, _)| *k == key) {
+            return Err(ParseError::new(col, K::DuplicateName(key.into_owned())));
         }
         c.at += 1;
         let vcol = c.col();
         let value = if c.peek() == Some(b'"') {
             c.at += 1;
-            Value::Str(c.string()?)
+            ValueRef::Str(c.string()?)
         } else {
             let start = c.at;
             while c.peek().is_some_and(|b| b != b',' && b != b' ') {
@@ -211,7 +242,8 @@ pub fn parse_line(
             }
             typed(&s[start..c.at]).ok_or(ParseError::new(vcol, K::FieldValue))?
         };
-        fields.push((col, key, value));
+        extra.push((key, value));
+        cols.push(col);
         match c.peek() {
             Some(b',') => c.at += 1,
             Some(b' ') | None => break,
@@ -238,26 +270,53 @@ pub fn parse_line(
         received
     };
 
-    let serial_tag = tags.iter().position(|(_, k, _)| *k == opts.serial_tag);
-    let (scol, serial) = match serial_tag {
-        Some(i) => (tags[i].0, tags.remove(i).2),
-        None => (1, measurement.clone()),
+    let (serial, value) = take_serial_and_reading(extra, cols, first_field, opts)?;
+    Ok(ReadingRef { time, serial, value })
+}
+
+/// Takes the serial (the serial tag, else the measurement) and the reading
+/// field (by name, else the first field) out of a point's `extra` —
+/// measurement, tags from 1, fields from `first_field` — and checks that
+/// the names left are unique.
+fn take_serial_and_reading<'a>(
+    extra: &mut Vec<ExtraRef<'a>>,
+    cols: &mut Vec<usize>,
+    first_field: usize,
+    opts: &InfluxOptions,
+) -> Result<(Cow<'a, str>, ValueRef<'a>), ParseError> {
+    // The reading field first (its index does not move when the serial
+    // tag, which comes before it, is taken out).
+    let reading_at = extra[first_field..]
+        .iter()
+        .position(|(k, _)| *k == opts.reading_field)
+        .map_or(first_field, |i| first_field + i);
+    let serial_at = extra[1..first_field].iter().position(|(k, _)| *k == opts.serial_tag);
+    let value = extra.remove(reading_at).1;
+    cols.remove(reading_at);
+    let (scol, serial) = match serial_at {
+        Some(i) => {
+            let ValueRef::Str(serial) = extra.remove(1 + i).1 else {
+                unreachable!("tags are strings")
+            };
+            (cols.remove(1 + i), serial)
+        }
+        None => match &extra[0].1 {
+            ValueRef::Str(m) => (1, m.clone()),
+            _ => unreachable!("the measurement is a string"),
+        },
     };
     if !valid_serial(&serial) {
         return Err(ParseError::new(scol, K::Serial));
     }
-    let reading_at = fields.iter().position(|(_, k, _)| *k == opts.reading_field).unwrap_or(0);
-    let value = fields.remove(reading_at).2;
-    let mut extra: Vec<(String, Value)> = Vec::with_capacity(1 + tags.len() + fields.len());
-    extra.push(("measurement".to_owned(), Value::Str(measurement)));
-    let more = tags.into_iter().map(|(col, k, v)| (col, k, Value::Str(v))).chain(fields);
-    for (col, name, v) in more {
-        if RESERVED.contains(&name.as_str()) || extra.iter().any(|(n, _)| *n == name) {
-            return Err(ParseError::new(col, K::DuplicateName(name)));
+    // Names must be unique: none reserved, none twice (the measurement's
+    // own name included).
+    for i in 1..extra.len() {
+        let name = &extra[i].0;
+        if RESERVED.contains(&name.as_ref()) || extra[..i].iter().any(|(n, _)| n == name) {
+            return Err(ParseError::new(cols[i], K::DuplicateName(name.to_string())));
         }
-        extra.push((name, v));
     }
-    Ok(Reading { time, serial, value, extra })
+    Ok((serial, value))
 }
 
 /// `-?[0-9]+` as an i64.
@@ -269,31 +328,32 @@ fn integer(t: &str) -> Option<i64> {
     t.parse().ok()
 }
 
-fn typed(t: &str) -> Option<Value> {
+fn typed(t: &str) -> Option<ValueRef<'static>> {
     match t {
-        "t" | "T" | "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "f" | "F" | "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "t" | "T" | "true" | "True" | "TRUE" => return Some(ValueRef::Bool(true)),
+        "f" | "F" | "false" | "False" | "FALSE" => return Some(ValueRef::Bool(false)),
         _ => {}
     }
     if let Some(i) = t.strip_suffix('i') {
-        return integer(i).map(Value::Int);
+        return integer(i).map(ValueRef::Int);
     }
     if let Some(u) = t.strip_suffix('u') {
         if u.is_empty() || !u.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        return u.parse().ok().map(Value::UInt);
+        return u.parse().ok().map(ValueRef::UInt);
     }
     // InfluxDB takes no leading '+'.
     if t.starts_with('+') {
         return None;
     }
-    number(t).map(Value::Float)
+    number(t).map(ValueRef::Float)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reading::Value;
     use proptest::prelude::*;
 
     const RX: Timestamp = Timestamp::EPOCH;

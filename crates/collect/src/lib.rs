@@ -13,33 +13,38 @@
 //! read from `/proc/net/udp`, so datagrams lost before we could read them
 //! are counted, not guessed.
 //!
-//! **Threads.** One receiver thread per group reads datagrams, cuts them
-//! into lines and parses each ([`ibutton`] or [`influx`]); a malformed line
-//! is counted and logged (rate-limited) and never stops anything. Parsed
-//! readings go in chunks over a bounded channel to one writer thread. When
-//! the writer falls behind (server down), the channel fills, the receivers
-//! wait, the kernel buffer fills, and the kernel's drops — which we read —
-//! show the loss: memory stays bounded ([`Config::max_pending`]).
+//! **Threads.** One receiver thread per group only copies datagrams, as
+//! they are, into blocks (napping between bursts when traffic is heavy, so
+//! it is not woken for every datagram) and hands the blocks to one encoder
+//! thread. The encoder cuts them into lines and parses each in place
+//! ([`ibutton`] or [`influx`]); a malformed line is counted and logged
+//! (rate-limited) and never stops anything. When the server falls behind
+//! (or is down), the blocks queue up to [`Config::max_pending`]
+//! datagrams, then the receivers wait, the kernel buffer fills, and the
+//! kernel's drops — which we read — show the loss: memory stays bounded.
 //!
-//! **Writes.** The writer batches readings (up to [`Config::batch_max`],
+//! **Writes.** The encoder batches readings (up to [`Config::batch_max`],
 //! or whatever arrived within [`Config::flush_interval`] of the batch's
-//! first reading) and sends each batch as one SETQ…NOOP pipeline through
-//! [`tap::Target`], the client `mammoth import` and `tap mirror` use. Each
+//! first reading) and encodes each batch as one SETQ…NOOP pipeline, the
+//! key and JSON of each reading written straight into its frames. Each
 //! reading is stored under `reading/<iso-time>_<serial>` (one key per
 //! sensor and instant, so the keys sort by time and a duplicated datagram
 //! overwrites itself), and `sensor/<serial>/latest` is set to the newest
 //! reading of each serial in the batch — only when it is newer than the
-//! one written before. The NOOP's reply is the acknowledgement: on a
-//! mammoth server it comes after the group commit that made the whole
-//! pipeline durable. If the connection fails before it, the writer
-//! reconnects with backoff (50 ms doubling to 2 s) and sends the whole
-//! batch again; SET is idempotent, so nothing acknowledged is lost and
-//! nothing is stored twice. Keys seen within the last
-//! [`Config::dedup_window`] readings are counted as duplicates and not
-//! sent again.
+//! one written before. Keys seen within the last [`Config::dedup_window`]
+//! readings are counted as duplicates and not sent again. One writer
+//! thread sends the encoded pipelines through [`tap::Target`] (the client
+//! `mammoth import` and `tap mirror` use), two in flight. A pipeline's
+//! NOOP reply is its acknowledgement: on a mammoth server it comes after
+//! the group commit that made the whole pipeline durable. If the
+//! connection fails before it, the writer reconnects with backoff (50 ms
+//! doubling to 2 s) and sends every pipeline still in flight again, in
+//! order, as encoded; SET is idempotent, so nothing acknowledged is lost
+//! and nothing is stored twice.
 //!
 //! **Stopping.** [`Collector::stop`] lets the receivers empty the kernel
-//! queue, then the writer stores everything received, retrying an
+//! queue (for at most a second if senders never pause), then the encoder
+//! and the writer store everything received, retrying an
 //! unreachable server for up to [`Config::drain_timeout`]; what it then
 //! had to give up is reported as [`Summary::unacknowledged`].
 //!

@@ -2,7 +2,8 @@
 //! and how it is stored — the key `reading/<iso-time>_<serial>`, the key
 //! `sensor/<serial>/latest`, and a JSON object as the value.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::io::Write as _;
 
 use crate::time::{ISO_LEN, Timestamp};
 
@@ -59,12 +60,9 @@ impl Reading {
     /// `reading/<iso-time>_<serial>`: one key per sensor and instant, so a
     /// duplicated datagram overwrites itself, and keys sort by time.
     pub fn key(&self) -> String {
-        let mut k = String::with_capacity(READING_PREFIX.len() + ISO_LEN + 1 + self.serial.len());
-        k.push_str(READING_PREFIX);
-        self.time.write_iso(&mut k);
-        k.push('_');
-        k.push_str(&self.serial);
-        k
+        let mut k = Vec::with_capacity(READING_PREFIX.len() + ISO_LEN + 1 + self.serial.len());
+        write_key(&mut k, &self.time.iso(), &self.serial);
+        utf8(k)
     }
 
     /// `sensor/<serial>/latest`.
@@ -74,22 +72,126 @@ impl Reading {
 
     /// The stored value: `{"ts":…,"serial":…,"reading":…, extra…}`.
     pub fn to_json(&self) -> String {
-        let mut s = String::with_capacity(64 + self.serial.len() + 24 * self.extra.len());
-        s.push_str("{\"ts\":\"");
-        self.time.write_iso(&mut s);
-        s.push_str("\",\"serial\":");
-        json_str(&mut s, &self.serial);
-        s.push_str(",\"reading\":");
-        json_value(&mut s, &self.value);
-        for (name, v) in &self.extra {
-            s.push(',');
-            json_str(&mut s, name);
-            s.push(':');
-            json_value(&mut s, v);
-        }
-        s.push('}');
-        s
+        let mut s = Vec::with_capacity(64 + self.serial.len() + 24 * self.extra.len());
+        write_json(
+            &mut s,
+            &self.time.iso(),
+            &self.serial,
+            &self.value.as_ref(),
+            self.extra.iter().map(|(n, v)| (n.as_str(), v.as_ref())),
+        );
+        utf8(s)
     }
+}
+
+impl Value {
+    /// The value borrowed.
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::UInt(u) => ValueRef::UInt(*u),
+            Value::Str(s) => ValueRef::Str(Cow::Borrowed(s)),
+            Value::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+}
+
+/// A [`Value`] that borrows its string from the datagram when it can (an
+/// escaped string is unescaped into its own).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    Float(f64),
+    Int(i64),
+    UInt(u64),
+    Str(Cow<'a, str>),
+    Bool(bool),
+}
+
+impl ValueRef<'_> {
+    /// The same value, borrowing from this one.
+    pub(crate) fn reborrow(&self) -> ValueRef<'_> {
+        match self {
+            ValueRef::Str(s) => ValueRef::Str(Cow::Borrowed(s)),
+            ValueRef::Float(f) => ValueRef::Float(*f),
+            ValueRef::Int(i) => ValueRef::Int(*i),
+            ValueRef::UInt(u) => ValueRef::UInt(*u),
+            ValueRef::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+
+    pub(crate) fn into_owned(self) -> Value {
+        match self {
+            ValueRef::Float(f) => Value::Float(f),
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::UInt(u) => Value::UInt(u),
+            ValueRef::Str(s) => Value::Str(s.into_owned()),
+            ValueRef::Bool(b) => Value::Bool(b),
+        }
+    }
+}
+
+/// An extra field as parsed: its name and value, borrowed where possible.
+pub(crate) type ExtraRef<'a> = (Cow<'a, str>, ValueRef<'a>);
+
+/// A reading as parsed, borrowing from the datagram; its extra fields are
+/// in a vector the caller passed to the parser (reused from line to line,
+/// so parsing allocates nothing for a line without escapes).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ReadingRef<'a> {
+    pub(crate) time: Timestamp,
+    pub(crate) serial: Cow<'a, str>,
+    pub(crate) value: ValueRef<'a>,
+}
+
+impl ReadingRef<'_> {
+    /// The owned [`Reading`], with these extra fields.
+    pub(crate) fn into_reading(self, extra: Vec<ExtraRef<'_>>) -> Reading {
+        Reading {
+            time: self.time,
+            serial: self.serial.into_owned(),
+            value: self.value.into_owned(),
+            extra: extra.into_iter().map(|(n, v)| (n.into_owned(), v.into_owned())).collect(),
+        }
+    }
+}
+
+/// Appends `reading/<iso>_<serial>`.
+pub(crate) fn write_key(out: &mut Vec<u8>, iso: &[u8; ISO_LEN], serial: &str) {
+    out.extend_from_slice(READING_PREFIX.as_bytes());
+    out.extend_from_slice(iso);
+    out.push(b'_');
+    out.extend_from_slice(serial.as_bytes());
+}
+
+/// Appends `sensor/<serial>/latest`.
+pub(crate) fn write_latest_key(out: &mut Vec<u8>, serial: &str) {
+    out.extend_from_slice(b"sensor/");
+    out.extend_from_slice(serial.as_bytes());
+    out.extend_from_slice(b"/latest");
+}
+
+/// Appends a reading's JSON: `{"ts":…,"serial":…,"reading":…, extra…}`.
+pub(crate) fn write_json<'v>(
+    out: &mut Vec<u8>,
+    iso: &[u8; ISO_LEN],
+    serial: &str,
+    value: &ValueRef<'_>,
+    extra: impl IntoIterator<Item = (&'v str, ValueRef<'v>)>,
+) {
+    out.extend_from_slice(b"{\"ts\":\"");
+    out.extend_from_slice(iso);
+    out.extend_from_slice(b"\",\"serial\":");
+    json_str(out, serial);
+    out.extend_from_slice(b",\"reading\":");
+    json_value(out, value);
+    for (name, v) in extra {
+        out.push(b',');
+        json_str(out, name);
+        out.push(b':');
+        json_value(out, &v);
+    }
+    out.push(b'}');
 }
 
 /// `sensor/<serial>/latest`.
@@ -97,39 +199,56 @@ pub fn latest_key(serial: &str) -> String {
     format!("sensor/{serial}/latest")
 }
 
-fn json_value(out: &mut String, v: &Value) {
-    // Writing into a String cannot fail.
+/// Bytes this module wrote from `str`s and ASCII: valid UTF-8.
+fn utf8(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn json_value(out: &mut Vec<u8>, v: &ValueRef<'_>) {
+    // Writing into a Vec cannot fail.
     let _ = match v {
         // Debug prints the shortest text that reads back as the same f64,
         // with an exponent for very large or small magnitudes ("1e300"):
         // valid JSON for every finite value, which is all a Value holds.
-        Value::Float(f) => write!(out, "{f:?}"),
-        Value::Int(i) => write!(out, "{i}"),
-        Value::UInt(u) => write!(out, "{u}"),
-        Value::Bool(b) => write!(out, "{b}"),
-        Value::Str(s) => {
+        ValueRef::Float(f) => write!(out, "{f:?}"),
+        ValueRef::Int(i) => write!(out, "{i}"),
+        ValueRef::UInt(u) => write!(out, "{u}"),
+        ValueRef::Bool(b) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+            Ok(())
+        }
+        ValueRef::Str(s) => {
             json_str(out, s);
             Ok(())
         }
     };
 }
 
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+/// A JSON string: quotes, backslashes and control characters escaped;
+/// everything else (UTF-8 included) copied in runs.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: [u8; 6] = match c {
+            b'"' | b'\\' => [b'\\', c, 0, 0, 0, 0],
+            b'\n' => *b"\\n\0\0\0\0",
+            b'\r' => *b"\\r\0\0\0\0",
+            b'\t' => *b"\\t\0\0\0\0",
+            0..0x20 => {
+                [b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]
             }
-            c => out.push(c),
-        }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[run..i]);
+        let len = if esc[1] == b'u' { 6 } else { 2 };
+        out.extend_from_slice(&esc[..len]);
+        run = i + 1;
     }
-    out.push('"');
+    out.extend_from_slice(&b[run..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! overflow it: years are limited to 0000–9999 before any arithmetic.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds in a second.
@@ -78,12 +77,26 @@ impl Timestamp {
     /// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` ([`ISO_LEN`] bytes): fixed
     /// width, so keys sort by time as bytes.
     pub fn write_iso(self, out: &mut String) {
+        // The bytes are ASCII digits and punctuation.
+        out.extend(self.iso().iter().map(|&b| char::from(b)));
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` as bytes, without the formatting
+    /// machinery (the collector writes two per reading).
+    pub(crate) fn iso(self) -> [u8; ISO_LEN] {
         let days = self.secs.div_euclid(SECS_PER_DAY);
         let sod = self.secs.rem_euclid(SECS_PER_DAY);
         let (y, m, d) = civil_from_days(days);
-        let (hh, mm, ss) = (sod / 3600, sod / 60 % 60, sod % 60);
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:09}Z", self.nanos);
+        let mut o = *b"0000-00-00T00:00:00.000000000Z";
+        // Years are 0000–9999 by construction (MIN_SECS..=MAX_SECS).
+        digits(&mut o[0..4], y.clamp(0, 9999) as u64);
+        digits(&mut o[5..7], u64::from(m));
+        digits(&mut o[8..10], u64::from(d));
+        digits(&mut o[11..13], (sod / 3600) as u64);
+        digits(&mut o[14..16], (sod / 60 % 60) as u64);
+        digits(&mut o[17..19], (sod % 60) as u64);
+        digits(&mut o[20..29], u64::from(self.nanos));
+        o
     }
 
     /// Parses a calendar time: the notebook's `YYYY/MM/DD HH:MM:SS.ffffff`
@@ -203,6 +216,14 @@ impl Cursor<'_> {
         let b = self.peek().filter(|b| set.contains(b)).ok_or(TimeError::Syntax)?;
         self.at += 1;
         Ok(b)
+    }
+}
+
+/// Writes `n` as decimal digits filling `out`, zero-padded on the left.
+fn digits(out: &mut [u8], mut n: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
     }
 }
 
@@ -343,6 +364,17 @@ mod tests {
             let s = iso(t);
             prop_assert_eq!(s.len(), ISO_LEN);
             prop_assert_eq!(Timestamp::parse_calendar(s.as_bytes(), 12345), Ok(t));
+        }
+
+        /// The hand-rolled digits say what `format!` would.
+        #[test]
+        fn iso_matches_formatting(secs in MIN_SECS..=MAX_SECS, nanos in 0u32..NANOS) {
+            let t = Timestamp::from_unix(secs, nanos).unwrap();
+            let (y, m, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
+            let sod = secs.rem_euclid(SECS_PER_DAY);
+            let want = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+                               sod / 3600, sod / 60 % 60, sod % 60);
+            prop_assert_eq!(iso(t), want);
         }
 
         #[test]

@@ -304,3 +304,32 @@ fn unreachable_server_is_reported_on_stop() {
     let summary = c.stop().unwrap();
     assert_eq!((summary.stats.stored, summary.unacknowledged), (0, 2));
 }
+
+/// A burst fast enough to switch the receiver to napping and reading
+/// bursts, then single datagrams again: every one is stored, the
+/// stragglers promptly (the receiver goes back to blocking reads).
+#[test]
+fn burst_then_trickle() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 0);
+    let c = collector(Format::Influx(InfluxOptions::default()), &server.endpoint());
+    let tx = sender(&c);
+    let seq = Sequence { format: SeqFormat::Influx, run: "BT".into(), sensors: 4 };
+    let stop = AtomicBool::new(false);
+    let burst = 5000u64;
+    let sent = send(&tx, &seq, 0, burst, Some(50_000), Duration::from_secs(10), &stop).unwrap();
+    assert_eq!(sent.sent, burst);
+    wait_for(&c, "the burst stored", |s| s.stored == burst && s.pending() == 0);
+    for n in burst..burst + 3 {
+        std::thread::sleep(Duration::from_millis(30));
+        let t0 = Instant::now();
+        send(&tx, &seq, n, 1, None, Duration::from_secs(1), &stop).unwrap();
+        wait_for(&c, "a single datagram stored", |s| s.stored == n + 1);
+        assert!(t0.elapsed() < Duration::from_secs(2), "a straggler took {:?}", t0.elapsed());
+    }
+    let summary = c.stop().unwrap();
+    assert_eq!((summary.stats.stored, summary.unacknowledged), (burst + 3, 0));
+    let keys: Vec<String> = (0..burst + 3).map(|n| seq.key(n)).collect();
+    let present = get_many(&server.endpoint(), &keys).unwrap();
+    assert!(present.iter().all(Option::is_some));
+}

@@ -111,8 +111,8 @@ struct RunArgs {
     /// Milliseconds a batch's first reading waits for more.
     #[arg(long, default_value_t = 50)]
     flush_ms: u64,
-    /// Readings held in memory while the server is slow or away; past it,
-    /// reading stops and the kernel drops (counted).
+    /// Datagrams held in memory, unparsed, while the server is slow or
+    /// away; past it, reading stops and the kernel drops (counted).
     #[arg(long, default_value_t = 500_000)]
     max_pending: usize,
     /// Recent keys remembered to skip duplicated datagrams (0: off).
