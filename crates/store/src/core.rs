@@ -17,10 +17,10 @@ use crate::backend::Reader;
 use crate::config::Config;
 use crate::dirty::{Dirty, Queue, Version};
 use crate::item::{Item, Record, Tombstone};
-use crate::memory::{Eviction, ITEM_OVERHEAD, TOMBSTONE_OVERHEAD};
+use crate::memory::{Eviction, ITEM_OVERHEAD, LARGE_OVERHEAD, TOMBSTONE_OVERHEAD};
 use crate::stats::{Counters, add, inc};
 use crate::store::{Mutation, OpError};
-use crate::table::{Entry, Shard, Table};
+use crate::table::{LARGE, Old, Shard, Slot, Table};
 
 /// Metadata name of the seqno of the last FLUSH.
 pub(crate) const META_FLUSH_SEQNO: &str = "flush_seqno";
@@ -193,49 +193,44 @@ impl Core {
         key: &[u8],
         now: u32,
         read_through: bool,
-    ) -> Option<&'s mut Entry> {
-        let expired = if let Some(entry) = shard.items.get(key) {
-            entry.item.is_expired(now)
+    ) -> Option<&'s mut Slot> {
+        let expired = if let Some(slot) = shard.get(key) {
+            slot.is_expired(now)
         } else {
             if !read_through {
                 return None;
             }
             self.read_through(shard, key)?;
-            shard.items.get(key).is_some_and(|e| e.item.is_expired(now))
+            shard.get(key).is_some_and(|s| s.is_expired(now))
         };
         if expired {
-            if let Some((key, _)) = self.remove(shard, key) {
+            if self.remove(shard, key) {
                 inc(&self.counters.expired_items);
                 inc(&self.counters.get_expired);
-                self.record_delete(shard, key, now);
+                self.record_delete(shard, Bytes::copy_from_slice(key), now);
             }
             return None;
         }
-        let entry = shard.items.get_mut(key)?;
-        entry.referenced = true;
-        Some(entry)
+        let slot = shard.get_mut(key)?;
+        slot.set_referenced(true);
+        Some(slot)
     }
 
-    /// The live item under `key` with its value in memory (an ejected
-    /// value is read back from the engine on this thread: callers that
-    /// must not block ask [`Core::needs_fetch`] first).
-    pub(crate) fn live<'s>(
-        &self,
-        shard: &'s mut Shard,
-        key: &[u8],
-        now: u32,
-    ) -> Option<&'s mut Item> {
-        if self.entry(shard, key, now, true)?.ejected {
+    /// A copy of the live item under `key`, its value read back from the
+    /// engine on this thread if it was ejected (callers that must not
+    /// block ask [`Core::needs_fetch`] first).
+    pub(crate) fn live(&self, shard: &mut Shard, key: &[u8], now: u32) -> Option<Item> {
+        if self.entry(shard, key, now, true)?.is_ejected() {
             inc(&self.counters.ep_bg_fetched_inline);
             self.reload(shard, key)?;
         }
-        shard.items.get_mut(key).map(|e| &mut e.item)
+        shard.get(key).map(|slot| shard.item(slot))
     }
 
     /// True when `key` holds a live item whose value is ejected.
     pub(crate) fn needs_fetch(&self, key: &[u8]) -> bool {
         let shard = self.lock(key);
-        shard.items.get(key).is_some_and(|e| e.ejected)
+        shard.get(key).is_some_and(Slot::is_ejected)
     }
 
     /// The item the engine holds under `key` (for a backfill of an ejected
@@ -281,17 +276,18 @@ impl Core {
         key: &[u8],
         record: Result<Option<Record>, crate::error::Error>,
     ) -> bool {
-        let Some(entry) = shard.items.get_mut(key) else { return false };
-        if !entry.ejected {
+        let Some(slot) = shard.get(key) else { return false };
+        if !slot.is_ejected() {
             return true;
         }
+        let wanted = slot.seqno();
         match record {
-            Ok(Some(Record::Item(item))) if item.seqno == entry.item.seqno => {
-                let len = item.value.len();
-                entry.item.value = item.value;
-                entry.ejected = false;
-                entry.referenced = true;
-                self.charge_bytes(len);
+            Ok(Some(Record::Item(item))) if item.seqno == wanted => {
+                let old = shard.put(key, &item, false);
+                debug_assert!(old.is_some_and(|o| o.ejected && o.resident == 0));
+                self.charge_bytes(
+                    Self::footprint(key.len(), item.value.len()) - Self::footprint(key.len(), 0),
+                );
                 self.non_resident.fetch_sub(1, Ordering::Relaxed);
                 true
             }
@@ -304,7 +300,7 @@ impl Core {
                 };
                 tracing::error!(
                     key = %crate::show_key(key),
-                    wanted = entry.item.seqno,
+                    wanted,
                     %found,
                     "an ejected value is not in the engine as it was ejected"
                 );
@@ -330,7 +326,7 @@ impl Core {
         let reader = self.reader()?;
         match reader.get(key) {
             Ok(Some(Record::Item(item))) => {
-                self.put(shard, Bytes::copy_from_slice(key), Entry::new(item));
+                self.put(shard, key, &item, false);
                 Some(())
             }
             Ok(Some(Record::Tombstone(tomb))) => {
@@ -358,7 +354,7 @@ impl Core {
         if !self.is_warming() {
             return None;
         }
-        if shard.items.contains_key(&key) || shard.tombs.contains_key(&key) {
+        if shard.get(&key).is_some() || shard.tombs.contains_key(&key) {
             return Some(Loaded::Known);
         }
         let budget = &self.config.memory;
@@ -370,8 +366,7 @@ impl Core {
             Record::Item(item) => {
                 let full =
                     budget.eviction() == Eviction::Value && budget.used() > budget.low_watermark();
-                let entry = if full { Entry::ejected(item) } else { Entry::new(item) };
-                self.put(&mut shard, key, entry);
+                self.put(&mut shard, &key, &item, full);
                 Loaded::Item
             }
             Record::Tombstone(tomb) => {
@@ -391,43 +386,43 @@ impl Core {
         self.config.memory.release(bytes);
     }
 
-    /// Bytes an entry is charged: key, resident value, allocations.
-    fn footprint(key_len: usize, entry: &Entry) -> u64 {
-        key_len as u64 + entry.item.value.len() + ITEM_OVERHEAD
+    /// Bytes an item is charged: key and resident value, the slot's
+    /// header and allocation, and a large value's side-map entry.
+    fn footprint(key_len: usize, resident: u64) -> u64 {
+        let side = if resident >= LARGE { key_len as u64 + LARGE_OVERHEAD } else { 0 };
+        key_len as u64 + resident + ITEM_OVERHEAD + side
     }
 
-    /// Inserts `entry` under `key` (dropping the key's tombstone), keeping
-    /// the counters; returns the entry it replaced.
-    pub(crate) fn put(&self, shard: &mut Shard, key: Bytes, entry: Entry) -> Option<Entry> {
-        let key_len = key.len();
-        if shard.tombs.remove(&key).is_some() {
-            self.release_tomb_bytes(key_len);
+    /// Stores `item` under `key` (dropping the key's tombstone), its value
+    /// in memory unless `ejected`, keeping the counters.
+    pub(crate) fn put(&self, shard: &mut Shard, key: &[u8], item: &Item, ejected: bool) {
+        if shard.tombs.remove(key).is_some() {
+            self.release_tomb_bytes(key.len());
         }
-        self.charge_bytes(Self::footprint(key_len, &entry));
-        if entry.ejected {
+        self.charge_bytes(Self::footprint(key.len(), if ejected { 0 } else { item.value.len() }));
+        if ejected {
             self.non_resident.fetch_add(1, Ordering::Relaxed);
         }
-        let old = shard.items.insert(key, entry);
-        match &old {
-            Some(old) => self.forget(key_len, old),
+        match shard.put(key, item, ejected) {
+            Some(old) => self.forget(key.len(), old),
             None => {
                 self.curr_items.fetch_add(1, Ordering::Relaxed);
             }
         }
-        old
     }
 
-    /// Removes the item under `key`, keeping the counters.
-    pub(crate) fn remove(&self, shard: &mut Shard, key: &[u8]) -> Option<(Bytes, Entry)> {
-        let (key, entry) = shard.items.remove_entry(key)?;
-        self.forget(key.len(), &entry);
+    /// Removes the item under `key`, keeping the counters; true when there
+    /// was one.
+    pub(crate) fn remove(&self, shard: &mut Shard, key: &[u8]) -> bool {
+        let Some(old) = shard.remove(key) else { return false };
+        self.forget(key.len(), old);
         self.curr_items.fetch_sub(1, Ordering::Relaxed);
-        Some((key, entry))
+        true
     }
 
-    fn forget(&self, key_len: usize, entry: &Entry) {
-        self.release_bytes(Self::footprint(key_len, entry));
-        if entry.ejected {
+    fn forget(&self, key_len: usize, old: Old) {
+        self.release_bytes(Self::footprint(key_len, old.resident));
+        if old.ejected {
             self.non_resident.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -443,15 +438,6 @@ impl Core {
     fn release_tomb_bytes(&self, key_len: usize) {
         self.tomb_bytes.fetch_sub(key_len as u64 + TOMBSTONE_OVERHEAD, Ordering::Relaxed);
         self.config.memory.release(key_len as u64 + TOMBSTONE_OVERHEAD);
-    }
-
-    /// Adjusts the byte counter for a value that changed size in place.
-    pub(crate) fn resized(&self, old_len: u64, new_len: u64) {
-        if new_len >= old_len {
-            self.charge_bytes(new_len - old_len);
-        } else {
-            self.release_bytes(old_len - new_len);
-        }
     }
 
     /// Fails a write that would add memory when the quota is full.
@@ -484,26 +470,26 @@ impl Core {
     /// at most `max_visits` entries.
     pub(crate) fn page(&self, index: usize, applied: u64, target: u64, max_visits: usize) -> Paged {
         let mut out = Paged::default();
-        let mut shard = self.lock_shard(index);
+        let mut guard = self.lock_shard(index);
+        let shard = &mut *guard;
         let skip = shard.page_cursor;
         let mut visited = 0;
-        for entry in shard.items.values_mut().skip(skip).take(max_visits) {
+        for slot in shard.items.iter_mut().skip(skip).take(max_visits) {
             visited += 1;
-            if entry.ejected {
+            if slot.is_ejected() {
                 continue;
             }
-            if entry.referenced {
-                entry.referenced = false;
+            if slot.is_referenced() {
+                slot.set_referenced(false);
                 continue;
             }
-            if entry.item.seqno > applied {
+            if slot.seqno() > applied {
                 out.failed += 1;
                 continue;
             }
-            let len = entry.item.value.len();
-            entry.item.value = crate::item::Value::new();
-            entry.ejected = true;
-            self.release_bytes(len);
+            let key_len = slot.key().len();
+            let freed = Shard::eject(&mut shard.large, slot);
+            self.release_bytes(Self::footprint(key_len, freed) - Self::footprint(key_len, 0));
             self.non_resident.fetch_add(1, Ordering::Relaxed);
             out.ejected += 1;
             if out.ejected % 32 == 0 && self.config.memory.used() <= target {
@@ -588,7 +574,7 @@ impl Core {
         self.flush_seqno.store(seqno, Ordering::Release);
         drop(dirty);
         for shard in &mut shards {
-            shard.items.clear();
+            shard.clear_items();
             shard.tombs.clear();
         }
         self.curr_items.store(0, Ordering::Relaxed);
@@ -620,11 +606,11 @@ impl Core {
             let dead: Vec<Bytes> = shard
                 .items
                 .iter()
-                .filter(|(_, entry)| entry.item.is_expired(now))
-                .map(|(k, _)| k.clone())
+                .filter(|slot| slot.is_expired(now))
+                .map(|slot| Bytes::copy_from_slice(slot.key()))
                 .collect();
             for key in dead {
-                if let Some((key, _)) = self.remove(&mut shard, &key) {
+                if self.remove(&mut shard, &key) {
                     self.record_delete(&mut shard, key, now);
                     purged += 1;
                 }

@@ -166,29 +166,26 @@ impl Subscription {
 
     /// Appends shard `shard`'s part of `backfill`: live items (and, for a
     /// delta backfill, tombstones) whose seqno is in `(since, upto]` and
-    /// whose key starts with `prefix`. Holds the shard lock only while
-    /// copying handles (values are shared, not copied); ejected values are
-    /// read from the engine after the lock is released.
+    /// whose key starts with `prefix`. Holds the shard lock while copying
+    /// the items out (values under 64 KiB are copied, larger ones shared);
+    /// ejected values are read from the engine after the lock is released.
     pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
         let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
-        let wanted = |key: &Bytes| prefix.is_empty() || key.starts_with(prefix);
+        let wanted = |key: &[u8]| prefix.is_empty() || key.starts_with(prefix);
         let mut ejected = Vec::new();
         {
             let shard = self.core.lock_shard(shard);
-            for (key, entry) in &shard.items {
-                let item = &entry.item;
-                if !range(item.seqno) || !wanted(key) {
+            for slot in &shard.items {
+                let seqno = slot.seqno();
+                if !range(seqno) || !wanted(slot.key()) {
                     continue;
                 }
-                if entry.ejected {
-                    ejected.push(key.clone());
+                let key = Bytes::copy_from_slice(slot.key());
+                if slot.is_ejected() {
+                    ejected.push(key);
                     continue;
                 }
-                out.push(Change {
-                    seqno: item.seqno,
-                    key: key.clone(),
-                    kind: ChangeKind::Mutation(item.clone()),
-                });
+                out.push(Change { seqno, key, kind: ChangeKind::Mutation(shard.item(slot)) });
             }
             if backfill.since > 0 {
                 for (key, tomb) in &shard.tombs {

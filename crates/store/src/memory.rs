@@ -27,11 +27,18 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes charged per item beyond its key and value: the key's and the
-/// value's allocations (allocator header and rounding, and the shared
-/// handle `Bytes` allocates once a buffer is cloned). The item's bucket in
-/// the hash table is charged separately, with the table's spare capacity.
-pub const ITEM_OVERHEAD: u64 = 2 * (16 + 32);
+/// Bytes charged per item beyond its key and value: the header of the
+/// item's block (flags, expiry, CAS, seqno, key length, state) and the
+/// allocator's header of the block. The item's bucket in the hash table (a
+/// 16-byte pointer) is charged separately, with the table's spare
+/// capacity.
+pub const ITEM_OVERHEAD: u64 = crate::table::HEADER as u64 + 8;
+
+/// Bytes charged, beyond the key again, for a value of 64 KiB or more: it
+/// is kept as shared blocks in a side map beside the item (a copy of the
+/// key and the handle to the blocks; the map's bucket is charged with the
+/// tables).
+pub(crate) const LARGE_OVERHEAD: u64 = 16 + 32;
 
 /// Bytes charged per tombstone beyond its key (the key's allocations).
 pub const TOMBSTONE_OVERHEAD: u64 = 16 + 32;

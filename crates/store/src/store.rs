@@ -21,7 +21,7 @@ use crate::item::{Item, Value};
 use crate::pager::pager_loop;
 use crate::ring::Ring;
 use crate::stats::inc;
-use crate::table::{Entry, Shard, Table, lock};
+use crate::table::{MAX_KEY_LEN, Table, lock};
 use crate::warmup::{WarmState, WarmupReport, warm_up};
 
 /// Values shorter than this are copied out of the buffer they arrived in
@@ -36,13 +36,10 @@ fn own(value: Bytes) -> Bytes {
     if value.len() < COPY_BELOW { Bytes::copy_from_slice(&value) } else { value }
 }
 
-/// The key as the table already holds it, or a copy of `key` in an
-/// allocation of its own (never a slice of a read buffer).
-fn stored_key(shard: &Shard, key: &[u8]) -> Bytes {
-    match shard.items.get_key_value(key) {
-        Some((stored, _)) => stored.clone(),
-        None => Bytes::copy_from_slice(key),
-    }
+/// A copy of `key` in an allocation of its own, for the dirty set (never a
+/// slice of a read buffer).
+fn owned_key(key: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(key)
 }
 
 /// The memcached outcomes that are not successes.
@@ -91,8 +88,8 @@ pub struct Hit {
 }
 
 impl Hit {
-    fn of(item: &Item) -> Hit {
-        Hit { value: item.value.clone(), flags: item.flags, cas: item.cas, exptime: item.exptime }
+    fn of(item: Item) -> Hit {
+        Hit { value: item.value, flags: item.flags, cas: item.cas, exptime: item.exptime }
     }
 }
 
@@ -295,7 +292,7 @@ impl Store {
         inc(&self.parts.core.counters.cmd_get);
         let now = self.parts.core.now();
         let mut shard = self.parts.core.lock(key);
-        let hit = self.parts.core.live(&mut shard, key, now).map(|item| Hit::of(item));
+        let hit = self.parts.core.live(&mut shard, key, now).map(Hit::of);
         drop(shard);
         inc(if hit.is_some() {
             &self.parts.core.counters.get_hits
@@ -310,7 +307,7 @@ impl Store {
     pub fn peek(&self, key: &[u8]) -> Option<Hit> {
         let now = self.parts.core.now();
         let mut shard = self.parts.core.lock(key);
-        self.parts.core.live(&mut shard, key, now).map(|item| Hit::of(item))
+        self.parts.core.live(&mut shard, key, now).map(Hit::of)
     }
 
     /// Whole seconds `hit` is sure to live at the store's clock: `-1` for an
@@ -359,16 +356,17 @@ impl Store {
         let core = &self.parts.core;
         let c = &core.counters;
         inc(&c.cmd_set);
+        if key.len() > MAX_KEY_LEN {
+            return Err(OpError::TooLarge);
+        }
         core.admit()?;
         let now = core.now();
         let mut shard = core.lock(&key);
         // Only a plain SET can do without the old item; everything else
         // needs it, from the engine if the warmup has not loaded it yet.
         let blind = mode == StoreMode::Set && cas == 0;
-        let existing = match core.entry(&mut shard, &key, now, !blind) {
-            Some(entry) => Some((entry.item.cas, entry.ejected)),
-            None => None,
-        };
+        let existing =
+            core.entry(&mut shard, &key, now, !blind).map(|slot| (slot.cas(), slot.is_ejected()));
         if cas != 0 {
             match existing {
                 None => {
@@ -427,10 +425,9 @@ impl Store {
             },
         };
         inc(&c.total_items);
-        let key = stored_key(&shard, &key);
         let mut new = new;
-        let mutation = core.record(key.clone(), &mut new, true);
-        core.put(&mut shard, key, Entry::new(new));
+        let mutation = core.record(owned_key(&key), &mut new, true);
+        core.put(&mut shard, &key, &new, false);
         Ok(mutation)
     }
 
@@ -445,18 +442,18 @@ impl Store {
         let c = &core.counters;
         let now = core.now();
         let mut shard = core.lock(key);
-        let Some(entry) = core.entry(&mut shard, key, now, true) else {
+        let Some(slot) = core.entry(&mut shard, key, now, true) else {
             inc(&c.delete_misses);
             return Err(OpError::NotFound);
         };
-        if cas != 0 && entry.item.cas != cas {
+        if cas != 0 && slot.cas() != cas {
             return Err(OpError::Exists);
         }
-        let Some((key, _)) = core.remove(&mut shard, key) else {
+        if !core.remove(&mut shard, key) {
             return Err(OpError::NotFound);
-        };
+        }
         inc(&c.delete_hits);
-        Ok(core.record_delete(&mut shard, key, now))
+        Ok(core.record_delete(&mut shard, owned_key(key), now))
     }
 
     /// INCR or DECR. Returns the new counter value. A missing item is
@@ -490,10 +487,13 @@ impl Store {
             Arith::Incr => (&c.incr_hits, &c.incr_misses),
             Arith::Decr => (&c.decr_hits, &c.decr_misses),
         };
+        if key.len() > MAX_KEY_LEN {
+            return Err(OpError::TooLarge);
+        }
         core.admit()?;
         let now = core.now();
         let mut shard = core.lock(&key);
-        if let Some(item) = core.live(&mut shard, &key, now) {
+        if let Some(mut item) = core.live(&mut shard, &key, now) {
             if cas != 0 && item.cas != cas {
                 return Err(OpError::Exists);
             }
@@ -503,13 +503,9 @@ impl Store {
                 Arith::Decr => current.saturating_sub(delta),
             };
             inc(hits);
-            let old_len = item.value.len();
             item.value = ExtentBuf::from(next.to_string().into_bytes());
-            let new_len = item.value.len();
-            let key = stored_key(&shard, &key);
-            let item = &mut shard.items.get_mut(&key).ok_or(OpError::NotFound)?.item;
-            let mutation = core.record(key, item, true);
-            core.resized(old_len, new_len);
+            let mutation = core.record(owned_key(&key), &mut item, true);
+            core.put(&mut shard, &key, &item, false);
             Ok((next, mutation))
         } else {
             inc(misses);
@@ -524,9 +520,8 @@ impl Store {
                 seqno: 0,
             };
             inc(&c.total_items);
-            let key = stored_key(&shard, &key);
-            let mutation = core.record(key.clone(), &mut item, true);
-            core.put(&mut shard, key, Entry::new(item));
+            let mutation = core.record(owned_key(&key), &mut item, true);
+            core.put(&mut shard, &key, &item, false);
             Ok((initial, mutation))
         }
     }
@@ -544,23 +539,23 @@ impl Store {
         let now = core.now();
         let mut shard = core.lock(key);
         // The new version goes to the engine whole: the value is needed.
-        let Some(item) = core.live(&mut shard, key, now) else {
+        let Some(mut item) = core.live(&mut shard, key, now) else {
             inc(&c.touch_misses);
             return Err(OpError::NotFound);
         };
         inc(&c.touch_hits);
         item.exptime = core.config.clock.absolute(exptime);
-        let hit = Hit::of(item);
-        let stored_key = shard.items.get_key_value(key).map(|(k, _)| k.clone()).unwrap_or_default();
-        let item = &mut shard.items.get_mut(key).ok_or(OpError::NotFound)?.item;
-        let mutation = core.record(stored_key, item, false);
+        let hit = Hit::of(item.clone());
+        let mutation = core.record(owned_key(key), &mut item, false);
         // A touch to a time already past kills the item now.
-        if item.is_expired(now)
-            && let Some((key, _)) = core.remove(&mut shard, key)
-        {
-            let deleted = core.record_delete(&mut shard, key, now);
-            return Ok((hit, deleted));
+        if item.is_expired(now) {
+            if core.remove(&mut shard, key) {
+                let deleted = core.record_delete(&mut shard, owned_key(key), now);
+                return Ok((hit, deleted));
+            }
+            return Ok((hit, mutation));
         }
+        core.put(&mut shard, key, &item, false);
         Ok((hit, mutation))
     }
 
