@@ -33,15 +33,6 @@ impl Item {
     pub fn is_expired(&self, now: u32) -> bool {
         self.exptime != 0 && self.exptime <= now
     }
-
-    /// Bytes this item accounts for in memory statistics.
-    pub fn footprint(&self, key: &[u8]) -> u64 {
-        self.footprint_len(key.len())
-    }
-
-    pub(crate) fn footprint_len(&self, key_len: usize) -> u64 {
-        key_len as u64 + self.value.len() + ITEM_OVERHEAD as u64
-    }
 }
 
 /// What a deleted key leaves behind: the delete's sequence number and time,
@@ -63,9 +54,6 @@ pub enum Record {
     /// A deleted key.
     Tombstone(Tombstone),
 }
-
-/// Rough per-item bookkeeping cost used by the `bytes` statistic.
-const ITEM_OVERHEAD: usize = 48;
 
 /// Version byte of the persisted item encoding.
 const ENCODING_V1: u8 = 1;
