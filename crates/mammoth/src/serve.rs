@@ -81,7 +81,8 @@ pub(crate) struct ServeArgs {
     /// memory storing object`) until the engine catches up. Not counted:
     /// the engine's cache (an eighth of the limit, 8 to 64 MiB), connection
     /// buffers, the TAP ring (--tap-ring-mib) and the write-behind dirty
-    /// set (--max-dirty-bytes). Default: half of the machine's physical
+    /// set (--max-dirty-bytes). `cache_memlimit <MiB>` (text protocol)
+    /// changes it at run time. Default: half of the machine's physical
     /// memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "memory_mib")]
     memory_limit: Option<u64>,
