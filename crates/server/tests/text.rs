@@ -76,6 +76,19 @@ impl Client {
         }
     }
 
+    /// Sends `command` and returns the lines up to `END`.
+    fn lines_to_end(&mut self, command: &str) -> Vec<String> {
+        self.send(command.as_bytes());
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            if line == "END" {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
     fn is_closed(&mut self) -> bool {
         !self.input.is_empty() || !self.fill()
     }
@@ -189,42 +202,18 @@ fn stats_groups_match_the_binary_ones() {
     let server = TestServer::start();
     let mut c = server.connect();
     c.call("set k 0 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
-    c.send(b"stats\r\n");
-    let mut general = Vec::new();
-    loop {
-        let line = c.line();
-        if line == "END" {
-            break;
-        }
-        general.push(line);
-    }
+    let general = c.lines_to_end("stats\r\n");
     assert!(general.iter().any(|l| l.starts_with("STAT pid ")), "{general:?}");
     assert!(general.contains(&"STAT get_hits 1".to_string()), "{general:?}");
     assert!(general.contains(&"STAT curr_items 1".to_string()), "{general:?}");
-    c.send(b"stats settings\r\n");
-    let mut settings = Vec::new();
-    loop {
-        let line = c.line();
-        if line == "END" {
-            break;
-        }
-        settings.push(line);
-    }
+    let settings = c.lines_to_end("stats settings\r\n");
     assert!(settings.contains(&"STAT binding_protocol auto-negotiate".to_string()), "{settings:?}");
     // No quota set: maxbytes 0, and ejection is memcached's "evictions on".
     assert!(settings.contains(&"STAT maxbytes 0".to_string()), "{settings:?}");
     assert!(settings.contains(&"STAT evictions on".to_string()), "{settings:?}");
     c.call("cache_memlimit 100\r\n", "OK\r\n");
     c.call("cache_memlimit 0\r\n", "CLIENT_ERROR bad command line format\r\n");
-    c.send(b"stats settings\r\n");
-    let mut settings = Vec::new();
-    loop {
-        let line = c.line();
-        if line == "END" {
-            break;
-        }
-        settings.push(line);
-    }
+    let settings = c.lines_to_end("stats settings\r\n");
     assert!(settings.contains(&"STAT maxbytes 104857600".to_string()), "{settings:?}");
     c.send(b"stats engine\r\n");
     while c.line() != "END" {}

@@ -51,6 +51,18 @@ fn key(n: usize) -> Bytes {
     Bytes::from(format!("key:{n:05}"))
 }
 
+/// A store under [`small_budget`] holding 2000 × 1000-byte values, once
+/// the pager has ejected more than 500 of them.
+fn ejecting(dir: &std::path::Path) -> Store {
+    let store = Store::open(config(dir, &small_budget())).unwrap();
+    for n in 0..2000 {
+        store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
+    }
+    store.sync();
+    eventually("ejection", || stat(&store, "ep_num_non_resident") > 500);
+    store
+}
+
 #[test]
 fn values_past_the_quota_are_ejected_and_read_back_exactly() {
     for backend in [BackendKind::Fjall, BackendKind::Sqlite] {
@@ -159,13 +171,7 @@ fn operations_that_need_the_value_read_it_back() {
 #[test]
 fn background_fetches_share_one_read_and_resolve() {
     let dir = tempfile::tempdir().unwrap();
-    let budget = small_budget();
-    let store = Store::open(config(dir.path(), &budget)).unwrap();
-    for n in 0..2000 {
-        store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
-    }
-    store.sync();
-    eventually("ejection", || stat(&store, "ep_num_non_resident") > 500);
+    let store = ejecting(dir.path());
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let inline_before = stat(&store, "ep_bg_fetched_inline");
     let (mut requested, mut both) = (0u64, 0u64);
@@ -397,13 +403,7 @@ proptest! {
 #[test]
 fn a_backfill_sends_ejected_values_from_the_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let budget = small_budget();
-    let store = Store::open(config(dir.path(), &budget)).unwrap();
-    for n in 0..2000 {
-        store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
-    }
-    store.sync();
-    eventually("ejection", || stat(&store, "ep_num_non_resident") > 500);
+    let store = ejecting(dir.path());
     let feed = store.subscribe();
     let plan = feed.backfill(0);
     let mut changes = Vec::new();
