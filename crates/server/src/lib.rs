@@ -10,8 +10,8 @@
 //! no hand-offs between threads (about 15% more request–response
 //! throughput than a work-stealing runtime here). A connection reads into a
 //! `BytesMut`, decodes every complete request in it with
-//! [`memcache::binary::RequestDecoder`] (keys and values stay slices of the
-//! read buffer and are stored without a copy), applies each to the store and
+//! [`memcache::binary::RequestDecoder`] (keys and values are slices of the
+//! read buffer; the store copies the small ones into the item), applies each to the store and
 //! appends the replies to an output queue. Then, before the replies go out,
 //! it waits until the store has made every mutation of this connection
 //! durable ([`store::Durability::PersistBeforeAck`]). A pipeline of quiet

@@ -7,9 +7,10 @@ use crate::error::Error;
 
 /// The value bytes of an item: an [`ExtentBuf`] of shared blocks.
 ///
-/// Values arrive as `Bytes` slices of a connection's read buffer and are
-/// kept that way: storing a value never copies it, and APPEND/PREPEND add
-/// the new bytes as another extent instead of copying the old value.
+/// Values arrive as `Bytes` slices of a connection's read buffer. The store
+/// copies values shorter than [`COPY_BELOW`](crate::COPY_BELOW) into the
+/// item's block; longer ones are kept as given, and APPEND/PREPEND add the
+/// new bytes to them as another extent instead of copying the old value.
 pub type Value = ExtentBuf;
 
 /// One item: the value plus memcached's metadata.
