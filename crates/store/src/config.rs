@@ -56,7 +56,7 @@ pub struct Config {
     pub feed_max_bytes: u64,
     /// Bound on the ring's number of changes.
     pub feed_max_changes: usize,
-    /// Whether [`Store::open`] loads every item before it returns.
+    /// Whether [`Store::open`](crate::Store::open) loads every item before it returns.
     pub warmup: Warmup,
     /// The time source.
     pub clock: Clock,
@@ -93,11 +93,11 @@ impl Config {
 /// How a store loads its items at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Warmup {
-    /// [`Store::open`] returns once every item is in memory, and fails if a
+    /// [`Store::open`](crate::Store::open) returns once every item is in memory, and fails if a
     /// record does not decode.
     #[default]
     Blocking,
-    /// [`Store::open`] returns at once; a thread loads the items while the
+    /// [`Store::open`](crate::Store::open) returns at once; a thread loads the items while the
     /// store serves. A key it has not loaded yet is read from the engine on
     /// first use, so answers are the same as after a full warmup.
     Background,

@@ -313,7 +313,7 @@ impl Store {
     /// Whole seconds `hit` is sure to live at the store's clock: `-1` for an
     /// item that never expires, 0 once its time has come. (An item dies at
     /// the start of second `exptime`, so it has `exptime - now - 1` full
-    /// seconds left; see [`Clock::absolute`].)
+    /// seconds left; see [`Clock::absolute`](crate::Clock::absolute).)
     pub fn ttl(&self, hit: &Hit) -> i64 {
         if hit.exptime == 0 {
             -1
