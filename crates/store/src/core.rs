@@ -229,6 +229,12 @@ impl Core {
 
     /// True when `key` holds a live item whose value is ejected.
     pub(crate) fn needs_fetch(&self, key: &[u8]) -> bool {
+        // With every value in memory (no quota pressure) a GET takes its
+        // shard lock once, not twice. A value ejected right after this
+        // check is read on the caller's thread: correct, only slower.
+        if self.non_resident.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         let shard = self.lock(key);
         shard.get(key).is_some_and(Slot::is_ejected)
     }
