@@ -26,7 +26,7 @@ use tap::Endpoint;
 use crate::collector::{Collector, Config};
 use crate::format::Format;
 use crate::influx::InfluxOptions;
-use crate::send::{SeqFormat, Sequence, send};
+use crate::send::{Sent, SeqFormat, Sequence, send};
 use crate::socket::sender_socket;
 
 /// Keys per GETKQ pipeline when reading back.
@@ -268,6 +268,20 @@ impl std::error::Error for BenchError {
     }
 }
 
+/// Sends one round's datagrams at `rate` (as fast as possible with
+/// `None`) for the configured time; returns what went out.
+fn send_round(
+    sock: &UdpSocket,
+    seq: &Sequence,
+    rate: Option<u64>,
+    opts: &BenchOptions,
+) -> Result<Sent, BenchError> {
+    let stop = AtomicBool::new(false);
+    let secs = opts.seconds;
+    send(sock, seq, 0, count_for(rate, secs), rate, Duration::from_secs_f64(secs), &stop)
+        .map_err(|e| BenchError::Io("send", e))
+}
+
 fn run_tag(system: &str, rate: Option<u64>, round: u32) -> String {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -316,18 +330,8 @@ fn mammoth_round(opts: &BenchOptions, rate: Option<u64>, round: u32) -> Result<R
     let dest = *collector.local_addrs().first().unwrap_or(&opts.group);
     let sock =
         sender_socket(dest, opts.interface, 0).map_err(|e| BenchError::Io("sender socket", e))?;
-    let stop = AtomicBool::new(false);
     let start = Instant::now();
-    let sent = send(
-        &sock,
-        &seq,
-        0,
-        count_for(rate, opts.seconds),
-        rate,
-        Duration::from_secs_f64(opts.seconds),
-        &stop,
-    )
-    .map_err(|e| BenchError::Io("send", e))?;
+    let sent = send_round(&sock, &seq, rate, opts)?;
     // Wait until the collector has stored everything it received and no
     // datagram has arrived for a while.
     let mut last = collector.stats();
@@ -376,18 +380,8 @@ fn influx_round(
     let seq = Sequence { format: SeqFormat::Influx, run: run.clone(), sensors: opts.sensors };
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| BenchError::Io("sender socket", e))?;
     sock.connect(peer.udp).map_err(|e| BenchError::Io("connect to influxdb udp", e))?;
-    let stop = AtomicBool::new(false);
     let start = Instant::now();
-    let sent = send(
-        &sock,
-        &seq,
-        0,
-        count_for(rate, opts.seconds),
-        rate,
-        Duration::from_secs_f64(opts.seconds),
-        &stop,
-    )
-    .map_err(|e| BenchError::Io("send", e))?;
+    let sent = send_round(&sock, &seq, rate, opts)?;
     // InfluxDB writes a UDP batch when it is full or 1 s old: wait until
     // the count has not moved for 3 s.
     let mut count = 0;
