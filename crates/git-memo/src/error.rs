@@ -36,6 +36,7 @@ pub mod exit {
 
 /// Everything that can go wrong.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// No repository at or above this directory.
     NotARepository {
@@ -179,9 +180,7 @@ impl fmt::Display for Error {
                  test the first-parent line, or give a range without merges"
             ),
             Error::CommandNotFound { program } => write!(f, "command not found: {program}"),
-            Error::CommandNotExecutable { program, source } => {
-                write!(f, "cannot execute {program}: {source}")
-            }
+            Error::CommandNotExecutable { program, .. } => write!(f, "cannot execute {program}"),
             Error::Git { context, source } => write!(f, "{context}: {}", source.message()),
             Error::GitCommand { args, status, stderr } => {
                 write!(f, "`git {}` failed", args.join(" "))?;
@@ -193,7 +192,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Io { context, .. } => f.write_str(context),
         }
     }
 }

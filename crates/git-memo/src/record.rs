@@ -69,6 +69,7 @@ pub struct Record {
 
 /// Why a line is not a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordError {
     /// The line is longer than [`MAX_RECORD_LEN`].
     TooLong {

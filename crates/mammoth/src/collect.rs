@@ -295,7 +295,7 @@ fn run_collect(a: &RunArgs) -> Result<ExitCode> {
     config.max_pending = a.max_pending;
     config.dedup_window = a.dedup_window;
     config.drain_timeout = Duration::from_secs(a.drain_secs);
-    let stop = crate::tap::stop_flag();
+    let stop = crate::ui::stop_flag();
     let collector = Collector::start(config).context("start the collector")?;
     let listening: Vec<String> = collector.local_addrs().iter().map(ToString::to_string).collect();
     eprintln!(
@@ -342,7 +342,7 @@ fn run_collect(a: &RunArgs) -> Result<ExitCode> {
             "collect: {} readings were received but never acknowledged (server unreachable)",
             summary.unacknowledged
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(crate::ui::error_exit());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -370,7 +370,7 @@ fn run_send(a: &SendArgs) -> Result<ExitCode> {
     let sock = collect::socket::sender_socket(a.group, a.interface, a.ttl)
         .with_context(|| format!("socket to {}", a.group))?;
     let seq = Sequence { format: seq_format(a.format), run: a.run.clone(), sensors: a.sensors };
-    let stop = crate::tap::stop_flag();
+    let stop = crate::ui::stop_flag();
     let sent = send(&sock, &seq, a.first, a.count, rate, Duration::MAX, &stop)?;
     eprintln!(
         "send: {} datagrams to {} in {:.2} s ({:.0}/s), {} failed sends; sequence {}..{}",

@@ -15,6 +15,7 @@ mod seq;
 mod serve;
 mod sort;
 mod tap;
+mod ui;
 mod userset;
 
 /// mammoth: a durable memcached server and Hadoop-native storage tools.
@@ -24,8 +25,28 @@ mod userset;
 /// SequenceFiles and MapFiles (all three layouts, zlib, gzip, bzip2, Snappy,
 /// LZ4 and zstd) without a JVM, byte-compatible with Hadoop.
 #[derive(Parser, Debug)]
-#[command(name = "mammoth", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "mammoth",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Exit status: 0 on success, 1 when a lookup (map get, userset check/verify) \
+                  finds a name missing, 2 on an error."
+)]
 struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        help = "Less log output on stderr (-q errors only, -qq none); MAMMOTH_LOG or RUST_LOG \
+                (a tracing filter such as info,store=debug) overrides -v and -q"
+    )]
+    quiet: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +94,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ui::init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Seq(cmd) => seq::run(cmd),
@@ -93,8 +115,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
+            // Each layer names only itself, so the chain repeats nothing.
             eprintln!("mammoth: {e:#}");
-            ExitCode::FAILURE
+            ui::error_exit()
         }
     }
 }

@@ -12,9 +12,10 @@ use seqfile::map::{MapReader, MapWriter, MapWriterOptions};
 use seqfile::order::KeyOrder;
 
 use crate::records::{ClassArg, InputFormat, read_records};
+use crate::seq::EncodingArgs;
 use crate::seq::format::{BytesStyle, RecordFormatter};
-use crate::seq::{EncodingArgs, progress, spinner};
 use crate::sort::{Sorter, tmp_dir_for};
+use crate::ui::{progress, spinner};
 
 /// MapFile subcommands.
 #[derive(Subcommand, Debug)]
@@ -199,7 +200,7 @@ fn get(a: &GetArgs) -> Result<ExitCode> {
         out.write_all(&line)?;
     }
     out.flush()?;
-    Ok(if missing == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if missing == 0 { ExitCode::SUCCESS } else { crate::ui::NOT_FOUND })
 }
 
 #[derive(Args, Debug)]

@@ -169,7 +169,6 @@ enum DurabilityArg {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
-    init_logging();
     let mut template = store::Config::new(&args.dir);
     template.backend = match args.backend {
         Backend::Fjall => store::BackendKind::Fjall,
@@ -249,34 +248,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             template.engine_cache_bytes >> 20
         );
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
-        server::run_on(listener, config, buckets, shutdown_signal(), workers.handles()).await;
+        server::run_on(listener, config, buckets, crate::ui::shutdown_signal(), workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         anyhow::Ok(ExitCode::SUCCESS)
     });
     drop(workers);
     served
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MAMMOTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -3,19 +3,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use memcache::binary::tap::{TapConnect, TapFlags};
+use memcache::sasl::Users;
 use seqfile::{Codec, Compression};
-use tap::export::{ExportOptions, Format, Layout, Roll, Segments, Snapshot};
+use tap::export::{ExportJob, ExportOptions, ExportReport, Format, Layout, Roll, export};
 use tap::import::{ImportOptions, ImportStats, import, sources};
-use tap::layout::{Kind, Meta};
 use tap::mirror::{MirrorOptions, MirrorStats, Report, mirror};
-use tap::{Consumer, ConsumerOptions, Endpoint, Item, Poll, Target};
+use tap::{Endpoint, Target};
 
 /// TAP consumers: mirror a server, export it as Hadoop files.
 #[derive(Subcommand, Debug)]
@@ -140,20 +138,6 @@ pub(crate) struct ImportArgs {
     batch: usize,
 }
 
-/// A flag set by SIGINT or SIGTERM (a watcher thread with a small runtime).
-pub(crate) fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-            return;
-        };
-        rt.block_on(crate::serve::shutdown_signal());
-        f.store(true, Ordering::SeqCst);
-    });
-    flag
-}
-
 pub(crate) fn run(cmd: TapCommand) -> Result<ExitCode> {
     match cmd {
         TapCommand::Mirror(a) => run_mirror(&a),
@@ -177,28 +161,24 @@ fn summary(name: &str, s: &MirrorStats) -> String {
 }
 
 fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
-    let stop = stop_flag();
+    let stop = crate::ui::stop_flag();
     let base = a.name.clone().unwrap_or_else(|| format!("mirror-{}", a.to));
-    let mut jobs: Vec<(String, MirrorOptions)> = Vec::new();
     let make = |name: String, auth: &AuthArgs| {
         let mut o = MirrorOptions::new(auth.endpoint(&a.from), auth.endpoint(&a.to), name);
         o.batch_records = a.batch.max(1);
         o.key_prefix = a.key_prefix.clone().map(|p| p.into_bytes().into());
         o
     };
+    let mut jobs: Vec<(String, MirrorOptions)> = Vec::new();
     if a.all_buckets {
         let path = a.users.as_ref().context("--all-buckets needs --users")?;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("read users file {}", path.display()))?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let Some((user, password)) = line.split_once(':') else {
-                bail!("{}: line {line:?} is not user:password", path.display());
-            };
+        let users = Users::load(path)?;
+        if users.is_empty() {
+            bail!("{}: no users", path.display());
+        }
+        for (user, password) in users.credentials() {
             let auth = AuthArgs { bucket: Some(user.into()), password: Some(password.into()) };
             jobs.push((user.to_owned(), make(format!("{base}-{user}"), &auth)));
-        }
-        if jobs.is_empty() {
-            bail!("{}: no users", path.display());
         }
     } else {
         jobs.push((a.auth.bucket.clone().unwrap_or_default(), make(base.clone(), &a.auth)));
@@ -227,11 +207,14 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
                         }
                     }
                     Report::Reconnecting { error, retry_in } => {
+                        let error = crate::ui::chain(error);
                         eprintln!(
                             "mammoth: mirror {label}: {error}; reconnecting in {retry_in:.1?}"
                         );
                     }
-                    Report::Rejected(e) => eprintln!("mammoth: mirror {label}: {e}"),
+                    Report::Rejected(e) => {
+                        eprintln!("mammoth: mirror {label}: {}", crate::ui::chain(e));
+                    }
                 });
                 (label, r)
             })
@@ -242,30 +225,16 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
         match h.join() {
             Ok((label, Ok(s))) => eprintln!("mammoth: stopped; {}", summary(&label, &s)),
             Ok((label, Err(e))) => {
-                eprintln!("mammoth: mirror {label}: {e}");
+                eprintln!("mammoth: mirror {label}: {}", crate::ui::chain(&e));
                 failed = true;
                 stop.store(true, Ordering::SeqCst);
             }
             Err(_) => failed = true,
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed { crate::ui::error_exit() } else { ExitCode::SUCCESS })
 }
 
-fn compression(codec: Option<&str>, format: Format) -> Result<Compression> {
-    Ok(match codec {
-        None if format == Format::Seq => Compression::None,
-        // BLOCK zlib: readable by any Hadoop without native code, and 3–4×
-        // faster to write than MapFile.Writer's RECORD default.
-        None => Compression::Block(Codec::Default),
-        Some("none") => Compression::None,
-        Some(name) => Compression::Block(
-            Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
-        ),
-    })
-}
-
-#[allow(clippy::too_many_lines)] // one event loop, clearer in one piece
 fn run_export(a: &ExportArgs) -> Result<ExitCode> {
     let format = match a.format {
         FormatArg::Seq => Format::Seq,
@@ -276,150 +245,57 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         LayoutArg::Item => Layout::Item,
         LayoutArg::Raw => Layout::Raw,
     };
-    if a.follow && layout == Layout::Raw {
-        bail!("--follow needs --layout item: the raw layout cannot record deletes");
-    }
-    let opts = ExportOptions {
-        format,
-        layout,
-        compression: compression(a.codec.as_deref(), format)?,
-        metadata: vec![("mammoth.source".into(), a.from.clone())],
+    let compression = match a.codec.as_deref() {
+        None => format.default_compression(),
+        Some("none") => Compression::None,
+        Some(name) => Compression::Block(
+            Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
+        ),
     };
-    // Old segments after a new snapshot would replay stale changes over it.
-    if let Ok(dir) = std::fs::read_dir(&a.out) {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            if name.to_string_lossy().starts_with("seg-") {
-                bail!(
-                    "{} holds segments of an earlier --follow export ({}); export into an empty directory",
-                    a.out.display(),
-                    name.to_string_lossy()
-                );
-            }
-        }
-    }
-    let stop = stop_flag();
-    let endpoint = a.auth.endpoint(&a.from);
-    let connect = |since: Option<u64>| {
-        let mut c = TapConnect::new(&b""[..]).with(TapFlags::SEQNO_META);
-        if !a.follow {
-            c = c.with(TapFlags::DUMP);
-        }
-        if let Some(s) = since {
-            c = c.since_seqno(s);
-        }
-        if let Some(p) = &a.key_prefix {
-            c = c.key_prefix(p.clone().into_bytes());
-        }
-        Consumer::connect(&endpoint, &ConsumerOptions::new(c))
-            .with_context(|| format!("TAP connect to {}", a.from))
+    let job = ExportJob {
+        source: a.auth.endpoint(&a.from),
+        dir: a.out.clone(),
+        options: ExportOptions {
+            format,
+            layout,
+            compression,
+            metadata: vec![("mammoth.source".into(), a.from.clone())],
+        },
+        key_prefix: a.key_prefix.clone().map(|p| p.into_bytes().into()),
+        follow: a.follow.then(|| Roll {
+            records: a.roll_records.max(1),
+            age: Duration::from_secs(a.roll_secs.max(1)),
+        }),
     };
-    let mut consumer = connect(None)?;
-    let started = Instant::now();
-    let mut snapshot = Some(Snapshot::create(&a.out, opts.clone())?);
-    let roll =
-        Roll { records: a.roll_records.max(1), age: Duration::from_secs(a.roll_secs.max(1)) };
-    let mut segments = if a.follow { Some(Segments::new(&a.out, opts, roll)?) } else { None };
-    let mut last_seqno = None;
-    let mut live = 0u64;
-    let spinner = crate::seq::spinner("items");
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let d = match consumer.poll(Duration::from_millis(200)) {
-            Ok(Poll::Item(d)) => d,
-            Ok(Poll::Idle) => {
-                if let Some(s) = &mut segments {
-                    s.tick()?;
-                }
-                continue;
-            }
-            Ok(Poll::End) => break,
-            Err(e) if e.is_transient() && snapshot.is_none() && last_seqno.is_some() => {
-                // Live part of --follow: resume after the last change written.
-                spinner.suspend(|| eprintln!("mammoth: export: {e}; reconnecting"));
-                if let Some(s) = &mut segments {
-                    s.close()?;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-                if let Ok(c) = connect(last_seqno) {
-                    consumer = c;
-                }
-                continue;
-            }
-            Err(e) => return Err(e).context(format!("TAP stream from {}", a.from)),
-        };
-        match (d.item, &mut snapshot) {
-            (Item::Mutation(m), Some(s)) => {
-                s.put(&m)?;
-                last_seqno = m.seqno.or(last_seqno);
-                spinner.inc(1);
-            }
-            (Item::Delete { key, .. }, Some(s)) => s.delete(&key),
-            (Item::Flush, Some(s)) => s.flush()?,
-            (Item::BackfillEnd | Item::StreamEnd, Some(_)) => {
-                if let Some(s) = snapshot.take() {
-                    let (path, n) = s.finish()?;
-                    spinner.suspend(|| {
-                        eprintln!(
-                            "mammoth: wrote {} ({n} records) in {:.1?}",
-                            path.display(),
-                            started.elapsed()
-                        );
-                    });
-                }
-            }
-            (item, None) => {
-                let Some(seg) = &mut segments else { continue };
-                match item {
-                    Item::Mutation(m) => {
-                        let meta = Meta {
-                            flags: m.flags,
-                            expiry: m.expiry,
-                            cas: m.cas,
-                            seqno: m.seqno.unwrap_or(0),
-                        };
-                        seg.append(Kind::Item, &m.key, &meta, &m.value)?;
-                        last_seqno = m.seqno.or(last_seqno);
-                    }
-                    Item::Delete { key, cas, seqno } => {
-                        let meta = Meta { cas, seqno: seqno.unwrap_or(0), ..Meta::default() };
-                        seg.append(Kind::Delete, &key, &meta, &[])?;
-                        last_seqno = seqno.or(last_seqno);
-                    }
-                    Item::Flush => seg.append(Kind::Flush, &[], &Meta::default(), &[])?,
-                    _ => continue,
-                }
-                live += 1;
-                spinner.inc(1);
-            }
-            _ => {}
-        }
-    }
+    let stop = crate::ui::stop_flag();
+    let spinner = crate::ui::spinner("items");
+    let done = export(&job, &stop, &mut |r| match r {
+        ExportReport::Progress(n) => spinner.set_position(n),
+        ExportReport::Snapshot { path, records, elapsed } => spinner.suspend(|| {
+            eprintln!("mammoth: wrote {} ({records} records) in {elapsed:.1?}", path.display());
+        }),
+        ExportReport::Reconnecting(e) => spinner.suspend(|| {
+            eprintln!("mammoth: export: {}; reconnecting", crate::ui::chain(e));
+        }),
+    });
     spinner.finish_and_clear();
-    if let Some(s) = snapshot {
-        // Interrupted before the snapshot was complete: keep nothing.
-        drop(s);
-        bail!("export of {} stopped before the snapshot was complete", a.from);
-    }
-    if let Some(mut s) = segments {
-        s.close()?;
-        eprintln!("mammoth: {live} live changes in {} segments", s.closed());
+    let done = done.with_context(|| format!("export of {} into {}", a.from, a.out.display()))?;
+    if a.follow {
+        eprintln!("mammoth: {} live changes in {} segments", done.live_changes, done.segments);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::cast_precision_loss)] // a rate for humans
 pub(crate) fn run_import(a: &ImportArgs) -> Result<ExitCode> {
-    let srcs = sources(&a.path).with_context(|| format!("list {}", a.path.display()))?;
+    let srcs = sources(&a.path)?;
     if srcs.is_empty() {
         bail!("{}: no SequenceFile or MapFile found", a.path.display());
     }
     let total: u64 = srcs.iter().map(|s| s.len).sum();
     let endpoint = a.auth.endpoint(&a.to);
     let mut target = Target::connect(&endpoint).with_context(|| format!("connect to {}", a.to))?;
-    let pb = crate::seq::progress(total, "import");
+    let pb = crate::ui::progress(total, "import");
     let started = Instant::now();
     let opts = ImportOptions { batch_records: a.batch.max(1), ..ImportOptions::default() };
     let mut all = ImportStats::default();
@@ -428,7 +304,7 @@ pub(crate) fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         let st = import(src, &mut target, opts, &mut |pos| pb.set_position(done + pos))?;
         done += src.len;
         for e in target.take_rejections() {
-            pb.suspend(|| eprintln!("mammoth: import: {e}"));
+            pb.suspend(|| eprintln!("mammoth: import: {}", crate::ui::chain(&e)));
         }
         all.files += st.files;
         all.records += st.records;
@@ -452,5 +328,5 @@ pub(crate) fn run_import(a: &ImportArgs) -> Result<ExitCode> {
         all.bad_keys,
         all.expired,
     );
-    Ok(if all.applied.rejected > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if all.applied.rejected > 0 { crate::ui::error_exit() } else { ExitCode::SUCCESS })
 }

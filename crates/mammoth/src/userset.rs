@@ -45,13 +45,13 @@ pub(crate) enum UsersetCommand {
     ///
     /// Reads names (one per line) from NAMES, or standard input when NAMES
     /// is `-` or missing, and prints how many are present. Exit status: 0
-    /// when every name is present, 2 when some are absent, 1 on an error.
+    /// when every name is present, 1 when some are absent, 2 on an error (as grep).
     Check(CheckArgs),
     /// Assert that every name of NAMES is in the set (the 2011 benchmark).
     ///
     /// Parallel, batched lookups over the whole file; prints the time and
     /// the first absent names with their byte offsets. Exit status: 0 when
-    /// all are present, 2 when some are absent, 1 on an error.
+    /// all are present, 1 when some are absent, 2 on an error (as grep).
     Verify(VerifyArgs),
     /// The 2011 challenge end to end, mammoth beside a 2011-style baseline.
     ///
@@ -386,7 +386,7 @@ fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
     flush(&mut buf, &mut ends, &mut out)?;
     out.flush()?;
     eprintln!("{present} of {names} names present, {} absent", names - present);
-    Ok(if present == names { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if present == names { ExitCode::SUCCESS } else { crate::ui::NOT_FOUND })
 }
 
 fn verify_cmd(a: &VerifyArgs) -> Result<ExitCode> {
@@ -415,7 +415,7 @@ fn verify_cmd(a: &VerifyArgs) -> Result<ExitCode> {
         verified.as_secs_f64(),
         stats.names as f64 / verified.as_secs_f64().max(1e-9) / 1e6
     );
-    Ok(if stats.absent() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if stats.absent() == 0 { ExitCode::SUCCESS } else { crate::ui::NOT_FOUND })
 }
 
 // ---------------------------------------------------------------- bench

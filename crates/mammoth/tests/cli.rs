@@ -337,3 +337,75 @@ fn benchmarks_run_without_the_peer() {
     let bad = mammoth(&["bench", "seq", "--no-hadoop", "--formats", "none,lzo"], b"");
     assert!(!bad.status.success());
 }
+
+/// The error line of a failed run: exit status 2 (as grep), one line
+/// `mammoth: a: b: c` on stderr.
+fn error_line(args: &[&str]) -> String {
+    let out = mammoth(args, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "mammoth {args:?}: {stderr}");
+    stderr
+        .lines()
+        .find(|l| l.starts_with("mammoth: ") && !l.starts_with("mammoth: memory"))
+        .unwrap_or_else(|| panic!("mammoth {args:?}: no error line in {stderr}"))
+        .to_owned()
+}
+
+#[test]
+fn errors_exit_2_and_say_each_thing_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let under_file = file.join("store");
+    let users = dir.path().join("users");
+    std::fs::write(&users, b"alice:pw\nno colon here\n").unwrap();
+    let missing = dir.path().join("missing.seq");
+    let set = dir.path().join("missing.uset");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["serve", "--port", "0", "--dir", p(&under_file)],
+        vec!["serve", "--port", "0", "--dir", p(dir.path()), "--users", p(&users)],
+        vec!["seq", "cat", p(&missing)],
+        vec!["seq", "stat", p(&file)],
+        vec!["map", "get", p(&missing), "k"],
+        vec!["userset", "check", p(&set)],
+        vec!["import", p(&missing), "--to", "127.0.0.1:1"],
+        vec!["tap", "export", "--from", "127.0.0.1:1", "--out", p(&under_file)],
+        vec![
+            "tap",
+            "mirror",
+            "--from",
+            "127.0.0.1:1",
+            "--to",
+            "127.0.0.1:1",
+            "--all-buckets",
+            "--users",
+            p(&users),
+        ],
+    ];
+    for args in &cases {
+        let line = error_line(args);
+        let segments: Vec<&str> =
+            line.trim_start_matches("mammoth: ").split(": ").map(str::trim).collect();
+        for (i, a) in segments.iter().enumerate() {
+            for (j, b) in segments.iter().enumerate() {
+                assert!(
+                    i == j || !b.contains(a),
+                    "mammoth {args:?}: segment {a:?} repeats in {b:?}: {line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lookups_exit_like_grep() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("m");
+    ok(&["map", "build", p(&map)], b"a\t1\nb\t2\n");
+    assert_eq!(mammoth(&["map", "get", p(&map), "a"], b"").status.code(), Some(0));
+    assert_eq!(mammoth(&["map", "get", p(&map), "a", "zz"], b"").status.code(), Some(1));
+    assert_eq!(
+        mammoth(&["map", "get", p(&dir.path().join("nope")), "a"], b"").status.code(),
+        Some(2)
+    );
+}

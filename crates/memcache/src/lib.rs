@@ -7,8 +7,9 @@
 //! and for clients, with no sockets, no async runtime and no store: the
 //! caller reads into a [`bytes::BytesMut`] and writes what the codec
 //! appends to another. [`binary`] is the memcached binary protocol with
-//! every opcode of our spec, quiet pipelines and membase's TAP stream; a
-//! `text` module for the ASCII and meta protocols can sit beside it.
+//! every opcode of our spec, quiet pipelines and membase's TAP stream;
+//! [`text`] is the ASCII and meta protocols; [`sasl`] reads the users file
+//! that SASL PLAIN logins (and bucket names) come from.
 //!
 //! # Design
 //!
@@ -86,5 +87,6 @@
 //! ```
 
 pub mod binary;
+pub mod sasl;
 mod skip;
 pub mod text;

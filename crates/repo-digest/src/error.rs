@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while collecting, spooling or mailing.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read, written, renamed or removed.
     Io {
@@ -80,11 +81,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { action, path, source } => {
-                write!(f, "cannot {action} {}: {source}", path.display())
-            }
+            Error::Io { action, path, .. } => write!(f, "cannot {action} {}", path.display()),
             Error::Config { path, message } => write!(f, "{}: {message}", path.display()),
-            Error::Spawn { program, source } => write!(f, "cannot run {program}: {source}"),
+            Error::Spawn { program, .. } => write!(f, "cannot run {program}"),
             Error::Command { command, dir, status, stderr } => {
                 write!(f, "`{command}` in {} failed ({status})", dir.display())?;
                 if !stderr.is_empty() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use store::Store;
 
-use crate::auth::Users;
+use memcache::sasl::Users;
 
 /// The bucket of clients that do not authenticate.
 pub const DEFAULT_BUCKET: &str = "default";

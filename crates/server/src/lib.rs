@@ -47,7 +47,6 @@
 //! # Ok(()) }
 //! ```
 
-mod auth;
 mod buckets;
 mod conn;
 mod out;
@@ -63,9 +62,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
-pub use crate::auth::{Users, UsersError, valid_bucket_name};
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
 pub use crate::stats::{ServerStats, Traffic};
+pub use memcache::sasl::{Users, UsersError, valid_bucket_name};
 
 /// Server settings.
 #[derive(Clone, Debug)]

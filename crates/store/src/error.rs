@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-/// Errors from opening or persisting a store. Memcached-level outcomes (a
+/// Errors from opening or persisting a store. `Display` describes this
+/// layer; the engine's or the OS's error is the [`source`](std::error::Error::source).
+/// Memcached-level outcomes (a
 /// miss, a CAS mismatch) are not errors: see [`crate::OpError`].
 #[derive(Debug)]
 #[non_exhaustive]
@@ -64,16 +66,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Engine { engine, context, source } => {
-                write!(f, "{engine} engine: {context}: {source}")
-            }
+            Error::Engine { engine, context, .. } => write!(f, "{engine} engine: {context}"),
             Error::Corrupt { key, detail } => {
                 write!(f, "corrupt record for key {}: {detail}", crate::show_key(key))
             }
             Error::CorruptLog { path, offset, detail } => {
                 write!(f, "commit log {} at offset {offset}: {detail}", path.display())
             }
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Io { path, .. } => write!(f, "{}", path.display()),
             Error::WrongBackend { path, found, wanted } => write!(
                 f,
                 "{}: store was created by the {found} backend, not {wanted} \

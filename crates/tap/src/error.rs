@@ -9,7 +9,11 @@ use memcache::binary::tap::TapError;
 use memcache::binary::{Opcode, ProtocolError, Status};
 
 /// Why a TAP consumer, a target connection, an export or an import failed.
+///
+/// `Display` describes this layer only; the cause, when there is one, is
+/// [`source`](std::error::Error::source) (print the chain to see both).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// Connecting, reading or writing a socket failed.
     Io {
@@ -96,6 +100,15 @@ pub enum Error {
         /// Why.
         source: crate::layout::LayoutError,
     },
+    /// The job cannot run as asked (conflicting options, a directory that
+    /// holds files the job would contradict).
+    Invalid(String),
+    /// An export was stopped before its snapshot was complete; nothing of
+    /// it was kept.
+    Incomplete {
+        /// The server being exported.
+        source_addr: String,
+    },
     /// A file system operation outside the seqfile crate failed.
     Fs {
         /// The path.
@@ -136,7 +149,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { what, source } => write!(f, "{what}: {source}"),
+            Error::Io { what, .. } => f.write_str(what),
             Error::Protocol { offset, opcode: Some(op), message } => {
                 write!(f, "bad packet ({op}) at stream offset {offset}: {message}")
             }
@@ -163,11 +176,14 @@ impl fmt::Display for Error {
             Error::Rejected { opcode, key, status } => {
                 write!(f, "target refused {opcode} of key {key:?}: {status}")
             }
-            Error::File { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::Layout { path, record, source } => {
-                write!(f, "{}: record {record}: {source}", path.display())
+            // seqfile's error names the file itself.
+            Error::File { source, .. } => source.fmt(f),
+            Error::Layout { path, record, .. } => write!(f, "{}: record {record}", path.display()),
+            Error::Invalid(message) => f.write_str(message),
+            Error::Incomplete { source_addr } => {
+                write!(f, "export of {source_addr} stopped before the snapshot was complete")
             }
-            Error::Fs { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Fs { path, .. } => write!(f, "{}", path.display()),
         }
     }
 }
@@ -176,7 +192,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } | Error::Fs { source, .. } => Some(source),
-            Error::File { source, .. } => Some(source),
+            // Display already is the seqfile error's; go on to its cause.
+            Error::File { source, .. } => source.source(),
             Error::Layout { source, .. } => Some(source),
             _ => None,
         }

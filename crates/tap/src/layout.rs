@@ -69,6 +69,7 @@ pub struct Decoded<'a> {
 
 /// Why an item-layout value does not decode.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// Shorter than the header.
     Short {

@@ -143,7 +143,8 @@ pub fn mirror(
     Ok(stats)
 }
 
-fn sleep_unless(stop: &AtomicBool, d: Duration) {
+/// Sleeps for `d`, waking early when `stop` is set.
+pub(crate) fn sleep_unless(stop: &AtomicBool, d: Duration) {
     let until = Instant::now() + d;
     while !stop.load(Ordering::Relaxed) {
         let Some(left) = until.checked_duration_since(Instant::now()) else { return };

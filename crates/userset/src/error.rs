@@ -5,6 +5,7 @@ use std::io;
 
 /// Why building, saving or loading a set failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading or writing failed.
     Io(io::Error),
@@ -76,7 +77,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            // Display is the I/O error's own; go on to its cause.
+            Error::Io(e) => e.source(),
             _ => None,
         }
     }

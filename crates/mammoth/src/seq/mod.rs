@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
 
 pub(crate) mod format;
@@ -14,6 +13,7 @@ pub(crate) mod format;
 use format::{BytesStyle, RecordFormatter};
 
 use crate::records::{ClassArg, InputFormat, read_records};
+use crate::ui::{progress, spinner};
 
 /// SequenceFile subcommands.
 #[derive(Subcommand, Debug)]
@@ -356,28 +356,4 @@ fn convert(a: &ConvertArgs) -> Result<()> {
         a.encoding.compression().codec().map_or("-", Codec::name),
     );
     Ok(())
-}
-
-/// A byte-position progress bar on stderr (hidden when stderr is not a terminal).
-pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb.set_message(what.to_owned());
-    pb
-}
-
-pub(crate) fn spinner(what: &str) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {pos} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message(what.to_owned());
-    pb
 }

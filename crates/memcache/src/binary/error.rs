@@ -23,6 +23,7 @@ pub struct ProtocolError {
 
 /// The kinds of [`ProtocolError`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The first byte of a packet is not the expected magic. No reply; close.
     BadMagic {

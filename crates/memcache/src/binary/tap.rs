@@ -71,6 +71,7 @@ impl std::ops::BitOr for TapFlags {
 
 /// Why `TAP_CONNECT` arguments or a TAP event do not decode.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TapError {
     /// `TAP_CONNECT` extras that are neither 0, 4, nor all zeros.
     Extras {

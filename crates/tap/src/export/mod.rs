@@ -10,8 +10,15 @@
 //!   rolled SequenceFiles `seg-000001.seq`, `seg-000002.seq`, … each renamed
 //!   into place when closed. Deletes and flushes are records (kinds 2, 3).
 //!
+//! * [`export`]: the whole run over a TAP stream — snapshot, then live
+//!   segments until stopped — as `mammoth tap export` drives it.
+//!
 //! Replaying `base*` then the segments in name order reproduces the store;
 //! `mammoth import DIR` does exactly that.
+
+mod job;
+
+pub use job::{ExportJob, ExportReport, ExportSummary, export};
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -36,6 +43,19 @@ pub enum Format {
     MapFile,
     /// A BloomMapFile directory.
     BloomMap,
+}
+
+impl Format {
+    /// The compression used when none is asked for: none for a
+    /// SequenceFile; BLOCK with `DefaultCodec` (zlib) for the map kinds —
+    /// readable by any Hadoop without native code, and 3–4× faster to write
+    /// than `MapFile.Writer`'s RECORD default.
+    pub fn default_compression(self) -> Compression {
+        match self {
+            Format::Seq => Compression::None,
+            Format::MapFile | Format::BloomMap => Compression::Block(seqfile::Codec::Default),
+        }
+    }
 }
 
 /// Record layout.

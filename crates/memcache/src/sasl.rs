@@ -1,5 +1,8 @@
 //! SASL PLAIN with users from a file. As in membase, the user name names a
 //! *bucket*: an independent keyspace with its own store.
+//!
+//! The server checks logins against [`Users`]; TAP consumers read the same
+//! file to connect to every bucket.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -84,6 +87,23 @@ impl Users {
     /// The user names (= bucket names).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.passwords.keys().map(String::as_str)
+    }
+
+    /// Every user with its password, sorted by user name.
+    pub fn credentials(&self) -> Vec<(&str, &str)> {
+        let mut v: Vec<_> = self.passwords.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.passwords.len()
+    }
+
+    /// True when the file listed no user.
+    pub fn is_empty(&self) -> bool {
+        self.passwords.is_empty()
     }
 
     /// Checks a SASL PLAIN message (`authzid NUL user NUL password`) and
