@@ -13,7 +13,6 @@ mod map;
 mod records;
 mod seq;
 mod serve;
-mod sort;
 mod tap;
 mod ui;
 mod userset;

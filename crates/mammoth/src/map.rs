@@ -14,8 +14,8 @@ use seqfile::order::KeyOrder;
 use crate::records::{ClassArg, InputFormat, read_records};
 use crate::seq::EncodingArgs;
 use crate::seq::format::{BytesStyle, RecordFormatter};
-use crate::sort::{Sorter, tmp_dir_for};
 use crate::ui::{progress, spinner};
+use seqfile::sort::{Sorter, tmp_dir_for};
 
 /// MapFile subcommands.
 #[derive(Subcommand, Debug)]
@@ -133,7 +133,7 @@ fn build(a: &BuildArgs) -> Result<()> {
         if w.records() % 65_536 == 0 {
             pb.set_position(w.records());
         }
-        Ok(())
+        Ok::<_, seqfile::Error>(())
     })?;
     let n = w.records();
     w.finish()?;

@@ -17,6 +17,8 @@
 //!   reader and writer, ordered by [`order`] (Hadoop's raw comparators), with
 //!   [`bloom`] filters hashed by [`hash`] (Hadoop's Murmur and Jenkins),
 //!   bit-identical to Hadoop's.
+//! * [`sort`]: an external, stable sort of records by a key [`order`]
+//!   (Hadoop's `SequenceFile.Sorter`), e.g. before building a MapFile.
 //! * [`dump`]: the canonical text dump shared with the real-Hadoop test peer.
 //!
 //! # Example
@@ -65,6 +67,7 @@ pub mod header;
 pub mod map;
 pub mod order;
 mod reader;
+pub mod sort;
 mod source;
 pub mod split;
 pub mod vint;

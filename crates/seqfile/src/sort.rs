@@ -4,18 +4,39 @@
 //!
 //! The sort is stable: records with equal keys come out in input order (runs
 //! are merged by key, then by run number, and each run is sorted stably).
+//! This is the job of Hadoop's `SequenceFile.Sorter`, and what a MapFile
+//! needs before its writer (keys in order) can take unsorted input.
+//!
+//! ```
+//! use seqfile::order::KeyOrder;
+//! use seqfile::sort::Sorter;
+//!
+//! let tmp = tempfile::tempdir().unwrap().path().join("runs");
+//! let mut s = Sorter::new(KeyOrder::Bytes, 64 << 20, tmp);
+//! for (k, v) in [("b", "2"), ("a", "1"), ("b", "3")] {
+//!     s.push(k.as_bytes(), v.as_bytes())?;
+//! }
+//! let mut out = Vec::new();
+//! s.finish(|k, v| {
+//!     out.push((k.to_vec(), v.to_vec()));
+//!     Ok::<_, seqfile::Error>(())
+//! })?;
+//! assert_eq!(out, [(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec()), (b"b".to_vec(), b"3".to_vec())]);
+//! # Ok::<(), seqfile::Error>(())
+//! ```
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use bytes::Bytes;
-use seqfile::order::KeyOrder;
-use seqfile::{Reader, Writer, WriterOptions};
 
-/// Records gathered for sorting.
-pub(crate) struct Sorter {
+use crate::order::KeyOrder;
+use crate::{Error, Reader, Result, Writer, WriterOptions};
+
+/// Records gathered for sorting; see the module docs.
+#[derive(Debug)]
+pub struct Sorter {
     order: KeyOrder,
     budget: usize,
     arena: Vec<u8>,
@@ -27,7 +48,7 @@ pub(crate) struct Sorter {
 
 impl Sorter {
     /// A sorter that spills runs of `budget` bytes into `tmp` (created on first spill).
-    pub(crate) fn new(order: KeyOrder, budget: usize, tmp: PathBuf) -> Self {
+    pub fn new(order: KeyOrder, budget: usize, tmp: PathBuf) -> Self {
         Sorter {
             order,
             budget: budget.max(1 << 20),
@@ -40,8 +61,20 @@ impl Sorter {
     }
 
     /// Adds one record.
-    pub(crate) fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (kl, vl) = (u32::try_from(key.len())?, u32::try_from(value.len())?);
+    ///
+    /// # Errors
+    /// A key or value of 4 GiB or more; writing a spilled run.
+    pub fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let len = |what, n: usize| {
+            u32::try_from(n).map_err(|_| {
+                Error::new(crate::ErrorKind::TooLarge {
+                    what,
+                    len: n as u64,
+                    limit: u32::MAX.into(),
+                })
+            })
+        };
+        let (kl, vl) = (len("sort key", key.len())?, len("sort value", value.len())?);
         self.spans.push((self.arena.len(), kl, vl));
         self.arena.extend_from_slice(key);
         self.arena.extend_from_slice(value);
@@ -53,12 +86,12 @@ impl Sorter {
     }
 
     /// Records added so far.
-    pub(crate) fn records(&self) -> u64 {
+    pub fn records(&self) -> u64 {
         self.records
     }
 
     /// Runs spilled to disk so far.
-    pub(crate) fn spilled_runs(&self) -> usize {
+    pub fn spilled_runs(&self) -> usize {
         self.runs.len()
     }
 
@@ -72,7 +105,7 @@ impl Sorter {
 
     fn spill(&mut self) -> Result<()> {
         self.sort_run();
-        std::fs::create_dir_all(&self.tmp).with_context(|| format!("{}", self.tmp.display()))?;
+        std::fs::create_dir_all(&self.tmp).map_err(|e| Error::from(e).with_path(&self.tmp))?;
         let path = self.tmp.join(format!("run-{:05}.seq", self.runs.len()));
         let mut w = Writer::create(&path, WriterOptions::with_classes("run", "run"))?;
         for &(at, kl, vl) in &self.spans {
@@ -87,7 +120,13 @@ impl Sorter {
     }
 
     /// Calls `f` with every record in key order, then removes the spill files.
-    pub(crate) fn finish(mut self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    ///
+    /// # Errors
+    /// Reading the spilled runs back, or the first error of `f`.
+    pub fn finish<E: From<Error>>(
+        mut self,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         if self.runs.is_empty() {
             self.sort_run();
             for &(at, kl, vl) in &self.spans {
@@ -134,11 +173,11 @@ impl Ord for Head {
     }
 }
 
-fn merge(
+fn merge<E: From<Error>>(
     runs: &[PathBuf],
     order: KeyOrder,
-    f: &mut impl FnMut(&[u8], &[u8]) -> Result<()>,
-) -> Result<()> {
+    f: &mut impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let mut readers = runs.iter().map(Reader::open).collect::<Result<Vec<_>, _>>()?;
     let mut heap = BinaryHeap::with_capacity(readers.len());
     for (run, r) in readers.iter_mut().enumerate() {
@@ -155,8 +194,9 @@ fn merge(
     Ok(())
 }
 
-/// A temporary directory name next to `target`.
-pub(crate) fn tmp_dir_for(target: &Path) -> PathBuf {
+/// A name for the spill directory next to `target` (hidden, with the
+/// process id), so runs land on the output's file system.
+pub fn tmp_dir_for(target: &Path) -> PathBuf {
     let name =
         target.file_name().map_or_else(|| "map".into(), |n| n.to_string_lossy().into_owned());
     target.with_file_name(format!(".{name}.sort-{}", std::process::id()))
@@ -177,8 +217,11 @@ mod tests {
         let runs = s.spilled_runs();
         let mut out = Vec::new();
         s.finish(|k, v| {
-            out.push((u32::from_be_bytes(k.try_into()?), u32::from_be_bytes(v.try_into()?)));
-            Ok(())
+            out.push((
+                u32::from_be_bytes(k.try_into().unwrap()),
+                u32::from_be_bytes(v.try_into().unwrap()),
+            ));
+            Ok::<_, Error>(())
         })
         .unwrap();
         (out, runs)

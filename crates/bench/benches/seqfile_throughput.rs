@@ -2,7 +2,7 @@
 //! obvious alternative: the `sequencefile` crate (reader only; NONE and
 //! BLOCK with `DefaultCodec` are formats both read).
 //!
-//! `cargo bench -p seqfile --bench throughput`. The side-by-side with real
+//! `cargo bench -p mammoth-bench --bench seqfile_throughput`. The side-by-side with real
 //! Hadoop is `mammoth bench seq`.
 
 use std::io::BufReader;
@@ -14,20 +14,7 @@ use seqfile::{Codec, Compression, Reader, Writer, WriterOptions};
 const RECORDS: usize = 20_000;
 
 fn data() -> Vec<(Text, Text)> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..RECORDS)
-        .map(|i| {
-            let v: Vec<u8> = (0..100)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    b'a' + ((state >> 33) % 26) as u8
-                })
-                .collect();
-            (Text::from(format!("key-{i:010}")), Text(v.into()))
-        })
-        .collect()
+    mammoth_bench::hadoop::dataset(RECORDS as u64)
 }
 
 fn write(data: &[(Text, Text)], c: Compression) -> Vec<u8> {
