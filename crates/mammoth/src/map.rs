@@ -11,7 +11,7 @@ use seqfile::hash::HashType;
 use seqfile::map::{MapReader, MapWriter, MapWriterOptions};
 use seqfile::order::KeyOrder;
 
-use crate::records::{ClassArg, InputFormat, read_records};
+use crate::records::{ClassArg, RecordInput};
 use crate::seq::EncodingArgs;
 use crate::seq::format::{BytesStyle, RecordFormatter};
 use crate::ui::{progress, spinner};
@@ -60,17 +60,8 @@ enum HashArg {
 pub(crate) struct BuildArgs {
     /// The map directory to create.
     dir: PathBuf,
-    /// Input file; `-` or absent reads standard input.
-    input: Option<PathBuf>,
-    /// Input format.
-    #[arg(long = "input", value_enum, default_value_t = InputFormat::Tsv)]
-    format: InputFormat,
-    /// Key class (as for `seq write`).
-    #[arg(long, default_value = "Text")]
-    key_class: String,
-    /// Value class (as for `seq write`).
-    #[arg(long, default_value = "Text")]
-    value_class: String,
+    #[command(flatten)]
+    records: RecordInput,
     /// Records per index entry (Hadoop's io.map.index.interval).
     #[arg(long, default_value_t = seqfile::map::DEFAULT_INDEX_INTERVAL)]
     index_interval: u64,
@@ -94,13 +85,12 @@ pub(crate) struct BuildArgs {
 }
 
 fn build(a: &BuildArgs) -> Result<()> {
-    let key = ClassArg::resolve(&a.key_class)?;
-    let value = ClassArg::resolve(&a.value_class)?;
+    let (key, value) = a.records.classes()?;
     let order = KeyOrder::for_class(&key.java);
     let pb = spinner("records read");
     let mut sorter =
         Sorter::new(order, a.sort_memory_mb.saturating_mul(1 << 20), tmp_dir_for(&a.dir));
-    read_records(a.input.as_deref(), a.format, &key, &value, |k, v| {
+    a.records.read(&key, &value, |k, v| {
         sorter.push(k, v)?;
         if sorter.records().is_multiple_of(65_536) {
             pb.set_position(sorter.records());

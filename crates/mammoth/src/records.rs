@@ -3,10 +3,10 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use seqfile::writable::{Class, Datum};
 
 use crate::seq::format::unescape_tsv;
@@ -20,6 +20,42 @@ pub(crate) enum InputFormat {
     Json,
     /// Canonical dump record lines: hex(serialized key)<TAB>hex(serialized value).
     Dump,
+}
+
+/// Where records come from and how they are spelled (`seq write`, `map build`).
+#[derive(Args, Debug)]
+pub(crate) struct RecordInput {
+    /// Input file; `-` or absent reads standard input.
+    pub(crate) input: Option<PathBuf>,
+    /// Input format.
+    #[arg(long, alias = "input", value_enum, default_value_t = InputFormat::Tsv)]
+    pub(crate) input_format: InputFormat,
+    /// Key class: Text, BytesWritable, IntWritable, LongWritable, NullWritable,
+    /// BooleanWritable, ByteWritable, ShortWritable, FloatWritable,
+    /// DoubleWritable, VIntWritable, VLongWritable, MD5Hash, or any full Java
+    /// class name (then keys must be given as hex of their serialized bytes).
+    #[arg(long, default_value = "Text")]
+    pub(crate) key_class: String,
+    /// Value class (same choices as --key-class).
+    #[arg(long, default_value = "Text")]
+    pub(crate) value_class: String,
+}
+
+impl RecordInput {
+    /// The key and value classes, resolved.
+    pub(crate) fn classes(&self) -> Result<(ClassArg, ClassArg)> {
+        Ok((ClassArg::resolve(&self.key_class)?, ClassArg::resolve(&self.value_class)?))
+    }
+
+    /// Calls `f` with the serialized key and value of every record.
+    pub(crate) fn read(
+        &self,
+        key: &ClassArg,
+        value: &ClassArg,
+        f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        read_records(self.input.as_deref(), self.input_format, key, value, f)
+    }
 }
 
 /// A class as the CLI resolves it: known (parsed from text) or raw (hex).
@@ -92,7 +128,7 @@ fn open_input(input: Option<&Path>) -> Result<Box<dyn BufRead>> {
 
 /// Calls `f` with the serialized key and value of every record of the input
 /// (a file, or standard input for `None` and `-`). Errors name the line.
-pub(crate) fn read_records(
+fn read_records(
     input: Option<&Path>,
     format: InputFormat,
     key: &ClassArg,

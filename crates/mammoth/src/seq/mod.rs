@@ -12,7 +12,7 @@ pub(crate) mod format;
 
 use format::{BytesStyle, RecordFormatter};
 
-use crate::records::{ClassArg, InputFormat, read_records};
+use crate::records::RecordInput;
 use crate::ui::{progress, spinner};
 
 /// SequenceFile subcommands.
@@ -265,20 +265,8 @@ impl EncodingArgs {
 pub(crate) struct WriteArgs {
     /// The SequenceFile to create.
     out: PathBuf,
-    /// Input file; `-` or absent reads standard input.
-    input: Option<PathBuf>,
-    /// Input format.
-    #[arg(long = "input", value_enum, default_value_t = InputFormat::Tsv)]
-    format: InputFormat,
-    /// Key class: Text, BytesWritable, IntWritable, LongWritable, NullWritable,
-    /// BooleanWritable, ByteWritable, ShortWritable, FloatWritable,
-    /// DoubleWritable, VIntWritable, VLongWritable, MD5Hash, or any full Java
-    /// class name (then keys must be given as hex of their serialized bytes).
-    #[arg(long, default_value = "Text")]
-    key_class: String,
-    /// Value class (same choices as --key-class).
-    #[arg(long, default_value = "Text")]
-    value_class: String,
+    #[command(flatten)]
+    records: RecordInput,
     /// Metadata entry NAME=VALUE (repeatable).
     #[arg(long = "meta", value_name = "NAME=VALUE")]
     meta: Vec<String>,
@@ -287,8 +275,7 @@ pub(crate) struct WriteArgs {
 }
 
 fn write(a: &WriteArgs) -> Result<()> {
-    let key = ClassArg::resolve(&a.key_class)?;
-    let value = ClassArg::resolve(&a.value_class)?;
+    let (key, value) = a.records.classes()?;
     let mut opts = a.encoding.apply(WriterOptions::with_classes(&key.java, &value.java));
     for m in &a.meta {
         let (n, v) =
@@ -297,7 +284,7 @@ fn write(a: &WriteArgs) -> Result<()> {
     }
     let mut w = Writer::create(&a.out, opts)?;
     let pb = spinner("records");
-    read_records(a.input.as_deref(), a.format, &key, &value, |k, v| {
+    a.records.read(&key, &value, |k, v| {
         w.append_raw(k, v)?;
         if w.records() % 8192 == 0 {
             pb.set_position(w.records());
