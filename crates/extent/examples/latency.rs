@@ -3,7 +3,7 @@
 //! means. Run in release:
 //!
 //! ```text
-//! cargo run --release -p extent --example latency -- [MIB] [OPS]
+//! cargo run --release -p mammoth-extent --example latency -- [MIB] [OPS]
 //! ```
 //!
 //! `MIB` (default 1024) is the buffer size, `OPS` (default 100000) the

@@ -139,8 +139,8 @@
 //! jobs, so tails are noisy; this host's random DRAM read is p50 ~0.4 µs)
 //! with a 1 GiB buffer of 262,144 extents of 4 KiB, depth 5. Criterion
 //! means from one run of
-//! `EXTENT_BENCH_MIB=1024 EXTENT_BENCH_PEER_MIB=256 cargo bench -p extent --bench extent -- --warm-up-time 1 --measurement-time 3`;
-//! p50/p99 from `cargo run --release -p extent --example latency -- 1024 100000`
+//! `EXTENT_BENCH_MIB=1024 EXTENT_BENCH_PEER_MIB=256 cargo bench -p mammoth-extent --bench extent -- --warm-up-time 1 --measurement-time 3`;
+//! p50/p99 from `cargo run --release -p mammoth-extent --example latency -- 1024 100000`
 //! (each operation timed alone with `Instant`, which adds ~25 ns; three runs).
 //! The goals are the design note's, set for a **warm cache**: the example's
 //! warm section works at random offsets inside one 1 MiB window, so the

@@ -180,9 +180,9 @@ fn get(a: &GetArgs) -> Result<ExitCode> {
         };
         line.clear();
         if a.dump {
-            seqfile::dump::push_hex(&mut line, &rec.key);
+            line.extend_from_slice(hex::encode(&rec.key).as_bytes());
             line.push(b'\t');
-            seqfile::dump::push_hex(&mut line, &rec.value);
+            line.extend_from_slice(hex::encode(&rec.value).as_bytes());
             line.push(b'\n');
         } else {
             fmt.format(&rec, &mut line)?;

@@ -87,7 +87,7 @@ impl ClassArg {
     pub(crate) fn encode_text(&self, s: &str, out: &mut Vec<u8>) -> Result<()> {
         match self.known {
             Some(c) => Datum::parse(c, s)?.encode(out),
-            None => out.extend(seqfile::writable::parse_hex(s)?),
+            None => out.extend(parse_hex(s)?),
         }
         Ok(())
     }
@@ -97,7 +97,7 @@ impl ClassArg {
     /// `hex:<serialized bytes>` for any class.
     pub(crate) fn encode_cli_key(&self, s: &str) -> Result<Vec<u8>> {
         if let Some(h) = s.strip_prefix("hex:") {
-            return Ok(seqfile::writable::parse_hex(h)?);
+            return parse_hex(h);
         }
         let mut out = Vec::new();
         self.encode_text(s, &mut out).with_context(|| format!("key {s:?}"))?;
@@ -177,4 +177,9 @@ fn read_records(
         }
     }
     Ok(())
+}
+
+/// Bytes from hex (either case; surrounding white space ignored).
+fn parse_hex(s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim()).with_context(|| format!("bad hex {:?}", s.trim()))
 }

@@ -6,7 +6,7 @@
 //! The text protocol gets the same two workloads: N × `get <key>` and
 //! N × `set <key> 0 0 100 noreply` + data, then `mn`.
 //!
-//! `cargo bench -p memcache --bench parse`; `cargo test -p memcache --benches`
+//! `cargo bench -p mammoth-memcache --bench parse`; `cargo test -p mammoth-memcache --benches`
 //! runs each once.
 
 use bytes::BytesMut;

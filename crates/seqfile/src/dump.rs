@@ -21,22 +21,17 @@ use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::writable::parse_hex;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// Appends the lowercase hex of `b`.
-pub fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
-    out.reserve(b.len() * 2);
-    for &x in b {
-        out.push(HEX[usize::from(x >> 4)]);
-        out.push(HEX[usize::from(x & 15)]);
-    }
+fn push_hex(out: &mut Vec<u8>, b: &[u8]) {
+    let start = out.len();
+    out.resize(start + 2 * b.len(), 0);
+    // The slice is exactly twice as long as `b`, so this cannot fail.
+    let _ = hex::encode_to_slice(b, &mut out[start..]);
 }
 
 /// Lowercase hex of `b`.
-pub fn to_hex(b: &[u8]) -> String {
-    let mut v = Vec::new();
-    push_hex(&mut v, b);
-    String::from_utf8(v).unwrap_or_default()
+fn to_hex(b: &[u8]) -> String {
+    hex::encode(b)
 }
 
 /// Writes header lines of the dump of a SequenceFile (`#path` … `#sync`).

@@ -71,7 +71,7 @@ pub const DEFAULT_MAP_BLOCK_SIZE: usize = 64 * 1024;
 pub fn display_key(class: &str, key: &[u8]) -> String {
     Class::from_java_name(class)
         .and_then(|c| Datum::decode(c, &Bytes::copy_from_slice(key)).ok())
-        .map_or_else(|| crate::dump::to_hex(key), |d| d.to_string())
+        .map_or_else(|| hex::encode(key), |d| d.to_string())
 }
 
 /// How to write a map.

@@ -493,31 +493,12 @@ impl fmt::Display for Datum {
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, b: &[u8]) -> fmt::Result {
-    for byte in b {
-        write!(f, "{byte:02x}")?;
-    }
-    Ok(())
+    f.write_str(&hex::encode(b))
 }
 
-/// Decodes lowercase or uppercase hex.
-///
-/// # Errors
-///
-/// `InvalidInput` for an odd length or a non-hex digit.
-pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return Err(Error::invalid(format!("hex string of odd length {}", s.len())));
-    }
-    let digit = |c: u8| -> Result<u8> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(Error::invalid(format!("{:?} is not a hex digit", c as char))),
-        }
-    };
-    s.as_bytes().chunks(2).map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?)).collect()
+/// Decodes lowercase or uppercase hex (surrounding white space ignored).
+pub(crate) fn parse_hex(s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim()).map_err(|e| Error::invalid(format!("bad hex {:?}: {e}", s.trim())))
 }
 
 #[cfg(test)]

@@ -39,8 +39,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use hex::encode as to_hex;
 use seqfile::bloom::BloomParams;
-use seqfile::dump::{Dump, to_hex};
+use seqfile::dump::Dump;
 use seqfile::hash::HashType;
 use seqfile::map::{
     ArrayWriter, MapReader, MapReaderOptions, MapWriter, MapWriterOptions, SetWriter, array_get,
@@ -667,7 +668,7 @@ fn check_corpus_map(
             .map(|k| fmt_closest(r.get_closest(k, true).ok().flatten().as_ref()))
             .collect(),
         index: r.index().map(|(k, p)| (to_hex(k), p)).collect(),
-        mid: r.mid_key().map(|k| to_hex(k)),
+        mid: r.mid_key().map(to_hex),
     };
     checks += answers.get.len() + 2 * answers.after.len();
     // After all those seeks, a rewind reads the whole map again.
@@ -1607,7 +1608,7 @@ fn index_with_repeated_positions_matches_hadoop() {
     let mut r = MapReader::open(&w.dir).expect("open");
     let mut failures = Vec::new();
     check_lookups(p.name, &mut r, &w.model, &mut failures);
-    let mid = r.mid_key().map(|k| to_hex(k));
+    let mid = r.mid_key().map(to_hex);
     if mid.as_deref() != Some(hadoop_mid) {
         failures.push(format!(
             "{}: index of {} entries ({} distinct positions): mid_key {} ({:?}), Hadoop's midKey \

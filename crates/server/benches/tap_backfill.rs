@@ -8,7 +8,7 @@
 //!
 //! and prints items/s for each and the ratio (goal: ≥ 0.7).
 //!
-//! `cargo bench -p server --bench tap_backfill` (1M items; `TAP_BENCH_ITEMS`
+//! `cargo bench -p mammoth-server --bench tap_backfill` (1M items; `TAP_BENCH_ITEMS`
 //! overrides). Under `cargo test --benches` it runs once on 2,000 items.
 
 #![allow(clippy::cast_precision_loss, reason = "rates for display")]

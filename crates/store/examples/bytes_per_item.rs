@@ -6,7 +6,7 @@
 //! store's own `mem_used`; then GETs random keys from one thread for a few
 //! seconds.
 //!
-//! `cargo run --release -p store --example bytes_per_item -- [N] [GET_SECS]`
+//! `cargo run --release -p mammoth-store --example bytes_per_item -- [N] [GET_SECS]`
 
 use std::time::{Duration, Instant};
 

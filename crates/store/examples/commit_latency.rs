@@ -1,6 +1,6 @@
 //! Group-commit latency of each engine next to the disk's own fdatasync.
 //!
-//!     cargo run --release -p store --example commit_latency [BATCHES] [ITEMS]
+//!     cargo run --release -p mammoth-store --example commit_latency [BATCHES] [ITEMS]
 //!
 //! For each engine: BATCHES (default 500) batches of ITEMS (default 100)
 //! 16-byte keys with 100-byte values, each batch committed with one sync,

@@ -2,7 +2,7 @@
 //! behind the 2011 LevelDB-versus-SQLite result, on the stream the store's
 //! applier hands an engine.
 //!
-//!     cargo run --release -p store --example engine_inserts [ITEMS] [BATCH] [KEYSPACE]
+//!     cargo run --release -p mammoth-store --example engine_inserts [ITEMS] [BATCH] [KEYSPACE]
 //!
 //! For each engine, in a fresh temporary directory (on the file system of
 //! `TMPDIR`): ITEMS (default 4,000,000) items with random 16-byte keys drawn

@@ -2,7 +2,7 @@
 //! values) unless it already holds them, then reopens it, blocking and with
 //! the background warmup in turn, and reports the time to the first GET.
 //!
-//! `cargo run --release -p store --example warmup -- [N] [fjall|sqlite] [DIR]`
+//! `cargo run --release -p mammoth-store --example warmup -- [N] [fjall|sqlite] [DIR]`
 
 use std::time::Instant;
 

@@ -7,7 +7,7 @@
 //!
 //! N = 1,000,000 items of 16-byte keys and 100-byte values
 //! (`MAMMOTH_TAP_BENCH_ITEMS` overrides). Throughput is in items.
-//! `cargo bench -p tap --bench export`; `cargo test -p tap --benches` runs
+//! `cargo bench -p mammoth-tap --bench export`; `cargo test -p mammoth-tap --benches` runs
 //! each once.
 
 use bytes::Bytes;

@@ -54,7 +54,7 @@ impl RecordFormatter {
 
     fn bytes_str(&self, b: &[u8]) -> String {
         match self.bytes {
-            BytesStyle::Hex => seqfile::dump::to_hex(b),
+            BytesStyle::Hex => hex::encode(b),
             BytesStyle::Base64 => base64::engine::general_purpose::STANDARD.encode(b),
         }
     }

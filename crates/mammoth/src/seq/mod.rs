@@ -163,7 +163,7 @@ fn stat(a: &StatArgs) -> Result<()> {
             "compression": h.compression.type_name(),
             "codec": h.compression.codec().map(Codec::class_name),
             "header_bytes": r.header_len(),
-            "sync": seqfile::dump::to_hex(&h.sync),
+            "sync": hex::encode(h.sync),
             "metadata": meta.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
         });
         if let Some((records, k, v, blocks, syncs)) = counts {
@@ -184,7 +184,7 @@ fn stat(a: &StatArgs) -> Result<()> {
     println!("compression  {}", h.compression.type_name());
     println!("codec        {}", h.compression.codec().map_or("-", Codec::class_name));
     println!("header bytes {}", r.header_len());
-    println!("sync marker  {}", seqfile::dump::to_hex(&h.sync));
+    println!("sync marker  {}", hex::encode(h.sync));
     println!("metadata     {} entries", meta.len());
     for (n, v) in &meta {
         println!("  {n} = {v}");
