@@ -13,7 +13,7 @@
 //! * the **directory** it runs in, relative to the worktree root,
 //! * an **environment fingerprint**: platform, an allow-list of variables and
 //!   toolchain probes such as `rustc -vV`, configurable in git config
-//!   ([`env`]),
+//!   ([`env`](mod@env)),
 //!
 //! all computed *before* the command runs ([`key`]). A key with a recorded
 //! pass answers "cached pass" and exits 0 without running anything; otherwise

@@ -18,7 +18,7 @@ pub(crate) enum InputFormat {
     Tsv,
     /// One JSON object per line: {"key": …, "value": …}.
     Json,
-    /// Canonical dump record lines: hex(serialized key)<TAB>hex(serialized value).
+    /// Canonical dump record lines: hex(serialized key), a tab, hex(serialized value).
     Dump,
 }
 
