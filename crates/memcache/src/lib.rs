@@ -87,6 +87,7 @@
 //! ```
 
 pub mod binary;
+pub mod ops;
 pub mod sasl;
 mod skip;
 pub mod text;

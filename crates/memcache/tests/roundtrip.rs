@@ -5,9 +5,10 @@
 use bytes::{Bytes, BytesMut};
 use memcache::binary::tap::{TapConnect, TapFlags};
 use memcache::binary::{
-    Check, Command, ConcatMode, CounterMode, Limits, Opcode, Request, RequestDecoder, Response,
-    ResponseDecoder, Status, StoreMode, check_packet, check_request, check_response,
+    Check, Command, Limits, Opcode, Request, RequestDecoder, Response, ResponseDecoder, Status,
+    check_packet, check_request, check_response,
 };
+use memcache::ops::{Arith, StoreMode};
 use proptest::prelude::*;
 
 fn key() -> impl Strategy<Value = Bytes> {
@@ -43,11 +44,16 @@ fn command() -> impl Strategy<Value = (Opcode, Command)> {
         ),
         (key(), value(), any::<bool>(), any::<bool>()).prop_map(|(key, value, append, q)| {
             let (mode, op) = if append {
-                (ConcatMode::Append, Opcode::APPEND)
+                (StoreMode::Append, Opcode::APPEND)
             } else {
-                (ConcatMode::Prepend, Opcode::PREPEND)
+                (StoreMode::Prepend, Opcode::PREPEND)
             };
-            (if q { op.quiet().unwrap() } else { op }, Command::Concat { mode, key, value })
+            // APPEND and PREPEND carry no flags or expiry on the wire.
+            let (flags, expiry) = (0, 0);
+            (
+                if q { op.quiet().unwrap() } else { op },
+                Command::Store { mode, key, flags, expiry, value },
+            )
         }),
         (key(), any::<bool>()).prop_map(|(key, q)| {
             (if q { Opcode::DELETEQ } else { Opcode::DELETE }, Command::Delete { key })
@@ -55,9 +61,9 @@ fn command() -> impl Strategy<Value = (Opcode, Command)> {
         (key(), any::<u64>(), any::<u64>(), any::<u32>(), any::<bool>(), any::<bool>()).prop_map(
             |(key, delta, initial, expiry, incr, q)| {
                 let (mode, op) = if incr {
-                    (CounterMode::Incr, Opcode::INCREMENT)
+                    (Arith::Incr, Opcode::INCREMENT)
                 } else {
-                    (CounterMode::Decr, Opcode::DECREMENT)
+                    (Arith::Decr, Opcode::DECREMENT)
                 };
                 (
                     if q { op.quiet().unwrap() } else { op },

@@ -4,10 +4,11 @@
 //! (noted where so), never from our own encoder.
 
 use bytes::{Bytes, BytesMut};
+use memcache::ops::{Arith, StoreMode};
 use memcache::text::reply::{DATA_END, Line};
 use memcache::text::{
-    ArithMode, MetaItem, MetaReply, MetaStatus, Reply, StoreMode, TextDecoder, TextError,
-    TextErrorKind, TextLimits, TextRequest,
+    MetaItem, MetaReply, MetaStatus, Reply, TextDecoder, TextError, TextErrorKind, TextLimits,
+    TextRequest,
 };
 
 fn decode_all(input: &[u8]) -> (Vec<Result<TextRequest, TextError>>, BytesMut) {
@@ -257,7 +258,7 @@ fn noreply_t_commands() {
     assert_eq!(
         one(b"decr k 18446744073709551615\r\n"),
         TextRequest::Arith {
-            mode: ArithMode::Decr,
+            mode: Arith::Decr,
             key: Bytes::from_static(b"k"),
             delta: u64::MAX,
             noreply: false
@@ -335,11 +336,11 @@ fn meta_delete_and_arithmetic_replies_as_memcached() {
     assert_eq!(&out[..], b"NF O5\r\n");
     // "ma n N0 J10 v" -> "VA 2\r\n10\r\n"; "ma n MD D3 v t c O1 k" -> "VA 1 t-1 c4 O1 kn\r\n7\r\n".
     let TextRequest::MetaArithmetic(ma) = one(b"ma n N0 J10 v\r\n") else { panic!() };
-    assert_eq!((ma.mode, ma.delta, ma.initial, ma.flags.vivify), (ArithMode::Incr, 1, 10, Some(0)));
+    assert_eq!((ma.mode, ma.delta, ma.initial, ma.flags.vivify), (Arith::Incr, 1, 10, Some(0)));
     let mut out = BytesMut::new();
     MetaReply::new(&ma.flags, &ma.key).number(&mut out, 10, None);
     let TextRequest::MetaArithmetic(ma) = one(b"ma n MD D3 v t c O1 k\r\n") else { panic!() };
-    assert_eq!((ma.mode, ma.delta), (ArithMode::Decr, 3));
+    assert_eq!((ma.mode, ma.delta), (Arith::Decr, 3));
     let item = MetaItem { cas: 4, ttl: -1, ..MetaItem::default() };
     MetaReply::new(&ma.flags, &ma.key).number(&mut out, 7, Some(&item));
     assert_eq!(&out[..], b"VA 2\r\n10\r\nVA 1 t-1 c4 O1 kn\r\n7\r\n");

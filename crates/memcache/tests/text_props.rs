@@ -4,7 +4,8 @@
 //! endless line is refused at the limit instead of being buffered.
 
 use bytes::BytesMut;
-use memcache::text::{StoreMode, TextDecoder, TextLimits, TextRequest, encode_get, encode_store};
+use memcache::ops::StoreMode;
+use memcache::text::{TextDecoder, TextLimits, TextRequest, encode_get, encode_store};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

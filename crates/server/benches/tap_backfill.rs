@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use memcache::binary::tap::{EventKind, Incoming, TapConnect, TapFlags, opaque, parse_incoming};
 use memcache::binary::{Check, Limits, check_packet};
-use store::{BackendKind, Config, Store, StoreMode};
+use store::{BackendKind, Config, Store};
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
@@ -36,7 +36,7 @@ fn main() {
         let value = Bytes::from(vec![b'v'; 100]);
         for i in 0..items {
             let key = Bytes::from(format!("key:{i:010}"));
-            store.store(StoreMode::Set, key, value.clone(), 0, 0, 0).expect("set");
+            store.write(store::Write::set(key, value.clone())).expect("set");
             if i % 50_000 == 0 {
                 store.sync();
             }

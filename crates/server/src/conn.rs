@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
-use memcache::binary::{
-    Command, ConcatMode, CounterMode, Limits, Reply, Request, RequestDecoder, Status, StoreMode,
-};
+use memcache::binary::{Command, Limits, NO_AUTO_CREATE, Reply, Request, RequestDecoder, Status};
 use memcache::text::{Protocol, TextDecoder, TextLimits};
-use store::{Arith, OpError, Store};
+use store::{Counter, OpError, Store, Write};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -237,32 +235,18 @@ impl Conn<'_> {
                 Command::Get { key }
                 | Command::GetAndTouch { key, .. }
                 | Command::Touch { key, .. }
-                | Command::Concat { key, .. }
                 | Command::Counter { key, .. } => one(key),
+                Command::Store { mode, key, .. } if mode.is_concat() => one(key),
                 _ => Vec::new(),
             },
             Decoded::Text(req) => match req {
                 T::Get(get) => get.keys.iter().filter_map(|k| self.store.fetch(k)).collect(),
-                T::Store(s)
-                    if matches!(
-                        s.mode,
-                        memcache::text::StoreMode::Append | memcache::text::StoreMode::Prepend
-                    ) =>
-                {
-                    one(&s.key)
-                }
+                T::Store(s) if s.mode.is_concat() => one(&s.key),
                 T::Arith { key, .. } | T::Touch { key, .. } | T::MetaDebug { key, .. } => one(key),
                 T::MetaGet(m) => one(&m.key),
                 T::MetaArithmetic(m) => one(&m.key),
                 T::MetaDelete(m) if m.flags.remove_value => one(&m.key),
-                T::MetaSet(m)
-                    if matches!(
-                        m.store.mode,
-                        memcache::text::StoreMode::Append | memcache::text::StoreMode::Prepend
-                    ) =>
-                {
-                    one(&m.store.key)
-                }
+                T::MetaSet(m) if m.store.mode.is_concat() => one(&m.store.key),
                 _ => Vec::new(),
             },
         }
@@ -325,20 +309,8 @@ impl Conn<'_> {
             Command::GetAndTouch { key, expiry } => self.get(reply, &key, Some(expiry)),
             Command::Touch { key, expiry } => self.touch(reply, &key, expiry),
             Command::Store { mode, key, flags, expiry, value } => {
-                let mode = match mode {
-                    StoreMode::Set => store::StoreMode::Set,
-                    StoreMode::Add => store::StoreMode::Add,
-                    StoreMode::Replace => store::StoreMode::Replace,
-                };
-                let result = self.store.store(mode, key, value, flags, expiry, req.cas);
-                self.stored(reply, result);
-            }
-            Command::Concat { mode, key, value } => {
-                let mode = match mode {
-                    ConcatMode::Append => store::StoreMode::Append,
-                    ConcatMode::Prepend => store::StoreMode::Prepend,
-                };
-                let result = self.store.store(mode, key, value, 0, 0, req.cas);
+                let write = Write { mode, key, value, flags, exptime: expiry, cas: req.cas };
+                let result = self.store.write(write);
                 self.stored(reply, result);
             }
             Command::Delete { key } => match self.store.delete(&key, req.cas) {
@@ -351,11 +323,11 @@ impl Conn<'_> {
                 }
             },
             Command::Counter { mode, key, delta, initial, expiry } => {
-                let op = match mode {
-                    CounterMode::Incr => Arith::Incr,
-                    CounterMode::Decr => Arith::Decr,
-                };
-                match self.store.arith(op, key, delta, initial, expiry, req.cas) {
+                let mut counter = Counter::new(mode, key, delta).cas(req.cas);
+                if expiry != NO_AUTO_CREATE {
+                    counter = counter.create(initial, expiry);
+                }
+                match self.store.arith(counter) {
                     Ok((value, m)) => {
                         self.mutated(m.seqno);
                         reply.counter(&mut self.out.buf, value, m.cas);

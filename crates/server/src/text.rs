@@ -17,10 +17,10 @@
 use bytes::Bytes;
 use memcache::text::reply::{DATA_END, Line, NON_NUMERIC};
 use memcache::text::{
-    ArithMode, Get, MetaArithmetic, MetaDelete, MetaGet, MetaItem, MetaReply, MetaSet, MetaStatus,
-    Reply, StoreMode, TextError, TextErrorKind, TextRequest,
+    Get, MetaArithmetic, MetaDelete, MetaGet, MetaItem, MetaReply, MetaSet, MetaStatus, Reply,
+    TextError, TextErrorKind, TextRequest,
 };
-use store::{Arith, Hit, Mutation, NO_AUTO_CREATE, OpError, RELATIVE_EXPIRY_LIMIT};
+use store::{Counter, Hit, Mutation, OpError, RELATIVE_EXPIRY_LIMIT, StoreMode, Write};
 
 use crate::conn::{Conn, Next};
 use crate::stats;
@@ -30,16 +30,6 @@ use crate::stats;
 /// that for the store.
 fn exptime(e: i32) -> u32 {
     u32::try_from(e).unwrap_or(RELATIVE_EXPIRY_LIMIT + 1)
-}
-
-fn store_mode(mode: StoreMode) -> store::StoreMode {
-    match mode {
-        StoreMode::Set => store::StoreMode::Set,
-        StoreMode::Add => store::StoreMode::Add,
-        StoreMode::Replace => store::StoreMode::Replace,
-        StoreMode::Append => store::StoreMode::Append,
-        StoreMode::Prepend => store::StoreMode::Prepend,
-    }
 }
 
 impl Conn<'_> {
@@ -84,7 +74,7 @@ impl Conn<'_> {
                 reply.line(&mut self.out.buf, line);
             }
             TextRequest::Arith { mode, key, delta, .. } => {
-                match self.store.arith(arith(mode), key, delta, 0, NO_AUTO_CREATE, 0) {
+                match self.store.arith(Counter::new(mode, key, delta)) {
                     Ok((value, m)) => {
                         self.mutated(m.seqno);
                         reply.number(&mut self.out.buf, value);
@@ -177,13 +167,11 @@ impl Conn<'_> {
                 OpError::NotFound
             });
         }
-        let result = self.store.store(
-            store_mode(s.mode),
-            s.key.clone(),
-            s.value.clone(),
-            s.flags,
-            exptime(s.exptime),
-            s.cas.unwrap_or(0),
+        let result = self.store.write(
+            Write::new(s.mode, s.key.clone(), s.value.clone())
+                .flags(s.flags)
+                .exptime(exptime(s.exptime))
+                .cas(s.cas.unwrap_or(0)),
         );
         if let Ok(m) = result {
             self.mutated(m.seqno);
@@ -241,14 +229,9 @@ impl Conn<'_> {
             && let Some(n) = f.vivify
         {
             // Vivify on miss: create an empty placeholder; the creator wins.
-            let created = self.store.store(
-                store::StoreMode::Add,
-                m.key.clone(),
-                Bytes::new(),
-                0,
-                exptime(n),
-                0,
-            );
+            let created = self
+                .store
+                .write(Write::new(StoreMode::Add, m.key.clone(), Bytes::new()).exptime(exptime(n)));
             if let Ok(mu) = created {
                 self.mutated(mu.seqno);
                 won = true;
@@ -311,13 +294,11 @@ impl Conn<'_> {
             match self.store.peek(&m.key) {
                 None => Err(OpError::NotFound),
                 Some(hit) if cas != 0 && hit.cas != cas => Err(OpError::Exists),
-                Some(hit) => self.store.store(
-                    store::StoreMode::Set,
-                    m.key.clone(),
-                    Bytes::new(),
-                    hit.flags,
-                    hit.exptime,
-                    hit.cas,
+                Some(hit) => self.store.write(
+                    Write::set(m.key.clone(), Bytes::new())
+                        .flags(hit.flags)
+                        .exptime(hit.exptime)
+                        .cas(hit.cas),
                 ),
             }
         } else {
@@ -337,10 +318,12 @@ impl Conn<'_> {
     /// `ma`: `HD` (or `VA` with `v`), `NF`, `EX`, or the non-numeric error.
     fn meta_arithmetic(&mut self, m: &MetaArithmetic) {
         let f = &m.flags;
-        let auto_create = f.vivify.map_or(NO_AUTO_CREATE, exptime);
-        let cas = f.compare_cas.unwrap_or(0);
-        let result =
-            self.store.arith(arith(m.mode), m.key.clone(), m.delta, m.initial, auto_create, cas);
+        let mut counter =
+            Counter::new(m.mode, m.key.clone(), m.delta).cas(f.compare_cas.unwrap_or(0));
+        if let Some(t) = f.vivify {
+            counter = counter.create(m.initial, exptime(t));
+        }
+        let result = self.store.arith(counter);
         let reply = MetaReply::new(f, &m.key);
         match result {
             Ok((value, mu)) => {
@@ -404,13 +387,6 @@ impl Conn<'_> {
 
 /// memcached's reply to a write refused for lack of memory.
 const OUT_OF_MEMORY: &str = "out of memory storing object";
-
-fn arith(mode: ArithMode) -> Arith {
-    match mode {
-        ArithMode::Incr => Arith::Incr,
-        ArithMode::Decr => Arith::Decr,
-    }
-}
 
 /// [`NON_NUMERIC`] without its `CLIENT_ERROR ` prefix.
 fn non_numeric() -> &'static str {

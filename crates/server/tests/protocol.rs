@@ -92,11 +92,11 @@ fn set_get_delete_cas_incr() {
     assert_eq!(&r.value[..], b"Not found");
     let r = c.call(Request::getk(&b"missing"[..]));
     assert_eq!((r.status, &r.key[..]), (Status::KEY_ENOENT, &b"missing"[..]));
-    let r = c.call(Request::counter(memcache::binary::CounterMode::Incr, &b"n"[..], 5, 41, 0));
+    let r = c.call(Request::counter(memcache::ops::Arith::Incr, &b"n"[..], 5, 41, 0));
     assert_eq!(r.counter(), Some(41));
-    let r = c.call(Request::counter(memcache::binary::CounterMode::Incr, &b"n"[..], 1, 0, 0));
+    let r = c.call(Request::counter(memcache::ops::Arith::Incr, &b"n"[..], 1, 0, 0));
     assert_eq!(r.counter(), Some(42));
-    let r = c.call(Request::concat(memcache::binary::ConcatMode::Append, &b"nope"[..], &b"x"[..]));
+    let r = c.call(Request::append(&b"nope"[..], &b"x"[..]));
     assert_eq!(r.status, Status::NOT_STORED);
 }
 
@@ -110,7 +110,7 @@ fn quiet_pipeline_answers_only_failures_and_the_noop() {
         batch.setq(format!("key{i}").as_bytes(), &[b'v'; 100], i, 0);
     }
     // An ADDQ of an existing key fails and must be reported with its opaque.
-    let failing = batch.store(memcache::binary::StoreMode::Add, true, 0, b"key7", b"x", 0, 0);
+    let failing = batch.store(memcache::ops::StoreMode::Add, true, 0, b"key7", b"x", 0, 0);
     let noop = batch.noop();
     c.send_raw(&out);
     let r = c.recv().unwrap();

@@ -12,7 +12,6 @@ use memcache::binary::tap::{
     EventFlags, EventKind, Incoming, TapConnect, TapFlags, opaque, parse_incoming, write_ack,
 };
 use memcache::binary::{Check, Limits, Status, check_packet};
-use store::StoreMode;
 
 mod support;
 use support::TestServer;
@@ -142,13 +141,9 @@ type TapServer = TestServer;
 fn set(server: &TestServer, key: &str, value: &str, flags: u32) -> u64 {
     let m = server
         .check
-        .store(
-            StoreMode::Set,
-            Bytes::from(key.to_string()),
-            Bytes::from(value.to_string()),
-            flags,
-            0,
-            0,
+        .write(
+            store::Write::set(Bytes::from(key.to_string()), Bytes::from(value.to_string()))
+                .flags(flags),
         )
         .unwrap();
     m.cas
@@ -187,7 +182,9 @@ fn dump_sends_every_item_with_its_metadata_then_closes() {
     }
     server
         .check
-        .store(StoreMode::Set, Bytes::from_static(b"ttl"), Bytes::from_static(b"x"), 0, 3600, 0)
+        .write(
+            store::Write::set(Bytes::from_static(b"ttl"), Bytes::from_static(b"x")).exptime(3600),
+        )
         .unwrap();
     let expiry = server.check.get(b"ttl").unwrap().exptime;
     server.check.delete(b"k7", 0).unwrap();
@@ -442,7 +439,7 @@ fn a_consumer_that_drops_and_resumes_under_concurrent_writes_converges() {
                     } else {
                         n += 1;
                         let value = Bytes::from(format!("w{w}-{n}"));
-                        store.store(StoreMode::Set, key, value, 0, 0, 0).unwrap();
+                        store.write(store::Write::set(key, value)).unwrap();
                     }
                     if n.is_multiple_of(64) {
                         std::thread::sleep(Duration::from_micros(200));
@@ -505,7 +502,7 @@ fn a_ring_lapped_during_backfill_and_live_still_converges() {
                 if n.is_multiple_of(3) {
                     let _ = store.delete(&key, 0);
                 } else {
-                    store.store(StoreMode::Set, key, Bytes::from(format!("{n}")), 0, 0, 0).unwrap();
+                    store.write(store::Write::set(key, Bytes::from(format!("{n}")))).unwrap();
                 }
             }
         })

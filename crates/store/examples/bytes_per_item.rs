@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use store::{Store, StoreMode};
+use store::{Store, Write};
 
 /// Resident set size of this process in bytes (`VmRSS`).
 fn rss() -> u64 {
@@ -54,7 +54,7 @@ fn main() {
         }
         let buf = Bytes::from(buf);
         for (k, v) in spans {
-            store.store(StoreMode::Set, buf.slice(k), buf.slice(v), 0, 0, 0).expect("set");
+            store.write(Write::set(buf.slice(k), buf.slice(v))).expect("set");
         }
     }
     let load = t.elapsed();

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use store::{BackendKind, Config, Store, StoreMode, Warmup};
+use store::{BackendKind, Config, Store, Warmup, Write};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -30,7 +30,7 @@ fn main() {
             let value = Bytes::from(vec![b'v'; 100]);
             for i in store.len()..n {
                 let key = Bytes::from(format!("key:{i:012}"));
-                store.store(StoreMode::Set, key, value.clone(), 0, 0, 0).expect("set");
+                store.write(Write::set(key, value.clone())).expect("set");
                 if i % 100_000 == 0 {
                     store.sync();
                 }

@@ -410,7 +410,7 @@ impl Core {
             self.non_resident.fetch_add(1, Ordering::Relaxed);
         }
         match shard.put(key, item, ejected) {
-            Some(old) => self.forget(key.len(), old),
+            Some(old) => self.uncount(key.len(), old),
             None => {
                 self.curr_items.fetch_add(1, Ordering::Relaxed);
             }
@@ -421,12 +421,13 @@ impl Core {
     /// was one.
     pub(crate) fn remove(&self, shard: &mut Shard, key: &[u8]) -> bool {
         let Some(old) = shard.remove(key) else { return false };
-        self.forget(key.len(), old);
+        self.uncount(key.len(), old);
         self.curr_items.fetch_sub(1, Ordering::Relaxed);
         true
     }
 
-    fn forget(&self, key_len: usize, old: Old) {
+    /// Takes a replaced or removed item out of the byte and residency counters.
+    fn uncount(&self, key_len: usize, old: Old) {
         self.release_bytes(Self::footprint(key_len, old.resident));
         if old.ejected {
             self.non_resident.fetch_sub(1, Ordering::Relaxed);

@@ -60,11 +60,11 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use store::{Config, Store, StoreMode};
+//! use store::{Config, Store, Write};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(Config::new(dir.path()))?;
-//! let m = store.store(StoreMode::Set, Bytes::from("k"), Bytes::from("v"), 7, 0, 0).unwrap();
+//! let m = store.write(Write::set("k", "v").flags(7)).unwrap();
 //! store.sync(); // or `store.wait_persisted(m.seqno).await` in a server
 //! assert!(store.persisted().seqno >= m.seqno);
 //! store.close();
@@ -109,7 +109,8 @@ pub use crate::item::{Item, Record, Tombstone, Value};
 pub use crate::memory::{Budget, Eviction, parse_size};
 pub use crate::stats::{CounterSet, Counters, Striped};
 pub use crate::store::{
-    Arith, COPY_BELOW, Hit, Mutation, NO_AUTO_CREATE, OpError, PersistState, Store, StoreMode,
+    Arith, COPY_BELOW, Counter, Create, Hit, Mutation, OpError, PersistState, Store, StoreMode,
+    Write,
 };
 pub use crate::warmup::WarmupReport;
 

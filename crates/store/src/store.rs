@@ -93,32 +93,108 @@ impl Hit {
     }
 }
 
-/// How a store request treats an existing item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreMode {
-    /// Store unconditionally.
-    Set,
-    /// Store only if absent.
-    Add,
-    /// Store only if present.
-    Replace,
-    /// Add the bytes after the existing value.
-    Append,
-    /// Add the bytes before the existing value.
-    Prepend,
+pub use memcache::ops::{Arith, StoreMode};
+
+/// A SET-family request for [`Store::write`]: the mode, the item, and an
+/// optional CAS check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// SET, ADD, REPLACE, APPEND or PREPEND.
+    pub mode: StoreMode,
+    /// The key.
+    pub key: Bytes,
+    /// The value, or the bytes APPEND/PREPEND add.
+    pub value: Bytes,
+    /// Item flags (kept from the old item by APPEND/PREPEND).
+    pub flags: u32,
+    /// Protocol expiration: 0 never, up to 30 days relative, else absolute
+    /// Unix seconds (kept from the old item by APPEND/PREPEND).
+    pub exptime: u32,
+    /// Compare-and-swap: the write applies only if the item's CAS is this
+    /// (0: no check).
+    pub cas: u64,
 }
 
-/// INCR or DECR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arith {
-    /// Add, wrapping at 2^64.
-    Incr,
-    /// Subtract, stopping at 0.
-    Decr,
+impl Write {
+    /// A write of `value` under `key` in `mode`, flags and expiration 0, no
+    /// CAS check.
+    pub fn new(mode: StoreMode, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Write {
+        Write { mode, key: key.into(), value: value.into(), flags: 0, exptime: 0, cas: 0 }
+    }
+
+    /// A plain SET.
+    pub fn set(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Write {
+        Write::new(StoreMode::Set, key, value)
+    }
+
+    /// With these item flags.
+    #[must_use]
+    pub fn flags(mut self, flags: u32) -> Write {
+        self.flags = flags;
+        self
+    }
+
+    /// With this protocol expiration.
+    #[must_use]
+    pub fn exptime(mut self, exptime: u32) -> Write {
+        self.exptime = exptime;
+        self
+    }
+
+    /// Only if the item's CAS is `cas` (0: no check).
+    #[must_use]
+    pub fn cas(mut self, cas: u64) -> Write {
+        self.cas = cas;
+        self
+    }
 }
 
-/// The INCR/DECR expiration that means "do not create a missing item".
-pub const NO_AUTO_CREATE: u32 = 0xffff_ffff;
+/// An INCR or DECR for [`Store::arith`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// INCR or DECR.
+    pub mode: Arith,
+    /// The key.
+    pub key: Bytes,
+    /// Amount to add or subtract.
+    pub delta: u64,
+    /// Create a missing counter (the delta is not applied to it); `None`
+    /// answers a missing counter with [`OpError::NotFound`].
+    pub create: Option<Create>,
+    /// Compare-and-swap, checked only against an existing item (0: none).
+    pub cas: u64,
+}
+
+/// How [`Counter`] creates a missing counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Create {
+    /// The new counter's value.
+    pub initial: u64,
+    /// Its protocol expiration.
+    pub exptime: u32,
+}
+
+impl Counter {
+    /// `mode` by `delta` on `key`; a missing counter is not created, no CAS
+    /// check.
+    pub fn new(mode: Arith, key: impl Into<Bytes>, delta: u64) -> Counter {
+        Counter { mode, key: key.into(), delta, create: None, cas: 0 }
+    }
+
+    /// Creates a missing counter with `initial` and `exptime`.
+    #[must_use]
+    pub fn create(mut self, initial: u64, exptime: u32) -> Counter {
+        self.create = Some(Create { initial, exptime });
+        self
+    }
+
+    /// Only if an existing item's CAS is `cas` (0: no check).
+    #[must_use]
+    pub fn cas(mut self, cas: u64) -> Counter {
+        self.cas = cas;
+        self
+    }
+}
 
 /// Seqnos skipped on every open, so a CAS handed out but never persisted
 /// before a crash is never handed out again.
@@ -324,8 +400,7 @@ impl Store {
         }
     }
 
-    /// SET, ADD, REPLACE, APPEND or PREPEND with an optional CAS check
-    /// (`cas` 0 = none). `exptime` is the protocol expiration.
+    /// SET, ADD, REPLACE, APPEND or PREPEND, with an optional CAS check.
     ///
     /// Values shorter than [`COPY_BELOW`] are copied into an allocation of
     /// their own (as is the key): a slice of a connection's read buffer
@@ -340,19 +415,8 @@ impl Store {
     /// [`OpError::TooLarge`] when APPEND/PREPEND would pass the value limit,
     /// [`OpError::TempFail`] or [`OpError::OutOfMemory`] when the memory
     /// quota is full.
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "keys arrive as Bytes from the codecs; the table keeps a copy of its own"
-    )]
-    pub fn store(
-        &self,
-        mode: StoreMode,
-        key: Bytes,
-        value: Bytes,
-        flags: u32,
-        exptime: u32,
-        cas: u64,
-    ) -> Result<Mutation, OpError> {
+    pub fn write(&self, w: Write) -> Result<Mutation, OpError> {
+        let Write { mode, key, value, flags, exptime, cas } = w;
         let core = &self.parts.core;
         let c = &core.counters;
         inc(&c.cmd_set);
@@ -457,30 +521,18 @@ impl Store {
     }
 
     /// INCR or DECR. Returns the new counter value. A missing item is
-    /// created with value `initial` (the delta is not applied) unless
-    /// `exptime` is [`NO_AUTO_CREATE`]; a CAS is checked only against an
-    /// existing item.
+    /// created as [`Counter::create`] says (the delta is not applied); a
+    /// CAS is checked only against an existing item.
     ///
     /// # Errors
     ///
-    /// [`OpError::NotFound`] for a missing item with [`NO_AUTO_CREATE`],
+    /// [`OpError::NotFound`] for a missing item without `create`,
     /// [`OpError::Exists`] for a stale CAS, [`OpError::BadDelta`] when the
     /// value is not a decimal number that fits in 64 bits,
     /// [`OpError::TempFail`] or [`OpError::OutOfMemory`] when the memory
     /// quota is full.
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "keys arrive as Bytes from the codecs; the table keeps a copy of its own"
-    )]
-    pub fn arith(
-        &self,
-        op: Arith,
-        key: Bytes,
-        delta: u64,
-        initial: u64,
-        exptime: u32,
-        cas: u64,
-    ) -> Result<(u64, Mutation), OpError> {
+    pub fn arith(&self, counter: Counter) -> Result<(u64, Mutation), OpError> {
+        let Counter { mode: op, key, delta, create, cas } = counter;
         let core = &self.parts.core;
         let c = &core.counters;
         let (hits, misses) = match op {
@@ -498,10 +550,7 @@ impl Store {
                 return Err(OpError::Exists);
             }
             let current = parse_counter(&item.value.to_bytes()).ok_or(OpError::BadDelta)?;
-            let next = match op {
-                Arith::Incr => current.wrapping_add(delta),
-                Arith::Decr => current.saturating_sub(delta),
-            };
+            let next = op.apply(current, delta);
             inc(hits);
             item.value = ExtentBuf::from(next.to_string().into_bytes());
             let mutation = core.record(owned_key(&key), &mut item, true);
@@ -509,9 +558,9 @@ impl Store {
             Ok((next, mutation))
         } else {
             inc(misses);
-            if exptime == NO_AUTO_CREATE {
+            let Some(Create { initial, exptime }) = create else {
                 return Err(OpError::NotFound);
-            }
+            };
             let mut item = Item {
                 value: ExtentBuf::from(initial.to_string().into_bytes()),
                 flags: 0,

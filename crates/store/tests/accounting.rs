@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cap::Cap;
-use store::{Budget, Config, Eviction, Store, StoreMode};
+use store::{Budget, Config, Eviction, Store, Write};
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -89,13 +89,13 @@ fn mem_used_is_within_ten_percent_of_what_the_allocator_gave() {
     let base = ALLOC.allocated();
     let batch = requests(0);
     for (key, value) in batch {
-        store.store(StoreMode::Set, key, value, 0, 0, 0).unwrap();
+        store.write(Write::set(key, value)).unwrap();
     }
     settle(&store);
     within("after the load", budget.used() as usize, ALLOC.allocated() - base);
     for round in 1..=2 {
         for (key, value) in requests(round) {
-            store.store(StoreMode::Set, key, value, 0, 0, 0).unwrap();
+            store.write(Write::set(key, value)).unwrap();
         }
     }
     settle(&store);

@@ -2,7 +2,7 @@
 //! are never reused; repeated writes to a key coalesce.
 
 use bytes::Bytes;
-use store::{BackendKind, Config, Durability, OpError, Store, StoreMode, Warmup};
+use store::{BackendKind, Config, Durability, OpError, Store, StoreMode, Warmup, Write};
 
 fn config(dir: &std::path::Path, backend: BackendKind) -> Config {
     let mut c = Config::new(dir);
@@ -17,12 +17,12 @@ fn roundtrip(backend: BackendKind) {
     for i in 0..2000u32 {
         let key = Bytes::from(format!("key-{i}"));
         let value = Bytes::from(vec![(i % 251) as u8; (i % 300) as usize]);
-        last = s.store(StoreMode::Set, key, value, i, 0, 0).unwrap().seqno;
+        last = s.write(Write::set(key, value).flags(i)).unwrap().seqno;
     }
     for i in (0..2000u32).step_by(3) {
         s.delete(format!("key-{i}").as_bytes(), 0).unwrap();
     }
-    s.store(StoreMode::Set, Bytes::from("empty"), Bytes::new(), 0, 0, 0).unwrap();
+    s.write(Write::set(Bytes::from("empty"), Bytes::new())).unwrap();
     s.sync();
     assert!(s.persisted().seqno >= last);
     let max_cas = s.get(b"empty").unwrap().cas;
@@ -41,7 +41,7 @@ fn roundtrip(backend: BackendKind) {
         }
     }
     assert_eq!(s.get(b"empty").unwrap().value.len(), 0);
-    let fresh = s.store(StoreMode::Set, Bytes::from("new"), Bytes::from("x"), 0, 0, 0).unwrap();
+    let fresh = s.write(Write::set(Bytes::from("new"), Bytes::from("x"))).unwrap();
     assert!(fresh.cas > max_cas, "CAS after restart must not reuse old values");
 }
 
@@ -73,7 +73,7 @@ fn repeated_writes_coalesce_in_write_behind_mode() {
     for round in 0..100u32 {
         for k in 0..10 {
             let v = Bytes::from(round.to_string());
-            s.store(StoreMode::Set, Bytes::from(format!("hot{k}")), v, 0, 0, 0).unwrap();
+            s.write(Write::set(Bytes::from(format!("hot{k}")), v)).unwrap();
         }
     }
     s.sync();
@@ -89,7 +89,7 @@ fn repeated_writes_coalesce_in_write_behind_mode() {
 async fn wait_persisted_resolves_after_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(config(dir.path(), BackendKind::Fjall)).unwrap();
-    let m = s.store(StoreMode::Set, Bytes::from("k"), Bytes::from("v"), 0, 0, 0).unwrap();
+    let m = s.write(Write::set(Bytes::from("k"), Bytes::from("v"))).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), s.wait_persisted(m.seqno))
         .await
         .expect("the flusher commits within seconds");
@@ -114,7 +114,7 @@ fn background_warmup_answers_like_a_loaded_store() {
             let s = Store::open(config(Warmup::Blocking)).unwrap();
             for i in 0..n {
                 let key = Bytes::from(format!("key:{i:08}"));
-                s.store(StoreMode::Set, key, Bytes::from(format!("v{i}")), i, 0, 0).unwrap();
+                s.write(Write::set(key, Bytes::from(format!("v{i}"))).flags(i)).unwrap();
             }
             s.delete(b"key:00099990", 0).unwrap();
             s.close();
@@ -124,12 +124,17 @@ fn background_warmup_answers_like_a_loaded_store() {
         let get = |k: &str| s.get(k.as_bytes()).map(|h| (h.value.copy_to_vec(..), h.flags));
         assert_eq!(get("key:00099999"), Some((b"v99999".to_vec(), 99_999)));
         assert_eq!(get("key:00099990"), None, "deleted before the restart");
-        let add = s.store(StoreMode::Add, Bytes::from("key:00099998"), Bytes::from("x"), 0, 0, 0);
+        let add =
+            s.write(Write::new(StoreMode::Add, Bytes::from("key:00099998"), Bytes::from("x")));
         assert_eq!(add, Err(OpError::Exists), "ADD sees the stored item");
-        s.store(StoreMode::Add, Bytes::from("key:00099990"), Bytes::from("back"), 1, 0, 0).unwrap();
+        s.write(
+            Write::new(StoreMode::Add, Bytes::from("key:00099990"), Bytes::from("back")).flags(1),
+        )
+        .unwrap();
         s.delete(b"key:00099997", 0).unwrap();
-        s.store(StoreMode::Set, Bytes::from("key:00099996"), Bytes::from("new"), 2, 0, 0).unwrap();
-        s.store(StoreMode::Append, Bytes::from("key:00099995"), Bytes::from("+"), 0, 0, 0).unwrap();
+        s.write(Write::set(Bytes::from("key:00099996"), Bytes::from("new")).flags(2)).unwrap();
+        s.write(Write::new(StoreMode::Append, Bytes::from("key:00099995"), Bytes::from("+")))
+            .unwrap();
         let report = s.warmup();
         assert!(report.items >= u64::from(n) - 10, "{report:?}");
         assert_eq!(s.len(), u64::from(n) - 1, "{backend:?}");

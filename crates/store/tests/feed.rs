@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use store::{BackendKind, Change, ChangeKind, Clock, Config, Store, StoreMode, Subscription};
+use store::{
+    BackendKind, Change, ChangeKind, Clock, Config, Store, StoreMode, Subscription, Write,
+};
 
 const NOW: u32 = 1_700_000_000;
 
@@ -48,13 +50,13 @@ fn mutate(store: &Store, op: u8, k: usize, n: u32) {
     let key = Bytes::from(format!("key{k}"));
     match op % 5 {
         0 | 1 => {
-            store.store(StoreMode::Set, key, Bytes::from(format!("v{n}")), n, 0, 0).unwrap();
+            store.write(Write::set(key, Bytes::from(format!("v{n}"))).flags(n)).unwrap();
         }
         2 => {
             let _ = store.delete(&key, 0);
         }
         3 => {
-            let _ = store.store(StoreMode::Append, key, Bytes::from_static(b"+"), 0, 0, 0);
+            let _ = store.write(Write::new(StoreMode::Append, key, Bytes::from_static(b"+")));
         }
         _ => {
             let _ = store.touch(&key, 100);

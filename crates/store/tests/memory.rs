@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use proptest::prelude::*;
 use store::{
-    Arith, Backend, BackendKind, Batch, Budget, Config, Eviction, LoadSummary, OpError, Reader,
-    Store, StoreMode, Warmup,
+    Arith, Backend, BackendKind, Batch, Budget, Config, Counter, Eviction, LoadSummary, OpError,
+    Reader, Store, StoreMode, Warmup, Write,
 };
 
 /// A quota the tests' 2 MB of values pass (high watermark 1 MiB, low
@@ -56,7 +56,7 @@ fn key(n: usize) -> Bytes {
 fn ejecting(dir: &std::path::Path) -> Store {
     let store = Store::open(config(dir, &small_budget())).unwrap();
     for n in 0..2000 {
-        store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
+        store.write(Write::set(key(n), value_of(n, 1000))).unwrap();
     }
     store.sync();
     eventually("ejection", || stat(&store, "ep_num_non_resident") > 500);
@@ -72,7 +72,7 @@ fn values_past_the_quota_are_ejected_and_read_back_exactly() {
         c.backend = backend;
         let store = Store::open(c).unwrap();
         for n in 0..2000 {
-            store.store(StoreMode::Set, key(n), value_of(n, 1000), n as u32, 0, 0).unwrap();
+            store.write(Write::set(key(n), value_of(n, 1000)).flags(n as u32)).unwrap();
         }
         store.sync();
         // The pager brings memory down to the low watermark once the
@@ -119,9 +119,9 @@ fn operations_that_need_the_value_read_it_back() {
     let budget = small_budget();
     let store = Store::open(config(dir.path(), &budget)).unwrap();
     for n in 0..1500 {
-        store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
+        store.write(Write::set(key(n), value_of(n, 1000))).unwrap();
     }
-    store.store(StoreMode::Set, Bytes::from("counter"), Bytes::from("41"), 0, 0, 0).unwrap();
+    store.write(Write::set(Bytes::from("counter"), Bytes::from("41"))).unwrap();
     store.sync();
     eventually("ejection", || stat(&store, "ep_num_non_resident") > 500);
     // Whatever is ejected now, every operation sees the whole value.
@@ -129,10 +129,10 @@ fn operations_that_need_the_value_read_it_back() {
         let k = key(n);
         match n % 5 {
             0 => {
-                store.store(StoreMode::Append, k.clone(), Bytes::from("+"), 0, 0, 0).unwrap();
+                store.write(Write::new(StoreMode::Append, k.clone(), Bytes::from("+"))).unwrap();
             }
             1 => {
-                store.store(StoreMode::Prepend, k.clone(), Bytes::from("-"), 0, 0, 0).unwrap();
+                store.write(Write::new(StoreMode::Prepend, k.clone(), Bytes::from("-"))).unwrap();
             }
             2 => {
                 let (hit, _) = store.touch(&k, 3600).unwrap();
@@ -141,14 +141,15 @@ fn operations_that_need_the_value_read_it_back() {
             3 => {
                 // A CAS needs only the metadata.
                 let cas = store.peek(&k).unwrap().cas;
-                store.store(StoreMode::Set, k.clone(), Bytes::from("cas"), 0, 0, cas).unwrap();
+                store.write(Write::set(k.clone(), Bytes::from("cas")).cas(cas)).unwrap();
             }
             _ => {
                 store.delete(&k, 0).unwrap();
             }
         }
     }
-    let (v, _) = store.arith(Arith::Incr, Bytes::from("counter"), 1, 0, 0, 0).unwrap();
+    let (v, _) =
+        store.arith(Counter::new(Arith::Incr, Bytes::from("counter"), 1).create(0, 0)).unwrap();
     assert_eq!(v, 42);
     store.sync();
     for n in 0..1500 {
@@ -246,7 +247,7 @@ fn writes_fail_for_a_while_when_memory_is_full_of_changes_not_on_disk() {
     let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
     let mut stored = 0;
     let refused = loop {
-        match store.store(StoreMode::Set, key(stored), value_of(stored, 1000), 0, 0, 0) {
+        match store.write(Write::set(key(stored), value_of(stored, 1000))) {
             Ok(_) => stored += 1,
             Err(e) => break e,
         }
@@ -261,7 +262,7 @@ fn writes_fail_for_a_while_when_memory_is_full_of_changes_not_on_disk() {
     stalled.store(false, Ordering::Release);
     let mut more = stored;
     eventually("writes to succeed again", || {
-        let ok = store.store(StoreMode::Set, key(more), value_of(more, 1000), 0, 0, 0).is_ok();
+        let ok = store.write(Write::set(key(more), value_of(more, 1000))).is_ok();
         more += usize::from(ok);
         ok
     });
@@ -278,7 +279,7 @@ fn without_eviction_writes_fail_at_the_limit() {
     let store = Store::open(config(dir.path(), &budget)).unwrap();
     let mut n = 0;
     let refused = loop {
-        match store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0) {
+        match store.write(Write::set(key(n), value_of(n, 1000))) {
             Ok(_) => n += 1,
             Err(e) => break e,
         }
@@ -292,7 +293,7 @@ fn without_eviction_writes_fail_at_the_limit() {
     for k in 0..n / 2 {
         store.delete(&key(k), 0).unwrap();
     }
-    store.store(StoreMode::Set, key(n), value_of(n, 1000), 0, 0, 0).unwrap();
+    store.write(Write::set(key(n), value_of(n, 1000))).unwrap();
 }
 
 /// One step of the model test.
@@ -336,11 +337,11 @@ proptest! {
             match *op {
                 Op::Set(key, len, b) => {
                     let v = vec![b; usize::from(len)];
-                    store.store(StoreMode::Set, k(key), Bytes::from(v.clone()), 0, 0, 0).unwrap();
+                    store.write(Write::set(k(key), Bytes::from(v.clone()))).unwrap();
                     model.insert(key, v);
                 }
                 Op::Append(key, b) => {
-                    let got = store.store(StoreMode::Append, k(key), Bytes::from(vec![b]), 0, 0, 0);
+                    let got = store.write(Write::new(StoreMode::Append, k(key), Bytes::from(vec![b])));
                     if let Some(v) = model.get_mut(&key) {
                         prop_assert!(got.is_ok());
                         v.push(b);
@@ -349,7 +350,7 @@ proptest! {
                     }
                 }
                 Op::Incr(key) => {
-                    let got = store.arith(Arith::Incr, k(key), 1, 7, 0, 0).map(|g| g.0);
+                    let got = store.arith(Counter::new(Arith::Incr, k(key), 1).create(7, 0)).map(|g| g.0);
                     // memcached's counters: at most 20 digits.
                     let counter = |v: &Vec<u8>| {
                         std::str::from_utf8(v).ok().filter(|s| s.len() <= 20)?.parse::<u64>().ok()

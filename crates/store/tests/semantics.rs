@@ -2,7 +2,7 @@
 //! protocol spec (docs/memcached-binary.md §3, §5, §6).
 
 use bytes::Bytes;
-use store::{Arith, BackendKind, Clock, Config, NO_AUTO_CREATE, OpError, Store, StoreMode};
+use store::{Arith, BackendKind, Clock, Config, Counter, OpError, Store, StoreMode, Write};
 
 const NOW: u32 = 1_700_000_000;
 
@@ -19,7 +19,7 @@ fn b(s: &str) -> Bytes {
 }
 
 fn set(s: &Store, k: &str, v: &str) -> u64 {
-    s.store(StoreMode::Set, b(k), b(v), 0, 0, 0).unwrap().cas
+    s.write(Write::set(b(k), b(v))).unwrap().cas
 }
 
 fn value(s: &Store, k: &str) -> Option<String> {
@@ -30,17 +30,17 @@ fn value(s: &Store, k: &str) -> Option<String> {
 fn add_replace_append_prepend() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = open(dir.path(), BackendKind::Fjall);
-    assert_eq!(s.store(StoreMode::Replace, b("k"), b("v"), 0, 0, 0), Err(OpError::NotFound));
-    assert_eq!(s.store(StoreMode::Append, b("k"), b("v"), 0, 0, 0), Err(OpError::NotStored));
-    assert_eq!(s.store(StoreMode::Prepend, b("k"), b("v"), 0, 0, 0), Err(OpError::NotStored));
-    s.store(StoreMode::Add, b("k"), b("mid"), 42, 0, 0).unwrap();
-    assert_eq!(s.store(StoreMode::Add, b("k"), b("x"), 0, 0, 0), Err(OpError::Exists));
-    s.store(StoreMode::Append, b("k"), b(">"), 1, 0, 0).unwrap();
-    s.store(StoreMode::Prepend, b("k"), b("<"), 2, 0, 0).unwrap();
+    assert_eq!(s.write(Write::new(StoreMode::Replace, b("k"), b("v"))), Err(OpError::NotFound));
+    assert_eq!(s.write(Write::new(StoreMode::Append, b("k"), b("v"))), Err(OpError::NotStored));
+    assert_eq!(s.write(Write::new(StoreMode::Prepend, b("k"), b("v"))), Err(OpError::NotStored));
+    s.write(Write::new(StoreMode::Add, b("k"), b("mid")).flags(42)).unwrap();
+    assert_eq!(s.write(Write::new(StoreMode::Add, b("k"), b("x"))), Err(OpError::Exists));
+    s.write(Write::new(StoreMode::Append, b("k"), b(">")).flags(1)).unwrap();
+    s.write(Write::new(StoreMode::Prepend, b("k"), b("<")).flags(2)).unwrap();
     let hit = s.get(b"k").unwrap();
     assert_eq!(hit.value, b"<mid>"[..]);
     assert_eq!(hit.flags, 42, "append/prepend keep the flags");
-    s.store(StoreMode::Replace, b("k"), b("new"), 9, 0, 0).unwrap();
+    s.write(Write::new(StoreMode::Replace, b("k"), b("new")).flags(9)).unwrap();
     assert_eq!(value(&s, "k").as_deref(), Some("new"));
 }
 
@@ -48,11 +48,11 @@ fn add_replace_append_prepend() {
 fn cas_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = open(dir.path(), BackendKind::Fjall);
-    assert_eq!(s.store(StoreMode::Set, b("k"), b("v"), 0, 0, 77), Err(OpError::NotFound));
+    assert_eq!(s.write(Write::set(b("k"), b("v")).cas(77)), Err(OpError::NotFound));
     let c1 = set(&s, "k", "v1");
     assert_ne!(c1, 0);
-    assert_eq!(s.store(StoreMode::Set, b("k"), b("v2"), 0, 0, c1 + 1), Err(OpError::Exists));
-    let c2 = s.store(StoreMode::Set, b("k"), b("v2"), 0, 0, c1).unwrap().cas;
+    assert_eq!(s.write(Write::set(b("k"), b("v2")).cas(c1 + 1)), Err(OpError::Exists));
+    let c2 = s.write(Write::set(b("k"), b("v2")).cas(c1)).unwrap().cas;
     assert!(c2 > c1, "every mutation gets a new, larger CAS");
     assert_eq!(s.get(b"k").unwrap().cas, c2);
     // TOUCH keeps the CAS.
@@ -71,37 +71,59 @@ fn incr_decr() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = open(dir.path(), BackendKind::Fjall);
     // Missing with the sentinel expiry: ENOENT and nothing created.
-    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, NO_AUTO_CREATE, 0), Err(OpError::NotFound));
+    assert_eq!(s.arith(Counter::new(Arith::Incr, b("n"), 5)), Err(OpError::NotFound));
     assert!(s.get(b"n").is_none());
     // Missing otherwise: created with `initial`, delta not applied.
-    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, 0, 0).unwrap().0, 10);
-    assert_eq!(s.arith(Arith::Incr, b("n"), 5, 10, 0, 0).unwrap().0, 15);
+    assert_eq!(s.arith(Counter::new(Arith::Incr, b("n"), 5).create(10, 0)).unwrap().0, 10);
+    assert_eq!(s.arith(Counter::new(Arith::Incr, b("n"), 5).create(10, 0)).unwrap().0, 15);
     assert_eq!(value(&s, "n").as_deref(), Some("15"));
-    assert_eq!(s.arith(Arith::Decr, b("n"), 100, 0, 0, 0).unwrap().0, 0, "decr stops at 0");
+    assert_eq!(
+        s.arith(Counter::new(Arith::Decr, b("n"), 100).create(0, 0)).unwrap().0,
+        0,
+        "decr stops at 0"
+    );
     set(&s, "big", &u64::MAX.to_string());
-    assert_eq!(s.arith(Arith::Incr, b("big"), 2, 0, 0, 0).unwrap().0, 1, "incr wraps");
+    assert_eq!(
+        s.arith(Counter::new(Arith::Incr, b("big"), 2).create(0, 0)).unwrap().0,
+        1,
+        "incr wraps"
+    );
     set(&s, "text", "41");
-    assert_eq!(s.arith(Arith::Incr, b("text"), 1, 0, 0, 0).unwrap().0, 42);
+    assert_eq!(s.arith(Counter::new(Arith::Incr, b("text"), 1).create(0, 0)).unwrap().0, 42);
     set(&s, "ws", "7  ");
-    assert_eq!(s.arith(Arith::Incr, b("ws"), 1, 0, 0, 0).unwrap().0, 8, "trailing spaces ok");
+    assert_eq!(
+        s.arith(Counter::new(Arith::Incr, b("ws"), 1).create(0, 0)).unwrap().0,
+        8,
+        "trailing spaces ok"
+    );
     for bad in ["", "abc", "-1", "12a", "99999999999999999999999"] {
         set(&s, "bad", bad);
-        assert_eq!(s.arith(Arith::Incr, b("bad"), 1, 0, 0, 0), Err(OpError::BadDelta), "{bad:?}");
+        assert_eq!(
+            s.arith(Counter::new(Arith::Incr, b("bad"), 1).create(0, 0)),
+            Err(OpError::BadDelta),
+            "{bad:?}"
+        );
     }
     let cas = s.get(b"n").unwrap().cas;
-    assert_eq!(s.arith(Arith::Incr, b("n"), 1, 0, 0, cas + 1), Err(OpError::Exists));
+    assert_eq!(
+        s.arith(Counter::new(Arith::Incr, b("n"), 1).create(0, 0).cas(cas + 1)),
+        Err(OpError::Exists)
+    );
     // A CAS on a missing item is ignored: it auto-creates.
-    assert_eq!(s.arith(Arith::Incr, b("fresh"), 1, 3, 0, 12345).unwrap().0, 3);
+    assert_eq!(
+        s.arith(Counter::new(Arith::Incr, b("fresh"), 1).create(3, 0).cas(12345)).unwrap().0,
+        3
+    );
 }
 
 #[test]
 fn expiry_relative_absolute_and_touch() {
     let dir = tempfile::tempdir().unwrap();
     let (s, clock) = open(dir.path(), BackendKind::Fjall);
-    s.store(StoreMode::Set, b("rel"), b("v"), 0, 2, 0).unwrap();
-    s.store(StoreMode::Set, b("edge"), b("v"), 0, 2_592_000, 0).unwrap();
-    s.store(StoreMode::Set, b("abs-past"), b("v"), 0, 2_592_001, 0).unwrap();
-    s.store(StoreMode::Set, b("abs"), b("v"), 0, NOW + 5, 0).unwrap();
+    s.write(Write::set(b("rel"), b("v")).exptime(2)).unwrap();
+    s.write(Write::set(b("edge"), b("v")).exptime(2_592_000)).unwrap();
+    s.write(Write::set(b("abs-past"), b("v")).exptime(2_592_001)).unwrap();
+    s.write(Write::set(b("abs"), b("v")).exptime(NOW + 5)).unwrap();
     assert!(s.get(b"abs-past").is_none(), "an absolute time in the past is born dead");
     assert!(s.get(b"rel").is_some());
     clock.advance(2);
@@ -111,12 +133,12 @@ fn expiry_relative_absolute_and_touch() {
     assert!(s.get(b"edge").is_some(), "30 days is relative");
     assert!(s.get(b"abs").is_some());
     // An expired item is missing for every command.
-    s.store(StoreMode::Set, b("e"), b("v"), 0, 1, 0).unwrap();
+    s.write(Write::set(b("e"), b("v")).exptime(1)).unwrap();
     clock.advance(2);
-    assert_eq!(s.store(StoreMode::Replace, b("e"), b("v"), 0, 0, 0), Err(OpError::NotFound));
-    s.store(StoreMode::Add, b("e"), b("again"), 0, 0, 0).unwrap();
+    assert_eq!(s.write(Write::new(StoreMode::Replace, b("e"), b("v"))), Err(OpError::NotFound));
+    s.write(Write::new(StoreMode::Add, b("e"), b("again"))).unwrap();
     // TOUCH and GAT move the expiry.
-    s.store(StoreMode::Set, b("t"), b("v"), 0, 1, 0).unwrap();
+    s.write(Write::set(b("t"), b("v")).exptime(1)).unwrap();
     s.touch(b"t", 100).unwrap();
     clock.advance(50);
     assert!(s.get(b"t").is_some());
@@ -156,7 +178,7 @@ fn purge_removes_expired_items_from_memory_and_disk() {
     let dir = tempfile::tempdir().unwrap();
     let (s, clock) = open(dir.path(), BackendKind::Sqlite);
     for i in 0..100 {
-        s.store(StoreMode::Set, b(&format!("k{i}")), b("v"), 0, if i % 2 == 0 { 5 } else { 0 }, 0)
+        s.write(Write::set(b(&format!("k{i}")), b("v")).exptime(if i % 2 == 0 { 5 } else { 0 }))
             .unwrap();
     }
     clock.advance(6);
@@ -175,8 +197,8 @@ fn append_respects_the_value_limit() {
     config.max_value_len = 10;
     let s = Store::open(config).unwrap();
     set(&s, "k", "12345");
-    s.store(StoreMode::Append, b("k"), b("67890"), 0, 0, 0).unwrap();
-    assert_eq!(s.store(StoreMode::Append, b("k"), b("x"), 0, 0, 0), Err(OpError::TooLarge));
+    s.write(Write::new(StoreMode::Append, b("k"), b("67890"))).unwrap();
+    assert_eq!(s.write(Write::new(StoreMode::Append, b("k"), b("x"))), Err(OpError::TooLarge));
     assert_eq!(value(&s, "k").as_deref(), Some("1234567890"));
 }
 
@@ -186,9 +208,9 @@ fn append_and_prepend_share_the_old_value_instead_of_copying_it() {
     let (s, _) = open(dir.path(), BackendKind::Fjall);
     let original = Bytes::from(vec![7u8; 64 * 1024]);
     let block = original.as_ptr();
-    s.store(StoreMode::Set, b("k"), original, 0, 0, 0).unwrap();
-    s.store(StoreMode::Append, b("k"), b("tail"), 0, 0, 0).unwrap();
-    s.store(StoreMode::Prepend, b("k"), b("head"), 0, 0, 0).unwrap();
+    s.write(Write::set(b("k"), original)).unwrap();
+    s.write(Write::new(StoreMode::Append, b("k"), b("tail"))).unwrap();
+    s.write(Write::new(StoreMode::Prepend, b("k"), b("head"))).unwrap();
     let hit = s.get(b"k").unwrap();
     assert_eq!(hit.value.len(), 64 * 1024 + 8);
     assert!(
@@ -206,7 +228,7 @@ fn ttl_and_peek() {
     set(&s, "forever", "v");
     let hit = s.peek(b"forever").unwrap();
     assert_eq!((hit.exptime, s.ttl(&hit)), (0, -1));
-    s.store(StoreMode::Set, b("k"), b("v"), 0, 100, 0).unwrap();
+    s.write(Write::set(b("k"), b("v")).exptime(100)).unwrap();
     let hit = s.peek(b"k").unwrap();
     assert_eq!((hit.exptime, s.ttl(&hit)), (NOW + 101, 100));
     clock.advance(30);
@@ -230,7 +252,7 @@ fn small_values_and_keys_are_copied_out_of_the_buffer_they_came_in() {
     // A request buffer holding a key and a value, as a connection reads it.
     let buffer = Bytes::from(b"key1value-one".to_vec());
     let (key, value) = (buffer.slice(..4), buffer.slice(4..));
-    s.store(StoreMode::Set, key, value.clone(), 0, 0, 0).unwrap();
+    s.write(Write::set(key, value.clone())).unwrap();
     let hit = s.get(b"key1").unwrap();
     assert_eq!(hit.value.to_bytes(), value);
     let range = buffer.as_ptr_range();
@@ -239,8 +261,8 @@ fn small_values_and_keys_are_copied_out_of_the_buffer_they_came_in() {
         "the stored value still points into the request buffer"
     );
     // Small appends end in one block, not a chain of slices.
-    s.store(StoreMode::Append, b("key1"), buffer.slice(..3), 0, 0, 0).unwrap();
-    s.store(StoreMode::Prepend, b("key1"), buffer.slice(4..6), 0, 0, 0).unwrap();
+    s.write(Write::new(StoreMode::Append, b("key1"), buffer.slice(..3))).unwrap();
+    s.write(Write::new(StoreMode::Prepend, b("key1"), buffer.slice(4..6))).unwrap();
     let hit = s.get(b"key1").unwrap();
     assert_eq!(hit.value.to_bytes(), Bytes::from_static(b"vavalue-onekey"));
     assert_eq!(hit.value.extents().count(), 1);

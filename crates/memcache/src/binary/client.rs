@@ -11,8 +11,9 @@ use bytes::BytesMut;
 
 use super::decoder::ResponseDecoder;
 use super::error::ProtocolError;
-use super::request::{ConcatMode, CounterMode, StoreMode, encode_raw};
+use super::request::encode_raw;
 use super::{Opcode, Response};
+use crate::ops::{Arith, StoreMode};
 
 /// Writes a pipeline of requests into a buffer, numbering their opaques
 /// from a starting value so replies can be matched to requests.
@@ -60,7 +61,8 @@ impl<'a> Batch<'a> {
         self.store(StoreMode::Set, true, 0, key, value, flags, expiry)
     }
 
-    /// SET/ADD/REPLACE, quiet or not, with a CAS (0 = none).
+    /// SET/ADD/REPLACE/APPEND/PREPEND, quiet or not, with a CAS (0 = none);
+    /// APPEND and PREPEND send no flags or expiry.
     #[allow(clippy::too_many_arguments)]
     pub fn store(
         &mut self,
@@ -76,27 +78,16 @@ impl<'a> Batch<'a> {
             StoreMode::Set => Opcode::SET,
             StoreMode::Add => Opcode::ADD,
             StoreMode::Replace => Opcode::REPLACE,
+            StoreMode::Append => Opcode::APPEND,
+            StoreMode::Prepend => Opcode::PREPEND,
         };
+        if mode.is_concat() {
+            return self.push(quietly(op, quiet), cas, &[], key, value);
+        }
         let mut extras = [0u8; 8];
         extras[..4].copy_from_slice(&flags.to_be_bytes());
         extras[4..].copy_from_slice(&expiry.to_be_bytes());
         self.push(quietly(op, quiet), cas, &extras, key, value)
-    }
-
-    /// APPEND/PREPEND, quiet or not.
-    pub fn concat(
-        &mut self,
-        mode: ConcatMode,
-        quiet: bool,
-        cas: u64,
-        key: &[u8],
-        value: &[u8],
-    ) -> u32 {
-        let op = match mode {
-            ConcatMode::Append => Opcode::APPEND,
-            ConcatMode::Prepend => Opcode::PREPEND,
-        };
-        self.push(quietly(op, quiet), cas, &[], key, value)
     }
 
     /// DELETEQ.
@@ -113,7 +104,7 @@ impl<'a> Batch<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn counter(
         &mut self,
-        mode: CounterMode,
+        mode: Arith,
         quiet: bool,
         cas: u64,
         key: &[u8],
@@ -122,8 +113,8 @@ impl<'a> Batch<'a> {
         expiry: u32,
     ) -> u32 {
         let op = match mode {
-            CounterMode::Incr => Opcode::INCREMENT,
-            CounterMode::Decr => Opcode::DECREMENT,
+            Arith::Incr => Opcode::INCREMENT,
+            Arith::Decr => Opcode::DECREMENT,
         };
         let mut extras = [0u8; 20];
         extras[..8].copy_from_slice(&delta.to_be_bytes());
@@ -258,14 +249,14 @@ mod tests {
     fn batch_builders_match_typed_requests() {
         let mut a = BytesMut::new();
         let mut b = Batch::new(&mut a, 7);
-        b.counter(CounterMode::Decr, true, 5, b"c", 1, 2, 3);
+        b.counter(Arith::Decr, true, 5, b"c", 1, 2, 3);
         b.flush(false, Some(10));
         b.touch(Opcode::GATKQ, b"t", 9);
         let mut want = BytesMut::new();
         Request::new(
             Opcode::DECREMENTQ,
             Command::Counter {
-                mode: CounterMode::Decr,
+                mode: Arith::Decr,
                 key: "c".into(),
                 delta: 1,
                 initial: 2,

@@ -30,7 +30,7 @@ pub use error::{ErrorKind, ProtocolError};
 pub use frame::{Check, check_packet, check_request, check_response};
 pub use header::{HEADER_LEN, Header, Magic};
 pub use opcode::{Opcode, Quiet};
-pub use request::{Command, ConcatMode, CounterMode, Request, StoreMode, encode_raw};
+pub use request::{Command, Request, encode_raw};
 pub use response::{Reply, Response};
 pub use status::Status;
 

@@ -8,6 +8,7 @@ use super::frame::{Check, checked_request};
 use super::response::Reply;
 use super::tap::TapConnect;
 use super::{HEADER_LEN, Header, Limits, Opcode};
+use crate::ops::{Arith, StoreMode};
 
 /// A decoded request. The opcode is kept as sent (quiet twins included),
 /// since the reply must echo it; [`Command`] is what to do.
@@ -25,37 +26,9 @@ pub struct Request {
     pub command: Command,
 }
 
-/// SET, ADD or REPLACE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StoreMode {
-    /// Store unconditionally.
-    Set,
-    /// Store only if absent (`KEY_EEXISTS` otherwise).
-    Add,
-    /// Store only if present (`KEY_ENOENT` otherwise).
-    Replace,
-}
-
-/// APPEND or PREPEND.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConcatMode {
-    /// New bytes go after the old value.
-    Append,
-    /// New bytes go before the old value.
-    Prepend,
-}
-
-/// INCREMENT or DECREMENT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CounterMode {
-    /// Add, wrapping at 2^64.
-    Incr,
-    /// Subtract, stopping at 0.
-    Decr,
-}
-
 /// What a request asks for, with its extras decoded. Related opcodes share
-/// a variant (SET/ADD/REPLACE are one [`Command::Store`]); the loud/quiet and
+/// a variant (SET/ADD/REPLACE/APPEND/PREPEND are one [`Command::Store`],
+/// in the vocabulary of [`crate::ops`]); the loud/quiet and
 /// key-echo distinctions live in [`Request::opcode`]
 /// ([`Opcode::quiet_kind`], [`Opcode::echoes_key`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,26 +52,18 @@ pub enum Command {
         /// New expiration.
         expiry: u32,
     },
-    /// SET, ADD, REPLACE and their quiet twins.
+    /// SET, ADD, REPLACE, APPEND, PREPEND and their quiet twins.
     Store {
-        /// Which of the three.
+        /// Which of the five.
         mode: StoreMode,
         /// The key.
         key: Bytes,
-        /// Item flags, opaque to the server.
+        /// Item flags, opaque to the server. APPEND and PREPEND carry none
+        /// on the wire: 0 when decoded, not sent when encoded.
         flags: u32,
-        /// Expiration.
+        /// Expiration (as `flags`, absent for APPEND and PREPEND).
         expiry: u32,
-        /// The value (may be empty).
-        value: Bytes,
-    },
-    /// APPEND, PREPEND and their quiet twins.
-    Concat {
-        /// Which of the two.
-        mode: ConcatMode,
-        /// The key.
-        key: Bytes,
-        /// The bytes to add.
+        /// The value, or the bytes to add (may be empty).
         value: Bytes,
     },
     /// DELETE, DELETEQ.
@@ -109,7 +74,7 @@ pub enum Command {
     /// INCREMENT, DECREMENT and their quiet twins.
     Counter {
         /// Which of the two.
-        mode: CounterMode,
+        mode: Arith,
         /// The key.
         key: Bytes,
         /// Amount to add or subtract.
@@ -179,7 +144,8 @@ impl Request {
         Request::store(StoreMode::Set, key, value, flags, expiry)
     }
 
-    /// SET, ADD or REPLACE.
+    /// SET, ADD, REPLACE, APPEND or PREPEND (the last two send no flags or
+    /// expiry).
     pub fn store(
         mode: StoreMode,
         key: impl Into<Bytes>,
@@ -191,7 +157,10 @@ impl Request {
             StoreMode::Set => Opcode::SET,
             StoreMode::Add => Opcode::ADD,
             StoreMode::Replace => Opcode::REPLACE,
+            StoreMode::Append => Opcode::APPEND,
+            StoreMode::Prepend => Opcode::PREPEND,
         };
+        let (flags, expiry) = if mode.is_concat() { (0, 0) } else { (flags, expiry) };
         Request::new(
             opcode,
             Command::Store { mode, key: key.into(), flags, expiry, value: value.into() },
@@ -243,27 +212,28 @@ impl Request {
         Request::store(StoreMode::Replace, key, value, flags, expiry)
     }
 
-    /// APPEND or PREPEND `value` to `key`.
-    pub fn concat(mode: ConcatMode, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Request {
-        let opcode = match mode {
-            ConcatMode::Append => Opcode::APPEND,
-            ConcatMode::Prepend => Opcode::PREPEND,
-        };
-        Request::new(opcode, Command::Concat { mode, key: key.into(), value: value.into() })
+    /// APPEND `value` to `key`.
+    pub fn append(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Request {
+        Request::store(StoreMode::Append, key, value, 0, 0)
+    }
+
+    /// PREPEND `value` to `key`.
+    pub fn prepend(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Request {
+        Request::store(StoreMode::Prepend, key, value, 0, 0)
     }
 
     /// INCREMENT or DECREMENT `key` by `delta`; a missing counter is created
     /// with `initial` unless `expiry` is [`super::NO_AUTO_CREATE`].
     pub fn counter(
-        mode: CounterMode,
+        mode: Arith,
         key: impl Into<Bytes>,
         delta: u64,
         initial: u64,
         expiry: u32,
     ) -> Request {
         let opcode = match mode {
-            CounterMode::Incr => Opcode::INCREMENT,
-            CounterMode::Decr => Opcode::DECREMENT,
+            Arith::Incr => Opcode::INCREMENT,
+            Arith::Decr => Opcode::DECREMENT,
         };
         Request::new(opcode, Command::Counter { mode, key: key.into(), delta, initial, expiry })
     }
@@ -353,7 +323,6 @@ impl Request {
             | Command::GetAndTouch { key, .. }
             | Command::Touch { key, .. }
             | Command::Store { key, .. }
-            | Command::Concat { key, .. }
             | Command::Delete { key }
             | Command::Counter { key, .. }
             | Command::Stat { group: key }
@@ -428,12 +397,12 @@ impl Request {
                 extras[..4].copy_from_slice(&expiry.to_be_bytes());
                 (4, key, &[])
             }
+            Command::Store { mode, key, value, .. } if mode.is_concat() => (0, key, value),
             Command::Store { key, flags, expiry, value, .. } => {
                 extras[..4].copy_from_slice(&flags.to_be_bytes());
                 extras[4..8].copy_from_slice(&expiry.to_be_bytes());
                 (8, key, value)
             }
-            Command::Concat { key, value, .. } => (0, key, value),
             Command::Counter { key, delta, initial, expiry, .. } => {
                 extras[..8].copy_from_slice(&delta.to_be_bytes());
                 extras[8..16].copy_from_slice(&initial.to_be_bytes());
@@ -538,14 +507,16 @@ fn build(h: &Header, extras: &[u8], key: Bytes, value: Bytes) -> Result<Command,
             expiry: be32(&extras[4..]),
             value,
         },
-        Opcode::APPEND | Opcode::PREPEND => Command::Concat {
-            mode: if op == Opcode::APPEND { ConcatMode::Append } else { ConcatMode::Prepend },
+        Opcode::APPEND | Opcode::PREPEND => Command::Store {
+            mode: if op == Opcode::APPEND { StoreMode::Append } else { StoreMode::Prepend },
             key,
+            flags: 0,
+            expiry: 0,
             value,
         },
         Opcode::DELETE => Command::Delete { key },
         Opcode::INCREMENT | Opcode::DECREMENT => Command::Counter {
-            mode: if op == Opcode::INCREMENT { CounterMode::Incr } else { CounterMode::Decr },
+            mode: if op == Opcode::INCREMENT { Arith::Incr } else { Arith::Decr },
             key,
             delta: be64(extras),
             initial: be64(&extras[8..]),
@@ -607,7 +578,7 @@ mod tests {
         assert_eq!(
             parse_hex(INCR_COUNTER).command,
             Command::Counter {
-                mode: CounterMode::Incr,
+                mode: Arith::Incr,
                 key: Bytes::from_static(b"counter"),
                 delta: 1,
                 initial: 0,
@@ -620,9 +591,11 @@ mod tests {
         assert_eq!(parse_hex(VERSION).command, Command::Version);
         assert_eq!(
             parse_hex(APPEND_BANG).command,
-            Command::Concat {
-                mode: ConcatMode::Append,
+            Command::Store {
+                mode: StoreMode::Append,
                 key: Bytes::from_static(b"Hello"),
+                flags: 0,
+                expiry: 0,
                 value: Bytes::from_static(b"!")
             }
         );
@@ -686,6 +659,6 @@ mod tests {
         let mut out = BytesMut::new();
         encode_raw(&mut out, Opcode::APPENDQ, 0, 0, 0, &[], b"k", &[]);
         let r = Request::parse(out.freeze(), &Limits::default()).unwrap();
-        assert!(matches!(r.command, Command::Concat { ref value, .. } if value.is_empty()));
+        assert!(matches!(r.command, Command::Store { ref value, .. } if value.is_empty()));
     }
 }

@@ -3,7 +3,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::request::{StoreMode, parse_u32, parse_u64, split_spaces};
+use super::request::{parse_u32, parse_u64, split_spaces};
+use crate::ops::StoreMode;
 
 /// Appends `set <key> <flags> <exptime> <len>[ noreply]\r\n<value>\r\n`.
 pub fn encode_set(

@@ -13,10 +13,11 @@ use bytes::Bytes;
 
 use super::error::{MetaErrorKind, TextError, TextErrorKind};
 use super::request::{
-    Parsed, Slicer, Store, StoreMode, TextRequest, Tokens, data_block, key_ok, parse_i32,
-    parse_u32, parse_u64, value_len,
+    Parsed, Slicer, Store, TextRequest, Tokens, data_block, key_ok, parse_i32, parse_u32,
+    parse_u64, value_len,
 };
 use super::{MAX_OPAQUE_LEN, TextLimits};
+use crate::ops::StoreMode;
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`: a meta line has at most 19 tokens.
 const MAX_META_TOKENS: usize = 20;
@@ -118,7 +119,7 @@ pub struct MetaArithmetic {
     /// Key (decoded if `b`).
     pub key: Bytes,
     /// Increment (default, `MI`, `M+`) or decrement (`MD`, `M-`).
-    pub mode: super::ArithMode,
+    pub mode: crate::ops::Arith,
     /// `D`, default 1.
     pub delta: u64,
     /// `J`, default 0: the value created by `N` on a miss.
@@ -297,8 +298,8 @@ pub(crate) fn parse_arithmetic(
     let key = head(t, Cmd::Arithmetic, limits)?;
     let (key, flags) = flags(t, 2, Cmd::Arithmetic, key, slice)?;
     let mode = match flags.mode {
-        None | Some(b'I' | b'i' | b'+') => super::ArithMode::Incr,
-        Some(b'D' | b'd' | b'-') => super::ArithMode::Decr,
+        None | Some(b'I' | b'i' | b'+') => crate::ops::Arith::Incr,
+        Some(b'D' | b'd' | b'-') => crate::ops::Arith::Decr,
         Some(_) => return Err(meta_err(MetaErrorKind::ArithmeticMode)),
     };
     Ok(MetaArithmetic {

@@ -50,7 +50,7 @@ pub use decoder::TextDecoder;
 pub use error::{TextError, TextErrorKind};
 pub use meta::{MetaArithmetic, MetaDelete, MetaFlags, MetaGet, MetaSet};
 pub use reply::{MetaItem, MetaReply, MetaStatus, Reply};
-pub use request::{ArithMode, Get, Store, StoreMode, TextRequest};
+pub use request::{Get, Store, TextRequest};
 
 /// Longest key memcached accepts (`KEY_MAX_LENGTH`).
 pub const MAX_KEY_LEN: usize = 250;

@@ -3,6 +3,7 @@
 //! tokenizer does (tabs belong to tokens); the line ends in `\n`, with an
 //! optional `\r` before it.
 
+use crate::ops::{Arith, StoreMode};
 use bytes::Bytes;
 
 use super::TextLimits;
@@ -28,7 +29,7 @@ pub enum TextRequest {
     /// `incr`/`decr <key> <delta> [noreply]`: the new value or `NOT_FOUND`.
     Arith {
         /// Increment or decrement.
-        mode: ArithMode,
+        mode: Arith,
         /// Key.
         key: Bytes,
         /// Amount.
@@ -124,43 +125,6 @@ pub struct Store {
     pub cas: Option<u64>,
     /// Suppress the reply (classic `noreply`).
     pub noreply: bool,
-}
-
-/// The storage modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreMode {
-    /// `set` / `ms MS`.
-    Set,
-    /// `add` / `ms ME`.
-    Add,
-    /// `replace` / `ms MR`.
-    Replace,
-    /// `append` / `ms MA`.
-    Append,
-    /// `prepend` / `ms MP`.
-    Prepend,
-}
-
-impl StoreMode {
-    /// The classic command name.
-    pub fn command(self) -> &'static str {
-        match self {
-            StoreMode::Set => "set",
-            StoreMode::Add => "add",
-            StoreMode::Replace => "replace",
-            StoreMode::Append => "append",
-            StoreMode::Prepend => "prepend",
-        }
-    }
-}
-
-/// `incr` or `decr`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithMode {
-    /// Add; wraps at 2^64.
-    Incr,
-    /// Subtract; stops at 0.
-    Decr,
 }
 
 impl TextRequest {
@@ -393,7 +357,7 @@ fn parse_classic(
             }
             let delta = parse_u64(t.get(2))
                 .ok_or_else(|| err(TextErrorKind::InvalidDelta).noreply(noreply))?;
-            let mode = if cmd == b"incr" { ArithMode::Incr } else { ArithMode::Decr };
+            let mode = if cmd == b"incr" { Arith::Incr } else { Arith::Decr };
             done(TextRequest::Arith { mode, key: slice(key), delta, noreply })
         }
         b"delete" => {
