@@ -1,7 +1,7 @@
 //! Resident memory per item and the GET rate of one thread: opens a store
 //! in a temporary directory, loads N items (12-byte keys `key:NNNNNNNN`,
 //! 100-byte values, handed over as slices of 64 KiB buffers the way a
-//! connection reads them) through `Store::store`, waits until they are
+//! connection reads them) through `Store::write`, waits until they are
 //! durable, and prints the growth of the process's RSS per item and the
 //! store's own `mem_used`; then GETs random keys from one thread for a few
 //! seconds.

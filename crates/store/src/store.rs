@@ -25,7 +25,7 @@ use crate::table::{MAX_KEY_LEN, Table, lock};
 use crate::warmup::{WarmState, WarmupReport, warm_up};
 
 /// Values shorter than this are copied out of the buffer they arrived in
-/// when stored (see [`Store::store`]): the server reads into 64 KiB
+/// when stored (see [`Store::write`]): the server reads into 64 KiB
 /// buffers, so a shorter value shares its buffer with other requests and a
 /// slice of it would keep the whole buffer alive. A longer one mostly has a
 /// buffer of its own and is kept without a copy.
