@@ -11,7 +11,7 @@ use bytes::BytesMut;
 
 use super::decoder::ResponseDecoder;
 use super::error::ProtocolError;
-use super::request::encode_raw;
+use super::header::encode_raw;
 use super::{Opcode, Response};
 use crate::ops::{Arith, StoreMode};
 

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
-
 use super::{Opcode, Status};
 
 /// A request the codec refuses, with everything a server needs to act on it:
@@ -85,7 +83,7 @@ pub enum ErrorKind {
     },
     /// `TAP_CONNECT` arguments that do not match its flags. `EINVAL`; the
     /// packet was complete, so the connection may stay open.
-    TapConnect(super::tap::TapError),
+    TapConnect(TapError),
     /// The buffer handed to a parse function is not exactly one packet
     /// (a caller bug: it was not split at the length `check` gave). Close.
     FrameLength {
@@ -143,15 +141,6 @@ impl ProtocolError {
             _ => None,
         }
     }
-
-    /// Appends the reply memcached would send (header plus its message as
-    /// the value) to `out`; appends nothing when there is no reply. Quiet
-    /// opcodes get it too: no error is ever suppressed here.
-    pub fn write_reply(&self, out: &mut BytesMut) {
-        if let Some(status) = self.status() {
-            super::response::Reply::new(self.opcode, self.opaque).error(out, status);
-        }
-    }
 }
 
 impl fmt::Display for ProtocolError {
@@ -188,3 +177,92 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+/// Why `TAP_CONNECT` arguments or a TAP event do not decode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TapError {
+    /// `TAP_CONNECT` extras that are neither 0, 4, nor all zeros.
+    Extras {
+        /// Extras length.
+        len: u8,
+    },
+    /// The value ends before a flag's argument does.
+    MissingArgument {
+        /// The flag whose argument is cut short.
+        flag: &'static str,
+        /// Value offset where its argument starts.
+        offset: usize,
+        /// Bytes that argument needs from there.
+        need: usize,
+    },
+    /// Bytes after the last argument.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// An event's extras are shorter than its opcode needs.
+    EventExtras {
+        /// The event opcode.
+        opcode: Opcode,
+        /// Extras length found.
+        len: u8,
+        /// Length needed.
+        need: u8,
+    },
+    /// An engine-private length that does not fit in the body.
+    EnginePrivate {
+        /// The engine-private length.
+        len: u16,
+        /// Bytes left for it after extras and key.
+        available: u32,
+    },
+    /// An event value of the wrong length (vbucket state, checkpoint id,
+    /// or an opaque code missing from the engine-private bytes).
+    EventValue {
+        /// The event opcode.
+        opcode: Opcode,
+        /// Bytes found.
+        len: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// A request opcode that is not a TAP event or NOOP.
+    NotAnEvent {
+        /// The opcode.
+        opcode: Opcode,
+    },
+    /// The packet itself is refused (magic, lengths, limits, framing).
+    Frame(Box<ProtocolError>),
+}
+
+impl fmt::Display for TapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TapError::Extras { len } => {
+                write!(f, "TAP_CONNECT extras of {len} bytes: expected 0 or 4 (or zeros)")
+            }
+            TapError::MissingArgument { flag, offset, need } => write!(
+                f,
+                "TAP_CONNECT value ends inside the {flag} argument ({need} bytes at offset {offset})"
+            ),
+            TapError::TrailingBytes { count } => {
+                write!(f, "TAP_CONNECT value has {count} bytes after its arguments")
+            }
+            TapError::EventExtras { opcode, len, need } => {
+                write!(f, "{opcode} event: extras of {len} bytes, need {need}")
+            }
+            TapError::EnginePrivate { len, available } => write!(
+                f,
+                "TAP event: engine-private length {len} but only {available} body bytes after extras and key"
+            ),
+            TapError::EventValue { opcode, len, need } => {
+                write!(f, "{opcode} event: {len} bytes where {need} are needed")
+            }
+            TapError::NotAnEvent { opcode } => write!(f, "{opcode} is not a TAP event"),
+            TapError::Frame(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TapError {}

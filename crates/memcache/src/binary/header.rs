@@ -157,6 +157,48 @@ impl Header {
     }
 }
 
+/// Appends a request packet assembled from its parts. The building block of
+/// the borrowing encoders in [`super::client`] and of TAP events; nothing is checked beyond
+/// what the header can hold.
+///
+/// # Panics
+/// If `key` is over 65,535 bytes, `extras` over 255, or the body over 4 GiB.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_raw(
+    out: &mut BytesMut,
+    opcode: Opcode,
+    opaque: u32,
+    cas: u64,
+    vbucket: u16,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+) {
+    let body = extras.len() + key.len() + value.len();
+    let mut h = Header::request(
+        opcode,
+        u8::try_from(extras.len()).expect("extras fit in 255 bytes"),
+        u16::try_from(key.len()).expect("key fits in 65535 bytes"),
+        u32::try_from(body).expect("body fits in 4 GiB"),
+    );
+    h.opaque = opaque;
+    h.cas = cas;
+    h.vbucket_or_status = vbucket;
+    out.reserve(HEADER_LEN + body);
+    h.put(out);
+    out.put_slice(extras);
+    out.put_slice(key);
+    out.put_slice(value);
+}
+
+pub(crate) fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+pub(crate) fn be64(b: &[u8]) -> u64 {
+    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,9 +28,10 @@ pub use client::{Batch, read_batch_replies};
 pub use decoder::{RequestDecoder, ResponseDecoder};
 pub use error::{ErrorKind, ProtocolError};
 pub use frame::{Check, check_packet, check_request, check_response};
+pub use header::encode_raw;
 pub use header::{HEADER_LEN, Header, Magic};
 pub use opcode::{Opcode, Quiet};
-pub use request::{Command, Request, encode_raw};
+pub use request::{Command, Request};
 pub use response::{Reply, Response};
 pub use status::Status;
 

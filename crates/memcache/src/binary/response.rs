@@ -238,6 +238,17 @@ impl Response {
     }
 }
 
+impl ProtocolError {
+    /// Appends the reply memcached would send (header plus its message as
+    /// the value) to `out`; appends nothing when there is no reply. Quiet
+    /// opcodes get it too: no error is ever suppressed here.
+    pub fn write_reply(&self, out: &mut BytesMut) {
+        if let Some(status) = self.status() {
+            Reply::new(self.opcode, self.opaque).error(out, status);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,12 @@
 //! and expiry (extras 16). The engine-private bytes sit between the extras
 //! and the key, counted in the body length but not in the extras length.
 
-use std::fmt;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::error::ProtocolError;
+pub use super::error::TapError;
 use super::frame::{Check, check_packet};
+use super::header::{be32, be64, encode_raw};
 use super::response::{Reply, Response};
 use super::{HEADER_LEN, Header, Limits, Magic, Opcode, Status};
 
@@ -69,95 +69,6 @@ impl std::ops::BitOr for TapFlags {
     }
 }
 
-/// Why `TAP_CONNECT` arguments or a TAP event do not decode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TapError {
-    /// `TAP_CONNECT` extras that are neither 0, 4, nor all zeros.
-    Extras {
-        /// Extras length.
-        len: u8,
-    },
-    /// The value ends before a flag's argument does.
-    MissingArgument {
-        /// The flag whose argument is cut short.
-        flag: &'static str,
-        /// Value offset where its argument starts.
-        offset: usize,
-        /// Bytes that argument needs from there.
-        need: usize,
-    },
-    /// Bytes after the last argument.
-    TrailingBytes {
-        /// How many.
-        count: usize,
-    },
-    /// An event's extras are shorter than its opcode needs.
-    EventExtras {
-        /// The event opcode.
-        opcode: Opcode,
-        /// Extras length found.
-        len: u8,
-        /// Length needed.
-        need: u8,
-    },
-    /// An engine-private length that does not fit in the body.
-    EnginePrivate {
-        /// The engine-private length.
-        len: u16,
-        /// Bytes left for it after extras and key.
-        available: u32,
-    },
-    /// An event value of the wrong length (vbucket state, checkpoint id,
-    /// or an opaque code missing from the engine-private bytes).
-    EventValue {
-        /// The event opcode.
-        opcode: Opcode,
-        /// Bytes found.
-        len: usize,
-        /// Bytes needed.
-        need: usize,
-    },
-    /// A request opcode that is not a TAP event or NOOP.
-    NotAnEvent {
-        /// The opcode.
-        opcode: Opcode,
-    },
-    /// The packet itself is refused (magic, lengths, limits, framing).
-    Frame(Box<ProtocolError>),
-}
-
-impl fmt::Display for TapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TapError::Extras { len } => {
-                write!(f, "TAP_CONNECT extras of {len} bytes: expected 0 or 4 (or zeros)")
-            }
-            TapError::MissingArgument { flag, offset, need } => write!(
-                f,
-                "TAP_CONNECT value ends inside the {flag} argument ({need} bytes at offset {offset})"
-            ),
-            TapError::TrailingBytes { count } => {
-                write!(f, "TAP_CONNECT value has {count} bytes after its arguments")
-            }
-            TapError::EventExtras { opcode, len, need } => {
-                write!(f, "{opcode} event: extras of {len} bytes, need {need}")
-            }
-            TapError::EnginePrivate { len, available } => write!(
-                f,
-                "TAP event: engine-private length {len} but only {available} body bytes after extras and key"
-            ),
-            TapError::EventValue { opcode, len, need } => {
-                write!(f, "{opcode} event: {len} bytes where {need} are needed")
-            }
-            TapError::NotAnEvent { opcode } => write!(f, "{opcode} is not a TAP event"),
-            TapError::Frame(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for TapError {}
-
 /// A decoded `TAP_CONNECT`. `flags` is authoritative: `backfill`,
 /// `vbuckets` and `checkpoints` are present on the wire exactly when
 /// BACKFILL, `LIST_VBUCKETS` and CHECKPOINT are set (`None`/empty otherwise).
@@ -199,10 +110,6 @@ impl<'a> Args<'a> {
         let b = self.take(flag, 2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-}
-
-fn be64(b: &[u8]) -> u64 {
-    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 impl TapConnect {
@@ -310,7 +217,7 @@ impl TapConnect {
     /// # Panics
     /// If a list has more than 65,535 entries or the name is over 64 KiB.
     pub fn encode(&self, opaque: u32, vbucket: u16, out: &mut BytesMut) {
-        super::request::encode_raw(
+        encode_raw(
             out,
             Opcode::TAP_CONNECT,
             opaque,
@@ -606,7 +513,6 @@ impl Event {
         let mut engine_private = rest.split_to(usize::from(ep_len));
         let key = rest.split_to(usize::from(h.key_len));
         let value = rest;
-        let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let exact = |len: usize| {
             if value.len() == len {
                 Ok(())
