@@ -14,7 +14,7 @@ use std::time::Duration;
 use collect::send::{SeqFormat, Sequence, send};
 use seqfile::Reader;
 
-mod serve_support;
+use crate::serve_support;
 
 fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

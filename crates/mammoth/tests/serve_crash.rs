@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use memcache::binary::{Batch, Limits, Opcode, Request, ResponseDecoder, Status};
 
-mod serve_support;
+use crate::serve_support;
 
 struct Rng(u64);
 

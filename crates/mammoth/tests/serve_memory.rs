@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use memcache::binary::{Batch, Limits, Opcode, Request, Response, ResponseDecoder, Status};
 
-mod serve_support;
+use crate::serve_support;
 
 /// The quota the server gets, in MiB.
 const LIMIT_MIB: u64 = 32;

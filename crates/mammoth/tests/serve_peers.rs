@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-mod serve_support;
+use crate::serve_support;
 
 fn interop() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/memcached")

@@ -14,7 +14,7 @@ use seqfile::writable::{BytesWritable, Text};
 use seqfile::{Reader, Writer, WriterOptions};
 use tap::{Consumer, ConsumerOptions, Endpoint, Item, Target};
 
-mod serve_support;
+use crate::serve_support;
 use serve_support::Served;
 
 fn free_port() -> u16 {

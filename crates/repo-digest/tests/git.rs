@@ -1,6 +1,6 @@
 //! End-to-end: real git repositories, a real SMTP server on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

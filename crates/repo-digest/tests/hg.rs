@@ -1,6 +1,6 @@
 //! End-to-end with real Mercurial repositories.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

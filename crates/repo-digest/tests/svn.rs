@@ -1,6 +1,6 @@
 //! End-to-end with a real Subversion repository (`svnadmin create`, `file://`).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

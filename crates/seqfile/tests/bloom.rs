@@ -15,7 +15,7 @@
 //!   Hadoop writes from our records with `write-bloom`: 2 to 30 rows, both
 //!   hashes, Text, BytesWritable and LongWritable keys.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::fs::File;

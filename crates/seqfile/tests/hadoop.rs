@@ -13,7 +13,7 @@
 //! `scripts/test` sets it). Without it the Hadoop tests are skipped with a
 //! notice, or fail when `CI` is set.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -27,7 +27,7 @@
 //! 94 entries, a 10-row bloom filter, lookups sampled past 4,000 keys; about
 //! 25 s more).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -9,7 +9,7 @@ use memcache::binary::{
     Batch, Limits, Opcode, Request, Response, ResponseDecoder, Status, encode_raw,
 };
 
-mod support;
+use crate::support;
 use support::TestServer;
 
 impl TestServer {

@@ -1,6 +1,6 @@
 //! The Rust `memcache` client (crates.io, binary protocol) against the server.
 
-mod support;
+use crate::support;
 use support::TestServer;
 
 #[test]

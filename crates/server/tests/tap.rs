@@ -13,7 +13,7 @@ use memcache::binary::tap::{
 };
 use memcache::binary::{Check, Limits, Status, check_packet};
 
-mod support;
+use crate::support;
 use support::TestServer;
 
 struct Consumer {

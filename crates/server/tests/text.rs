@@ -7,11 +7,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 use support::TestServer;
 
 impl TestServer {
-    fn connect(&self) -> Client {
+    /// A text-protocol client.
+    fn connect_text(&self) -> Client {
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -101,7 +102,7 @@ fn cas_of(value_line: &str) -> u64 {
 #[test]
 fn storage_and_retrieval() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.call("set k 5 0 2\r\nhi\r\n", "STORED\r\n");
     c.call("get k missing\r\n", "VALUE k 5 2\r\nhi\r\nEND\r\n");
     c.call("add k 0 0 1\r\nx\r\n", "NOT_STORED\r\n");
@@ -156,7 +157,7 @@ fn storage_and_retrieval() {
 #[test]
 fn counters_touch_flush_and_misc() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.call("incr n 1\r\n", "NOT_FOUND\r\n");
     c.call("set n 0 0 2\r\n10\r\n", "STORED\r\n");
     c.call("incr n 5\r\n", "15\r\n");
@@ -200,7 +201,7 @@ fn counters_touch_flush_and_misc() {
 #[test]
 fn stats_groups_match_the_binary_ones() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.call("set k 0 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
     let general = c.lines_to_end("stats\r\n");
     assert!(general.iter().any(|l| l.starts_with("STAT pid ")), "{general:?}");
@@ -225,7 +226,7 @@ fn stats_groups_match_the_binary_ones() {
 #[test]
 fn noreply_suppresses_replies_and_errors() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.send(
         b"set a 0 0 1 noreply\r\n1\r\n\
           add a 0 0 1 noreply\r\n2\r\n\
@@ -244,7 +245,7 @@ fn noreply_suppresses_replies_and_errors() {
 #[test]
 fn meta_commands() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.call("ms k 2 F7 T0 c\r\nhi\r\n", "");
     let hd = c.line();
     assert!(hd.starts_with("HD c"), "{hd}");
@@ -313,7 +314,7 @@ fn meta_commands() {
 #[test]
 fn a_reply_after_noreply_sets_means_durable() {
     let server = TestServer::start();
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     let mut batch = String::new();
     for i in 0..1000 {
         write!(batch, "set d{i} 0 0 7 noreply\r\ndurable\r\n").unwrap();
@@ -339,24 +340,24 @@ fn a_reply_after_noreply_sets_means_durable() {
 #[test]
 fn hostile_input_neither_panics_nor_blocks_others() {
     let server = TestServer::start();
-    let mut bystander = server.connect();
+    let mut bystander = server.connect_text();
     bystander.call("set ok 0 0 2\r\nok\r\n", "STORED\r\n");
 
     // An endless line: closed without a reply at 2048 bytes.
-    let mut endless = server.connect();
+    let mut endless = server.connect_text();
     endless.send(&[b'a'; 4096]);
     assert!(endless.is_closed());
     bystander.call("get ok\r\n", "VALUE ok 0 2\r\nok\r\nEND\r\n");
 
     // A byte count that promises more than is sent: the connection waits
     // for the data (as memcached does), the others are served meanwhile.
-    let mut liar = server.connect();
+    let mut liar = server.connect_text();
     liar.send(b"set lie 0 0 100\r\nshort\r\n");
     bystander.call("get ok\r\n", "VALUE ok 0 2\r\nok\r\nEND\r\n");
     // A byte count that is too small: bad data chunk; the declared bytes
     // and two more are consumed, the rest (here an empty line) is read as
     // commands, as memcached does.
-    let mut short = server.connect();
+    let mut short = server.connect_text();
     short.call("set k 0 0 2\r\nabcd\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
     short.call("version\r\n", "VERSION 1.6.18\r\n");
     short.call("set k 0 0 -1\r\n", "CLIENT_ERROR bad command line format\r\n");
@@ -366,7 +367,7 @@ fn hostile_input_neither_panics_nor_blocks_others() {
 
     // Binary garbage after a text start: every garbage line is an ERROR,
     // and a long run without a newline closes.
-    let mut garbage = server.connect();
+    let mut garbage = server.connect_text();
     garbage.send(b"version\r\n");
     garbage.expect("VERSION 1.6.18\r\n");
     let mut noise = Vec::new();
@@ -383,7 +384,7 @@ fn hostile_input_neither_panics_nor_blocks_others() {
     drop(garbage);
     drop(liar);
     // A binary connection on the same port still works.
-    let mut binary = server.connect();
+    let mut binary = server.connect_text();
     let mut noop = [0u8; 24];
     noop[0] = 0x80;
     noop[1] = 0x0a;
@@ -399,12 +400,12 @@ fn text_clients_are_refused_when_auth_is_required() {
     let users = server::Users::parse("alice:pw\n", "test").unwrap();
     let config = server::Config { require_auth: true, ..server::Config::default() };
     let server = TestServer::start_with(config, Some(users));
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.send(b"get k\r\n");
     assert!(c.is_closed(), "memcached with SASL binds binary only: a text client is closed");
     // Without --require-auth a users file still allows text on the default bucket.
     let users = server::Users::parse("alice:pw\n", "test").unwrap();
     let server = TestServer::start_with(server::Config::default(), Some(users));
-    let mut c = server.connect();
+    let mut c = server.connect_text();
     c.call("set k 0 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
 }

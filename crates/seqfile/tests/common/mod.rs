@@ -19,7 +19,7 @@ pub(crate) fn find_peer(what: &str, test: &str) -> Option<PathBuf> {
              ** SKIPPED: real-Hadoop {what} (crates/seqfile/tests/{test}.rs)\n\
              ** MAMMOTH_HADOOP_PEER is not set. To run them, use scripts/test, or\n\
              **   interop/hadoop/setup.sh &&\n\
-             **   MAMMOTH_HADOOP_PEER=$PWD/interop/hadoop/peer.sh cargo test -p seqfile --test {test}\n\
+             **   MAMMOTH_HADOOP_PEER=$PWD/interop/hadoop/peer.sh cargo test -p seqfile --test tests {test}\n\
              ************************************************************************\n"
         );
         return None;

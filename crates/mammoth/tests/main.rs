@@ -1,0 +1,11 @@
+//! mammoth's integration tests, one binary: each module below was a test
+//! target of its own; one binary links once and shares its helpers.
+
+mod cli;
+mod collect_cli;
+mod serve_crash;
+mod serve_memory;
+mod serve_peers;
+mod serve_support;
+mod tap_e2e;
+mod userset_cli;

@@ -1,0 +1,7 @@
+//! repo-digest's integration tests, one binary: each module below was a test
+//! target of its own; one binary links once and shares its helpers.
+
+mod git;
+mod hg;
+mod support;
+mod svn;

@@ -1,0 +1,8 @@
+//! server's integration tests, one binary: each module below was a test
+//! target of its own; one binary links once and shares its helpers.
+
+mod protocol;
+mod rust_client;
+mod support;
+mod tap;
+mod text;
