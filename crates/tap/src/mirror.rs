@@ -123,6 +123,7 @@ pub fn mirror(
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Relaxed) {
         stats.sessions += 1;
+        tracing::debug!(mirror = %opts.name, session = stats.sessions, "connecting");
         let started = Instant::now();
         match session(opts, stop, &mut stats, report) {
             Ok(End::Stopped) => break,
@@ -133,6 +134,7 @@ pub fn mirror(
                     backoff = Duration::from_millis(100);
                 }
                 stats.last_error = Some(e.to_string());
+                tracing::info!(mirror = %opts.name, error = %e, retry_in = ?backoff, "reconnecting");
                 report(Report::Reconnecting { error: &e, retry_in: backoff });
                 sleep_unless(stop, backoff);
                 backoff = (backoff * 2).min(opts.max_backoff);

@@ -107,6 +107,7 @@ pub fn export(
             }
             Ok(Poll::End) => break,
             Err(e) if e.is_transient() && snapshot.is_none() && last_seqno.is_some() => {
+                tracing::info!(source = %job.source.addr, error = %e, ?last_seqno, "reconnecting");
                 report(ExportReport::Reconnecting(&e));
                 if let Some(s) = &mut segments {
                     s.close()?;
@@ -131,6 +132,7 @@ pub fn export(
             (Item::BackfillEnd | Item::StreamEnd, Some(_)) => {
                 if let Some(s) = snapshot.take() {
                     let (path, n) = s.finish()?;
+                    tracing::debug!(path = %path.display(), records = n, "snapshot written");
                     report(ExportReport::Snapshot {
                         path: &path,
                         records: n,
