@@ -144,27 +144,10 @@ pub fn export(
             }
             (item, None) => {
                 let Some(seg) = &mut segments else { continue };
-                match item {
-                    Item::Mutation(m) => {
-                        let meta = Meta {
-                            flags: m.flags,
-                            expiry: m.expiry,
-                            cas: m.cas,
-                            seqno: m.seqno.unwrap_or(0),
-                        };
-                        seg.append(Kind::Item, &m.key, &meta, &m.value)?;
-                        last_seqno = m.seqno.or(last_seqno);
-                    }
-                    Item::Delete { key, cas, seqno } => {
-                        let meta = Meta { cas, seqno: seqno.unwrap_or(0), ..Meta::default() };
-                        seg.append(Kind::Delete, &key, &meta, &[])?;
-                        last_seqno = seqno.or(last_seqno);
-                    }
-                    Item::Flush => seg.append(Kind::Flush, &[], &Meta::default(), &[])?,
-                    _ => continue,
+                if append_live(seg, item, &mut last_seqno)? {
+                    summary.live_changes += 1;
+                    written += 1;
                 }
-                summary.live_changes += 1;
-                written += 1;
             }
             _ => {}
         }
@@ -181,6 +164,27 @@ pub fn export(
         summary.segments = s.closed();
     }
     Ok(summary)
+}
+
+/// Appends a live change to the segments; false for events that are not
+/// changes (backfill markers, controls).
+fn append_live(seg: &mut Segments, item: Item, last_seqno: &mut Option<u64>) -> Result<bool> {
+    match item {
+        Item::Mutation(m) => {
+            let meta =
+                Meta { flags: m.flags, expiry: m.expiry, cas: m.cas, seqno: m.seqno.unwrap_or(0) };
+            seg.append(Kind::Item, &m.key, &meta, &m.value)?;
+            *last_seqno = m.seqno.or(*last_seqno);
+        }
+        Item::Delete { key, cas, seqno } => {
+            let meta = Meta { cas, seqno: seqno.unwrap_or(0), ..Meta::default() };
+            seg.append(Kind::Delete, &key, &meta, &[])?;
+            *last_seqno = seqno.or(*last_seqno);
+        }
+        Item::Flush => seg.append(Kind::Flush, &[], &Meta::default(), &[])?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn connect(job: &ExportJob, since: Option<u64>) -> Result<Consumer> {
