@@ -310,12 +310,11 @@ impl Conn<'_> {
             Command::Touch { key, expiry } => self.touch(reply, &key, expiry),
             Command::Store { mode, key, flags, expiry, value } => {
                 let write = Write { mode, key, value, flags, exptime: expiry, cas: req.cas };
-                let result = self.store.write(write);
+                let result = self.exec_write(write);
                 self.stored(reply, result);
             }
-            Command::Delete { key } => match self.store.delete(&key, req.cas) {
-                Ok(m) => {
-                    self.mutated(m.seqno);
+            Command::Delete { key } => match self.exec_delete(&key, req.cas) {
+                Ok(_) => {
                     reply.ok(&mut self.out.buf, 0);
                 }
                 Err(e) => {
@@ -327,9 +326,8 @@ impl Conn<'_> {
                 if expiry != NO_AUTO_CREATE {
                     counter = counter.create(initial, expiry);
                 }
-                match self.store.arith(counter) {
+                match self.exec_arith(counter) {
                     Ok((value, m)) => {
-                        self.mutated(m.seqno);
                         reply.counter(&mut self.out.buf, value, m.cas);
                     }
                     Err(e) => {
@@ -342,8 +340,7 @@ impl Conn<'_> {
                 return Next::Close;
             }
             Command::Flush { delay } => {
-                let seqno = self.store.flush(delay.unwrap_or(0));
-                self.mutated(seqno);
+                self.exec_flush(delay.unwrap_or(0));
                 reply.ok(&mut self.out.buf, 0);
             }
             Command::Noop | Command::Verbosity { .. } => {
@@ -374,13 +371,7 @@ impl Conn<'_> {
     }
 
     fn get(&mut self, reply: Reply, key: &Bytes, touch: Option<u32>) {
-        let found = match touch {
-            None => self.store.get(key),
-            Some(expiry) => self.store.touch(key, expiry).ok().map(|(hit, m)| {
-                self.mutated(m.seqno);
-                hit
-            }),
-        };
+        let found = self.exec_get(key, touch);
         let out = &mut self.out;
         match found {
             Some(hit) => {
@@ -394,9 +385,8 @@ impl Conn<'_> {
     }
 
     fn touch(&mut self, reply: Reply, key: &[u8], expiry: u32) {
-        match self.store.touch(key, expiry) {
-            Ok((hit, m)) => {
-                self.mutated(m.seqno);
+        match self.exec_touch(key, expiry) {
+            Ok(hit) => {
                 reply.touched(&mut self.out.buf, hit.flags, hit.cas);
             }
             Err(e) => {
@@ -432,7 +422,6 @@ impl Conn<'_> {
     fn stored(&mut self, reply: Reply, result: Result<store::Mutation, OpError>) {
         match result {
             Ok(m) => {
-                self.mutated(m.seqno);
                 reply.ok(&mut self.out.buf, m.cas);
             }
             Err(e) => {

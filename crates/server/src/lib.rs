@@ -49,6 +49,7 @@
 
 mod buckets;
 mod conn;
+mod exec;
 mod out;
 mod shutdown;
 mod stats;

@@ -36,10 +36,9 @@ impl Conn<'_> {
     pub(crate) fn text_error(&mut self, e: &TextError) -> Next {
         self.protocol_error(e);
         // A refused overwrite must not leave the old value readable.
-        if let (TextErrorKind::TooLarge { unlink: true, .. }, Some(key)) = (e.kind, &e.key)
-            && let Ok(m) = self.store.delete(key, 0)
-        {
-            self.mutated(m.seqno);
+        if let (TextErrorKind::TooLarge { unlink: true, .. }, Some(key)) = (e.kind, &e.key) {
+            // Gone or not, the refusal is answered the same.
+            let _ = self.exec_delete(key, 0);
         }
         e.write_reply(&mut self.out.buf);
         if e.closes() { Next::Close } else { Next::Continue }
@@ -64,19 +63,15 @@ impl Conn<'_> {
                 reply.line(&mut self.out.buf, line);
             }
             TextRequest::Delete { key, .. } => {
-                let line = match self.store.delete(&key, 0) {
-                    Ok(m) => {
-                        self.mutated(m.seqno);
-                        Line::Deleted
-                    }
+                let line = match self.exec_delete(&key, 0) {
+                    Ok(_) => Line::Deleted,
                     Err(_) => Line::NotFound,
                 };
                 reply.line(&mut self.out.buf, line);
             }
             TextRequest::Arith { mode, key, delta, .. } => {
-                match self.store.arith(Counter::new(mode, key, delta)) {
-                    Ok((value, m)) => {
-                        self.mutated(m.seqno);
+                match self.exec_arith(Counter::new(mode, key, delta)) {
+                    Ok((value, _)) => {
                         reply.number(&mut self.out.buf, value);
                     }
                     Err(OpError::BadDelta) => {
@@ -91,18 +86,14 @@ impl Conn<'_> {
                 }
             }
             TextRequest::Touch { key, exptime: e, .. } => {
-                let line = match self.store.touch(&key, exptime(e)) {
-                    Ok((_, m)) => {
-                        self.mutated(m.seqno);
-                        Line::Touched
-                    }
+                let line = match self.exec_touch(&key, exptime(e)) {
+                    Ok(_) => Line::Touched,
                     Err(_) => Line::NotFound,
                 };
                 reply.line(&mut self.out.buf, line);
             }
             TextRequest::FlushAll { delay, .. } => {
-                let seqno = self.store.flush(u32::try_from(delay).unwrap_or(0));
-                self.mutated(seqno);
+                self.exec_flush(u32::try_from(delay).unwrap_or(0));
                 reply.line(&mut self.out.buf, Line::Ok);
             }
             TextRequest::Stats { args } => self.text_stats(&args),
@@ -133,13 +124,7 @@ impl Conn<'_> {
     /// `get`/`gets`/`gat`/`gats`: a `VALUE` block per hit, then `END`.
     fn text_get(&mut self, get: &Get) {
         for key in &get.keys {
-            let hit = match get.touch {
-                None => self.store.get(key),
-                Some(e) => self.store.touch(key, exptime(e)).ok().map(|(hit, m)| {
-                    self.mutated(m.seqno);
-                    hit
-                }),
-            };
+            let hit = self.exec_get(key, get.touch.map(exptime));
             if let Some(hit) = hit {
                 let len = usize::try_from(hit.value.len()).unwrap_or(usize::MAX);
                 let cas = get.cas.then_some(hit.cas);
@@ -167,16 +152,12 @@ impl Conn<'_> {
                 OpError::NotFound
             });
         }
-        let result = self.store.write(
+        self.exec_write(
             Write::new(s.mode, s.key.clone(), s.value.clone())
                 .flags(s.flags)
                 .exptime(exptime(s.exptime))
                 .cas(s.cas.unwrap_or(0)),
-        );
-        if let Ok(m) = result {
-            self.mutated(m.seqno);
-        }
-        result
+        )
     }
 
     /// `stats [group]`: the binary protocol's groups, `STAT` lines, `END`.
@@ -217,25 +198,17 @@ impl Conn<'_> {
     /// `mg`: `VA`/`HD` with the requested flags, or `EN`.
     fn meta_get(&mut self, m: &MetaGet) {
         let f = &m.flags;
-        let mut hit = match f.ttl {
-            None => self.store.get(&m.key),
-            Some(t) => self.store.touch(&m.key, exptime(t)).ok().map(|(hit, mu)| {
-                self.mutated(mu.seqno);
-                hit
-            }),
-        };
+        let mut hit = self.exec_get(&m.key, f.ttl.map(exptime));
         let mut won = false;
         if hit.is_none()
             && let Some(n) = f.vivify
         {
             // Vivify on miss: create an empty placeholder; the creator wins.
-            let created = self
-                .store
-                .write(Write::new(StoreMode::Add, m.key.clone(), Bytes::new()).exptime(exptime(n)));
-            if let Ok(mu) = created {
-                self.mutated(mu.seqno);
-                won = true;
-            }
+            won = self
+                .exec_write(
+                    Write::new(StoreMode::Add, m.key.clone(), Bytes::new()).exptime(exptime(n)),
+                )
+                .is_ok();
             hit = self.store.peek(&m.key);
         }
         let reply = MetaReply::new(f, &m.key);
@@ -294,7 +267,7 @@ impl Conn<'_> {
             match self.store.peek(&m.key) {
                 None => Err(OpError::NotFound),
                 Some(hit) if cas != 0 && hit.cas != cas => Err(OpError::Exists),
-                Some(hit) => self.store.write(
+                Some(hit) => self.exec_write(
                     Write::set(m.key.clone(), Bytes::new())
                         .flags(hit.flags)
                         .exptime(hit.exptime)
@@ -302,13 +275,10 @@ impl Conn<'_> {
                 ),
             }
         } else {
-            self.store.delete(&m.key, cas)
+            self.exec_delete(&m.key, cas)
         };
         let status = match result {
-            Ok(mu) => {
-                self.mutated(mu.seqno);
-                MetaStatus::Hd
-            }
+            Ok(_) => MetaStatus::Hd,
             Err(OpError::Exists) => MetaStatus::Ex,
             Err(_) => MetaStatus::Nf,
         };
@@ -323,16 +293,14 @@ impl Conn<'_> {
         if let Some(t) = f.vivify {
             counter = counter.create(m.initial, exptime(t));
         }
-        let result = self.store.arith(counter);
+        let result = self.exec_arith(counter);
         let reply = MetaReply::new(f, &m.key);
         match result {
             Ok((value, mu)) => {
-                self.mutated(mu.seqno);
                 let mut item = MetaItem { cas: mu.cas, ttl: -1, ..MetaItem::default() };
-                if let Some(t) = f.ttl
-                    && let Ok((_, touched)) = self.store.touch(&m.key, exptime(t))
-                {
-                    self.mutated(touched.seqno);
+                if let Some(t) = f.ttl {
+                    // The counter is answered whether or not the touch finds it.
+                    let _ = self.exec_touch(&m.key, exptime(t));
                 }
                 if f.return_ttl
                     && let Some(hit) = self.store.peek(&m.key)
