@@ -7,17 +7,16 @@
 #![allow(clippy::cast_precision_loss, clippy::doc_markdown)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::auth::AuthArgs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use collect::bench::{BenchOptions, InfluxPeer, Round, median};
 use collect::send::{SeqFormat, Sequence, send};
 use collect::{Collector, Config, Event, Format, IbuttonOptions, InfluxOptions, Precision, Stats};
-use tap::Endpoint;
 
 /// `mammoth collect` and its subcommands.
 #[derive(Args, Debug)]
@@ -52,35 +51,6 @@ enum PrecisionArg {
     Us,
     Ms,
     S,
-}
-
-/// SASL credentials: the password never on the command line.
-#[derive(Args, Debug, Clone)]
-struct AuthArgs {
-    /// SASL PLAIN user (on mammoth: the bucket). The password comes from
-    /// --password-file or the MAMMOTH_PASSWORD environment variable.
-    #[arg(long)]
-    bucket: Option<String>,
-    /// File whose first line is the password for --bucket.
-    #[arg(long, requires = "bucket")]
-    password_file: Option<PathBuf>,
-}
-
-impl AuthArgs {
-    fn endpoint(&self, addr: &str) -> Result<Endpoint> {
-        let e = Endpoint::new(addr);
-        let Some(user) = &self.bucket else { return Ok(e) };
-        let password = match &self.password_file {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("read password file {}", p.display()))?;
-                text.lines().next().unwrap_or_default().to_owned()
-            }
-            None => std::env::var("MAMMOTH_PASSWORD")
-                .context("--bucket needs --password-file FILE or MAMMOTH_PASSWORD")?,
-        };
-        Ok(e.with_auth(user, password))
-    }
 }
 
 #[derive(Args, Debug)]

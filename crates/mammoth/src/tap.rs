@@ -15,6 +15,8 @@ use tap::import::{ImportOptions, ImportStats, import, sources};
 use tap::mirror::{MirrorOptions, MirrorStats, Report, mirror};
 use tap::{Endpoint, Target};
 
+use crate::auth::AuthArgs;
+
 /// TAP consumers: mirror a server, export it as Hadoop files.
 #[derive(Subcommand, Debug)]
 pub(crate) enum TapCommand {
@@ -22,27 +24,6 @@ pub(crate) enum TapCommand {
     Mirror(MirrorArgs),
     /// Write FROM's items as a SequenceFile, MapFile or BloomMapFile.
     Export(ExportArgs),
-}
-
-/// Which bucket(s) to connect to.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct AuthArgs {
-    /// SASL PLAIN user (on mammoth: the bucket), used on both servers.
-    #[arg(long, requires = "password")]
-    bucket: Option<String>,
-    /// Password for --bucket.
-    #[arg(long)]
-    password: Option<String>,
-}
-
-impl AuthArgs {
-    fn endpoint(&self, addr: &str) -> Endpoint {
-        let e = Endpoint::new(addr);
-        match (&self.bucket, &self.password) {
-            (Some(u), Some(p)) => e.with_auth(u, p),
-            _ => e,
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -163,8 +144,8 @@ fn summary(name: &str, s: &MirrorStats) -> String {
 fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
     let stop = crate::ui::stop_flag();
     let base = a.name.clone().unwrap_or_else(|| format!("mirror-{}", a.to));
-    let make = |name: String, auth: &AuthArgs| {
-        let mut o = MirrorOptions::new(auth.endpoint(&a.from), auth.endpoint(&a.to), name);
+    let make = |name: String, from: Endpoint, to: Endpoint| {
+        let mut o = MirrorOptions::new(from, to, name);
         o.batch_records = a.batch.max(1);
         o.key_prefix = a.key_prefix.clone().map(|p| p.into_bytes().into());
         o
@@ -177,11 +158,13 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
             bail!("{}: no users", path.display());
         }
         for (user, password) in users.credentials() {
-            let auth = AuthArgs { bucket: Some(user.into()), password: Some(password.into()) };
-            jobs.push((user.to_owned(), make(format!("{base}-{user}"), &auth)));
+            let from = Endpoint::new(&a.from).with_auth(user, password);
+            let to = Endpoint::new(&a.to).with_auth(user, password);
+            jobs.push((user.to_owned(), make(format!("{base}-{user}"), from, to)));
         }
     } else {
-        jobs.push((a.auth.bucket.clone().unwrap_or_default(), make(base.clone(), &a.auth)));
+        let (from, to) = (a.auth.endpoint(&a.from)?, a.auth.endpoint(&a.to)?);
+        jobs.push((a.auth.bucket.clone().unwrap_or_default(), make(base.clone(), from, to)));
     }
     eprintln!(
         "mammoth: mirroring {} -> {} ({} stream{}, client name {base}); Ctrl-C stops",
@@ -253,7 +236,7 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         ),
     };
     let job = ExportJob {
-        source: a.auth.endpoint(&a.from),
+        source: a.auth.endpoint(&a.from)?,
         dir: a.out.clone(),
         options: ExportOptions {
             format,
@@ -288,12 +271,12 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
 
 #[allow(clippy::cast_precision_loss)] // a rate for humans
 pub(crate) fn run_import(a: &ImportArgs) -> Result<ExitCode> {
+    let endpoint = a.auth.endpoint(&a.to)?;
     let srcs = sources(&a.path)?;
     if srcs.is_empty() {
         bail!("{}: no SequenceFile or MapFile found", a.path.display());
     }
     let total: u64 = srcs.iter().map(|s| s.len).sum();
-    let endpoint = a.auth.endpoint(&a.to);
     let mut target = Target::connect(&endpoint).with_context(|| format!("connect to {}", a.to))?;
     let pb = crate::ui::progress(total, "import");
     let started = Instant::now();

@@ -409,3 +409,26 @@ fn lookups_exit_like_grep() {
         Some(2)
     );
 }
+
+#[test]
+fn passwords_are_refused_on_the_command_line() {
+    for cmd in [
+        &["tap", "mirror", "--from", "127.0.0.1:1", "--to", "127.0.0.1:1"][..],
+        &["tap", "export", "--from", "127.0.0.1:1", "--out", "/nonexistent/x"][..],
+        &["import", "/nonexistent", "--to", "127.0.0.1:1"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--bucket", "b", "--password", "secret"]);
+        let line = error_line(&args);
+        assert!(line.contains("--password-file") && line.contains("MAMMOTH_PASSWORD"), "{line}");
+        assert!(!line.contains("secret"), "the password is not echoed: {line}");
+    }
+    // Without a password source, --bucket says where one comes from.
+    let out = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["tap", "mirror", "--from", "127.0.0.1:1", "--to", "127.0.0.1:1", "--bucket", "b"])
+        .env_remove("MAMMOTH_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-file"));
+}

@@ -58,6 +58,7 @@ mod text;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -70,7 +71,8 @@ pub use memcache::sasl::{Users, UsersError, valid_bucket_name};
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Most connections served at once; more wait in the listen backlog.
+    /// Most connections served at once; one more is told `ERROR Too many
+    /// open connections` and closed, as memcached does.
     pub max_connections: usize,
     /// Close a connection idle this long (`None`: never, memcached's default).
     pub idle_timeout: Option<Duration>,
@@ -149,6 +151,14 @@ impl Drop for WorkerPool {
     }
 }
 
+/// Tells a connection past the limit so, as memcached does, and closes it
+/// (the socket is new: its send buffer takes the line without blocking).
+fn reject(socket: &TcpStream, peer: std::net::SocketAddr, stats: &ServerStats) {
+    stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(%peer, "too many open connections; refused");
+    let _ = socket.try_write(b"ERROR Too many open connections\r\n");
+}
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -191,17 +201,13 @@ pub async fn run_on(
         shutdown: shutdown::Shutdown::default(),
         taps: tap::Registry::default(),
     });
+    shared.stats.threads.store(workers.len().max(1) as u64, Ordering::Relaxed);
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     // Every connection task holds a clone; `recv` returns once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     let mut next_worker = 0;
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => permit,
-            () = &mut shutdown => break,
-        };
-        let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -214,6 +220,10 @@ pub async fn run_on(
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            reject(&socket, peer, &shared.stats);
+            continue;
         };
         let shared = Arc::clone(&shared);
         let done = done_tx.clone();

@@ -1,8 +1,10 @@
 //! server's integration tests, one binary: each module below was a test
 //! target of its own; one binary links once and shares its helpers.
 
+mod support;
+
+mod operators;
 mod protocol;
 mod rust_client;
-mod support;
 mod tap;
 mod text;
