@@ -248,7 +248,18 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             template.engine_cache_bytes >> 20
         );
         eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
-        server::run_on(listener, config, buckets, crate::ui::shutdown_signal(), workers.handles()).await;
+        let signalled = crate::ui::shutdown_signal();
+        if let Err(e) = server::systemd::notify(&format!(
+            "READY=1\nSTATUS=serving on {local}\nMAINPID={}",
+            std::process::id()
+        )) {
+            tracing::warn!(error = %e, "could not tell systemd the server is ready");
+        }
+        let stop = async {
+            signalled.await;
+            let _ = server::systemd::notify("STOPPING=1");
+        };
+        server::run_on(listener, config, buckets, stop, workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         anyhow::Ok(ExitCode::SUCCESS)
     });

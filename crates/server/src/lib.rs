@@ -53,6 +53,7 @@ mod exec;
 mod out;
 mod shutdown;
 mod stats;
+pub mod systemd;
 mod tap;
 mod text;
 
