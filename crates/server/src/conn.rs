@@ -201,6 +201,10 @@ impl Conn<'_> {
                 Ok(None) => return None,
                 Err(e) => {
                     self.protocol_error(&e);
+                    if let Some(key) = &e.unlink {
+                        // Gone or not, the refusal is answered the same.
+                        let _ = self.exec_delete(key, 0);
+                    }
                     e.write_reply(&mut self.out.buf);
                     return Some(Step::Done(if e.closes() { Next::Close } else { Next::Continue }));
                 }

@@ -368,3 +368,29 @@ fn a_client_that_never_reads_does_not_stall_others() {
     assert_eq!(other.call(Request::get(&b"k99"[..])).value, &b"v"[..]);
     drop(hog);
 }
+
+#[test]
+fn a_set_refused_as_too_large_removes_the_old_item() {
+    let config = server::Config { max_value_len: 1000, ..server::Config::default() };
+    let server = TestServer::start_with(config, None);
+    let mut c = server.connect();
+    for key in [&b"a"[..], b"b", b"c"] {
+        assert_eq!(c.call(Request::set(key, &b"old"[..], 0, 0)).status, Status::SUCCESS);
+    }
+    let big = vec![b'x'; 5000];
+    // SET and SETQ: refused, and the old value is gone (as memcached does).
+    assert_eq!(c.call(Request::set(&b"a"[..], big.clone(), 0, 0)).status, Status::E2BIG);
+    assert_eq!(c.call(Request::get(&b"a"[..])).status, Status::KEY_ENOENT);
+    let mut raw = BytesMut::new();
+    Request::set(&b"b"[..], big.clone(), 0, 0).quiet().encode(&mut raw);
+    // The packet arrives in pieces: the header alone first.
+    c.send_raw(&raw[..24]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    c.send_raw(&raw[24..]);
+    assert_eq!(c.recv().unwrap().status, Status::E2BIG);
+    assert_eq!(c.call(Request::get(&b"b"[..])).status, Status::KEY_ENOENT);
+    // ADD and REPLACE refused as too large leave the item alone.
+    assert_eq!(c.call(Request::replace(&b"c"[..], big, 0, 0)).status, Status::E2BIG);
+    assert_eq!(c.call(Request::get(&b"c"[..])).value, &b"old"[..]);
+    assert_eq!(c.call(Request::noop()).opcode, Opcode::NOOP, "still in sync");
+}

@@ -2,11 +2,11 @@
 //! including the skipping of refused packets whose bodies have not all
 //! arrived yet. No I/O: the caller reads into the `BytesMut`.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use super::error::ProtocolError;
+use super::error::{ErrorKind, ProtocolError};
 use super::frame::{Check, check_response, checked_request};
-use super::{Limits, Request, Response};
+use super::{HEADER_LEN, Limits, Opcode, Request, Response};
 
 /// Turns a server connection's read buffer into [`Request`]s.
 ///
@@ -65,7 +65,21 @@ impl RequestDecoder {
                 Request::from_checked(&header, frame).map(Some)
             }
             Ok(_) => Ok(None),
-            Err(e) => {
+            Err(mut e) => {
+                if matches!(e.kind, ErrorKind::ValueTooLarge { .. })
+                    && e.opcode.loud() == Opcode::SET
+                {
+                    // The key follows the header and extras; wait for it
+                    // (at most 255 + 65,535 bytes, far below any value
+                    // limit) so the old item can be removed.
+                    let extras = usize::from(buf[4]);
+                    let key_len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+                    let end = HEADER_LEN + extras + key_len;
+                    if buf.len() < end {
+                        return Ok(None);
+                    }
+                    e.unlink = Some(Bytes::copy_from_slice(&buf[HEADER_LEN + extras..end]));
+                }
                 if let Some(skip) = e.skip() {
                     self.skipping = skip;
                     crate::skip::discard(&mut self.skipping, buf);

@@ -17,6 +17,10 @@ pub struct ProtocolError {
     pub opaque: u32,
     /// What went wrong.
     pub kind: ErrorKind,
+    /// For a SET refused as too large, its key: memcached then removes the
+    /// key's old item, so that a client never reads the value it just tried
+    /// to replace ([`RequestDecoder`](super::RequestDecoder) fills it in).
+    pub unlink: Option<bytes::Bytes>,
 }
 
 /// The kinds of [`ProtocolError`].
@@ -96,7 +100,7 @@ pub enum ErrorKind {
 
 impl ProtocolError {
     pub(crate) fn new(opcode: Opcode, opaque: u32, kind: ErrorKind) -> ProtocolError {
-        ProtocolError { opcode, opaque, kind }
+        ProtocolError { opcode, opaque, kind, unlink: None }
     }
 
     /// The status to answer with, or `None` when memcached answers nothing
