@@ -37,9 +37,17 @@ pub(crate) struct ServeArgs {
     /// When a mutation is acknowledged.
     #[arg(long, value_enum, default_value_t = DurabilityArg::PersistBeforeAck)]
     durability: DurabilityArg,
-    /// Most simultaneous connections (more wait in the listen backlog).
-    #[arg(long, default_value_t = 1024)]
+    /// Most simultaneous connections; one more is told `ERROR Too many open
+    /// connections` and closed (`rejected_connections` in stats).
+    #[arg(short = 'c', long, default_value_t = 1024)]
     max_connections: usize,
+    /// Seconds a reply waits for its writes to become durable before, when
+    /// writes are failing (a full disk), its connection is closed unanswered.
+    /// New writes are refused at once while the failure lasts (ETMPFAIL,
+    /// `SERVER_ERROR cannot write to disk now`); reads go on; the server
+    /// resumes by itself when the disk accepts writes again.
+    #[arg(long, default_value_t = 2)]
+    write_timeout: u64,
     /// Largest value accepted, in bytes (larger SETs get E2BIG, or
     /// `SERVER_ERROR object too large for cache` in text).
     #[arg(long, default_value_t = 1024 * 1024)]
@@ -199,6 +207,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     let config = server::Config {
         max_connections: args.max_connections,
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        write_timeout: Duration::from_secs(args.write_timeout.max(1)),
         max_value_len: args.max_value,
         require_auth: args.require_auth,
         ..server::Config::default()

@@ -271,7 +271,7 @@ impl Conn<'_> {
             // Write-behind back-pressure applies to the bucket left too.
             if (durable && store.persisted().seqno < seqno) || store.over_dirty_limit() {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
-                store.wait_persisted(seqno).await;
+                self.await_durable(&store, seqno).await?;
             }
         }
         if self.last_seqno > self.acked_seqno {
@@ -279,7 +279,7 @@ impl Conn<'_> {
                 && self.store.persisted().seqno < self.last_seqno
             {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
-                self.store.wait_persisted(self.last_seqno).await;
+                self.await_durable(&self.store.clone(), self.last_seqno).await?;
             }
             self.acked_seqno = self.last_seqno;
         }
@@ -287,6 +287,26 @@ impl Conn<'_> {
         self.out.flush(socket).await?;
         self.shared.stats.traffic.bytes_written.fetch_add(len as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Waits until `seqno` is durable. When that takes longer than
+    /// [`Config::write_timeout`](crate::Config) and the store reports that
+    /// writes are failing (a full disk), the wait ends in an error: the
+    /// connection closes with its buffered replies unsent, so nothing is
+    /// acknowledged that is not durable. (Writes that arrive while the
+    /// failure lasts are refused at once, with a reply.)
+    async fn await_durable(&self, store: &Store, seqno: u64) -> std::io::Result<()> {
+        loop {
+            let timeout = self.shared.config.write_timeout;
+            if tokio::time::timeout(timeout, store.wait_persisted(seqno)).await.is_ok() {
+                return Ok(());
+            }
+            if let Some(why) = store.unwritable() {
+                self.shared.stats.unwritable_closes.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer = %self.peer, %why, "writes cannot be made durable; closing the connection without acknowledging them");
+                return Err(std::io::Error::other(format!("writes cannot be made durable: {why}")));
+            }
+        }
     }
 
     pub(crate) fn mutated(&mut self, seqno: u64) {
@@ -476,7 +496,7 @@ fn status(e: OpError) -> Status {
         OpError::NotStored => Status::NOT_STORED,
         OpError::BadDelta => Status::DELTA_BADVAL,
         OpError::TooLarge => Status::E2BIG,
-        OpError::TempFail => Status::ETMPFAIL,
+        OpError::TempFail | OpError::Unwritable => Status::ETMPFAIL,
         OpError::OutOfMemory => Status::ENOMEM,
     }
 }

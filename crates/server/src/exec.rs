@@ -37,11 +37,16 @@ impl Conn<'_> {
         Ok(hit)
     }
 
-    /// GET, or GAT when `touch` carries a new expiration.
+    /// GET, or GAT when `touch` carries a new expiration. While writes
+    /// cannot be made durable a GAT reads without touching: reads go on.
     pub(crate) fn exec_get(&mut self, key: &[u8], touch: Option<u32>) -> Option<Hit> {
         match touch {
             None => self.store.get(key),
-            Some(exptime) => self.exec_touch(key, exptime).ok(),
+            Some(exptime) => match self.exec_touch(key, exptime) {
+                Ok(hit) => Some(hit),
+                Err(OpError::Unwritable) => self.store.get(key),
+                Err(_) => None,
+            },
         }
     }
 

@@ -87,6 +87,10 @@ pub struct Config {
     pub max_output: usize,
     /// How long shutdown waits for connections to finish.
     pub shutdown_grace: Duration,
+    /// How long a reply waits for its writes to become durable before, if
+    /// the store reports that writes are failing (a full disk), the
+    /// connection is closed instead. Slow but working disks only delay.
+    pub write_timeout: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             protocol_version: "1.6.18".to_string(),
             max_output: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     /// Worker threads serving connections.
     pub threads: AtomicU64,
+    /// Connections closed because their writes could not be made durable.
+    pub unwritable_closes: AtomicU64,
 }
 
 /// Byte counters, one set per thread stripe (see [`Striped`]).
@@ -56,6 +58,7 @@ impl ServerStats {
             durable_waits: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             threads: AtomicU64::new(1),
+            unwritable_closes: AtomicU64::new(0),
         }
     }
 }
@@ -112,6 +115,7 @@ pub(crate) fn group(
             put("auth_cmds", load(&stats.auth_cmds));
             put("auth_errors", load(&stats.auth_errors));
             put("durable_waits", load(&stats.durable_waits));
+            put("unwritable_closes", load(&stats.unwritable_closes));
             let store_stats = store.stats();
             let wanted = [
                 "limit_maxbytes",
@@ -139,6 +143,10 @@ pub(crate) fn group(
                 "touch_misses",
                 "expired_unfetched",
                 "persistence_lag_ms",
+                "write_failing",
+                "write_failure",
+                "write_failure_secs",
+                "writes_refused_unwritable",
                 "flusher_queue_items",
             ];
             for (k, v) in store_stats {

@@ -54,8 +54,8 @@ impl Conn<'_> {
                     Ok(_) => Line::Stored,
                     Err(OpError::Exists) if cas => Line::Exists,
                     Err(OpError::NotFound) if cas => Line::NotFound,
-                    Err(OpError::TempFail | OpError::OutOfMemory) => {
-                        reply.server_error(&mut self.out.buf, OUT_OF_MEMORY);
+                    Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
+                        reply.server_error(&mut self.out.buf, server_error(e));
                         return Next::Continue;
                     }
                     Err(_) => Line::NotStored,
@@ -63,11 +63,11 @@ impl Conn<'_> {
                 reply.line(&mut self.out.buf, line);
             }
             TextRequest::Delete { key, .. } => {
-                let line = match self.exec_delete(&key, 0) {
-                    Ok(_) => Line::Deleted,
-                    Err(_) => Line::NotFound,
+                match self.exec_delete(&key, 0) {
+                    Ok(_) => reply.line(&mut self.out.buf, Line::Deleted),
+                    Err(OpError::Unwritable) => reply.server_error(&mut self.out.buf, UNWRITABLE),
+                    Err(_) => reply.line(&mut self.out.buf, Line::NotFound),
                 };
-                reply.line(&mut self.out.buf, line);
             }
             TextRequest::Arith { mode, key, delta, .. } => {
                 match self.exec_arith(Counter::new(mode, key, delta)) {
@@ -77,8 +77,8 @@ impl Conn<'_> {
                     Err(OpError::BadDelta) => {
                         reply.client_error(&mut self.out.buf, non_numeric());
                     }
-                    Err(OpError::TempFail | OpError::OutOfMemory) => {
-                        reply.server_error(&mut self.out.buf, OUT_OF_MEMORY);
+                    Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
+                        reply.server_error(&mut self.out.buf, server_error(e));
                     }
                     Err(_) => {
                         reply.line(&mut self.out.buf, Line::NotFound);
@@ -86,11 +86,11 @@ impl Conn<'_> {
                 }
             }
             TextRequest::Touch { key, exptime: e, .. } => {
-                let line = match self.exec_touch(&key, exptime(e)) {
-                    Ok(_) => Line::Touched,
-                    Err(_) => Line::NotFound,
+                match self.exec_touch(&key, exptime(e)) {
+                    Ok(_) => reply.line(&mut self.out.buf, Line::Touched),
+                    Err(OpError::Unwritable) => reply.server_error(&mut self.out.buf, UNWRITABLE),
+                    Err(_) => reply.line(&mut self.out.buf, Line::NotFound),
                 };
-                reply.line(&mut self.out.buf, line);
             }
             TextRequest::FlushAll { delay, .. } => {
                 self.exec_flush(u32::try_from(delay).unwrap_or(0));
@@ -249,8 +249,8 @@ impl Conn<'_> {
             Err(OpError::NotFound) if s.cas.is_some() => {
                 reply.status(out, MetaStatus::Nf, None);
             }
-            Err(OpError::TempFail | OpError::OutOfMemory) => {
-                Reply::new().server_error(out, OUT_OF_MEMORY);
+            Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
+                Reply::new().server_error(out, server_error(e));
             }
             Err(_) => {
                 reply.status(out, MetaStatus::Ns, None);
@@ -280,6 +280,10 @@ impl Conn<'_> {
         let status = match result {
             Ok(_) => MetaStatus::Hd,
             Err(OpError::Exists) => MetaStatus::Ex,
+            Err(OpError::Unwritable) => {
+                Reply::new().server_error(&mut self.out.buf, UNWRITABLE);
+                return;
+            }
             Err(_) => MetaStatus::Nf,
         };
         MetaReply::new(f, &m.key).status(&mut self.out.buf, status, None);
@@ -316,8 +320,8 @@ impl Conn<'_> {
             Err(OpError::BadDelta) => {
                 Reply::new().client_error(&mut self.out.buf, non_numeric());
             }
-            Err(OpError::TempFail | OpError::OutOfMemory) => {
-                Reply::new().server_error(&mut self.out.buf, OUT_OF_MEMORY);
+            Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
+                Reply::new().server_error(&mut self.out.buf, server_error(e));
             }
             Err(OpError::Exists) => {
                 reply.status(&mut self.out.buf, MetaStatus::Ex, None);
@@ -355,6 +359,14 @@ impl Conn<'_> {
 
 /// memcached's reply to a write refused for lack of memory.
 const OUT_OF_MEMORY: &str = "out of memory storing object";
+
+/// The reply to a write refused because it cannot be made durable now.
+const UNWRITABLE: &str = "cannot write to disk now; try again later";
+
+/// The `SERVER_ERROR` text for a refusal the client may retry.
+fn server_error(e: OpError) -> &'static str {
+    if e == OpError::Unwritable { UNWRITABLE } else { OUT_OF_MEMORY }
+}
 
 /// [`NON_NUMERIC`] without its `CLIENT_ERROR ` prefix.
 fn non_numeric() -> &'static str {

@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use crate::backend::{Backend, Batch};
 use crate::error::Error;
+use crate::health::{Health, Part};
 use crate::item::{Item, Tombstone};
 use crate::memory::Budget;
 use crate::table::{KeyHasher, lock};
@@ -150,12 +151,14 @@ impl Pending {
 /// and syncs the engine.
 pub(crate) fn applier_loop(
     progress: &EngineProgress,
+    health: &Health,
     budget: &Budget,
     backend: Box<dyn Backend>,
     work: &Receiver<Apply>,
 ) {
     let mut applier = Applier {
         progress,
+        health,
         backend,
         pending: Pending::default(),
         batch: Batch::default(),
@@ -188,6 +191,7 @@ pub(crate) fn applier_loop(
 
 struct Applier<'a> {
     progress: &'a EngineProgress,
+    health: &'a Health,
     backend: Box<dyn Backend>,
     pending: Pending,
     /// The engine batch, reused (its vectors keep their capacity).
@@ -196,20 +200,32 @@ struct Applier<'a> {
 }
 
 impl Applier<'_> {
-    /// Runs `op` until it succeeds: the batches are safe in the log
-    /// meanwhile, and the flusher waits once the queue is full.
-    fn retry(&mut self, what: &str, op: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>) {
+    /// Runs `op` until it succeeds (true), or until the store closes
+    /// (false): the batches are safe in the log meanwhile, and the flusher
+    /// waits once the queue is full.
+    fn retry(
+        &mut self,
+        what: &str,
+        op: &mut dyn FnMut(&mut dyn Backend) -> Result<(), Error>,
+    ) -> bool {
         let mut attempt = 0u32;
         while let Err(e) = op(self.backend.as_mut()) {
             attempt += 1;
             self.progress.errors.fetch_add(1, Ordering::Relaxed);
+            self.health.failed(Part::Engine, &e);
+            if self.health.closing() {
+                tracing::error!(error = %e, "closing: the engine {what} is left to the commit log's replay on the next open");
+                return false;
+            }
             tracing::error!(
                 error = %e,
                 attempt,
                 "engine {what} failed; retrying (the commit log holds the batches)"
             );
-            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
+            std::thread::sleep(Duration::from_millis(50 * u64::from(attempt.min(20))));
         }
+        self.health.recovered(Part::Engine);
+        true
     }
 
     /// Writes the pending merge to the engine (without a sync).
@@ -220,7 +236,11 @@ impl Applier<'_> {
         let lsn = self.pending.lsn;
         let mut batch = std::mem::take(&mut self.batch);
         self.pending.take_into(&mut batch);
-        self.retry("write", &mut |b| b.write_batch(&batch, false));
+        if !self.retry("write", &mut |b| b.write_batch(&batch, false)) {
+            // Closing: the log replays this batch on the next open.
+            self.batch = batch;
+            return;
+        }
         self.progress.applied_seqno.fetch_max(batch.high_seqno, Ordering::Release);
         self.progress.applied_writes.fetch_add(batch.writes() as u64, Ordering::Relaxed);
         // Values are not kept past the write; the vectors' capacity is, up
@@ -244,7 +264,9 @@ impl Applier<'_> {
     /// Writes what is pending and syncs the engine.
     fn checkpoint(&mut self) {
         self.write();
-        self.retry("sync", &mut |b| b.sync());
+        if !self.retry("sync", &mut |b| b.sync()) {
+            return;
+        }
         let applied = self.progress.applied_lsn.load(Ordering::Acquire);
         self.progress.checkpoint_lsn.store(applied, Ordering::Release);
     }

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::backend::Reader;
 use crate::config::Config;
 use crate::dirty::{Dirty, Queue, Version};
+use crate::health::Health;
 use crate::item::{Item, Record, Tombstone};
 use crate::memory::{Eviction, ITEM_OVERHEAD, LARGE_OVERHEAD, TOMBSTONE_OVERHEAD};
 use crate::stats::{Counters, add, inc};
@@ -55,6 +56,9 @@ pub(crate) struct Core {
     /// loaded yet, and ejected values read back. Dropped when the store
     /// closes, so that the engine is released with the flusher.
     reader: RwLock<Option<Arc<dyn Reader>>>,
+    /// Whether writes can be made durable (the flusher and the applier
+    /// report; writes are refused while they fail).
+    pub(crate) health: Arc<Health>,
 }
 
 /// What one [`Core::page`] step did.
@@ -105,6 +109,7 @@ impl Core {
             purged_seqno: AtomicU64::new(marks.1),
             warming: AtomicBool::new(true),
             reader: RwLock::new(Some(reader)),
+            health: Arc::default(),
         }
     }
 
@@ -449,6 +454,7 @@ impl Core {
 
     /// Fails a write that would add memory when the quota is full.
     pub(crate) fn admit(&self) -> Result<(), OpError> {
+        self.admit_durable()?;
         let budget = &self.config.memory;
         if !budget.full() {
             return Ok(());
@@ -458,6 +464,16 @@ impl Core {
             Eviction::Value => OpError::TempFail,
             Eviction::None => OpError::OutOfMemory,
         })
+    }
+
+    /// Refuses a mutation while writes cannot be made durable (a full disk):
+    /// at once, rather than after a commit that cannot happen.
+    pub(crate) fn admit_durable(&self) -> Result<(), OpError> {
+        if self.health.failing() {
+            self.health.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(OpError::Unwritable);
+        }
+        Ok(())
     }
 
     /// Items whose value is not in memory.

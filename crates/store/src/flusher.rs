@@ -18,6 +18,7 @@ use crate::core::Core;
 use crate::error::Error;
 use crate::feed::TimeIndex;
 use crate::fetch::Fetcher;
+use crate::health::Part;
 use crate::pager::PagerStop;
 use crate::stats::{add, inc};
 use crate::store::PersistState;
@@ -91,6 +92,8 @@ impl Threads {
             let _ = thread.join();
         }
         self.core.queue().notify();
+        // Threads retrying a failing disk give up from here on.
+        self.core.health.close();
         if let Some(thread) = lock(&self.flusher).take() {
             let _ = thread.join();
         }
@@ -178,12 +181,27 @@ pub(crate) fn flusher_loop(
             batch.meta.push((wal::META_WAL_LSN.to_string(), lsn));
             let mut attempt = 0u32;
             // The group commit: one log append and one fdatasync.
+            let mut abandoned = false;
             while let Err(e) = log.append(lsn, &batch, checkpoint.load(Ordering::Acquire)) {
                 attempt += 1;
                 inc(&core.counters.engine_errors);
+                core.health.failed(Part::Log, &e);
+                if core.health.closing() {
+                    // Closing with a log that takes nothing: these changes
+                    // were never acknowledged as durable (write-behind ones
+                    // were, from memory), and cannot be kept.
+                    tracing::error!(error = %e, items = writes, "closing: changes not made durable are dropped");
+                    abandoned = true;
+                    break;
+                }
                 tracing::error!(error = %e, attempt, items = writes, "group commit failed; retrying");
-                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(50))));
+                // Up to a second apart: space that comes back is used soon.
+                std::thread::sleep(Duration::from_millis(50 * u64::from(attempt.min(20))));
             }
+            if abandoned {
+                return;
+            }
+            core.health.recovered(Part::Log);
             let c = &core.counters;
             inc(&c.flusher_batches);
             add(&c.engine_writes, writes);

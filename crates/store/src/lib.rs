@@ -86,6 +86,7 @@ mod error;
 pub mod feed;
 mod fetch;
 mod flusher;
+mod health;
 mod item;
 pub mod memory;
 mod pager;

@@ -189,6 +189,13 @@ pub(crate) fn render(s: &Sources<'_>) -> Vec<(String, String)> {
     push("flusher_queue_items", queue.to_string());
     push("flusher_queue_bytes", queue_bytes.to_string());
     push("persistence_lag_ms", age.map_or(0, |a| a.as_millis() as u64).to_string());
+    let health = &core.health;
+    let failure = health.describe().filter(|_| health.failing());
+    push("write_failing", u8::from(failure.is_some()).to_string());
+    push("write_failure", failure.as_ref().map_or_else(String::new, |(what, _)| what.clone()));
+    push("write_failure_secs", failure.map_or(0, |(_, d)| d.as_secs()).to_string());
+    push("write_failure_episodes", health.episodes.load(Ordering::Relaxed).to_string());
+    push("writes_refused_unwritable", health.refused.load(Ordering::Relaxed).to_string());
     push("high_seqno", high.to_string());
     push("persisted_seqno", s.commit.persisted.borrow().seqno.to_string());
     push("commit_log_lsn", s.commit.log_lsn.load(Ordering::Relaxed).to_string());

@@ -61,6 +61,10 @@ pub enum OpError {
     /// The memory quota is full and nothing may be ejected
     /// ([`Eviction::None`](crate::Eviction::None); binary `ENOMEM`).
     OutOfMemory,
+    /// Writes cannot be made durable now (a full disk, an I/O error on the
+    /// commit log or the engine): refused at once; try again later (binary
+    /// `ETMPFAIL`). See [`Store::unwritable`].
+    Unwritable,
 }
 
 /// A successful mutation.
@@ -291,9 +295,10 @@ impl Store {
         let (to_applier, applier_rx) = std::sync::mpsc::sync_channel(APPLY_QUEUE);
         let progress = Arc::clone(&engine);
         let budget = Arc::clone(&core.config.memory);
+        let health = Arc::clone(&core.health);
         let applier = std::thread::Builder::new()
             .name("mammoth-applier".into())
-            .spawn(move || applier_loop(&progress, &budget, backend, &applier_rx))
+            .spawn(move || applier_loop(&progress, &health, &budget, backend, &applier_rx))
             .map_err(spawn_err)?;
         *lock(&parts.threads.applier) = Some(applier);
         fetcher.start(&core).map_err(spawn_err)?;
@@ -500,10 +505,12 @@ impl Store {
     /// # Errors
     ///
     /// [`OpError::NotFound`] for a missing item, [`OpError::Exists`] for a
-    /// stale CAS.
+    /// stale CAS, [`OpError::Unwritable`] while writes cannot be made
+    /// durable.
     pub fn delete(&self, key: &[u8], cas: u64) -> Result<Mutation, OpError> {
         let core = &self.parts.core;
         let c = &core.counters;
+        core.admit_durable()?;
         let now = core.now();
         let mut shard = core.lock(key);
         let Some(slot) = core.entry(&mut shard, key, now, true) else {
@@ -580,11 +587,13 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`OpError::NotFound`] for a missing item.
+    /// [`OpError::NotFound`] for a missing item, [`OpError::Unwritable`]
+    /// while writes cannot be made durable.
     pub fn touch(&self, key: &[u8], exptime: u32) -> Result<(Hit, Mutation), OpError> {
         let core = &self.parts.core;
         let c = &core.counters;
         inc(&c.cmd_touch);
+        core.admit_durable()?;
         let now = core.now();
         let mut shard = core.lock(key);
         // The new version goes to the engine whole: the value is needed.
@@ -646,6 +655,18 @@ impl Store {
     /// The highest seqno handed out so far.
     pub fn high_seqno(&self) -> u64 {
         self.parts.core.high_seqno()
+    }
+
+    /// Why writes cannot be made durable now (the failing part and its
+    /// error), or `None` when they can. While this is some, mutations are
+    /// refused with [`OpError::Unwritable`]; it clears by itself once the
+    /// commit log and the engine accept writes again.
+    pub fn unwritable(&self) -> Option<String> {
+        let health = &self.parts.core.health;
+        if !health.failing() {
+            return None;
+        }
+        Some(health.describe().map_or_else(|| "failing".to_owned(), |(what, _)| what))
     }
 
     /// Waits until every mutation up to `seqno` is durable.

@@ -419,3 +419,109 @@ fn a_backfill_sends_ejected_values_from_the_engine() {
         assert_eq!(item.seqno, change.seqno);
     }
 }
+
+/// An engine whose writes fail with an I/O error while `failing` is set (a
+/// full disk under the engine).
+struct Failing {
+    inner: Box<dyn Backend>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Backend for Failing {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), store::Error> {
+        if self.failing.load(Ordering::Acquire) {
+            return Err(store::Error::Io {
+                path: "engine".into(),
+                source: std::io::Error::from_raw_os_error(28), // ENOSPC
+            });
+        }
+        self.inner.write_batch(batch, sync)
+    }
+    fn sync(&mut self) -> Result<(), store::Error> {
+        self.inner.sync()
+    }
+    fn read_meta(&mut self) -> Result<LoadSummary, store::Error> {
+        self.inner.read_meta()
+    }
+    fn reader(&self) -> Result<Box<dyn Reader>, store::Error> {
+        self.inner.reader()
+    }
+    fn stats(&self) -> Vec<(String, String)> {
+        self.inner.stats()
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn writes_are_refused_at_once_while_the_engine_fails_and_resume_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Arc::new(Budget::new(64 << 20, Eviction::Value));
+    let failing = Arc::new(AtomicBool::new(false));
+    let inner = BackendKind::Fjall.open(dir.path()).unwrap();
+    let backend = Box::new(Failing { inner, failing: Arc::clone(&failing) });
+    let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
+    for n in 0..100 {
+        store.write(Write::set(key(n), value_of(n, 100))).unwrap();
+    }
+    store.sync();
+    assert_eq!(store.unwritable(), None);
+    failing.store(true, Ordering::Release);
+    // The next commit reaches the engine and fails there.
+    store.write(Write::set(key(100), value_of(100, 100))).unwrap();
+    store.sync();
+    wait_until("the failure is noticed", || store.unwritable().is_some());
+    let why = store.unwritable().unwrap();
+    assert!(why.contains("engine") && why.contains("No space left"), "{why}");
+    // Every kind of mutation is refused at once; reads go on.
+    assert_eq!(store.write(Write::set(key(101), value_of(101, 100))), Err(OpError::Unwritable));
+    assert_eq!(store.delete(&key(1), 0), Err(OpError::Unwritable));
+    assert!(matches!(store.touch(&key(1), 60), Err(OpError::Unwritable)));
+    assert_eq!(store.get(&key(2)).unwrap().value.to_bytes(), value_of(2, 100));
+    assert_eq!(store.get(&key(100)).unwrap().value.to_bytes(), value_of(100, 100));
+    assert_eq!(stat(&store, "write_failing"), 1);
+    assert!(stat(&store, "writes_refused_unwritable") >= 3);
+    // Space comes back: the store resumes by itself.
+    failing.store(false, Ordering::Release);
+    wait_until("writes resume", || store.unwritable().is_none());
+    store.write(Write::set(key(101), value_of(101, 100))).unwrap();
+    assert_eq!(stat(&store, "write_failing"), 0);
+    store.close();
+    drop(store);
+    // Everything acknowledged is there after a restart.
+    let store = Store::open(config(dir.path(), &budget)).unwrap();
+    store.warmup();
+    for n in 0..=101 {
+        assert_eq!(store.get(&key(n)).unwrap().value.to_bytes(), value_of(n, 100), "key {n}");
+    }
+}
+
+#[test]
+fn closing_while_the_engine_fails_does_not_hang_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Arc::new(Budget::new(64 << 20, Eviction::Value));
+    let failing = Arc::new(AtomicBool::new(true));
+    let inner = BackendKind::Fjall.open(dir.path()).unwrap();
+    let backend = Box::new(Failing { inner, failing: Arc::clone(&failing) });
+    let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
+    store.write(Write::set(key(1), value_of(1, 100))).unwrap();
+    store.sync(); // in the commit log: acknowledged
+    wait_until("the engine failure is noticed", || store.unwritable().is_some());
+    let closing = std::time::Instant::now();
+    store.close();
+    drop(store);
+    assert!(closing.elapsed() < Duration::from_secs(10), "close took {:?}", closing.elapsed());
+    // The commit log replays what the engine never got.
+    let store = Store::open(config(dir.path(), &budget)).unwrap();
+    store.warmup();
+    assert_eq!(store.get(&key(1)).unwrap().value.to_bytes(), value_of(1, 100));
+}
