@@ -214,6 +214,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     };
     let buckets = server::Buckets::open(&args.dir, &template, users)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
+    let (restart_tx, restart_rx) = tokio::sync::oneshot::channel::<String>();
+    watch_engines(&buckets, restart_tx);
     for (name, store) in buckets.iter() {
         // The warmup runs in the background: requests are served from the
         // start (keys not loaded yet are read from the engine on demand).
@@ -264,14 +266,76 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         )) {
             tracing::warn!(error = %e, "could not tell systemd the server is ready");
         }
+        let mut restart = None;
         let stop = async {
-            signalled.await;
+            tokio::select! {
+                () = signalled => {}
+                why = restart_rx => restart = why.ok(),
+            }
             let _ = server::systemd::notify("STOPPING=1");
         };
         server::run_on(listener, config, buckets, stop, workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
-        anyhow::Ok(ExitCode::SUCCESS)
+        anyhow::Ok(restart)
     });
     drop(workers);
-    served
+    match served? {
+        None => Ok(ExitCode::SUCCESS),
+        Some(why) => restart_self(&why),
+    }
+}
+
+/// How long an engine may fail, with the disk taking writes again, before
+/// the server restarts itself to reopen it.
+const ENGINE_RESTART_AFTER: Duration = Duration::from_secs(10);
+
+/// Watches every bucket's store: an engine that keeps failing although the
+/// disk takes writes again (fjall refuses every write after a failed
+/// journal write until it is reopened) is recovered by a restart, which
+/// replays the commit log. The reason goes to `restart`.
+fn watch_engines(buckets: &server::Buckets, restart: tokio::sync::oneshot::Sender<String>) {
+    let stores: Vec<(String, store::Store)> =
+        buckets.iter().map(|(name, s)| (name.to_owned(), s.clone())).collect();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            for (name, store) in &stores {
+                if store.unwritable_for().is_none_or(|d| d < ENGINE_RESTART_AFTER) {
+                    continue;
+                }
+                if !disk_takes_writes(&store.config().dir) {
+                    continue;
+                }
+                let why = store.unwritable().unwrap_or_default();
+                let _ = restart.send(format!("bucket {name}: {why}"));
+                return;
+            }
+        }
+    });
+}
+
+/// Whether a 1 MiB file can be written and synced in `dir` (then removed).
+fn disk_takes_writes(dir: &std::path::Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join(".mammoth-space-probe");
+    let ok = std::fs::File::create(&probe)
+        .and_then(|mut f| {
+            f.write_all(&vec![0u8; 1 << 20])?;
+            f.sync_all()
+        })
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// Replaces this process with a fresh `mammoth serve` with the same
+/// arguments (same pid, so systemd and scripts see no change): the stores
+/// are closed, and opening them again replays the commit log into the
+/// engines.
+fn restart_self(why: &str) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    eprintln!("mammoth: restarting to recover the engine ({why})");
+    let exe = std::env::current_exe().context("finding the mammoth executable")?;
+    let err = std::process::Command::new(&exe).args(std::env::args_os().skip(1)).exec();
+    Err(err).with_context(|| format!("restarting {}", exe.display()))
 }

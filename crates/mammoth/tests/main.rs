@@ -3,6 +3,7 @@
 
 mod cli;
 mod collect_cli;
+mod disk_full;
 mod serve_crash;
 mod serve_memory;
 mod serve_peers;

@@ -89,7 +89,7 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shar
         peer,
     };
     if let Err(e) = conn.run(socket).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        tracing::debug!(%peer, error = &e as &dyn std::error::Error, "connection ended with an error");
     }
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
 }

@@ -214,11 +214,14 @@ impl Applier<'_> {
             self.progress.errors.fetch_add(1, Ordering::Relaxed);
             self.health.failed(Part::Engine, &e);
             if self.health.closing() {
-                tracing::error!(error = %e, "closing: the engine {what} is left to the commit log's replay on the next open");
+                tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    "closing: the engine {what} is left to the commit log's replay on the next open"
+                );
                 return false;
             }
             tracing::error!(
-                error = %e,
+                error = &e as &dyn std::error::Error,
                 attempt,
                 "engine {what} failed; retrying (the commit log holds the batches)"
             );

@@ -252,7 +252,7 @@ impl Core {
             Ok(_) => None,
             Err(e) => {
                 inc(&self.counters.engine_errors);
-                tracing::error!(key = %crate::show_key(key), error = %e, "reading an ejected value failed");
+                tracing::error!(key = %crate::show_key(key), error = &e as &dyn std::error::Error, "reading an ejected value failed");
                 None
             }
         }
@@ -319,7 +319,7 @@ impl Core {
             }
             Err(e) => {
                 inc(&self.counters.engine_errors);
-                tracing::error!(key = %crate::show_key(key), error = %e, "reading an ejected value failed");
+                tracing::error!(key = %crate::show_key(key), error = &e as &dyn std::error::Error, "reading an ejected value failed");
                 false
             }
         }
@@ -347,7 +347,7 @@ impl Core {
             Ok(None) => None,
             Err(e) => {
                 inc(&self.counters.engine_errors);
-                tracing::error!(key = %crate::show_key(key), error = %e, "read-through during warmup failed");
+                tracing::error!(key = %crate::show_key(key), error = &e as &dyn std::error::Error, "read-through during warmup failed");
                 None
             }
         }

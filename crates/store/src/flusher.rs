@@ -190,11 +190,20 @@ pub(crate) fn flusher_loop(
                     // Closing with a log that takes nothing: these changes
                     // were never acknowledged as durable (write-behind ones
                     // were, from memory), and cannot be kept.
-                    tracing::error!(error = %e, items = writes, "closing: changes not made durable are dropped");
+                    tracing::error!(
+                        error = &e as &dyn std::error::Error,
+                        items = writes,
+                        "closing: changes not made durable are dropped"
+                    );
                     abandoned = true;
                     break;
                 }
-                tracing::error!(error = %e, attempt, items = writes, "group commit failed; retrying");
+                tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    attempt,
+                    items = writes,
+                    "group commit failed; retrying"
+                );
                 // Up to a second apart: space that comes back is used soon.
                 std::thread::sleep(Duration::from_millis(50 * u64::from(attempt.min(20))));
             }

@@ -326,7 +326,7 @@ impl Store {
                 .spawn(move || {
                     if let Err(e) = warm_up(&core, &warm) {
                         tracing::error!(
-                            error = %e,
+                            error = &e as &dyn std::error::Error,
                             "warmup failed; keys not loaded are read from the engine on demand"
                         );
                     }
@@ -667,6 +667,15 @@ impl Store {
             return None;
         }
         Some(health.describe().map_or_else(|| "failing".to_owned(), |(what, _)| what))
+    }
+
+    /// How long writes have been failing (see [`Store::unwritable`]).
+    pub fn unwritable_for(&self) -> Option<Duration> {
+        let health = &self.parts.core.health;
+        if !health.failing() {
+            return None;
+        }
+        health.describe().map(|(_, since)| since)
     }
 
     /// Waits until every mutation up to `seqno` is durable.

@@ -403,7 +403,10 @@ impl Log {
         match spawned {
             Ok(thread) => self.spare = Some(Spare { thread, cancel }),
             // No thread, no spare: segments are then created sparse.
-            Err(e) => tracing::warn!(error = %e, "could not start the log's segment preparer"),
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "could not start the log's segment preparer"
+            ),
         }
     }
 
@@ -421,13 +424,13 @@ impl Log {
             Ok(Ok(file)) => match fs::rename(&from, path) {
                 Ok(()) => Some(file),
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not take the prepared log segment; creating it sparse");
+                    tracing::warn!(path = %path.display(), error = &e as &dyn std::error::Error, "could not take the prepared log segment; creating it sparse");
                     let _ = fs::remove_file(&from);
                     None
                 }
             },
             Ok(Err(e)) => {
-                tracing::warn!(path = %from.display(), error = %e, "preparing a log segment failed; creating it sparse");
+                tracing::warn!(path = %from.display(), error = &e as &dyn std::error::Error, "preparing a log segment failed; creating it sparse");
                 let _ = fs::remove_file(&from);
                 None
             }

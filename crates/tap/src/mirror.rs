@@ -134,7 +134,7 @@ pub fn mirror(
                     backoff = Duration::from_millis(100);
                 }
                 stats.last_error = Some(e.to_string());
-                tracing::info!(mirror = %opts.name, error = %e, retry_in = ?backoff, "reconnecting");
+                tracing::info!(mirror = %opts.name, error = &e as &dyn std::error::Error, retry_in = ?backoff, "reconnecting");
                 report(Report::Reconnecting { error: &e, retry_in: backoff });
                 sleep_unless(stop, backoff);
                 backoff = (backoff * 2).min(opts.max_backoff);

@@ -107,7 +107,7 @@ pub fn export(
             }
             Ok(Poll::End) => break,
             Err(e) if e.is_transient() && snapshot.is_none() && last_seqno.is_some() => {
-                tracing::info!(source = %job.source.addr, error = %e, ?last_seqno, "reconnecting");
+                tracing::info!(source = %job.source.addr, error = &e as &dyn std::error::Error, ?last_seqno, "reconnecting");
                 report(ExportReport::Reconnecting(&e));
                 if let Some(s) = &mut segments {
                     s.close()?;
