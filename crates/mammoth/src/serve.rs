@@ -208,6 +208,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         max_connections: args.max_connections,
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         write_timeout: Duration::from_secs(args.write_timeout.max(1)),
+        on_verbosity: Some(server::VerbosityHook(std::sync::Arc::new(crate::ui::set_verbosity))),
         max_value_len: args.max_value,
         require_auth: args.require_auth,
         ..server::Config::default()

@@ -36,19 +36,42 @@ pub(crate) fn chain(e: &dyn Error) -> String {
 /// `-vv`, trace with more; errors only with `-q`, nothing with `-qq`.
 pub(crate) fn init_logging(verbose: u8, quiet: u8) {
     use tracing_subscriber::EnvFilter;
-    let level = match (i16::from(verbose) - i16::from(quiet)).clamp(-2, 3) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = EnvFilter::try_from_env("MAMMOTH_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(level_name(i16::from(verbose) - i16::from(quiet))));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
+        let _ = LOG_FILTER.set(handle);
+    }
+}
+
+/// The log level of a verbosity (negative: quieter).
+fn level_name(verbosity: i16) -> &'static str {
+    match verbosity.clamp(-2, 3) {
         -2 => "off",
         -1 => "error",
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
-    };
-    let filter = EnvFilter::try_from_env("MAMMOTH_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(level));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
+}
+
+type FilterHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// memcached's `verbosity N` (0 to 3) as this process's log level: 0 keeps
+/// warnings, 1 info, 2 debug, 3 trace.
+pub(crate) fn set_verbosity(level: u32) {
+    if let Some(handle) = LOG_FILTER.get() {
+        let name = level_name(i16::try_from(level).unwrap_or(i16::MAX));
+        let _ = handle.modify(|f| *f = tracing_subscriber::EnvFilter::new(name));
+    }
 }
 
 /// A byte-position progress bar on stderr (hidden when stderr is not a terminal).

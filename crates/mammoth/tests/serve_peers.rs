@@ -101,3 +101,65 @@ fn tells_systemd_when_ready_and_when_stopping() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+/// `verbosity 2` turns on the server's debug log (protocol errors are
+/// logged at debug), `verbosity 0` turns it off again.
+#[test]
+fn verbosity_changes_the_log_level() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["serve", "--listen", "127.0.0.1", "--port", "0", "--dir"])
+        .arg(dir.path())
+        .env_remove("MAMMOTH_LOG")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(a) =
+            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
+        {
+            break a.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let bad_command = |expect_logged: bool| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        s.write_all(b"bogus\r\n").unwrap();
+        let mut reply = [0u8; 7];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"ERROR\r\n");
+        let wait = std::time::Duration::from_secs(if expect_logged { 10 } else { 1 });
+        let until = std::time::Instant::now() + wait;
+        let mut logged = false;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(l) if l.contains("protocol error") => {
+                    logged = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        assert_eq!(logged, expect_logged);
+    };
+    bad_command(false);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"verbosity 2\r\n").unwrap();
+    let mut ok = [0u8; 4];
+    s.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"OK\r\n");
+    bad_command(true);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -309,6 +309,22 @@ impl Conn<'_> {
         }
     }
 
+    /// `verbosity N`: hands the level to the embedder's hook.
+    pub(crate) fn verbosity(&self, level: u32) {
+        if let Some(hook) = &self.shared.config.on_verbosity {
+            (hook.0)(level);
+        }
+        tracing::info!(peer = %self.peer, level, "verbosity changed");
+    }
+
+    /// `stats reset`: the server's counters and every bucket's.
+    pub(crate) fn reset_stats(&self) {
+        self.shared.stats.reset();
+        for (_, store) in self.shared.buckets.iter() {
+            store.reset_stats();
+        }
+    }
+
     pub(crate) fn mutated(&mut self, seqno: u64) {
         self.last_seqno = self.last_seqno.max(seqno);
     }
@@ -367,8 +383,12 @@ impl Conn<'_> {
                 self.exec_flush(delay.unwrap_or(0));
                 reply.ok(&mut self.out.buf, 0);
             }
-            Command::Noop | Command::Verbosity { .. } => {
+            Command::Noop => {
                 reply.ok(&mut out.buf, 0);
+            }
+            Command::Verbosity { level } => {
+                self.verbosity(level);
+                reply.ok(&mut self.out.buf, 0);
             }
             Command::Version => {
                 reply.with_value(
@@ -420,6 +440,9 @@ impl Conn<'_> {
     }
 
     fn stat(&mut self, reply: Reply, group: &[u8]) {
+        if group == b"reset" {
+            self.reset_stats();
+        }
         let out = &mut self.out;
         if group == b"tap" {
             let mut pairs = Vec::new();

@@ -91,6 +91,20 @@ pub struct Config {
     /// the store reports that writes are failing (a full disk), the
     /// connection is closed instead. Slow but working disks only delay.
     pub write_timeout: Duration,
+    /// Called with the level of a `verbosity` command (binary VERBOSITY or
+    /// text `verbosity N`): memcached's 0 to 3, for the embedder to map onto
+    /// its logging. `None`: the command is answered and ignored.
+    pub on_verbosity: Option<VerbosityHook>,
+}
+
+/// What [`Config::on_verbosity`] calls.
+#[derive(Clone)]
+pub struct VerbosityHook(pub Arc<dyn Fn(u32) + Send + Sync>);
+
+impl std::fmt::Debug for VerbosityHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerbosityHook")
+    }
 }
 
 impl Default for Config {
@@ -104,6 +118,7 @@ impl Default for Config {
             max_output: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             write_timeout: Duration::from_secs(2),
+            on_verbosity: None,
         }
     }
 }

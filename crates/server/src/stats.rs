@@ -78,6 +78,25 @@ fn rusage() -> (String, String) {
     (show(user), show(system))
 }
 
+impl ServerStats {
+    /// `stats reset`: zeroes the connection and traffic counters (the
+    /// gauges, such as `curr_connections`, stay).
+    pub(crate) fn reset(&self) {
+        for c in [
+            &self.total_connections,
+            &self.rejected_connections,
+            &self.protocol_errors,
+            &self.auth_cmds,
+            &self.auth_errors,
+            &self.durable_waits,
+            &self.unwritable_closes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.traffic.reset(|t| [&t.bytes_read, &t.bytes_written]);
+    }
+}
+
 fn load(c: &AtomicU64) -> String {
     c.load(Ordering::Relaxed).to_string()
 }

@@ -100,7 +100,8 @@ impl Conn<'_> {
             TextRequest::Version => {
                 Reply::version(&mut self.out.buf, &self.shared.config.protocol_version);
             }
-            TextRequest::Verbosity { .. } => {
+            TextRequest::Verbosity { level, .. } => {
+                self.verbosity(level);
                 reply.line(&mut self.out.buf, Line::Ok);
             }
             TextRequest::CacheMemlimit { megabytes, .. } => {
@@ -165,7 +166,10 @@ impl Conn<'_> {
         let group = args.join(&b' ');
         let out = &mut self.out.buf;
         match group.as_slice() {
-            b"reset" => return out.extend_from_slice(b"RESET\r\n"),
+            b"reset" => {
+                self.reset_stats();
+                return self.out.buf.extend_from_slice(b"RESET\r\n");
+            }
             b"detail on" | b"detail off" => {
                 Reply::new().line(out, Line::Ok);
                 return;

@@ -19,7 +19,10 @@ fn call(c: &mut BufReader<TcpStream>, request: &str) -> Vec<String> {
         let mut line = String::new();
         assert!(c.read_line(&mut line).unwrap() > 0, "closed after {lines:?}");
         let line = line.trim_end().to_owned();
-        let end = line == "END" || line == "VERSION 1.6.18" || line.starts_with("ERROR");
+        let end = line == "END"
+            || line == "RESET"
+            || line == "VERSION 1.6.18"
+            || line.starts_with("ERROR");
         lines.push(line);
         if end {
             return lines;
@@ -77,4 +80,42 @@ fn stats_show_threads_and_cpu_time() {
         let (secs, micros) = v.split_once('.').unwrap_or_else(|| panic!("{name} {v}"));
         assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{name} {v}");
     }
+}
+
+#[test]
+fn stats_reset_zeroes_the_counters_not_the_gauges() {
+    let server = TestServer::start();
+    let mut c = text(&server);
+    c.get_mut().write_all(b"set k 0 0 1\r\nv\r\n").unwrap();
+    let mut line = String::new();
+    c.read_line(&mut line).unwrap();
+    assert_eq!(line, "STORED\r\n");
+    assert_eq!(call(&mut c, "get k\r\n").len(), 3);
+    assert_eq!(call(&mut c, "get nope\r\n"), ["END"]);
+    assert_eq!(stat(&mut c, "get_hits"), "1");
+    assert_eq!(stat(&mut c, "cmd_set"), "1");
+    assert_eq!(call(&mut c, "stats reset\r\n"), ["RESET"]);
+    for name in ["get_hits", "get_misses", "cmd_get", "cmd_set", "total_items"] {
+        assert_eq!(stat(&mut c, name), "0", "{name} after reset");
+    }
+    assert_eq!(stat(&mut c, "curr_items"), "1", "a gauge stays");
+    assert_eq!(stat(&mut c, "curr_connections"), "1", "a gauge stays");
+}
+
+#[test]
+fn verbosity_reaches_the_embedders_hook() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = {
+        let seen = std::sync::Arc::clone(&seen);
+        server::VerbosityHook(std::sync::Arc::new(move |level| seen.lock().unwrap().push(level)))
+    };
+    let config = server::Config { on_verbosity: Some(hook), ..server::Config::default() };
+    let server = TestServer::start_with(config, None);
+    let mut c = text(&server);
+    c.get_mut().write_all(b"verbosity 2\r\nverbosity 0 noreply\r\n").unwrap();
+    let mut line = String::new();
+    c.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\r\n");
+    assert_eq!(call(&mut c, "version\r\n"), ["VERSION 1.6.18"]);
+    assert_eq!(*seen.lock().unwrap(), [2, 0]);
 }

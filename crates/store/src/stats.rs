@@ -51,6 +51,15 @@ fn stripe_index() -> usize {
 }
 
 impl<T> Striped<T> {
+    /// Zeroes the counters `fields` picks, in every stripe.
+    pub fn reset<'a, const N: usize>(&'a self, fields: impl Fn(&'a T) -> [&'a AtomicU64; N]) {
+        for s in &*self.stripes {
+            for c in fields(&s.0) {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The sum of the counter `field` picks, over all stripes.
     pub fn sum(&self, field: impl Fn(&T) -> &AtomicU64) -> u64 {
         self.stripes.iter().map(|s| field(&s.0).load(Ordering::Relaxed)).sum()
@@ -81,6 +90,15 @@ macro_rules! counters {
             /// Every counter as a `(name, value)` pair, in a fixed order.
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.sum(|c| &c.$name)),)*]
+            }
+
+            /// Sets the counters named in `names` to zero in every stripe.
+            fn zero(&self, names: &[&str]) {
+                for s in &*self.stripes {
+                    $(if names.contains(&stringify!($name)) {
+                        s.0.$name.store(0, Ordering::Relaxed);
+                    })*
+                }
             }
         }
     };
@@ -156,6 +174,38 @@ pub(crate) struct Sources<'a> {
     pub(crate) warm: Option<WarmupReport>,
     pub(crate) fetch: &'a FetchStats,
     pub(crate) backend: &'static str,
+}
+
+/// The counters `stats reset` zeroes: memcached's request counters. The
+/// engine's own (group commits, writes, errors) keep counting, since ratios
+/// such as the coalescing ratio are computed from them.
+const RESETTABLE: &[&str] = &[
+    "cmd_get",
+    "cmd_set",
+    "cmd_touch",
+    "cmd_flush",
+    "get_hits",
+    "get_misses",
+    "get_expired",
+    "delete_hits",
+    "delete_misses",
+    "incr_hits",
+    "incr_misses",
+    "decr_hits",
+    "decr_misses",
+    "cas_hits",
+    "cas_misses",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "total_items",
+];
+
+impl Counters {
+    /// `stats reset`: zeroes memcached's request counters.
+    pub fn reset_requests(&self) {
+        self.zero(RESETTABLE);
+    }
 }
 
 /// The store's statistics as memcached-style name/value pairs: items and

@@ -657,6 +657,12 @@ impl Store {
         self.parts.core.high_seqno()
     }
 
+    /// `stats reset`: zeroes the request counters (hits, misses, commands,
+    /// `total_items`); gauges and the engine's counters are left alone.
+    pub fn reset_stats(&self) {
+        self.parts.core.counters.reset_requests();
+    }
+
     /// Why writes cannot be made durable now (the failing part and its
     /// error), or `None` when they can. While this is some, mutations are
     /// refused with [`OpError::Unwritable`]; it clears by itself once the
