@@ -25,12 +25,22 @@ pub(crate) struct ServeArgs {
     /// Directory for the store (created if missing).
     #[arg(long, default_value = "./data")]
     dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    listen: std::net::IpAddr,
+    /// Addresses to listen on, IPv4 or IPv6 (repeatable, or comma-separated).
+    #[arg(short = 'l', long, default_value = "127.0.0.1", value_delimiter = ',')]
+    listen: Vec<std::net::IpAddr>,
     /// TCP port (0 picks a free one; the address is printed).
     #[arg(short, long, default_value_t = 11211)]
     port: u16,
+    /// Also listen on this unix-domain socket (an old socket file there is
+    /// replaced).
+    #[arg(short = 's', long, value_name = "PATH")]
+    unix_socket: Option<PathBuf>,
+    /// Permissions of the unix socket, in octal (as memcached's -a).
+    #[arg(short = 'a', long, default_value = "700", value_parser = parse_mode)]
+    unix_mask: u32,
+    /// Listen on the unix socket only (no TCP).
+    #[arg(long, requires = "unix_socket")]
+    no_tcp: bool,
     /// Storage engine.
     #[arg(long, value_enum, default_value_t = Backend::Fjall)]
     backend: Backend,
@@ -245,11 +255,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let served = runtime.block_on(async {
-        let addr = SocketAddr::new(args.listen, args.port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        let local = listener.local_addr()?;
+        let listeners = listeners(args).await?;
+        let local =
+            listeners.iter().map(server::Listener::local_name).collect::<Vec<_>>().join(", ");
         eprintln!("mammoth: {threads} worker threads");
         let memory = &template.memory;
         eprintln!(
@@ -259,7 +267,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             memory.high_watermark() >> 20,
             template.engine_cache_bytes >> 20
         );
-        eprintln!("mammoth: serving memcached protocol (binary and text) on {local}");
+        for l in &listeners {
+            eprintln!("mammoth: serving memcached protocol (binary and text) on {}", l.local_name());
+        }
         let signalled = crate::ui::shutdown_signal();
         if let Err(e) = server::systemd::notify(&format!(
             "READY=1\nSTATUS=serving on {local}\nMAINPID={}",
@@ -275,7 +285,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             }
             let _ = server::systemd::notify("STOPPING=1");
         };
-        server::run_on(listener, config, buckets, stop, workers.handles()).await;
+        server::serve_listeners(listeners, config, buckets, stop, workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         anyhow::Ok(restart)
     });
@@ -284,6 +294,47 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         None => Ok(ExitCode::SUCCESS),
         Some(why) => restart_self(&why),
     }
+}
+
+/// Binds every TCP address on the port (all on the same one; with port 0,
+/// the port the first got) and the unix socket.
+async fn listeners(args: &ServeArgs) -> Result<Vec<server::Listener>> {
+    let mut out = Vec::new();
+    let mut port = args.port;
+    if !args.no_tcp {
+        for ip in &args.listen {
+            let addr = SocketAddr::new(*ip, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            port = l.local_addr()?.port();
+            out.push(server::Listener::Tcp(l));
+        }
+    }
+    if let Some(path) = &args.unix_socket {
+        use std::os::unix::fs::PermissionsExt;
+        // A socket file left by an earlier run would make bind fail.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_socket()
+        }) {
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing the old socket {}", path.display()))?;
+        }
+        let l = tokio::net::UnixListener::bind(path)
+            .with_context(|| format!("listening on {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(args.unix_mask))
+            .with_context(|| format!("setting the permissions of {}", path.display()))?;
+        out.push(server::Listener::Unix(l));
+    }
+    Ok(out)
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode such as 700 or 660"))
 }
 
 /// How long an engine may fail, with the disk taking writes again, before

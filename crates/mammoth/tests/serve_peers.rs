@@ -163,3 +163,58 @@ fn verbosity_changes_the_log_level() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `-s PATH` serves a unix-domain socket with `-a` permissions beside TCP;
+/// `-l` takes several addresses (IPv6 loopback too, where the host has it).
+#[test]
+fn listens_on_a_unix_socket_and_several_addresses() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("mammoth.sock");
+    // A stale socket file from an earlier run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let listen = if ipv6 { "127.0.0.1,::1" } else { "127.0.0.1" };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["serve", "--port", "0", "-l", listen, "-a", "660", "-s"])
+        .arg(&sock)
+        .arg("--dir")
+        .arg(dir.path().join("data"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut serving = Vec::new();
+    while serving.len() < if ipv6 { 3 } else { 2 } {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(a) =
+            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
+        {
+            serving.push(a.to_owned());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(serving.last().unwrap(), &format!("unix:{}", sock.display()));
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    u.write_all(b"set k 0 0 2\r\nhi\r\n").unwrap();
+    let mut reply = [0u8; 8];
+    u.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"STORED\r\n");
+    // Every TCP address serves the same store, on the same port.
+    let ports: Vec<&str> =
+        serving[..serving.len() - 1].iter().map(|a| a.rsplit(':').next().unwrap()).collect();
+    assert!(ports.windows(2).all(|w| w[0] == w[1]), "{serving:?}");
+    for addr in &serving[..serving.len() - 1] {
+        let mut t = std::net::TcpStream::connect(addr.as_str()).unwrap();
+        t.write_all(b"get k\r\n").unwrap();
+        let want = b"VALUE k 0 2\r\nhi\r\nEND\r\n";
+        let mut got = [0u8; 22];
+        t.read_exact(&mut got).unwrap();
+        assert_eq!(&got, want, "{addr}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -2,7 +2,6 @@
 //! text) is chosen from the first byte, as memcached does; both share this
 //! read/flush/durability loop and differ only in [`Conn::step`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,10 +10,10 @@ use memcache::binary::{Command, Limits, NO_AUTO_CREATE, Reply, Request, RequestD
 use memcache::text::{Protocol, TextDecoder, TextLimits};
 use store::{Counter, OpError, Store, Write};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use crate::Shared;
 use crate::out::Out;
+use crate::socket::Socket;
 use crate::stats;
 
 /// Read buffer growth step.
@@ -46,7 +45,7 @@ pub(crate) struct Conn<'a> {
     /// the replies queued for them still wait for that store's commit.
     left_buckets: Vec<(Store, u64)>,
     pub(crate) out: Out,
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: String,
 }
 
 /// A decoded request, before it is applied.
@@ -72,11 +71,10 @@ enum Decoder {
     Text(TextDecoder),
 }
 
-pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
     let stats = &shared.stats;
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
-    let _ = socket.set_nodelay(true);
     let mut conn = Conn {
         shared,
         store: shared.buckets.default_store().clone(),
@@ -89,13 +87,13 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Arc<Shar
         peer,
     };
     if let Err(e) = conn.run(socket).await {
-        tracing::debug!(%peer, error = &e as &dyn std::error::Error, "connection ended with an error");
+        tracing::debug!(peer = %conn.peer, error = &e as &dyn std::error::Error, "connection ended with an error");
     }
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 impl Conn<'_> {
-    async fn run(&mut self, mut socket: TcpStream) -> std::io::Result<()> {
+    async fn run(&mut self, mut socket: Socket) -> std::io::Result<()> {
         let mut decoder = Decoder::Undecided;
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let shared = self.shared;
@@ -130,8 +128,17 @@ impl Conn<'_> {
                 Next::Tap(connect, opaque) => {
                     let store = self.store.clone();
                     let rest = std::mem::take(&mut input);
-                    return crate::tap::produce(self.shared, store, socket, rest, connect, opaque)
-                        .await;
+                    let peer = self.peer.clone();
+                    return crate::tap::produce(
+                        self.shared,
+                        store,
+                        socket,
+                        &peer,
+                        rest,
+                        connect,
+                        opaque,
+                    )
+                    .await;
                 }
                 Next::Continue => {}
             }
@@ -262,7 +269,7 @@ impl Conn<'_> {
     }
 
     /// Sends what is queued, after the mutations it acknowledges are durable.
-    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+    async fn flush(&mut self, socket: &mut Socket) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }

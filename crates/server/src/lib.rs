@@ -52,6 +52,7 @@ mod conn;
 mod exec;
 mod out;
 mod shutdown;
+mod socket;
 mod stats;
 pub mod systemd;
 mod tap;
@@ -62,10 +63,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
+pub use crate::socket::Listener;
+use crate::socket::Socket;
 pub use crate::stats::{ServerStats, Traffic};
 pub use memcache::sasl::{Users, UsersError, valid_bucket_name};
 
@@ -174,7 +177,7 @@ impl Drop for WorkerPool {
 
 /// Tells a connection past the limit so, as memcached does, and closes it
 /// (the socket is new: its send buffer takes the line without blocking).
-fn reject(socket: &TcpStream, peer: std::net::SocketAddr, stats: &ServerStats) {
+fn reject(socket: &Socket, peer: &str, stats: &ServerStats) {
     stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
     tracing::warn!(%peer, "too many open connections; refused");
     let _ = socket.try_write(b"ERROR Too many open connections\r\n");
@@ -215,6 +218,18 @@ pub async fn run_on(
     shutdown: impl Future<Output = ()>,
     workers: &[tokio::runtime::Handle],
 ) {
+    serve_listeners(vec![Listener::Tcp(listener)], config, buckets, shutdown, workers).await;
+}
+
+/// Like [`run_on`] on several listeners at once (TCP addresses and unix
+/// sockets), all under one connection limit.
+pub async fn serve_listeners(
+    listeners: Vec<Listener>,
+    config: Config,
+    buckets: Buckets,
+    shutdown: impl Future<Output = ()>,
+    workers: &[tokio::runtime::Handle],
+) {
     let shared = Arc::new(Shared {
         stats: ServerStats::new(config.max_connections),
         config,
@@ -226,24 +241,43 @@ pub async fn run_on(
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     // Every connection task holds a clone; `recv` returns once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    // One accepting task per listener, all feeding this loop.
+    let (accepted_tx, mut accepted) = mpsc::channel::<(Socket, String)>(64);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let tx = accepted_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok(pair) => {
+                            if tx.send(pair).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!(listener = %listener.local_name(), error = &e as &dyn std::error::Error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(accepted_tx);
     tokio::pin!(shutdown);
     let mut next_worker = 0;
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (socket, peer) = tokio::select! {
+            next = accepted.recv() => match next {
+                Some(pair) => pair,
+                None => break,
+            },
             () = &mut shutdown => break,
         };
-        let (socket, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
         let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            reject(&socket, peer, &shared.stats);
+            reject(&socket, &peer, &shared.stats);
             continue;
         };
         let shared = Arc::clone(&shared);
@@ -261,19 +295,22 @@ pub async fn run_on(
         let socket = match socket.into_std() {
             Ok(socket) => socket,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "could not hand the connection to a worker");
+                tracing::warn!(%peer, error = &e as &dyn std::error::Error, "could not hand the connection to a worker");
                 continue;
             }
         };
         next_worker = (next_worker + 1) % workers.len();
         workers[next_worker].spawn(async move {
-            match TcpStream::from_std(socket) {
+            match socket.into_tokio() {
                 Ok(socket) => conn::serve(socket, peer, &shared).await,
-                Err(e) => tracing::warn!(%peer, error = %e, "worker could not take the connection"),
+                Err(e) => tracing::warn!(%peer, error = &e as &dyn std::error::Error, "worker could not take the connection"),
             }
             drop(permit);
             drop(done);
         });
+    }
+    for a in acceptors {
+        a.abort();
     }
     tracing::info!("shutting down: no new connections");
     shared.shutdown.trigger();

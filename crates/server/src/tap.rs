@@ -27,12 +27,11 @@ use bytes::{Buf, BytesMut};
 use memcache::binary::tap::{EventFlags, TapConnect, TapFlags, opaque};
 use memcache::binary::{HEADER_LEN, Header, Magic, Opcode, Reply, Status};
 use store::{Change, ChangeKind, Store, Subscription};
-use tokio::io::{AsyncReadExt, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::Shared;
 use crate::out::Out;
+use crate::socket::Socket;
 
 /// Events between two ack requests.
 pub(crate) const ACK_INTERVAL: u32 = 256;
@@ -126,13 +125,13 @@ fn start(t: &TapConnect, o: &Options, store: &Store) -> Option<u64> {
 pub(crate) async fn produce(
     shared: &Shared,
     store: Store,
-    socket: TcpStream,
+    socket: Socket,
+    peer: &str,
     input: BytesMut,
     connect: TapConnect,
     connect_opaque: u32,
 ) -> std::io::Result<()> {
-    let peer = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let (reader, mut writer) = socket.into_split();
+    let (reader, mut writer) = socket.split();
     let options = match validate(&connect) {
         Ok(o) => o,
         Err(text) => {
@@ -151,7 +150,7 @@ pub(crate) async fn produce(
     };
     let stats = Arc::new(TapStats {
         name: String::from_utf8_lossy(&options.name).into_owned(),
-        peer: peer.clone(),
+        peer: peer.to_owned(),
         ..TapStats::default()
     });
     let id = shared.taps.register(Arc::clone(&stats));
@@ -216,7 +215,7 @@ struct Stream {
     /// Events queued since the last update of `stats.events_sent`.
     unpublished: u64,
     stats: Arc<TapStats>,
-    reader: OwnedReadHalf,
+    reader: Box<dyn AsyncRead + Unpin + Send>,
     input: BytesMut,
 }
 
