@@ -41,6 +41,11 @@ pub(crate) struct ServeArgs {
     /// Listen on the unix socket only (no TCP).
     #[arg(long, requires = "unix_socket")]
     no_tcp: bool,
+    /// Serve HTTP on this address (off by default): `/metrics` in the
+    /// Prometheus text format, `/healthz` (200, or 503 while writes cannot
+    /// be made durable).
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Option<SocketAddr>,
     /// Storage engine.
     #[arg(long, value_enum, default_value_t = Backend::Fjall)]
     backend: Backend,
@@ -256,6 +261,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .context("starting the runtime")?;
     let served = runtime.block_on(async {
         let listeners = listeners(args).await?;
+        let http = http_listener(args).await?;
         let local =
             listeners.iter().map(server::Listener::local_name).collect::<Vec<_>>().join(", ");
         eprintln!("mammoth: {threads} worker threads");
@@ -285,7 +291,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             }
             let _ = server::systemd::notify("STOPPING=1");
         };
-        server::serve_listeners(listeners, config, buckets, stop, workers.handles()).await;
+        server::serve_listeners(listeners, http, config, buckets, stop, workers.handles()).await;
         eprintln!("mammoth: stopped; every acknowledged write is on disk");
         anyhow::Ok(restart)
     });
@@ -328,6 +334,16 @@ async fn listeners(args: &ServeArgs) -> Result<Vec<server::Listener>> {
         out.push(server::Listener::Unix(l));
     }
     Ok(out)
+}
+
+/// The HTTP listener of `--http`, if asked for.
+async fn http_listener(args: &ServeArgs) -> Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = args.http else { return Ok(None) };
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for HTTP on {addr}"))?;
+    eprintln!("mammoth: HTTP (/metrics, /healthz) on {}", l.local_addr()?);
+    Ok(Some(l))
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

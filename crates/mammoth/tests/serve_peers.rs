@@ -218,3 +218,61 @@ fn listens_on_a_unix_socket_and_several_addresses() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--http ADDR`: `/metrics` in the Prometheus text format (with the
+/// bucket label), `/healthz`, 404 elsewhere.
+#[test]
+fn serves_metrics_and_health_over_http() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["serve", "--listen", "127.0.0.1", "--port", "0", "--http", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut port, mut http) = (None, None);
+    while port.is_none() || http.is_none() {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(a) = line.strip_prefix("mammoth: HTTP (/metrics, /healthz) on ") {
+            http = Some(a.to_owned());
+        }
+        if let Some(a) =
+            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
+        {
+            port = Some(a.to_owned());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let mut m = std::net::TcpStream::connect(port.unwrap()).unwrap();
+    m.write_all(b"set k 0 0 1\r\nv\r\nget k\r\n").unwrap();
+    let mut reply = [0u8; 8 + 21];
+    m.read_exact(&mut reply).unwrap();
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(http.as_deref().unwrap()).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let metrics = get("/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("content-type: text/plain; version=0.0.4"), "{metrics}");
+    for want in [
+        "# TYPE memcached_current_items gauge",
+        "memcached_current_items{bucket=\"default\"} 1",
+        "memcached_commands_total{bucket=\"default\",command=\"get\",status=\"hit\"} 1",
+        "memcached_commands_total{bucket=\"default\",command=\"set\",status=\"hit\"} 1",
+        "memcached_current_connections 1",
+        "mammoth_write_failing{bucket=\"default\"} 0",
+        "mammoth_persistence_lag_milliseconds{bucket=\"default\"}",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from\n{metrics}");
+    }
+    let health = get("/healthz");
+    assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
+    assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

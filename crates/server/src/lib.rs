@@ -50,6 +50,7 @@
 mod buckets;
 mod conn;
 mod exec;
+mod http;
 mod out;
 mod shutdown;
 mod socket;
@@ -218,13 +219,15 @@ pub async fn run_on(
     shutdown: impl Future<Output = ()>,
     workers: &[tokio::runtime::Handle],
 ) {
-    serve_listeners(vec![Listener::Tcp(listener)], config, buckets, shutdown, workers).await;
+    serve_listeners(vec![Listener::Tcp(listener)], None, config, buckets, shutdown, workers).await;
 }
 
 /// Like [`run_on`] on several listeners at once (TCP addresses and unix
-/// sockets), all under one connection limit.
+/// sockets), all under one connection limit, and with `http`, the HTTP
+/// listener (`/metrics` in the Prometheus format, `/healthz`).
 pub async fn serve_listeners(
     listeners: Vec<Listener>,
+    http: Option<TcpListener>,
     config: Config,
     buckets: Buckets,
     shutdown: impl Future<Output = ()>,
@@ -238,6 +241,9 @@ pub async fn serve_listeners(
         taps: tap::Registry::default(),
     });
     shared.stats.threads.store(workers.len().max(1) as u64, Ordering::Relaxed);
+    if let Some(http) = http {
+        tokio::spawn(http::serve(http, Arc::clone(&shared)));
+    }
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     // Every connection task holds a clone; `recv` returns once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);

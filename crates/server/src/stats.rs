@@ -79,6 +79,11 @@ fn rusage() -> (String, String) {
 }
 
 impl ServerStats {
+    /// Time since the server started.
+    pub(crate) fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// `stats reset`: zeroes the connection and traffic counters (the
     /// gauges, such as `curr_connections`, stay).
     pub(crate) fn reset(&self) {

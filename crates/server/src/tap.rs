@@ -657,6 +657,11 @@ impl Registry {
         s.1.retain(|(i, _)| *i != id);
     }
 
+    /// TAP streams being served now.
+    pub(crate) fn streams(&self) -> usize {
+        self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1.len()
+    }
+
     /// `stats tap`: one group of lines per stream plus the named cursors.
     pub(crate) fn stats(&self, store: &Store, out: &mut Vec<(String, String)>) {
         let streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -1,0 +1,288 @@
+//! The HTTP listener (`mammoth serve --http ADDR`): `/metrics` in the
+//! Prometheus text format and `/healthz`. Off by default; later features
+//! (geo queries) add routes here.
+//!
+//! Metric names follow `memcached_exporter`'s for what memcached also has
+//! (`memcached_commands_total{command,status}`, `memcached_current_items`,
+//! …), each with a `bucket` label; mammoth's own figures (the flusher,
+//! persistence lag, write failures, ejection, TAP) are `mammoth_*`.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::Shared;
+
+/// Serves HTTP on `listener` until the server shuts down.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let stop = shared.shutdown.listen();
+    let stopped = stop.notified();
+    tokio::pin!(stopped);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = &e as &dyn std::error::Error, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => return,
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, Infallible>(route(&req, &shared)) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await
+            {
+                tracing::debug!(%peer, error = &e as &dyn std::error::Error, "HTTP connection ended with an error");
+            }
+        });
+    }
+}
+
+fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let get = req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD;
+    match (get, req.uri().path()) {
+        (true, "/metrics") => {
+            reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", metrics(shared))
+        }
+        (true, "/healthz") => match unwritable(shared) {
+            None => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+            Some(why) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("writes cannot be made durable: {why}\n"),
+            ),
+        },
+        (false, "/metrics" | "/healthz") => {
+            reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "GET only\n".into())
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found; try /metrics or /healthz\n".into(),
+        ),
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// The first bucket whose writes are failing, and why.
+fn unwritable(shared: &Shared) -> Option<String> {
+    shared
+        .buckets
+        .iter()
+        .find_map(|(name, store)| store.unwritable().map(|why| format!("bucket {name}: {why}")))
+}
+
+/// `memcached_exporter`'s commands: (command, stat prefix) with hit/miss
+/// pairs, and the cas statuses.
+const COMMANDS: [(&str, &str); 5] =
+    [("get", "get"), ("delete", "delete"), ("incr", "incr"), ("decr", "decr"), ("touch", "touch")];
+
+/// Gauges and counters of one bucket's `stats engine`, as mammoth_* metrics:
+/// (stat, metric, help, type).
+const ENGINE: [(&str, &str, &str, &str); 12] = [
+    (
+        "persistence_lag_ms",
+        "mammoth_persistence_lag_milliseconds",
+        "Age of the oldest change not yet durable.",
+        "gauge",
+    ),
+    (
+        "flusher_queue_items",
+        "mammoth_flusher_queue_items",
+        "Changes waiting for a group commit.",
+        "gauge",
+    ),
+    ("flusher_batches", "mammoth_group_commits_total", "Group commits written.", "counter"),
+    (
+        "engine_writes",
+        "mammoth_engine_writes_total",
+        "Writes in group commits, after coalescing.",
+        "counter",
+    ),
+    (
+        "engine_errors",
+        "mammoth_engine_errors_total",
+        "Failed commit-log appends and engine writes (each retried).",
+        "counter",
+    ),
+    (
+        "write_failing",
+        "mammoth_write_failing",
+        "1 while writes cannot be made durable (a full disk).",
+        "gauge",
+    ),
+    (
+        "writes_refused_unwritable",
+        "mammoth_writes_refused_unwritable_total",
+        "Writes refused because they could not be made durable.",
+        "counter",
+    ),
+    (
+        "ep_num_non_resident",
+        "mammoth_items_non_resident",
+        "Items whose value was ejected to the engine.",
+        "gauge",
+    ),
+    (
+        "ep_num_value_ejects",
+        "mammoth_value_ejects_total",
+        "Values ejected by the pager.",
+        "counter",
+    ),
+    (
+        "ep_bg_fetched",
+        "mammoth_background_fetches_total",
+        "Ejected values read back from the engine.",
+        "counter",
+    ),
+    ("mem_used", "mammoth_memory_used_bytes", "Memory charged to the quota.", "gauge"),
+    (
+        "ep_tmp_oom_errors",
+        "mammoth_temporary_oom_errors_total",
+        "Writes refused while memory was full of changes not yet in the engine.",
+        "counter",
+    ),
+];
+
+/// The Prometheus text exposition of the server and every bucket.
+#[allow(clippy::too_many_lines, reason = "a flat list of metric families")]
+pub(crate) fn metrics(shared: &Shared) -> String {
+    let s = &shared.stats;
+    let mut out = String::with_capacity(8 * 1024);
+    let mut one = |name: &str, help: &str, kind: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    one("memcached_up", "Whether the server answers.", "gauge", "1".into());
+    one(
+        "memcached_uptime_seconds",
+        "Seconds since the server started.",
+        "counter",
+        s.uptime().as_secs().to_string(),
+    );
+    one(
+        "memcached_current_connections",
+        "Connections open now.",
+        "gauge",
+        s.curr_connections.load(Ordering::Relaxed).to_string(),
+    );
+    one(
+        "memcached_connections_total",
+        "Connections accepted.",
+        "counter",
+        s.total_connections.load(Ordering::Relaxed).to_string(),
+    );
+    one(
+        "memcached_connections_rejected_total",
+        "Connections refused at the limit.",
+        "counter",
+        s.rejected_connections.load(Ordering::Relaxed).to_string(),
+    );
+    one(
+        "memcached_max_connections",
+        "Most connections served at once.",
+        "gauge",
+        shared.config.max_connections.to_string(),
+    );
+    one(
+        "memcached_read_bytes_total",
+        "Bytes read from clients.",
+        "counter",
+        s.traffic.sum(|t| &t.bytes_read).to_string(),
+    );
+    one(
+        "memcached_written_bytes_total",
+        "Bytes written to clients.",
+        "counter",
+        s.traffic.sum(|t| &t.bytes_written).to_string(),
+    );
+    one(
+        "mammoth_unwritable_closes_total",
+        "Connections closed because their writes could not be made durable.",
+        "counter",
+        s.unwritable_closes.load(Ordering::Relaxed).to_string(),
+    );
+    let buckets: Vec<(String, std::collections::HashMap<String, String>)> = shared
+        .buckets
+        .iter()
+        .map(|(name, store)| (name.to_owned(), store.stats().into_iter().collect()))
+        .collect();
+    let mut family = |name: &str, help: &str, kind: &str, rows: &mut dyn FnMut(&mut String)| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        rows(&mut out);
+    };
+    let stat = |m: &std::collections::HashMap<String, String>, k: &str| {
+        m.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    family("memcached_commands_total", "Commands by command and outcome.", "counter", &mut |o| {
+        for (bucket, m) in &buckets {
+            for (command, prefix) in COMMANDS {
+                for (status, suffix) in [("hit", "hits"), ("miss", "misses")] {
+                    let v = stat(m, &format!("{prefix}_{suffix}"));
+                    let _ = writeln!(
+                        o,
+                        "memcached_commands_total{{bucket=\"{bucket}\",command=\"{command}\",status=\"{status}\"}} {v}"
+                    );
+                }
+            }
+            for (status, key) in
+                [("hit", "cas_hits"), ("miss", "cas_misses"), ("badval", "cas_badval")]
+            {
+                let v = stat(m, key);
+                let _ = writeln!(
+                    o,
+                    "memcached_commands_total{{bucket=\"{bucket}\",command=\"cas\",status=\"{status}\"}} {v}"
+                );
+            }
+            for (command, key) in [("set", "cmd_set"), ("flush", "cmd_flush")] {
+                let v = stat(m, key);
+                let _ = writeln!(
+                    o,
+                    "memcached_commands_total{{bucket=\"{bucket}\",command=\"{command}\",status=\"hit\"}} {v}"
+                );
+            }
+        }
+    });
+    for (stat_name, metric, help, kind) in [
+        ("curr_items", "memcached_current_items", "Items stored now.", "gauge"),
+        ("total_items", "memcached_items_total", "Items stored since start-up.", "counter"),
+        ("bytes", "memcached_current_bytes", "Bytes the items take.", "gauge"),
+        ("limit_maxbytes", "memcached_limit_bytes", "The memory quota.", "gauge"),
+    ]
+    .into_iter()
+    .chain(ENGINE)
+    {
+        family(metric, help, kind, &mut |o| {
+            for (bucket, m) in &buckets {
+                let _ = writeln!(o, "{metric}{{bucket=\"{bucket}\"}} {}", stat(m, stat_name));
+            }
+        });
+    }
+    family("mammoth_tap_streams", "TAP streams being served.", "gauge", &mut |o| {
+        let _ = writeln!(o, "mammoth_tap_streams {}", shared.taps.streams());
+    });
+    out
+}
