@@ -34,6 +34,8 @@ type Info = mpsc::UnboundedSender<Result<Frame<Bytes>, BodyError>>;
 
 /// A sender waiting for (or handed to) its receiver.
 struct Transfer {
+    /// Read before pairing: reading is what answers `Expect: 100-continue`.
+    first: Option<Frame<Bytes>>,
     body: Incoming,
     content_type: Option<HeaderValue>,
     content_length: Option<HeaderValue>,
@@ -98,7 +100,7 @@ impl Relay {
                     format!("[ERROR] Cannot send to the reserved path '{path}'.\n"),
                 )
             } else {
-                self.send(&path, req)
+                self.send(&path, req).await
             }
         } else {
             text(StatusCode::METHOD_NOT_ALLOWED, format!("[ERROR] Unsupported method: {method}.\n"))
@@ -110,15 +112,31 @@ impl Relay {
         response
     }
 
-    fn send(&self, path: &str, req: Request<Incoming>) -> Response<WebBody> {
-        let headers = req.headers();
+    async fn send(&self, path: &str, req: Request<Incoming>) -> Response<WebBody> {
+        let (parts, mut body) = req.into_parts();
+        let headers = &parts.headers;
+        // curl sends `Expect: 100-continue` and, given a final response
+        // first, waits a second before uploading; reading one frame now
+        // sends the `100 Continue` at once. One frame is bounded by hyper's
+        // read buffer.
+        let first = match body.frame().await {
+            None => None,
+            Some(Ok(frame)) => Some(frame),
+            Some(Err(e)) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("[ERROR] Reading the body failed: {e}.\n"),
+                );
+            }
+        };
         let (info, info_rx) = mpsc::unbounded_channel();
         let transfer = Transfer {
             content_type: headers.get(header::CONTENT_TYPE).cloned(),
             content_length: headers.get(header::CONTENT_LENGTH).cloned(),
             content_disposition: headers.get(header::CONTENT_DISPOSITION).cloned(),
             info: info.clone(),
-            body: req.into_body(),
+            first,
+            body,
         };
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         match slots.remove(path) {
@@ -189,8 +207,13 @@ fn deliver(transfer: Transfer) -> Response<WebBody> {
     say(&transfer.info, "A receiver was connected.");
     say(&transfer.info, "Start sending to 1 receiver(s)!");
     let mut response = Response::new(
-        RelayBody { inner: transfer.body, info: Some(transfer.info), finished: false }
-            .boxed_unsync(),
+        RelayBody {
+            first: transfer.first,
+            inner: transfer.body,
+            info: Some(transfer.info),
+            finished: false,
+        }
+        .boxed_unsync(),
     );
     let headers = response.headers_mut();
     headers.insert(
@@ -262,6 +285,7 @@ impl Body for InfoBody {
 /// The receiver's response: the sender's request body, reporting its end
 /// (or the receiver's departure) to the sender.
 struct RelayBody {
+    first: Option<Frame<Bytes>>,
     inner: Incoming,
     info: Option<Info>,
     finished: bool,
@@ -276,6 +300,9 @@ impl Body for RelayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(None) => {
                 this.finished = true;
@@ -296,18 +323,25 @@ impl Body for RelayBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let n = self.first.as_ref().and_then(Frame::data_ref).map_or(0, |d| d.len() as u64);
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + n);
+        }
+        hint.set_lower(inner.lower() + n);
+        hint
     }
 }
 
 impl Drop for RelayBody {
     fn drop(&mut self) {
         let Some(info) = self.info.take() else { return };
-        if self.finished || self.inner.is_end_stream() {
+        if self.finished || (self.first.is_none() && self.inner.is_end_stream()) {
             say(&info, "Sent successfully!");
         } else {
             let _ = info.send(Ok(Frame::data(Bytes::from_static(

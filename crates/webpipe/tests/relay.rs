@@ -156,3 +156,21 @@ async fn a_sender_dying_mid_transfer_fails_the_receiver() {
         received.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expect_100_continue_sender_is_not_kept_waiting() {
+    // curl sends `Expect: 100-continue` for uploads over 1 MiB and waits a
+    // second for the `100 Continue` unless the server reads the body.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = data_file(dir.path(), 1_500_000);
+    let r = Relay::start();
+    let url = format!("{}/quick", r.url);
+    let pending = tokio::spawn(curl(args(&[&url])));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = std::time::Instant::now();
+    let sent = curl(args(&["-v", "-T", &file, &url])).await;
+    let elapsed = start.elapsed();
+    assert!(sent.stderr.contains("Expect: 100-continue"), "{}", sent.stderr);
+    assert!(elapsed < Duration::from_millis(700), "the sender waited {elapsed:?}");
+    assert!(pending.await.unwrap().stdout == data);
+}

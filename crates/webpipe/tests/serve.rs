@@ -300,3 +300,18 @@ fn serve_without_a_command_is_refused() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expect_100_continue_upload_starts_at_once() {
+    // curl sends `Expect: 100-continue` for uploads over 1 MiB; a response
+    // head sent before the body is read would leave it waiting a second.
+    let dir = tempfile::tempdir().unwrap();
+    let (input, data) = random_file(dir.path(), 1_500_000);
+    let s = Server::start(&[], &["cat"]);
+    let start = Instant::now();
+    let out = curl(&["-v", "-T", &input, &s.url]).await;
+    let elapsed = start.elapsed();
+    assert!(out.stderr.contains("Expect: 100-continue"), "{}", out.stderr);
+    assert!(out.stdout == data);
+    assert!(elapsed < Duration::from_millis(700), "the upload waited {elapsed:?}");
+}
