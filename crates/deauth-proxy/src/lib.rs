@@ -75,6 +75,10 @@ impl Config {
     }
 }
 
+/// Idle upstream connections kept for reuse (connections in use are not
+/// limited).
+pub const MAX_IDLE_UPSTREAM: usize = 128;
+
 /// The body of every response the proxy sends.
 pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
 
@@ -97,10 +101,13 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
     // Notice a vanished upstream host on otherwise silent long-polls.
     connector.set_keepalive(Some(Duration::from_secs(15)));
     // No per-host limit exists on connections in use: a request that finds
-    // no idle connection opens a new one instead of queueing.
+    // no idle connection opens a new one instead of queueing. Only idle
+    // connections are capped, so a burst of a thousand finished long-polls
+    // does not keep a thousand descriptors open for the idle timeout.
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM)
         .build(connector);
     let state =
         Arc::new(State { config, client, via: HeaderValue::from_static("1.1 deauth-proxy") });
