@@ -140,12 +140,12 @@ async fn feed_latency(url: &str, auth: &str) {
         }
     }
     delays.sort_unstable();
-    let pick = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
+    let pick = |percent: usize| delays[(delays.len() - 1) * percent / 100];
     println!(
         "lines {} p50_us {} p99_us {} max_us {}",
         delays.len(),
-        pick(0.5),
-        pick(0.99),
+        pick(50),
+        pick(99),
         delays[delays.len() - 1]
     );
 }
