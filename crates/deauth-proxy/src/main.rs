@@ -26,7 +26,14 @@ use deauth_proxy::{Config, Credentials, Policy, Upstream};
 /// `Bearer TOKEN`, read from --auth-file or from the DEAUTH_PROXY_AUTH
 /// environment variable; never from the command line, where `ps` shows them.
 #[derive(Parser, Debug)]
-#[command(name = "deauth-proxy", version, about, long_about, verbatim_doc_comment)]
+#[command(
+    name = "deauth-proxy",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    after_long_help = AFTER_HELP
+)]
 struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port;
     /// the chosen address is printed on stdout).
@@ -64,6 +71,20 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     connect_timeout: u64,
 }
+
+const AFTER_HELP: &str = "\
+Refusals (plain-text bodies saying why; never forwarded):
+  403  a write on a read-only proxy, or a path outside every --allow-path
+  405  TRACE or CONNECT, even with --allow-write
+  400  a path with a `.` or `..` segment (also as %2e)
+  502  the upstream cannot be reached (the body names it)
+
+Examples:
+  printf 'admin:s3cret\\n' > couch.auth && chmod 600 couch.auth
+  deauth-proxy --listen 0.0.0.0:8080 --upstream http://127.0.0.1:5984/ \\
+      --auth-file couch.auth --allow-path /maps
+  DEAUTH_PROXY_AUTH='Bearer TOKEN' deauth-proxy --listen 127.0.0.1:8080 \\
+      --upstream http://10.0.0.5:9200/";
 
 fn main() -> ExitCode {
     let args = Args::parse();
