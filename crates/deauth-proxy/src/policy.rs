@@ -26,8 +26,9 @@ pub enum Verdict {
     NeverForwarded,
     /// Outside the path allow-list (403).
     PathNotAllowed,
-    /// A `.` or `..` segment, plain or percent-encoded, which could climb out
-    /// of an allowed prefix upstream (400).
+    /// A `.` or `..` segment, plain or percent-encoded (also behind an
+    /// encoded `/` or `\`), which could climb out of an allowed prefix
+    /// upstream (400).
     DotSegment,
 }
 
@@ -89,10 +90,13 @@ fn under(path: &str, prefix: &str) -> bool {
     }
 }
 
+/// Whether a raw path segment is, or after decoding hides, a `.` or `..`
+/// segment: `%2e` is a dot, and `%2f` and `%5c` are separators to servers
+/// that decode before normalizing.
 fn is_dot_segment(segment: &str) -> bool {
     let lower = segment.to_ascii_lowercase();
-    let decoded = lower.replace("%2e", ".");
-    decoded == "." || decoded == ".."
+    let decoded = lower.replace("%2e", ".").replace("%2f", "/").replace("%5c", "/");
+    decoded.split(['/', '\\']).any(|part| part == "." || part == "..")
 }
 
 #[cfg(test)]
@@ -124,5 +128,8 @@ mod tests {
         assert_eq!(p.check(&Method::GET, "/maps/../_users"), Verdict::DotSegment);
         assert_eq!(p.check(&Method::GET, "/maps/%2E%2e/_users"), Verdict::DotSegment);
         assert_eq!(p.check(&Method::GET, "/maps/./x"), Verdict::DotSegment);
+        assert_eq!(p.check(&Method::GET, "/maps/x%2F..%2f_users"), Verdict::DotSegment);
+        assert_eq!(p.check(&Method::GET, "/maps/x%5c..%5C_users"), Verdict::DotSegment);
+        assert_eq!(p.check(&Method::GET, "/maps/a..b/c.d"), Verdict::Allow);
     }
 }
