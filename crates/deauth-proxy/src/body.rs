@@ -20,15 +20,21 @@ pub(crate) struct AccessLog {
 
 /// Passes frames through unchanged, counting bytes; logs once, when the body
 /// ends, fails, or is dropped because the client went away.
+///
+/// hyper aborts the connection as soon as a body fails, without flushing
+/// what it buffered in the same write pass; so an error right after data
+/// is held back for one `Pending`, letting hyper flush that data first.
 pub(crate) struct Logged<B: Body + Unpin> {
     inner: B,
     log: AccessLog,
     outcome: Option<&'static str>,
+    held: Option<B::Error>,
+    data_since_pending: bool,
 }
 
 impl<B: Body + Unpin> Logged<B> {
     pub(crate) fn new(inner: B, log: AccessLog) -> Self {
-        Logged { inner, log, outcome: None }
+        Logged { inner, log, outcome: None, held: None, data_since_pending: false }
     }
 }
 
@@ -36,6 +42,7 @@ impl<B> Body for Logged<B>
 where
     B: Body + Unpin,
     B::Data: bytes::Buf,
+    B::Error: Unpin,
 {
     type Data = B::Data;
     type Error = B::Error;
@@ -45,22 +52,39 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
+        if let Some(error) = this.held.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.log.bytes += data.remaining() as u64;
                 }
+                this.data_since_pending = true;
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(_))) => this.outcome = Some("upstream-error"),
-            Poll::Ready(None) => this.outcome = Some("done"),
-            Poll::Pending => {}
+            Poll::Ready(Some(Err(error))) => {
+                this.outcome = Some("upstream-error");
+                if std::mem::take(&mut this.data_since_pending) {
+                    this.held = Some(error);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => {
+                this.outcome = Some("done");
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                this.data_since_pending = false;
+                Poll::Pending
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.held.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -212,6 +212,8 @@ fn deliver(transfer: Transfer) -> Response<WebBody> {
             inner: transfer.body,
             info: Some(transfer.info),
             finished: false,
+            held: None,
+            data_since_pending: false,
         }
         .boxed_unsync(),
     );
@@ -284,11 +286,17 @@ impl Body for InfoBody {
 
 /// The receiver's response: the sender's request body, reporting its end
 /// (or the receiver's departure) to the sender.
+///
+/// An error right after data is held back for one `Pending`, so hyper
+/// flushes that data before it aborts the connection (see `serve`'s
+/// `ChannelBody`).
 struct RelayBody {
     first: Option<Frame<Bytes>>,
     inner: Incoming,
     info: Option<Info>,
     finished: bool,
+    held: Option<BodyError>,
+    data_since_pending: bool,
 }
 
 impl Body for RelayBody {
@@ -300,7 +308,11 @@ impl Body for RelayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(error) = this.held.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
         if let Some(first) = this.first.take() {
+            this.data_since_pending = true;
             return Poll::Ready(Some(Ok(first)));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -315,15 +327,27 @@ impl Body for RelayBody {
                 this.finished = true;
                 // The sender is gone; nobody is left to tell.
                 this.info = None;
+                if this.data_since_pending {
+                    this.data_since_pending = false;
+                    this.held = Some(Box::new(e));
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Err(Box::new(e))))
             }
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                this.data_since_pending = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                this.data_since_pending = false;
+                Poll::Pending
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.inner.is_end_stream()
+        self.held.is_none() && self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -74,11 +74,11 @@ pub async fn serve(listener: TcpListener, config: ServeConfig) {
 
 async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<WebBody> {
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
-        tracing::warn!(%peer, "busy: {} children already running; 503", state.config.max_concurrent);
+        tracing::warn!(%peer, "busy: all {} command slots in use; 503", state.config.max_concurrent);
         let mut response = text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "webpipe: busy ({} commands running); try again\n",
+                "webpipe: busy: all {} command slots are in use; try again\n",
                 state.config.max_concurrent
             ),
         );
@@ -162,7 +162,9 @@ async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp
         _ = first_frame_seen => {}
         item = rx.recv() => first = item,
     }
-    let mut response = Response::new(ChannelBody { first, rx }.boxed_unsync());
+    let mut response = Response::new(
+        ChannelBody { first, rx, held: None, data_since_pending: false }.boxed_unsync(),
+    );
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -314,9 +316,16 @@ impl fmt::Display for ExitError {
 impl std::error::Error for ExitError {}
 
 /// A response body fed by a bounded channel.
+///
+/// hyper aborts the connection as soon as a body yields an error, without
+/// flushing what it buffered in the same write pass; so an error that
+/// follows data directly is held back for one `Pending`, which lets hyper
+/// flush that data first.
 struct ChannelBody {
     first: Option<Chunk>,
     rx: mpsc::Receiver<Chunk>,
+    held: Option<BodyError>,
+    data_since_pending: bool,
 }
 
 impl Body for ChannelBody {
@@ -327,9 +336,30 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(first));
+        let this = &mut *self;
+        if let Some(error) = this.held.take() {
+            return Poll::Ready(Some(Err(error)));
         }
-        self.rx.poll_recv(cx)
+        let polled = match this.first.take() {
+            Some(first) => Poll::Ready(Some(first)),
+            None => this.rx.poll_recv(cx),
+        };
+        match polled {
+            Poll::Ready(Some(Err(error))) if this.data_since_pending => {
+                this.data_since_pending = false;
+                this.held = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                this.data_since_pending = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                this.data_since_pending = false;
+                Poll::Pending
+            }
+            other @ Poll::Ready(_) => other,
+        }
     }
 }
