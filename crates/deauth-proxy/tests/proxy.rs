@@ -360,6 +360,9 @@ async fn upstream_dying_mid_stream_closes_the_client_quickly() {
     assert_eq!(text(&out), "line 0\nline 1\nline 2\n");
     assert!(out.code == 18 || out.code == 56, "curl must see a failed transfer: {}", out.code);
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    // The next request gets a fresh upstream connection and succeeds.
+    let out = curl(&[&format!("{}/echo", p.url)]).await;
+    assert!(text(&out).contains(&format!("authorization={BASIC} ")), "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -319,3 +319,26 @@ async fn an_expect_100_continue_upload_starts_at_once() {
     assert!(out.stdout == data);
     assert!(elapsed < Duration::from_millis(700), "the upload waited {elapsed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_input_through_curl_and_the_child_ends_with_the_client() {
+    let s = Server::start(&[], &["cat"]);
+    // `seq inf | curl -T -`: an upload that never ends, read as it comes;
+    // `head` takes 1 MB and closes, which ends curl and the request.
+    let pipeline = format!("seq 1000000000 | curl -sS -T - {} | head -c 1000000 | wc -c", s.url);
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new("sh").args(["-c", &pipeline]).output(),
+    )
+    .await
+    .expect("the pipeline must finish once head has its bytes")
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1000000");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = s.log();
+    assert!(log.contains("started"), "{log}");
+    assert!(
+        log.contains("client went away") || log.contains("exited"),
+        "the child must end with the request: {log}"
+    );
+}
