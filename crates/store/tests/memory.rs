@@ -206,20 +206,44 @@ fn background_fetches_share_one_read_and_resolve() {
     assert!(inline < 50, "{inline} values read on the caller's thread after a fetch");
 }
 
-/// An engine whose writes block while `stalled` is set (a slow or hung
-/// disk under the engine; the commit log is elsewhere and keeps working).
-struct Stalling {
+/// An engine with a fault switched from the test: while `stalled` is set
+/// its writes block (a slow or hung disk under the engine; the commit log
+/// is elsewhere and keeps working), while `failing` is set they fail with
+/// ENOSPC (a full disk under the engine).
+struct Faulty {
     inner: Box<dyn Backend>,
     stalled: Arc<AtomicBool>,
+    failing: Arc<AtomicBool>,
 }
 
-impl Backend for Stalling {
+impl Faulty {
+    /// `dir`'s fjall engine behind the two switches.
+    fn open(
+        dir: &std::path::Path,
+        stalled: &Arc<AtomicBool>,
+        failing: &Arc<AtomicBool>,
+    ) -> Box<dyn Backend> {
+        Box::new(Faulty {
+            inner: BackendKind::Fjall.open(dir).unwrap(),
+            stalled: Arc::clone(stalled),
+            failing: Arc::clone(failing),
+        })
+    }
+}
+
+impl Backend for Faulty {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
     fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), store::Error> {
         while self.stalled.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.failing.load(Ordering::Acquire) {
+            return Err(store::Error::Io {
+                path: "engine".into(),
+                source: std::io::Error::from_raw_os_error(28), // ENOSPC
+            });
         }
         self.inner.write_batch(batch, sync)
     }
@@ -242,8 +266,7 @@ fn writes_fail_for_a_while_when_memory_is_full_of_changes_not_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let budget = Arc::new(Budget::new(2 << 20, Eviction::Value));
     let stalled = Arc::new(AtomicBool::new(true));
-    let inner = BackendKind::Fjall.open(dir.path()).unwrap();
-    let backend = Box::new(Stalling { inner, stalled: Arc::clone(&stalled) });
+    let backend = Faulty::open(dir.path(), &stalled, &Arc::default());
     let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
     let mut stored = 0;
     let refused = loop {
@@ -420,40 +443,6 @@ fn a_backfill_sends_ejected_values_from_the_engine() {
     }
 }
 
-/// An engine whose writes fail with an I/O error while `failing` is set (a
-/// full disk under the engine).
-struct Failing {
-    inner: Box<dyn Backend>,
-    failing: Arc<AtomicBool>,
-}
-
-impl Backend for Failing {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write_batch(&mut self, batch: &Batch, sync: bool) -> Result<(), store::Error> {
-        if self.failing.load(Ordering::Acquire) {
-            return Err(store::Error::Io {
-                path: "engine".into(),
-                source: std::io::Error::from_raw_os_error(28), // ENOSPC
-            });
-        }
-        self.inner.write_batch(batch, sync)
-    }
-    fn sync(&mut self) -> Result<(), store::Error> {
-        self.inner.sync()
-    }
-    fn read_meta(&mut self) -> Result<LoadSummary, store::Error> {
-        self.inner.read_meta()
-    }
-    fn reader(&self) -> Result<Box<dyn Reader>, store::Error> {
-        self.inner.reader()
-    }
-    fn stats(&self) -> Vec<(String, String)> {
-        self.inner.stats()
-    }
-}
-
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !f() {
@@ -467,8 +456,7 @@ fn writes_are_refused_at_once_while_the_engine_fails_and_resume_after() {
     let dir = tempfile::tempdir().unwrap();
     let budget = Arc::new(Budget::new(64 << 20, Eviction::Value));
     let failing = Arc::new(AtomicBool::new(false));
-    let inner = BackendKind::Fjall.open(dir.path()).unwrap();
-    let backend = Box::new(Failing { inner, failing: Arc::clone(&failing) });
+    let backend = Faulty::open(dir.path(), &Arc::default(), &failing);
     let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
     for n in 0..100 {
         store.write(Write::set(key(n), value_of(n, 100))).unwrap();
@@ -510,8 +498,7 @@ fn closing_while_the_engine_fails_does_not_hang_and_loses_nothing_acknowledged()
     let dir = tempfile::tempdir().unwrap();
     let budget = Arc::new(Budget::new(64 << 20, Eviction::Value));
     let failing = Arc::new(AtomicBool::new(true));
-    let inner = BackendKind::Fjall.open(dir.path()).unwrap();
-    let backend = Box::new(Failing { inner, failing: Arc::clone(&failing) });
+    let backend = Faulty::open(dir.path(), &Arc::default(), &failing);
     let store = Store::open_with_backend(config(dir.path(), &budget), backend).unwrap();
     store.write(Write::set(key(1), value_of(1, 100))).unwrap();
     store.sync(); // in the commit log: acknowledged
