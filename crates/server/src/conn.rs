@@ -45,6 +45,8 @@ pub(crate) struct Conn<'a> {
     /// the replies queued for them still wait for that store's commit.
     left_buckets: Vec<(Store, u64)>,
     pub(crate) out: Out,
+    /// This connection in `stats conns`.
+    info: Arc<crate::stats::ConnInfo>,
     pub(crate) peer: String,
 }
 
@@ -73,6 +75,7 @@ enum Decoder {
 
 pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
     let stats = &shared.stats;
+    let registered = stats.conns.open(&peer, stats);
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
@@ -85,6 +88,7 @@ pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
         left_buckets: Vec::new(),
         out: Out::default(),
         peer,
+        info: Arc::clone(&registered.info),
     };
     if let Err(e) = conn.run(socket).await {
         tracing::debug!(peer = %conn.peer, error = &e as &dyn std::error::Error, "connection ended with an error");
@@ -168,6 +172,7 @@ impl Conn<'_> {
             if n == 0 {
                 return Ok(());
             }
+            self.info.touch(&self.shared.stats);
             self.shared.stats.traffic.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         }
     }

@@ -1,5 +1,6 @@
 //! Server-level counters and the STAT groups memcached answers.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,74 @@ pub struct ServerStats {
     pub threads: AtomicU64,
     /// Connections closed because their writes could not be made durable.
     pub unwritable_closes: AtomicU64,
+    /// The open connections (`stats conns`).
+    pub(crate) conns: Conns,
+}
+
+/// The open connections, for `stats conns`.
+#[derive(Debug, Default)]
+pub(crate) struct Conns {
+    next: AtomicU64,
+    open: std::sync::Mutex<std::collections::BTreeMap<u64, Arc<ConnInfo>>>,
+}
+
+/// One open connection as `stats conns` shows it.
+#[derive(Debug)]
+pub(crate) struct ConnInfo {
+    peer: String,
+    /// Milliseconds since the server started, at the last request read.
+    last_cmd_ms: AtomicU64,
+}
+
+impl ConnInfo {
+    /// A request was read now.
+    pub(crate) fn touch(&self, stats: &ServerStats) {
+        let now = stats.started.elapsed().as_millis() as u64;
+        self.last_cmd_ms.store(now, Ordering::Relaxed);
+    }
+}
+
+/// Removes its connection from [`Conns`] when dropped.
+pub(crate) struct ConnGuard<'a> {
+    conns: &'a Conns,
+    id: u64,
+    pub(crate) info: Arc<ConnInfo>,
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.conns.lock().remove(&self.id);
+    }
+}
+
+impl Conns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Arc<ConnInfo>>> {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a connection until the guard drops.
+    pub(crate) fn open(&self, peer: &str, stats: &ServerStats) -> ConnGuard<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ConnInfo { peer: peer.to_owned(), last_cmd_ms: AtomicU64::new(0) });
+        info.touch(stats);
+        self.lock().insert(id, Arc::clone(&info));
+        ConnGuard { conns: self, id, info }
+    }
+
+    /// memcached's `stats conns` lines: per connection its address and the
+    /// seconds since its last request.
+    pub(crate) fn render(&self, stats: &ServerStats) -> Vec<(String, String)> {
+        let now = stats.started.elapsed().as_millis() as u64;
+        let mut out = Vec::new();
+        for (id, c) in self.lock().iter() {
+            let addr =
+                if c.peer.starts_with("unix") { c.peer.clone() } else { format!("tcp:{}", c.peer) };
+            out.push((format!("{id}:addr"), addr));
+            let idle = now.saturating_sub(c.last_cmd_ms.load(Ordering::Relaxed)) / 1000;
+            out.push((format!("{id}:secs_since_last_cmd"), idle.to_string()));
+        }
+        out
+    }
 }
 
 /// Byte counters, one set per thread stripe (see [`Striped`]).
@@ -59,6 +128,7 @@ impl ServerStats {
             rejected_connections: AtomicU64::new(0),
             threads: AtomicU64::new(1),
             unwritable_closes: AtomicU64::new(0),
+            conns: Conns::default(),
         }
     }
 }
@@ -202,7 +272,8 @@ pub(crate) fn group(
             put("durability", store.config().durability.name().to_string());
         }
         b"engine" => out = store.stats(),
-        b"reset" | b"detail on" | b"detail off" | b"sizes" | b"conns" => {}
+        b"conns" => out = stats.conns.render(stats),
+        b"reset" | b"detail on" | b"detail off" | b"sizes" => {}
         b"detail dump" => put("detailed", String::new()),
         b"items" => put("items:1:number", store.len().to_string()),
         b"slabs" => put("active_slabs", "0".to_string()),

@@ -119,3 +119,23 @@ fn verbosity_reaches_the_embedders_hook() {
     assert_eq!(call(&mut c, "version\r\n"), ["VERSION 1.6.18"]);
     assert_eq!(*seen.lock().unwrap(), [2, 0]);
 }
+
+#[test]
+fn stats_conns_lists_every_open_connection() {
+    let server = TestServer::start();
+    let mut a = text(&server);
+    let b = text(&server);
+    let b_addr = b.get_ref().local_addr().unwrap().to_string();
+    let lines = call(&mut a, "stats conns\r\n");
+    let addrs: Vec<&str> = lines.iter().filter_map(|l| l.split(":addr ").nth(1)).collect();
+    assert_eq!(addrs.len(), 2, "{lines:?}");
+    let a_addr = a.get_ref().local_addr().unwrap().to_string();
+    for want in [&a_addr, &b_addr] {
+        assert!(addrs.contains(&format!("tcp:{want}").as_str()), "{want} in {lines:?}");
+    }
+    assert!(lines.iter().any(|l| l.contains(":secs_since_last_cmd ")), "{lines:?}");
+    drop(b);
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = call(&mut a, "stats conns\r\n");
+    assert_eq!(lines.iter().filter(|l| l.contains(":addr ")).count(), 1, "{lines:?}");
+}
