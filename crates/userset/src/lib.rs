@@ -65,6 +65,7 @@
 //! # Ok::<(), userset::Error>(())
 //! ```
 
+mod anagram;
 mod bits;
 mod build;
 mod error;
