@@ -297,7 +297,8 @@ fn build_cmd(a: &BuildArgs) -> Result<ExitCode> {
     let file_len = std::fs::metadata(&out).map_or(0, |m| m.len());
     eprintln!(
         "built {} ({} names from {} lines, {} duplicates, {} empty lines skipped) in {:.2} s; \
-         {} bytes = {:.3} bytes/name ({} coded over a {}-symbol alphabet, {} front-coded)",
+         {} bytes = {:.3} bytes/name ({} coded over a {}-symbol alphabet, {} of them in the \
+         anagram code; {} front-coded)",
         out.display(),
         stats.names,
         stats.lines,
@@ -308,6 +309,7 @@ fn build_cmd(a: &BuildArgs) -> Result<ExitCode> {
         per_name(file_len, s.names),
         s.coded,
         s.alphabet,
+        s.anagram_coded,
         s.front_coded,
     );
     Ok(ExitCode::SUCCESS)
@@ -664,10 +666,12 @@ fn bench_mammoth(
         })
     })?;
     println!(
-        "mammoth set: {} names, {} coded over a {}-symbol alphabet, {} front-coded; set file {} bytes",
+        "mammoth set: {} names, {} coded over a {}-symbol alphabet ({} in the anagram code), \
+         {} front-coded; set file {} bytes",
         s.names,
         s.coded,
         s.alphabet,
+        s.anagram_coded,
         s.front_coded,
         std::fs::metadata(set_path).map_or(0, |m| m.len()),
     );
