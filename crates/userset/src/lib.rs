@@ -39,7 +39,7 @@
 //!   emits runs of successive `next_permutation`s of a random set of
 //!   distinct characters (~455 names per run), and under the anagram code
 //!   every run is one range of consecutive numbers, so a chunk of 256 names
-//!   costs ~670 bits instead of ~5,000 (100M names: 2.45 → 0.39 bytes per
+//!   costs ~670 bits instead of ~5,000 (100M names: 2.45 → 0.38 bytes per
 //!   name). That is the generator's structure, not a property of real
 //!   usernames: real and i.i.d. names keep the plain code and their sizes.
 //!   The choice changes only the size, never an answer.
