@@ -64,7 +64,7 @@
 //! search inside a bucket).
 //!
 //! Sets are saved with [`UserSet::save`] into a file with a checksummed,
-//! versioned header (see [`file`]) and loaded with [`UserSet::load`], which
+//! versioned header (see [`mod@file`]) and loaded with [`UserSet::load`], which
 //! streams the arrays into memory without rebuilding anything: no `unsafe`,
 //! so no memory map (reading ~290 MB takes a fraction of a second from the
 //! page cache). [`build_file`] builds from a file of lines on several
