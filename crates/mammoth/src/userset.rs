@@ -53,15 +53,21 @@ pub(crate) enum UsersetCommand {
     /// the first absent names with their byte offsets. Exit status: 0 when
     /// all are present, 1 when some are absent, 2 on an error (as grep).
     Verify(VerifyArgs),
-    /// The 2011 challenge end to end, mammoth beside a 2011-style baseline.
+    /// The 2011 challenge end to end: mammoth, `fst::Set` and a 2011-style
+    /// baseline side by side, on the three kinds of names.
     ///
-    /// Generates N names into a file, then for mammoth and for the baseline
-    /// (whole file in one buffer, u32 offsets, sort, binary search; one
-    /// thread, as in 2011) measures build time and peak memory (the
-    /// high-water mark above the process's size before the build), structure
-    /// bytes per name, verify-all time (every name in file order plus 4
-    /// absent ones) and random lookups per second (every 10th name, at most
-    /// 10M, shuffled), and prints the ratios and the information floor.
+    /// For each input (by default N gist names, N `--iid` names and N
+    /// `--realistic` names, generated into files one after the other)
+    /// builds mammoth's set, an `fst::Set` (read the file, sort, build in
+    /// memory) and the baseline (whole file in one buffer, u32 offsets,
+    /// sort, binary search; one thread, as in 2011), and measures build time
+    /// and peak memory (the high-water mark above the process's size before
+    /// the build), structure bytes per name, verify-all time (every name in
+    /// file order plus 4 absent ones; mammoth and fst on all threads) and
+    /// random lookups per second (every 10th name, at most 10M, shuffled;
+    /// the first 1M of them for fst and the baseline). Prints a table per
+    /// input with the ratios and the information floor, then one summary
+    /// table of all inputs.
     Bench(BenchArgs),
 }
 
@@ -116,20 +122,26 @@ pub(crate) struct VerifyArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
-    /// Number of names.
+    /// Number of names per input.
     #[arg(default_value_t = 100_000_000)]
     n: u64,
-    /// Independent names instead of the gist's runs.
+    /// Only the gist's names (default: all three kinds).
+    #[arg(long, conflicts_with_all = ["iid", "realistic"])]
+    gist: bool,
+    /// Only independent names.
     #[arg(long, conflicts_with = "realistic")]
     iid: bool,
-    /// Real-looking usernames.
+    /// Only real-looking usernames.
     #[arg(long)]
     realistic: bool,
     /// Skip the 2011-style baseline.
     #[arg(long)]
     no_baseline: bool,
-    /// Use this file of names instead of generating N names.
+    /// Skip `fst::Set`.
     #[arg(long)]
+    no_fst: bool,
+    /// Use this file of names instead of generating names.
+    #[arg(long, conflicts_with_all = ["gist", "iid", "realistic"])]
     names: Option<PathBuf>,
     /// Directory for the names and set files (default: a temporary
     /// directory, removed after).
@@ -285,7 +297,8 @@ fn build_cmd(a: &BuildArgs) -> Result<ExitCode> {
     let file_len = std::fs::metadata(&out).map_or(0, |m| m.len());
     eprintln!(
         "built {} ({} names from {} lines, {} duplicates, {} empty lines skipped) in {:.2} s; \
-         {} bytes = {:.3} bytes/name ({} coded over a {}-symbol alphabet, {} front-coded)",
+         {} bytes = {:.3} bytes/name ({} coded over a {}-symbol alphabet, {} of them in the \
+         anagram code; {} front-coded)",
         out.display(),
         stats.names,
         stats.lines,
@@ -296,6 +309,7 @@ fn build_cmd(a: &BuildArgs) -> Result<ExitCode> {
         per_name(file_len, s.names),
         s.coded,
         s.alphabet,
+        s.anagram_coded,
         s.front_coded,
     );
     Ok(ExitCode::SUCCESS)
@@ -539,7 +553,6 @@ fn refs<'a>(buf: &'a [u8], ends: &[usize]) -> Vec<&'a [u8]> {
 const ABSENT: [&[u8]; 4] = [b"not-a-user", b"aaaaaaaaaaaa", b"0", b"zzzzzzzzzzz9x"];
 
 fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
-    let kind = kind(a.iid, a.realistic);
     let threads = threads(a.threads);
     let tmp;
     let dir = if let Some(d) = &a.dir {
@@ -549,44 +562,69 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode> {
         tmp = TempDir::new()?;
         tmp.0.clone()
     };
-    let set_path = dir.join(format!("names-{kind}-{}.uset", a.n));
-    let (names_path, names) = if let Some(p) = &a.names {
-        let (_, stats) =
-            build_file(p, threads, &()).with_context(|| format!("reading {}", p.display()))?;
-        if stats.names != stats.lines {
-            bail!(
-                "{}: {} duplicate names; the bench needs distinct names",
-                p.display(),
-                stats.lines - stats.names
-            );
-        }
-        println!("data: {} ({} names)", p.display(), stats.names);
-        (p.clone(), stats.names)
+    let inputs: Vec<Option<Kind>> = if a.names.is_some() {
+        vec![None]
+    } else if a.gist || a.iid || a.realistic {
+        vec![Some(kind(a.iid, a.realistic))]
     } else {
-        let names_path = dir.join(format!("names-{kind}-{}.txt", a.n));
-        let t = Instant::now();
-        let f = File::create(&names_path)
-            .with_context(|| format!("creating {}", names_path.display()))?;
-        let (gstats, file_bytes) =
-            write_names(kind, a.n, BufWriter::with_capacity(1 << 20, f), None)?;
-        println!(
-            "data: {} {kind} names, {file_bytes} bytes ({:.3} bytes/name with newlines), generated in {:.1} s",
-            gstats.names,
-            per_name(file_bytes, gstats.names),
-            t.elapsed().as_secs_f64()
-        );
-        (names_path, gstats.names)
+        vec![Some(Kind::Gist), Some(Kind::Iid), Some(Kind::Realistic)]
     };
-    let (qbuf, qends) = sample(&names_path, names)?;
-    let queries = refs(&qbuf, &qends);
+    let mut summary = Vec::new();
+    for input in inputs {
+        let (label, names_path, names) = match (input, &a.names) {
+            (None, Some(p)) => {
+                let (_, stats) = build_file(p, threads, &())
+                    .with_context(|| format!("reading {}", p.display()))?;
+                if stats.names != stats.lines {
+                    bail!(
+                        "{}: {} duplicate names; the bench needs distinct names",
+                        p.display(),
+                        stats.lines - stats.names
+                    );
+                }
+                println!("data: {} ({} names)", p.display(), stats.names);
+                (p.display().to_string(), p.clone(), stats.names)
+            }
+            (kind, _) => {
+                let kind = kind.unwrap_or(Kind::Gist);
+                let names_path = dir.join(format!("names-{kind}-{}.txt", a.n));
+                let t = Instant::now();
+                let f = File::create(&names_path)
+                    .with_context(|| format!("creating {}", names_path.display()))?;
+                let (gstats, file_bytes) =
+                    write_names(kind, a.n, BufWriter::with_capacity(1 << 20, f), None)?;
+                println!(
+                    "data: {} {kind} names, {file_bytes} bytes ({:.3} bytes/name with newlines), generated in {:.1} s",
+                    gstats.names,
+                    per_name(file_bytes, gstats.names),
+                    t.elapsed().as_secs_f64()
+                );
+                (kind.to_string(), names_path, gstats.names)
+            }
+        };
+        let set_path = dir.join(format!("names-{label}-{names}.uset").replace('/', "_"));
+        let (qbuf, qends) = sample(&names_path, names)?;
+        let queries = refs(&qbuf, &qends);
+        let few = &queries[..queries.len().min(SLOW_QUERIES)];
 
-    let mammoth = bench_mammoth(&names_path, &set_path, threads, &queries)?;
-    let baseline =
-        if a.no_baseline { None } else { Some(bench_baseline(&names_path, names, &queries)?) };
-    let floor = floor_bytes(&names_path)?;
-    print_table(names, &mammoth, baseline.as_ref(), floor);
+        let mammoth = bench_mammoth(&names_path, &set_path, threads, &queries)?;
+        let _ = std::fs::remove_file(&set_path);
+        let fst = if a.no_fst { None } else { Some(bench_fst(&names_path, names, threads, few)?) };
+        let baseline =
+            if a.no_baseline { None } else { Some(bench_baseline(&names_path, names, few)?) };
+        let floor = floor_bytes(&names_path)?;
+        print_table(names, &mammoth, fst.as_ref(), baseline.as_ref(), floor);
+        if input.is_some() {
+            let _ = std::fs::remove_file(&names_path);
+        }
+        summary.push((label, names, mammoth, fst, baseline));
+    }
+    print_summary(&summary);
     Ok(ExitCode::SUCCESS)
 }
+
+/// Random lookups measured for the slow structures (fst, baseline).
+const SLOW_QUERIES: usize = 1_000_000;
 
 /// mammoth: build (peak memory), save, then load and verify as `verify` does.
 fn bench_mammoth(
@@ -628,10 +666,12 @@ fn bench_mammoth(
         })
     })?;
     println!(
-        "mammoth set: {} names, {} coded over a {}-symbol alphabet, {} front-coded; set file {} bytes",
+        "mammoth set: {} names, {} coded over a {}-symbol alphabet ({} in the anagram code), \
+         {} front-coded; set file {} bytes",
         s.names,
         s.coded,
         s.alphabet,
+        s.anagram_coded,
         s.front_coded,
         std::fs::metadata(set_path).map_or(0, |m| m.len()),
     );
@@ -691,7 +731,104 @@ fn bench_baseline(names_path: &Path, names: u64, queries: &[&[u8]]) -> Result<Ro
     })
 }
 
-fn print_table(n: u64, mammoth: &Row, baseline: Option<&Row>, floor: (f64, usize)) {
+/// `fst::Set`: read the file, sort and de-duplicate the names, build the
+/// automaton in memory; verify on all threads (the file split at line
+/// ends), random lookups on one thread and on all.
+fn bench_fst(names_path: &Path, names: u64, threads: usize, queries: &[&[u8]]) -> Result<Row> {
+    let t = Instant::now();
+    let (set, peak) = peak_of(|| {
+        let text = std::fs::read(names_path)
+            .with_context(|| format!("reading {}", names_path.display()))?;
+        let mut lines = lines_of(&text);
+        lines.sort_unstable();
+        lines.dedup();
+        let mut b = fst::SetBuilder::memory();
+        for n in lines {
+            b.insert(n).context("building the fst")?;
+        }
+        Ok(fst::Set::new(b.into_inner().context("building the fst")?)?)
+    })?;
+    let build = t.elapsed();
+    let t = Instant::now();
+    let text =
+        std::fs::read(names_path).with_context(|| format!("reading {}", names_path.display()))?;
+    let found: u64 = std::thread::scope(|sc| {
+        let parts = split_at_lines(&text, threads);
+        let set = &set;
+        let hs: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                sc.spawn(move || lines_of(part).iter().filter(|n| set.contains(n)).count() as u64)
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    drop(text);
+    let absent_found = ABSENT.iter().filter(|n| set.contains(n)).count();
+    let verify = t.elapsed();
+    if found != names || absent_found != 0 {
+        bail!("fst: found {found} of {names} names and {absent_found} absent ones");
+    }
+    let random_1 = rate(queries.len(), || queries.iter().filter(|q| set.contains(q)).count())?;
+    let random_all = rate(queries.len(), || {
+        std::thread::scope(|sc| {
+            let per = queries.len().div_ceil(threads).max(1);
+            let set = &set;
+            let hs: Vec<_> = queries
+                .chunks(per)
+                .map(|c| sc.spawn(move || c.iter().filter(|q| set.contains(q)).count()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        })
+    })?;
+    Ok(Row {
+        name: "fst::Set",
+        bytes: set.as_fst().as_bytes().len() as u64,
+        peak_build: peak,
+        build,
+        load: None,
+        verify,
+        verify_threads: threads,
+        random_1,
+        random_batched: None,
+        random_all: Some(random_all),
+    })
+}
+
+/// The non-empty lines of `text` (without `\r` before the `\n`).
+fn lines_of(text: &[u8]) -> Vec<&[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `text` in up to `parts` pieces that end at line ends.
+fn split_at_lines(text: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    for i in (1..=parts.max(1)).rev() {
+        if rest.is_empty() {
+            break;
+        }
+        let mut cut = rest.len() / i;
+        while cut < rest.len() && cut > 0 && rest[cut - 1] != b'\n' {
+            cut += 1;
+        }
+        let (a, b) = rest.split_at(cut.max(1).min(rest.len()));
+        out.push(a);
+        rest = b;
+    }
+    out
+}
+
+fn print_table(
+    n: u64,
+    mammoth: &Row,
+    fst: Option<&Row>,
+    baseline: Option<&Row>,
+    floor: (f64, usize),
+) {
     println!();
     println!(
         "| {:<20} | {:>10} | {:>13} | {:>8} | {:>7} | {:>14} | {:>14} | {:>15} | {:>14} |",
@@ -709,7 +846,7 @@ fn print_table(n: u64, mammoth: &Row, baseline: Option<&Row>, floor: (f64, usize
         "|{:-<22}|{:->12}|{:->15}|{:->10}|{:->9}|{:->16}|{:->16}|{:->17}|{:->16}|",
         "", "", "", "", "", "", "", "", ""
     );
-    for r in std::iter::once(mammoth).chain(baseline) {
+    for r in std::iter::once(mammoth).chain(fst).chain(baseline) {
         println!(
             "| {:<20} | {:>10.3} | {:>13.0} | {:>8.2} | {:>7} | {:>14} | {:>14} | {:>15} | {:>14} |",
             r.name,
@@ -723,8 +860,18 @@ fn print_table(n: u64, mammoth: &Row, baseline: Option<&Row>, floor: (f64, usize
             r.random_all.map_or_else(|| "-".to_owned(), |v| format!("{:.2} M/s", v / 1e6)),
         );
     }
+    println!();
+    if let Some(f) = fst {
+        println!(
+            "mammoth vs fst::Set: {:.2}x the bytes, {:.2}x the build time, {:.2}x the verify-all time, \
+             {:.1}x the random lookups/s (all threads)",
+            mammoth.bytes as f64 / f.bytes.max(1) as f64,
+            mammoth.build.as_secs_f64() / f.build.as_secs_f64().max(1e-9),
+            mammoth.verify.as_secs_f64() / f.verify.as_secs_f64().max(1e-9),
+            mammoth.random_all.unwrap_or(0.0) / f.random_all.unwrap_or(f.random_1).max(1e-9),
+        );
+    }
     if let Some(b) = baseline {
-        println!();
         println!(
             "mammoth vs baseline: {:.1}x less memory, {:.1}x less peak build memory, build {:.1}x faster, \
              verify-all {:.1}x faster, random lookups {:.1}x faster (1 thread, batched) / {:.1}x (all threads)",
@@ -742,6 +889,36 @@ fn print_table(n: u64, mammoth: &Row, baseline: Option<&Row>, floor: (f64, usize
         floor.0,
         (per_name(mammoth.bytes, n) / floor.0 - 1.0) * 100.0
     );
+}
+
+type Measured = (String, u64, Row, Option<Row>, Option<Row>);
+
+/// One line per input and structure: the figures #31 asks about.
+fn print_summary(all: &[Measured]) {
+    println!();
+    println!("summary (random lookups: all threads where measured, else one)");
+    println!(
+        "| {:<10} | {:>11} | {:<20} | {:>10} | {:>8} | {:>12} | {:>14} |",
+        "input", "names", "structure", "bytes/name", "build s", "verify-all s", "random lookups"
+    );
+    println!(
+        "|{:-<12}|{:->13}|{:-<22}|{:->12}|{:->10}|{:->14}|{:->16}|",
+        "", "", "", "", "", "", ""
+    );
+    for (label, n, m, f, b) in all {
+        for r in std::iter::once(m).chain(f).chain(b) {
+            println!(
+                "| {:<10} | {:>11} | {:<20} | {:>10.3} | {:>8.2} | {:>12.2} | {:>10.2} M/s |",
+                label,
+                n,
+                r.name,
+                per_name(r.bytes, *n),
+                r.build.as_secs_f64(),
+                r.verify.as_secs_f64(),
+                r.random_all.unwrap_or(r.random_1) / 1e6,
+            );
+        }
+    }
 }
 
 /// Lookups per second of `f` over `n` queries (which must all be found).

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use crate::error::Error;
 use crate::fc::{FrontCoded, mark};
 use crate::pef::Pef;
-use crate::set::{ALPHABET_SAMPLE_LEN, Coder, MAX_NAME_LEN, UserSet, class_bits};
+use crate::set::{ALPHABET_SAMPLE_LEN, Coder, MAX_NAME_LEN, Sampler, UserSet};
 
 /// Bytes read per step.
 const READ_BLOCK: usize = 32 << 20;
@@ -158,6 +158,7 @@ fn split_lines(block: &[u8], parts: usize) -> Vec<(usize, usize)> {
 
 struct Census {
     present: [u64; 4],
+    sample: Sampler,
     lines: u64,
     empty: u64,
     per_len: Vec<u64>,
@@ -184,13 +185,22 @@ pub fn build_file(
     let bytes = std::fs::metadata(path)?.len();
 
     progress.phase("scanning", bytes);
-    let mut census = Vec::new();
+    let mut present = [0u64; 4];
+    let mut per_len = vec![0u64; 66];
+    let mut stats = BuildStats { bytes, ..BuildStats::default() };
+    let mut sample = Sampler::new();
     scan(
         path,
         threads,
         progress,
         &|part, base| {
-            let mut c = Census { present: [0; 4], lines: 0, empty: 0, per_len: vec![0; 66] };
+            let mut c = Census {
+                present: [0; 4],
+                sample: Sampler::new(),
+                lines: 0,
+                empty: 0,
+                per_len: vec![0; 66],
+            };
             for_each_line(part, base, |off, name| {
                 if name.is_empty() {
                     c.empty += 1;
@@ -202,29 +212,29 @@ pub fn build_file(
                 if name.len() <= ALPHABET_SAMPLE_LEN {
                     mark(&mut c.present, name);
                 }
+                c.sample.add(name);
                 c.lines += 1;
                 c.per_len[name.len().min(65)] += 1;
                 Ok(())
             })?;
             Ok(c)
         },
-        &mut |c| census.push(c),
+        // Folded in file order as the parts finish.
+        &mut |c: Census| {
+            sample.merge(&c.sample);
+            for (p, q) in present.iter_mut().zip(c.present) {
+                *p |= q;
+            }
+            for (p, q) in per_len.iter_mut().zip(&c.per_len) {
+                *p += q;
+            }
+            stats.lines += c.lines;
+            stats.empty_lines += c.empty;
+        },
     )?;
-    let mut present = [0u64; 4];
-    let mut per_len = vec![0u64; 66];
-    let mut stats = BuildStats { bytes, ..BuildStats::default() };
-    for c in &census {
-        for (p, q) in present.iter_mut().zip(c.present) {
-            *p |= q;
-        }
-        for (p, q) in per_len.iter_mut().zip(&c.per_len) {
-            *p += q;
-        }
-        stats.lines += c.lines;
-        stats.empty_lines += c.empty;
-    }
-    drop(census);
-    let coder = Coder::new(present);
+    let mut coder = Coder::new(present);
+    coder.choose(&sample.per_len);
+    drop(sample);
 
     progress.phase("encoding", bytes);
     let mut all_codes: Vec<Vec<u64>> = (0..coder.classes)
@@ -308,7 +318,7 @@ fn finish(
                     let Some((size, job)) = job else { break };
                     let out = match job {
                         Job::Class(len, mut c) => {
-                            let bits = class_bits(coder.base, len);
+                            let bits = coder.bits(len, coder.kinds[len]);
                             radix_sort(&mut c, bits);
                             c.dedup();
                             Done::Class(len, Box::new(Pef::build(&c, bits)))
@@ -339,7 +349,14 @@ fn finish(
             Done::Rest(f) => fc = *f,
         }
     }
-    UserSet { alphabet: coder.alphabet.clone(), base: coder.base, classes, fc }
+    UserSet {
+        alphabet: coder.alphabet.clone(),
+        base: coder.base,
+        kinds: coder.kinds.clone(),
+        anagram: coder.anagram.clone(),
+        classes,
+        fc,
+    }
 }
 
 /// LSD radix sort of values below `1 << bits`, 11 bits per pass.

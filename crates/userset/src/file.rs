@@ -14,12 +14,17 @@
 //! | 60..64 | CRC-32 of bytes 0..60 |
 //!
 //! Body, as words: the code base, the number of coded classes, the 256-bit
-//! code alphabet; per class its count, code width, directory shift and three
-//! arrays (chunk heads, each chunk's first value beside its offset word;
+//! code alphabet; per class its code (0: the plain base-`|Σ|` code, 1: the
+//! anagram code; version 3 only), count, code width, directory shift and
+//! three arrays (chunk heads, each chunk's first value beside its offset word;
 //! directory as packed 32-bit entries; bits), each as a length word and its
 //! words; then the front-coded part:
 //! its count, its 256-bit alphabet, and three arrays (block heads, block
 //! offsets, bits).
+//!
+//! Version 3 added the per-class code word; a version 2 file (every class
+//! in the plain code) still loads, and saves as version 3. Version 1 and
+//! unknown versions are refused with [`Error::Version`].
 //!
 //! Loading streams the body into the arrays (no second copy, no rebuild),
 //! checking every length against the bytes left before allocating, then the
@@ -27,13 +32,17 @@
 
 use std::io::{self, Read, Write};
 
+use crate::anagram::Anagram;
 use crate::error::Error;
 use crate::fc::{Alphabet, FrontCoded};
 use crate::pef::Pef;
-use crate::set::{UserSet, code_lengths};
+use crate::set::{CodeKind, UserSet, code_lengths, kind_bits};
 
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 2;
+/// The format version this build writes (it also reads [`OLDEST_READ`]
+/// and later).
+pub const VERSION: u32 = 3;
+/// The oldest format version this build reads.
+pub const OLDEST_READ: u32 = 2;
 const MAGIC: &[u8; 8] = b"MMUSRSET";
 const HEADER_LEN: u64 = 64;
 
@@ -88,7 +97,8 @@ fn write_body(set: &UserSet, w: &mut impl Write) -> io::Result<()> {
     for m in set.alphabet.present {
         put(w, m)?;
     }
-    for c in &set.classes {
+    for (c, kind) in set.classes.iter().zip(&set.kinds) {
+        put(w, kind.word())?;
         put(w, c.n)?;
         put(w, u64::from(c.bits))?;
         put(w, u64::from(c.shift))?;
@@ -182,8 +192,9 @@ impl UserSet {
         if half(60) != crc32fast::hash(&h[..60]) {
             return Err(Error::HeaderChecksum);
         }
-        if half(8) != VERSION {
-            return Err(Error::Version { found: half(8) });
+        let version = half(8);
+        if !(OLDEST_READ..=VERSION).contains(&version) {
+            return Err(Error::Version { found: version });
         }
         if u64::from(half(12)) != HEADER_LEN || h[36..60].iter().any(|&b| b != 0) {
             return Err(Error::Corrupt { offset: 12, what: "header layout" });
@@ -202,7 +213,7 @@ impl UserSet {
         }
         let mut body =
             Body { r, crc: crc32fast::Hasher::new(), words_left: body_len / 8, pos: HEADER_LEN };
-        let set = read_body(&mut body)?;
+        let set = read_body(&mut body, version)?;
         if body.words_left != 0 {
             return Err(Error::Corrupt { offset: body.pos, what: "data after the end of the set" });
         }
@@ -306,7 +317,7 @@ impl<R: Read> Body<R> {
     }
 }
 
-fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
+fn read_body<R: Read>(b: &mut Body<R>, version: u32) -> Result<UserSet, Error> {
     let at = b.pos;
     let base = b.small(256, "code base above 256")?;
     let nclasses = b.small(65, "more than 65 coded lengths")?;
@@ -324,13 +335,28 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
             what: "coded lengths differ from the code base",
         });
     }
+    let anagram = Anagram::new(base);
     let mut classes = Vec::with_capacity(nclasses as usize);
+    let mut kinds = Vec::with_capacity(nclasses as usize);
     for len in 0..nclasses as usize {
+        let kind = if version >= 3 {
+            let at = b.pos;
+            CodeKind::from_word(b.word()?)
+                .ok_or(Error::Corrupt { offset: at, what: "unknown code kind" })?
+        } else {
+            CodeKind::Lex
+        };
         let at = b.pos;
         let n = b.word()?;
         let bits = b.small(63, "code width above 63")? as u32;
         let shift = b.small(63, "directory shift above 63")? as u32;
-        if bits != crate::set::class_bits(base, len) {
+        let Some(want) = kind_bits(base, &anagram, len, kind) else {
+            return Err(Error::Corrupt {
+                offset: at.saturating_sub(8),
+                what: "anagram code for a length that cannot have one",
+            });
+        };
+        if bits != want {
             return Err(Error::Corrupt {
                 offset: at + 8,
                 what: "code width differs from the name length",
@@ -346,6 +372,7 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
         };
         pef.validate().map_err(|what| Error::Corrupt { offset: at, what })?;
         classes.push(pef);
+        kinds.push(kind);
     }
     let at = b.pos;
     let n = b.word()?;
@@ -357,5 +384,5 @@ fn read_body<R: Read>(b: &mut Body<R>) -> Result<UserSet, Error> {
         data: b.words()?.into(),
     };
     fc.validate().map_err(|what| Error::Corrupt { offset: at, what })?;
-    Ok(UserSet { alphabet, base, classes, fc })
+    Ok(UserSet { alphabet, base, kinds, anagram, classes, fc })
 }

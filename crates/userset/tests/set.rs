@@ -200,10 +200,10 @@ fn corrupt_files_are_errors() {
         };
         assert!(ok, "flip at {pos}: {err}");
     }
-    // A well-formed header of another version: the previous format (1,
-    // separate chunk head and offset arrays) and a future one.
-    assert_eq!(userset::file::VERSION, 2);
-    for version in [1u8, 3] {
+    // A well-formed header of another version: an old format this build
+    // refuses (1, separate chunk head and offset arrays) and a future one.
+    assert_eq!(userset::file::VERSION, 3);
+    for version in [1u8, 4] {
         let mut other = bytes.clone();
         other[8] = version;
         let crc = crc_of(&other[..60]);
@@ -212,6 +212,35 @@ fn corrupt_files_are_errors() {
         assert!(matches!(err, Error::Version { found } if found == u32::from(version)), "{err}");
         assert!(err.to_string().contains("offset 8"), "{err}");
     }
+}
+
+/// A version 2 file (written before the anagram code existed, by the
+/// previous build of `mammoth userset build`) loads, answers, and saves as
+/// the current version.
+#[test]
+fn version_2_files_still_load() {
+    let old =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v2-small.uset")).unwrap();
+    assert_eq!(old[8], 2);
+    let set = UserSet::from_bytes(&old).unwrap();
+    let long = b"abcdefghijklmnopqrstuvwxyz0123456789-long-name";
+    for n in [&b"alice"[..], b"bob", b"carol", "zo\u{eb}".as_bytes(), long] {
+        assert!(set.contains(n), "{n:?}");
+    }
+    for n in [&b""[..], b"alic", b"bobb", b"zo", &long[1..]] {
+        assert!(!set.contains(n), "{n:?}");
+    }
+    assert_eq!(set.len(), 5);
+    let mut new = Vec::new();
+    set.write_to(&mut new).unwrap();
+    assert_eq!(u32::from_le_bytes(new[8..12].try_into().unwrap()), userset::file::VERSION);
+    assert_eq!(UserSet::from_bytes(&new).unwrap(), set);
+    // A version 2 body with a version 3 header is not a valid set.
+    let mut relabelled = old.clone();
+    relabelled[8] = 3;
+    let crc = crc_of(&relabelled[..60]);
+    relabelled[60..64].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(UserSet::from_bytes(&relabelled), Err(Error::Corrupt { .. })));
 }
 
 /// CRC-32 (IEEE), bit by bit: independent of the implementation under test.
