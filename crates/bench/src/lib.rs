@@ -5,6 +5,7 @@
 //! | module | measures | peer |
 //! |---|---|---|
 //! | [`hadoop`] | SequenceFile write/read throughput, MapFile and BloomMapFile lookups | real Hadoop through `interop/hadoop` |
+//! | [`userset`] | the 2011 username challenge: size, build, verify, lookups | `fst::Set` and a 2011-style sorted array |
 //!
 //! The crate is not published: it depends on peers (the `sequencefile`
 //! crate in its criterion bench, a JVM at run time) that the libraries must
@@ -23,3 +24,4 @@
 //! ```
 
 pub mod hadoop;
+pub mod userset;

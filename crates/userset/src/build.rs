@@ -510,3 +510,73 @@ pub fn check_file(
     )?;
     Ok(stats)
 }
+
+/// Names looked up per batch by [`check_reader`].
+const CHECK_BATCH: usize = 4096;
+
+/// Looks up every name read from `input` (one per line; `\r\n` and empty
+/// lines as [`build_file`] takes them) in batches, in input order, calling
+/// `each` with the name and whether it is present. Returns (names, present).
+/// Where [`check_file`] splits a file over threads, this streams anything,
+/// standard input included.
+///
+/// # Errors
+/// I/O errors of `input` or of `each`, and [`Error::NameTooLong`] naming the
+/// offset of a line over [`MAX_NAME_LEN`].
+pub fn check_reader(
+    set: &UserSet,
+    mut input: impl std::io::BufRead,
+    each: &mut dyn FnMut(&[u8], bool) -> std::io::Result<()>,
+) -> Result<(u64, u64), Error> {
+    let (mut names, mut present) = (0u64, 0u64);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    let mut answers = vec![false; CHECK_BATCH];
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut flush = |buf: &mut Vec<u8>, ends: &mut Vec<usize>| -> Result<(), Error> {
+        let mut refs = Vec::with_capacity(ends.len());
+        let mut start = 0;
+        for &e in ends.iter() {
+            refs.push(&buf[start..e]);
+            start = e;
+        }
+        set.contains_batch(&refs, &mut answers);
+        for (name, &found) in refs.iter().zip(&answers) {
+            names += 1;
+            present += u64::from(found);
+            each(name, found)?;
+        }
+        buf.clear();
+        ends.clear();
+        Ok(())
+    };
+    loop {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let mut name = line.as_slice();
+        if let [rest @ .., b'\n'] = name {
+            name = rest;
+        }
+        if let [rest @ .., b'\r'] = name {
+            name = rest;
+        }
+        if name.len() > MAX_NAME_LEN {
+            return Err(Error::NameTooLong { offset, len: name.len() });
+        }
+        offset += n as u64;
+        if name.is_empty() {
+            continue;
+        }
+        buf.extend_from_slice(name);
+        ends.push(buf.len());
+        if ends.len() == CHECK_BATCH {
+            flush(&mut buf, &mut ends)?;
+        }
+    }
+    flush(&mut buf, &mut ends)?;
+    Ok((names, present))
+}

@@ -332,6 +332,34 @@ fn realistic_name(rng: &mut SplitMix, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes `n` names of `kind` to `w`, one per line, calling `progress` with
+/// the count every 65,536 names; returns the generator's statistics and the
+/// bytes written.
+///
+/// # Errors
+/// Writing to `w`.
+pub fn write_lines(
+    kind: Kind,
+    n: u64,
+    mut w: impl std::io::Write,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<(GenStats, u64)> {
+    let mut bytes = 0u64;
+    let mut count = 0u64;
+    let stats = generate(kind, n, |name| {
+        w.write_all(name)?;
+        w.write_all(b"\n")?;
+        bytes += name.len() as u64 + 1;
+        count += 1;
+        if count.is_multiple_of(65_536) {
+            progress(count);
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
+    w.flush()?;
+    Ok((stats, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

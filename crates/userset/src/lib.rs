@@ -105,6 +105,8 @@ mod pef;
 mod set;
 mod words;
 
-pub use build::{BuildStats, CheckStats, Progress, build_file, check_file, for_each_line};
+pub use build::{
+    BuildStats, CheckStats, Progress, build_file, check_file, check_reader, for_each_line,
+};
 pub use error::Error;
 pub use set::{MAX_NAME_LEN, SetStats, UserSet};
