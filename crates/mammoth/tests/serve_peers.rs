@@ -203,6 +203,16 @@ fn listens_on_a_unix_socket_and_several_addresses() {
     let mut reply = [0u8; 8];
     u.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"STORED\r\n");
+    u.write_all(b"stats settings\r\n").unwrap();
+    let mut settings = Vec::new();
+    while !settings.ends_with(b"END\r\n") {
+        let mut chunk = [0u8; 4096];
+        let n = u.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed");
+        settings.extend_from_slice(&chunk[..n]);
+    }
+    let want = format!("STAT domain_socket {}\r\n", sock.display());
+    assert!(String::from_utf8_lossy(&settings).contains(&want), "{want}");
     // Every TCP address serves the same store, on the same port.
     let ports: Vec<&str> =
         serving[..serving.len() - 1].iter().map(|a| a.rsplit(':').next().unwrap()).collect();

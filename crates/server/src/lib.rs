@@ -249,6 +249,9 @@ pub async fn serve_listeners(
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     // One accepting task per listener, all feeding this loop.
     let (accepted_tx, mut accepted) = mpsc::channel::<(Socket, String)>(64);
+    if let Some(path) = listeners.iter().find_map(Listener::unix_path) {
+        let _ = shared.stats.domain_socket.set(path);
+    }
     let acceptors: Vec<_> = listeners
         .into_iter()
         .map(|listener| {

@@ -37,6 +37,16 @@ impl Listener {
         }
     }
 
+    /// The path of a unix socket (`None` for TCP or an unnamed socket).
+    pub(crate) fn unix_path(&self) -> Option<String> {
+        match self {
+            Listener::Tcp(_) => None,
+            Listener::Unix(l) => {
+                l.local_addr().ok()?.as_pathname().map(|p| p.display().to_string())
+            }
+        }
+    }
+
     /// Where it listens, for messages (`127.0.0.1:11211`, `unix:/run/m.sock`).
     pub fn local_name(&self) -> String {
         match self {

@@ -36,6 +36,8 @@ pub struct ServerStats {
     pub unwritable_closes: AtomicU64,
     /// The open connections (`stats conns`).
     pub(crate) conns: Conns,
+    /// The unix socket served, for `stats settings` (`domain_socket`).
+    pub(crate) domain_socket: std::sync::OnceLock<String>,
 }
 
 /// The open connections, for `stats conns`.
@@ -129,6 +131,7 @@ impl ServerStats {
             threads: AtomicU64::new(1),
             unwritable_closes: AtomicU64::new(0),
             conns: Conns::default(),
+            domain_socket: std::sync::OnceLock::new(),
         }
     }
 }
@@ -251,7 +254,10 @@ pub(crate) fn group(
         }
         b"settings" => {
             put("maxconns", config.max_connections.to_string());
-            put("domain_socket", "NULL".to_string());
+            put(
+                "domain_socket",
+                stats.domain_socket.get().cloned().unwrap_or_else(|| "NULL".into()),
+            );
             let budget = &store.config().memory;
             let maxbytes = if budget.is_limited() { budget.limit() } else { 0 };
             put("maxbytes", maxbytes.to_string());
