@@ -553,9 +553,19 @@ pub fn check_reader(
     };
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line)?;
+        // At most one name, its `\r\n` and one byte more: a line without an
+        // end is refused at that length, never buffered whole.
+        let limit = MAX_NAME_LEN as u64 + 3;
+        let n = std::io::BufRead::read_until(
+            &mut std::io::Read::take(&mut input, limit),
+            b'\n',
+            &mut line,
+        )?;
         if n == 0 {
             break;
+        }
+        if n as u64 == limit && line.last() != Some(&b'\n') {
+            return Err(Error::NameTooLong { offset, len: n });
         }
         let mut name = line.as_slice();
         if let [rest @ .., b'\n'] = name {

@@ -254,3 +254,33 @@ fn crc_of(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn check_reader_answers_in_order_and_refuses_an_endless_line_early() {
+    let names: Vec<&[u8]> = vec![b"alice", b"bob"];
+    let set = UserSet::from_names(names.iter().copied()).unwrap();
+    let mut seen = Vec::new();
+    let input = &b"bob\r\nnobody\n\nalice"[..];
+    let (n, present) = userset::check_reader(&set, input, &mut |name, found| {
+        seen.push((name.to_vec(), found));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((n, present), (3, 2));
+    assert_eq!(
+        seen,
+        [(b"bob".to_vec(), true), (b"nobody".to_vec(), false), (b"alice".to_vec(), true)]
+    );
+    // A 1 GiB line without an end: refused after MAX_NAME_LEN + 3 bytes
+    // (the reader is endless, so anything else would never return).
+    let endless = std::io::BufReader::new(std::io::repeat(b'x'));
+    let prefix = std::io::Cursor::new(b"alice\n".to_vec());
+    let input = std::io::Read::chain(prefix, endless);
+    match userset::check_reader(&set, input, &mut |_, _| Ok(())) {
+        Err(userset::Error::NameTooLong { offset, len }) => {
+            assert_eq!(offset, 6, "the endless line starts after alice");
+            assert!(len > userset::MAX_NAME_LEN, "{len}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
