@@ -25,7 +25,6 @@ pub(crate) enum Part {
 /// A failure as the stats show it.
 #[derive(Clone, Debug)]
 struct Failure {
-    part: Part,
     message: String,
     since: Instant,
 }
@@ -35,7 +34,8 @@ struct Failure {
 pub(crate) struct Health {
     log_failing: AtomicBool,
     engine_failing: AtomicBool,
-    last: Mutex<Option<Failure>>,
+    /// Each part's current failure (log, engine): set with its flag.
+    failures: Mutex<[Option<Failure>; 2]>,
     /// Writes refused because the store could not make them durable.
     pub(crate) refused: AtomicU64,
     /// Times a failure began.
@@ -43,6 +43,22 @@ pub(crate) struct Health {
     /// The store is closing: retrying threads give up (what the engine has
     /// not got stays in the commit log and is replayed on the next open).
     closing: AtomicBool,
+}
+
+impl Part {
+    fn index(self) -> usize {
+        match self {
+            Part::Log => 0,
+            Part::Engine => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Log => "commit log",
+            Part::Engine => "engine",
+        }
+    }
 }
 
 impl Health {
@@ -55,6 +71,9 @@ impl Health {
 
     /// `part`'s last attempt failed with `error`.
     pub(crate) fn failed(&self, part: Part, error: &dyn std::error::Error) {
+        if self.flag(part).load(Ordering::Acquire) {
+            return;
+        }
         // The whole chain: the OS's reason (no space left) is the cause.
         let mut message = error.to_string();
         let mut cause = error.source();
@@ -63,27 +82,18 @@ impl Health {
             message.push_str(&c.to_string());
             cause = c.source();
         }
+        tracing::error!(part = part.name(), error = %message, "writes cannot be made durable; refusing new writes until this clears");
+        lock(&self.failures)[part.index()] = Some(Failure { message, since: Instant::now() });
         if !self.flag(part).swap(true, Ordering::AcqRel) {
             self.episodes.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(?part, error = %message, "writes cannot be made durable; refusing new writes until this clears");
-            *lock(&self.last) = Some(Failure { part, message, since: Instant::now() });
         }
     }
 
     /// `part`'s last attempt succeeded.
     pub(crate) fn recovered(&self, part: Part) {
         if self.flag(part).swap(false, Ordering::AcqRel) {
-            let lasted = lock(&self.last).take().map(|f| f.since.elapsed());
-            tracing::warn!(?part, ?lasted, "writes are durable again");
-            // The other part may still be failing; keep its story.
-            if self.failing() {
-                let other = if part == Part::Log { Part::Engine } else { Part::Log };
-                *lock(&self.last) = Some(Failure {
-                    part: other,
-                    message: "still failing".into(),
-                    since: Instant::now(),
-                });
-            }
+            let lasted = lock(&self.failures)[part.index()].take().map(|f| f.since.elapsed());
+            tracing::warn!(part = part.name(), ?lasted, "writes are durable again");
         }
     }
 
@@ -102,15 +112,15 @@ impl Health {
         self.log_failing.load(Ordering::Acquire) || self.engine_failing.load(Ordering::Acquire)
     }
 
-    /// What failed, why, and for how long (for `stats`).
+    /// What fails, why, and for how long (the longest-failing part; for
+    /// `stats`); `None` while writes can be made durable.
     pub(crate) fn describe(&self) -> Option<(String, Duration)> {
-        let last = lock(&self.last);
-        let f = last.as_ref()?;
-        let part = match f.part {
-            Part::Log => "commit log",
-            Part::Engine => "engine",
-        };
-        Some((format!("{part}: {}", f.message), f.since.elapsed()))
+        let failures = lock(&self.failures);
+        [Part::Log, Part::Engine]
+            .into_iter()
+            .filter_map(|p| failures[p.index()].as_ref().map(|f| (p, f)))
+            .max_by_key(|(_, f)| f.since.elapsed())
+            .map(|(p, f)| (format!("{}: {}", p.name(), f.message), f.since.elapsed()))
     }
 }
 
@@ -131,6 +141,8 @@ mod tests {
         assert!(h.describe().unwrap().0.contains("No space left"));
         h.recovered(Part::Log);
         assert!(h.failing(), "the engine still fails");
+        let (why, _) = h.describe().unwrap();
+        assert!(why.starts_with("engine: ") && why.contains("No space left"), "{why}");
         h.recovered(Part::Engine);
         assert!(!h.failing());
         assert!(h.describe().is_none());
