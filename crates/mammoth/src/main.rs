@@ -15,6 +15,7 @@ mod records;
 mod seq;
 mod serve;
 mod tap;
+mod tls;
 mod ui;
 mod userset;
 

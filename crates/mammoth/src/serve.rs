@@ -25,9 +25,11 @@ pub(crate) struct ServeArgs {
     /// Directory for the store (created if missing).
     #[arg(long, default_value = "./data")]
     dir: PathBuf,
-    /// Addresses to listen on, IPv4 or IPv6 (repeatable, or comma-separated).
-    #[arg(short = 'l', long, default_value = "127.0.0.1", value_delimiter = ',')]
-    listen: Vec<std::net::IpAddr>,
+    /// Addresses to listen on, IPv4 or IPv6, each with its own port or on
+    /// --port (`127.0.0.1`, `[::1]:11300`; repeatable, or comma-separated).
+    /// With --tls-cert every one speaks TLS but those written `notls:ADDR`.
+    #[arg(short = 'l', long, default_value = "127.0.0.1", value_delimiter = ',', value_parser = parse_listen)]
+    listen: Vec<ListenAddr>,
     /// TCP port (0 picks a free one; the address is printed).
     #[arg(short, long, default_value_t = 11211)]
     port: u16,
@@ -46,6 +48,8 @@ pub(crate) struct ServeArgs {
     /// be made durable).
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<SocketAddr>,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
     /// Storage engine.
     #[arg(long, value_enum, default_value_t = Backend::Fjall)]
     backend: Backend,
@@ -129,6 +133,31 @@ pub(crate) struct ServeArgs {
     low_watermark: u8,
 }
 
+/// One `-l` address: an IP with its own port or none (then --port's);
+/// `notls:` keeps it plain when TLS is on.
+#[derive(Clone, Copy, Debug)]
+struct ListenAddr {
+    ip: std::net::IpAddr,
+    port: Option<u16>,
+    plain: bool,
+}
+
+fn parse_listen(text: &str) -> Result<ListenAddr, String> {
+    let (plain, addr) = match text.strip_prefix("notls:") {
+        Some(addr) => (true, addr),
+        None => (false, text),
+    };
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(ListenAddr { ip: a.ip(), port: Some(a.port()), plain });
+    }
+    let ip = addr.parse().map_err(|_| {
+        format!(
+            "{addr:?} is not an IPv4 or IPv6 address (with a port: 127.0.0.1:11211, [::1]:11211)"
+        )
+    })?;
+    Ok(ListenAddr { ip, port: None, plain })
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum EvictionArg {
     /// Eject values of items already on disk; read them back on demand.
@@ -191,7 +220,8 @@ enum DurabilityArg {
     WriteBehind,
 }
 
-pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+/// The store settings every bucket is opened with.
+fn store_template(args: &ServeArgs) -> Result<store::Config> {
     let mut template = store::Config::new(&args.dir);
     template.backend = match args.backend {
         Backend::Fjall => store::BackendKind::Fjall,
@@ -212,6 +242,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     // the OS page cache.
     template.engine_cache_bytes = (memory.limit() / 8).clamp(8 << 20, store::DEFAULT_ENGINE_CACHE);
     template.memory = std::sync::Arc::new(memory);
+    Ok(template)
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let template = store_template(args)?;
     let users = match &args.users {
         Some(path) => Some(server::Users::load(path)?),
         None => None,
@@ -259,8 +294,15 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let tls = args.tls.load()?;
+    if tls.is_none() && args.listen.iter().any(|l| l.plain) {
+        bail!("`-l notls:ADDR` is for use with --tls-cert");
+    }
     let served = runtime.block_on(async {
-        let listeners = listeners(args).await?;
+        let listeners = listeners(args, tls.as_ref()).await?;
+        if let Some(tls) = &tls {
+            crate::tls::reload_on_sighup(std::sync::Arc::clone(tls))?;
+        }
         let http = http_listener(args).await?;
         let local =
             listeners.iter().map(server::Listener::local_name).collect::<Vec<_>>().join(", ");
@@ -302,19 +344,28 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     }
 }
 
-/// Binds every TCP address on the port (all on the same one; with port 0,
-/// the port the first got) and the unix socket.
-async fn listeners(args: &ServeArgs) -> Result<Vec<server::Listener>> {
+/// Binds every TCP address on its port or --port (with --port 0, the
+/// port the first got), with TLS when `tls` is given, and the unix socket
+/// (always plain, as in memcached).
+async fn listeners(
+    args: &ServeArgs,
+    tls: Option<&std::sync::Arc<server::Tls>>,
+) -> Result<Vec<server::Listener>> {
     let mut out = Vec::new();
     let mut port = args.port;
     if !args.no_tcp {
-        for ip in &args.listen {
-            let addr = SocketAddr::new(*ip, port);
+        for listen in &args.listen {
+            let addr = SocketAddr::new(listen.ip, listen.port.unwrap_or(port));
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
-            port = l.local_addr()?.port();
-            out.push(server::Listener::Tcp(l));
+            if listen.port.is_none() {
+                port = l.local_addr()?.port();
+            }
+            out.push(match tls.filter(|_| !listen.plain) {
+                Some(tls) => server::Listener::Tls(l, std::sync::Arc::clone(tls)),
+                None => server::Listener::Tcp(l),
+            });
         }
     }
     if let Some(path) = &args.unix_socket {

@@ -8,5 +8,6 @@ mod serve_crash;
 mod serve_memory;
 mod serve_peers;
 mod serve_support;
+mod serve_tls;
 mod tap_e2e;
 mod userset_cli;

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use memcache::binary::{Command, Limits, NO_AUTO_CREATE, Reply, Request, RequestDecoder, Status};
 use memcache::text::{Protocol, TextDecoder, TextLimits};
 use store::{Counter, OpError, Store, Write};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Shared;
 use crate::out::Out;
@@ -128,7 +128,11 @@ impl Conn<'_> {
             }
             self.flush(&mut socket).await?;
             match next {
-                Next::Close => return Ok(()),
+                Next::Close => {
+                    // TLS: close_notify, so the client sees a clean end.
+                    let _ = socket.shutdown().await;
+                    return Ok(());
+                }
                 Next::Tap(connect, opaque) => {
                     let store = self.store.clone();
                     let rest = std::mem::take(&mut input);

@@ -225,6 +225,14 @@ pub(crate) fn metrics(shared: &Shared) -> String {
         "counter",
         s.unwritable_closes.load(Ordering::Relaxed).to_string(),
     );
+    if s.tls.get().is_some() {
+        one(
+            "mammoth_tls_handshake_errors_total",
+            "TLS connections whose handshake failed or timed out.",
+            "counter",
+            s.ssl_handshake_errors.load(Ordering::Relaxed).to_string(),
+        );
+    }
     let buckets: Vec<(String, std::collections::HashMap<String, String>)> = shared
         .buckets
         .iter()

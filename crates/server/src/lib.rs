@@ -58,6 +58,7 @@ mod stats;
 pub mod systemd;
 mod tap;
 mod text;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -69,8 +70,9 @@ use tokio::sync::{Semaphore, mpsc};
 
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
 pub use crate::socket::Listener;
-use crate::socket::Socket;
+use crate::socket::{Accepted, Socket};
 pub use crate::stats::{ServerStats, Traffic};
+pub use crate::tls::{ClientAuth, MinVersion, Tls, TlsError, TlsSettings};
 pub use memcache::sasl::{Users, UsersError, valid_bucket_name};
 
 /// Server settings.
@@ -177,11 +179,33 @@ impl Drop for WorkerPool {
 }
 
 /// Tells a connection past the limit so, as memcached does, and closes it
-/// (the socket is new: its send buffer takes the line without blocking).
-fn reject(socket: &Socket, peer: &str, stats: &ServerStats) {
+/// (the socket is new: its send buffer takes the line without blocking). A
+/// TLS client is closed without a word: a plain-text line would only break
+/// its handshake, and a handshake per refusal is what a flood should not
+/// cost.
+fn reject(accepted: &Accepted, stats: &ServerStats) {
     stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(%peer, "too many open connections; refused");
-    let _ = socket.try_write(b"ERROR Too many open connections\r\n");
+    tracing::warn!(peer = %accepted.peer, "too many open connections; refused");
+    if accepted.tls.is_none() {
+        let _ = accepted.socket.try_write(b"ERROR Too many open connections\r\n");
+    }
+}
+
+/// Serves one accepted connection on the current runtime: the TLS
+/// handshake first when its listener asks for one.
+async fn serve_accepted(socket: Socket, peer: String, tls: Option<Arc<Tls>>, shared: &Arc<Shared>) {
+    let socket = match tls {
+        None => socket,
+        Some(tls) => match socket.handshake(&tls).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                shared.stats.ssl_handshake_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, error = &e as &dyn std::error::Error, "TLS handshake failed");
+                return;
+            }
+        },
+    };
+    conn::serve(socket, peer, shared).await;
 }
 
 /// State shared by every connection.
@@ -222,9 +246,9 @@ pub async fn run_on(
     serve_listeners(vec![Listener::Tcp(listener)], None, config, buckets, shutdown, workers).await;
 }
 
-/// Like [`run_on`] on several listeners at once (TCP addresses and unix
-/// sockets), all under one connection limit, and with `http`, the HTTP
-/// listener (`/metrics` in the Prometheus format, `/healthz`).
+/// Like [`run_on`] on several listeners at once (TCP addresses, TLS over
+/// TCP and unix sockets), all under one connection limit, and with `http`,
+/// the HTTP listener (`/metrics` in the Prometheus format, `/healthz`).
 pub async fn serve_listeners(
     listeners: Vec<Listener>,
     http: Option<TcpListener>,
@@ -248,9 +272,12 @@ pub async fn serve_listeners(
     // Every connection task holds a clone; `recv` returns once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     // One accepting task per listener, all feeding this loop.
-    let (accepted_tx, mut accepted) = mpsc::channel::<(Socket, String)>(64);
+    let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
     if let Some(path) = listeners.iter().find_map(Listener::unix_path) {
         let _ = shared.stats.domain_socket.set(path);
+    }
+    if let Some(tls) = listeners.iter().find_map(Listener::tls) {
+        let _ = shared.stats.tls.set(Arc::clone(tls));
     }
     let acceptors: Vec<_> = listeners
         .into_iter()
@@ -278,22 +305,23 @@ pub async fn serve_listeners(
     tokio::pin!(shutdown);
     let mut next_worker = 0;
     loop {
-        let (socket, peer) = tokio::select! {
+        let next = tokio::select! {
             next = accepted.recv() => match next {
-                Some(pair) => pair,
+                Some(next) => next,
                 None => break,
             },
             () = &mut shutdown => break,
         };
         let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            reject(&socket, &peer, &shared.stats);
+            reject(&next, &shared.stats);
             continue;
         };
+        let Accepted { socket, peer, tls } = next;
         let shared = Arc::clone(&shared);
         let done = done_tx.clone();
         if workers.is_empty() {
             tokio::spawn(async move {
-                conn::serve(socket, peer, &shared).await;
+                serve_accepted(socket, peer, tls, &shared).await;
                 drop(permit);
                 drop(done);
             });
@@ -311,7 +339,7 @@ pub async fn serve_listeners(
         next_worker = (next_worker + 1) % workers.len();
         workers[next_worker].spawn(async move {
             match socket.into_tokio() {
-                Ok(socket) => conn::serve(socket, peer, &shared).await,
+                Ok(socket) => serve_accepted(socket, peer, tls, &shared).await,
                 Err(e) => tracing::warn!(%peer, error = &e as &dyn std::error::Error, "worker could not take the connection"),
             }
             drop(permit);

@@ -56,14 +56,15 @@ impl Out {
         }
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, and flushes `w` (a no-op for a socket; TLS
+    /// sends the records it still holds).
     pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
         if self.queue.is_empty() {
             if !self.buf.is_empty() {
                 w.write_all(&self.buf).await?;
                 self.buf.clear();
             }
-            return Ok(());
+            return w.flush().await;
         }
         self.seal();
         let mut first = 0;
@@ -89,6 +90,6 @@ impl Out {
         self.queued_len = 0;
         // Reuse the buffer's allocation when nothing else holds it.
         self.buf.reserve(4096);
-        Ok(())
+        w.flush().await
     }
 }

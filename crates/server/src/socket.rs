@@ -1,13 +1,21 @@
-//! What a client connects through: TCP on any number of addresses, or a
-//! unix-domain socket (memcached's `-l` and `-s`). One [`Socket`] type lets
-//! the connection, its replies and the TAP producer ignore the difference.
+//! What a client connects through: TCP on any number of addresses, TLS
+//! over TCP, or a unix-domain socket (memcached's `-l`, `-Z` and `-s`). One
+//! [`Socket`] type lets the connection, its replies and the TAP producer
+//! ignore the difference.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::tls::Tls;
+
+/// How long a new TLS connection may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A listening socket.
 #[derive(Debug)]
@@ -16,31 +24,50 @@ pub enum Listener {
     Tcp(TcpListener),
     /// A unix-domain socket.
     Unix(UnixListener),
+    /// TCP on one address whose clients speak TLS.
+    Tls(TcpListener, Arc<Tls>),
+}
+
+/// A connection just accepted: its TLS handshake, if any, is still to come
+/// (on the worker that will serve it, so that a slow client delays no one).
+pub(crate) struct Accepted {
+    pub(crate) socket: Socket,
+    pub(crate) peer: String,
+    pub(crate) tls: Option<Arc<Tls>>,
 }
 
 impl Listener {
-    /// The next connection and a name for its peer.
-    pub(crate) async fn accept(&self) -> io::Result<(Socket, String)> {
+    /// The next connection.
+    pub(crate) async fn accept(&self) -> io::Result<Accepted> {
+        let tcp = |(s, peer): (TcpStream, std::net::SocketAddr), tls: Option<&Arc<Tls>>| {
+            let _ = s.set_nodelay(true);
+            Accepted { socket: Socket::Tcp(s), peer: peer.to_string(), tls: tls.cloned() }
+        };
         match self {
-            Listener::Tcp(l) => {
-                let (s, peer) = l.accept().await?;
-                let _ = s.set_nodelay(true);
-                Ok((Socket::Tcp(s), peer.to_string()))
-            }
+            Listener::Tcp(l) => Ok(tcp(l.accept().await?, None)),
+            Listener::Tls(l, tls) => Ok(tcp(l.accept().await?, Some(tls))),
             Listener::Unix(l) => {
                 let (s, peer) = l.accept().await?;
-                let name = peer
+                let peer = peer
                     .as_pathname()
                     .map_or_else(|| "unix".to_owned(), |p| format!("unix:{}", p.display()));
-                Ok((Socket::Unix(s), name))
+                Ok(Accepted { socket: Socket::Unix(s), peer, tls: None })
             }
+        }
+    }
+
+    /// The TLS settings of a TLS listener.
+    pub(crate) fn tls(&self) -> Option<&Arc<Tls>> {
+        match self {
+            Listener::Tls(_, tls) => Some(tls),
+            Listener::Tcp(_) | Listener::Unix(_) => None,
         }
     }
 
     /// The path of a unix socket (`None` for TCP or an unnamed socket).
     pub(crate) fn unix_path(&self) -> Option<String> {
         match self {
-            Listener::Tcp(_) => None,
+            Listener::Tcp(_) | Listener::Tls(..) => None,
             Listener::Unix(l) => {
                 l.local_addr().ok()?.as_pathname().map(|p| p.display().to_string())
             }
@@ -51,6 +78,9 @@ impl Listener {
     pub fn local_name(&self) -> String {
         match self {
             Listener::Tcp(l) => l.local_addr().map_or_else(|_| "tcp".into(), |a| a.to_string()),
+            Listener::Tls(l, _) => {
+                l.local_addr().map_or_else(|_| "tls".into(), |a| format!("{a} (TLS)"))
+            }
             Listener::Unix(l) => l
                 .local_addr()
                 .ok()
@@ -65,14 +95,21 @@ impl Listener {
 pub(crate) enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+fn not_after_handshake() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "not possible once TLS is set up")
 }
 
 impl Socket {
-    /// The socket detached from this runtime, to hand to a worker's.
+    /// The socket detached from this runtime, to hand to a worker's (before
+    /// any TLS handshake).
     pub(crate) fn into_std(self) -> io::Result<StdSocket> {
         Ok(match self {
             Socket::Tcp(s) => StdSocket::Tcp(s.into_std()?),
             Socket::Unix(s) => StdSocket::Unix(s.into_std()?),
+            Socket::Tls(_) => return Err(not_after_handshake()),
         })
     }
 
@@ -81,6 +118,18 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.try_write(bytes),
             Socket::Unix(s) => s.try_write(bytes),
+            Socket::Tls(_) => Err(not_after_handshake()),
+        }
+    }
+
+    /// Runs the server side of the TLS handshake on a fresh TCP socket,
+    /// within [`HANDSHAKE_TIMEOUT`].
+    pub(crate) async fn handshake(self, tls: &Tls) -> io::Result<Socket> {
+        let Socket::Tcp(tcp) = self else { return Err(not_after_handshake()) };
+        let accept = tls.acceptor().accept(tcp);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+            Ok(stream) => Ok(Socket::Tls(Box::new(stream?))),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
         }
     }
 
@@ -95,6 +144,10 @@ impl Socket {
             }
             Socket::Unix(s) => {
                 let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Socket::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
                 (Box::new(r), Box::new(w))
             }
         }
@@ -126,6 +179,7 @@ impl AsyncRead for Socket {
         match self.get_mut() {
             Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Socket::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -139,6 +193,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Socket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Socket::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -150,6 +205,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Socket::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Socket::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -161,6 +217,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
             Socket::Unix(s) => Pin::new(s).poll_flush(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -168,6 +225,7 @@ impl AsyncWrite for Socket {
         match self.get_mut() {
             Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Socket::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -36,8 +36,12 @@ pub struct ServerStats {
     pub unwritable_closes: AtomicU64,
     /// The open connections (`stats conns`).
     pub(crate) conns: Conns,
+    /// TLS connections whose handshake failed or timed out.
+    pub ssl_handshake_errors: AtomicU64,
     /// The unix socket served, for `stats settings` (`domain_socket`).
     pub(crate) domain_socket: std::sync::OnceLock<String>,
+    /// The TLS settings served, for `stats settings` and `refresh_certs`.
+    pub(crate) tls: std::sync::OnceLock<Arc<crate::Tls>>,
 }
 
 /// The open connections, for `stats conns`.
@@ -131,7 +135,9 @@ impl ServerStats {
             threads: AtomicU64::new(1),
             unwritable_closes: AtomicU64::new(0),
             conns: Conns::default(),
+            ssl_handshake_errors: AtomicU64::new(0),
             domain_socket: std::sync::OnceLock::new(),
+            tls: std::sync::OnceLock::new(),
         }
     }
 }
@@ -168,6 +174,7 @@ impl ServerStats {
             &self.auth_errors,
             &self.durable_waits,
             &self.unwritable_closes,
+            &self.ssl_handshake_errors,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -213,6 +220,10 @@ pub(crate) fn group(
             put("auth_errors", load(&stats.auth_errors));
             put("durable_waits", load(&stats.durable_waits));
             put("unwritable_closes", load(&stats.unwritable_closes));
+            if let Some(tls) = stats.tls.get() {
+                put("ssl_handshake_errors", load(&stats.ssl_handshake_errors));
+                put("time_since_server_cert_refresh", tls.since_refresh().as_secs().to_string());
+            }
             let store_stats = store.stats();
             let wanted = [
                 "limit_maxbytes",
@@ -252,31 +263,7 @@ pub(crate) fn group(
                 }
             }
         }
-        b"settings" => {
-            put("maxconns", config.max_connections.to_string());
-            put(
-                "domain_socket",
-                stats.domain_socket.get().cloned().unwrap_or_else(|| "NULL".into()),
-            );
-            let budget = &store.config().memory;
-            let maxbytes = if budget.is_limited() { budget.limit() } else { 0 };
-            put("maxbytes", maxbytes.to_string());
-            // memcached's meaning: "on" when memory can be freed at the
-            // limit (here by ejecting values), "off" under -M.
-            let evicts = budget.eviction() != store::Eviction::None;
-            put("evictions", if evicts { "on" } else { "off" }.to_string());
-            put("item_eviction_policy", budget.eviction().policy_name().to_string());
-            put("cas_enabled", "yes".to_string());
-            put("flush_enabled", "yes".to_string());
-            put("item_size_max", config.max_value_len.to_string());
-            // memcached's names: with SASL required it binds binary only.
-            let protocol = if config.require_auth { "binary" } else { "auto-negotiate" };
-            put("binding_protocol", protocol.to_string());
-            put("idle_timeout", config.idle_timeout.map_or(0, |d| d.as_secs()).to_string());
-            put("sasl_enabled", if config.require_auth { "yes" } else { "no" }.to_string());
-            put("backend", store.config().backend.name().to_string());
-            put("durability", store.config().durability.name().to_string());
-        }
+        b"settings" => out = settings(stats, config, store),
         b"engine" => out = store.stats(),
         b"conns" => out = stats.conns.render(stats),
         b"reset" | b"detail on" | b"detail off" | b"sizes" => {}
@@ -286,4 +273,41 @@ pub(crate) fn group(
         _ => return None,
     }
     Some(out)
+}
+
+/// `stats settings`: the configuration, in memcached's names where it has
+/// them.
+fn settings(stats: &ServerStats, config: &Config, store: &Store) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
+    put("maxconns", config.max_connections.to_string());
+    put("domain_socket", stats.domain_socket.get().cloned().unwrap_or_else(|| "NULL".into()));
+    let budget = &store.config().memory;
+    let maxbytes = if budget.is_limited() { budget.limit() } else { 0 };
+    put("maxbytes", maxbytes.to_string());
+    // memcached's meaning: "on" when memory can be freed at the
+    // limit (here by ejecting values), "off" under -M.
+    let evicts = budget.eviction() != store::Eviction::None;
+    put("evictions", if evicts { "on" } else { "off" }.to_string());
+    put("item_eviction_policy", budget.eviction().policy_name().to_string());
+    put("cas_enabled", "yes".to_string());
+    put("flush_enabled", "yes".to_string());
+    put("item_size_max", config.max_value_len.to_string());
+    // memcached's names: with SASL required it binds binary only.
+    let protocol = if config.require_auth { "binary" } else { "auto-negotiate" };
+    put("binding_protocol", protocol.to_string());
+    put("idle_timeout", config.idle_timeout.map_or(0, |d| d.as_secs()).to_string());
+    put("sasl_enabled", if config.require_auth { "yes" } else { "no" }.to_string());
+    put("ssl_enabled", if stats.tls.get().is_some() { "yes" } else { "no" }.to_string());
+    if let Some(tls) = stats.tls.get() {
+        let s = tls.settings();
+        put("ssl_chain_cert", s.cert.display().to_string());
+        put("ssl_key", s.key_path().display().to_string());
+        put("ssl_verify_mode", s.client_auth.memcached_mode().to_string());
+        put("ssl_ca_cert", s.ca.as_ref().map_or("NULL".into(), |p| p.display().to_string()));
+        put("ssl_min_version", s.min_version.name().to_string());
+    }
+    put("backend", store.config().backend.name().to_string());
+    put("durability", store.config().durability.name().to_string());
+    out
 }

@@ -112,6 +112,21 @@ impl Conn<'_> {
                 reply.line(&mut self.out.buf, Line::Ok);
             }
             TextRequest::Quit => return Next::Close,
+            TextRequest::RefreshCerts { .. } => match self.shared.stats.tls.get() {
+                None => {
+                    reply.server_error(&mut self.out.buf, "TLS is not enabled");
+                }
+                Some(tls) => match tls.reload() {
+                    Ok(()) => {
+                        tracing::info!(peer = %self.peer, "TLS certificates read again");
+                        reply.line(&mut self.out.buf, Line::Ok);
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, error = &e as &dyn std::error::Error, "refresh_certs failed; the old certificates stay");
+                        reply.server_error(&mut self.out.buf, &crate::tls::chain(&e));
+                    }
+                },
+            },
             TextRequest::MetaGet(m) => self.meta_get(&m),
             TextRequest::MetaSet(m) => self.meta_set(&m),
             TextRequest::MetaDelete(m) => self.meta_delete(&m),

@@ -8,3 +8,4 @@ mod protocol;
 mod rust_client;
 mod tap;
 mod text;
+mod tls;

@@ -77,6 +77,11 @@ pub enum TextRequest {
     },
     /// `quit`: close without a reply.
     Quit,
+    /// `refresh_certs [noreply]`: read the TLS certificates again; `OK`.
+    RefreshCerts {
+        /// Suppress the reply.
+        noreply: bool,
+    },
     /// `mg`.
     MetaGet(MetaGet),
     /// `ms`.
@@ -139,7 +144,8 @@ impl TextRequest {
             | TextRequest::Touch { noreply, .. }
             | TextRequest::FlushAll { noreply, .. }
             | TextRequest::Verbosity { noreply, .. }
-            | TextRequest::CacheMemlimit { noreply, .. } => *noreply,
+            | TextRequest::CacheMemlimit { noreply, .. }
+            | TextRequest::RefreshCerts { noreply } => *noreply,
             _ => false,
         };
         Reply { noreply }
@@ -398,6 +404,17 @@ fn parse_classic(
             }
             done(TextRequest::FlushAll { delay, noreply })
         }
+        _ => parse_admin(line, t, slice),
+    }
+}
+
+/// The commands that administer the server rather than items: `stats`,
+/// `verbosity`, `cache_memlimit`, `refresh_certs`, `version`, `quit`.
+fn parse_admin(line: &[u8], t: &Tokens<'_>, slice: Slicer<'_>) -> Result<Parsed, TextError> {
+    let done = |r| Ok(Parsed::Request(r, 0));
+    let n = t.ntokens;
+    let want = |ok: bool| if ok { Ok(()) } else { Err(err(TextErrorKind::UnknownCommand)) };
+    match t.get(0) {
         b"verbosity" => {
             want(n == 3 || n == 4)?;
             let noreply = t.noreply();
@@ -419,6 +436,14 @@ fn parse_classic(
         }
         b"version" => done(TextRequest::Version),
         b"quit" => done(TextRequest::Quit),
+        b"refresh_certs" => {
+            want(n == 2 || n == 3)?;
+            let noreply = t.noreply();
+            if n == 3 && !noreply {
+                return Err(err(TextErrorKind::BadFormat));
+            }
+            done(TextRequest::RefreshCerts { noreply })
+        }
         _ => Err(err(TextErrorKind::UnknownCommand)),
     }
 }

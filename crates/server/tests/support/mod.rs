@@ -24,12 +24,35 @@ impl TestServer {
         server
     }
 
+    /// A server whose one listener speaks TLS.
+    #[allow(dead_code, reason = "only some test binaries use TLS")]
+    pub(crate) fn start_tls(
+        config: server::Config,
+        tls: std::sync::Arc<server::Tls>,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store_config = store::Config::new(dir.path());
+        let mut server = Self::spawn(dir.path(), &store_config, config, None, Some(tls));
+        server.dir = Some(dir);
+        server
+    }
+
     /// A server over the stores in `dir` (which outlives it: restart tests).
     pub(crate) fn start_in(
         dir: &std::path::Path,
         store_config: &store::Config,
         config: server::Config,
         users: Option<server::Users>,
+    ) -> TestServer {
+        Self::spawn(dir, store_config, config, users, None)
+    }
+
+    fn spawn(
+        dir: &std::path::Path,
+        store_config: &store::Config,
+        config: server::Config,
+        users: Option<server::Users>,
+        tls: Option<std::sync::Arc<server::Tls>>,
     ) -> TestServer {
         let buckets = server::Buckets::open(dir, store_config, users).unwrap();
         let check = buckets.default_store().clone();
@@ -44,8 +67,13 @@ impl TestServer {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                server::run_on(
-                    listener,
+                let listener = match tls {
+                    Some(tls) => server::Listener::Tls(listener, tls),
+                    None => server::Listener::Tcp(listener),
+                };
+                server::serve_listeners(
+                    vec![listener],
+                    None,
                     config,
                     buckets,
                     async {
