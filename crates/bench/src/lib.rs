@@ -5,6 +5,7 @@
 //! | module | measures | peer |
 //! |---|---|---|
 //! | [`hadoop`] | SequenceFile write/read throughput, MapFile and BloomMapFile lookups | real Hadoop through `interop/hadoop` |
+//! | [`load`] | a server's throughput and latency, one request in flight per connection, memcached text or RESP, TCP or TLS | the same driver against memcached or Redis |
 //! | [`userset`] | the 2011 username challenge: size, build, verify, lookups | `fst::Set` and a 2011-style sorted array |
 //!
 //! The crate is not published: it depends on peers (the `sequencefile`
@@ -24,4 +25,5 @@
 //! ```
 
 pub mod hadoop;
+pub mod load;
 pub mod userset;

@@ -27,6 +27,47 @@ pub(crate) enum BenchCommand {
     /// plain map must search). The lookup keys come from a fixed generator
     /// shared with the Java side.
     Map(MapBenchArgs),
+    /// A server's throughput and latency under a closed-loop load.
+    ///
+    /// N connections each send a request, wait for its reply and send the
+    /// next, for --secs seconds; prints ops/s, error replies and the
+    /// p50/p99/p99.9/max latency on one line. Speaks memcached's text
+    /// protocol or Redis's RESP, over TCP or TLS, so that mammoth, memcached
+    /// and Redis are measured by the same client. `{key}` in the command is
+    /// a random key number below --keys, `{value}` a --value-len value,
+    /// `{len}` its length; a text storage command (`set k 0 0 {len}`) sends
+    /// the value as its data block. Examples: `get k{key}`; `set k{key} 0 0
+    /// {len}`; with --resp, `SET k{key} {value}`, `EVALSHA SHA 1 k{key}`.
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct LoadArgs {
+    /// The server.
+    #[arg(long, default_value = "127.0.0.1:11211")]
+    addr: std::net::SocketAddr,
+    /// Speak RESP (Redis) instead of memcached's text protocol.
+    #[arg(long)]
+    resp: bool,
+    /// Speak TLS, trusting the CA certificates in this PEM file (the name
+    /// checked is `localhost` on loopback, else the address).
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+    /// Connections, one request in flight each.
+    #[arg(short = 'c', long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Bytes of `{value}`.
+    #[arg(long, default_value_t = 100)]
+    value_len: usize,
+    /// The request and its arguments (default: `get k{key}`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +132,7 @@ pub(crate) struct SeqBenchArgs {
 pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let mut log = |s: &str| eprintln!("{s}");
     let table = match cmd {
+        BenchCommand::Load(a) => return load(a),
         BenchCommand::Seq(a) => hadoop::seq(
             &SeqBench {
                 records: a.records,
@@ -115,5 +157,29 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode> {
         )?,
     };
     print!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(a: LoadArgs) -> Result<ExitCode> {
+    use mammoth_bench::load::{self, Load, Protocol};
+    if !(a.secs > 0.0 && a.secs < 1e6) {
+        anyhow::bail!("--secs must be a positive number of seconds");
+    }
+    let protocol = if a.resp { Protocol::Resp } else { Protocol::Text };
+    let mut spec = Load::new(a.addr, protocol);
+    spec.tls_ca = a.tls_ca;
+    spec.connections = a.connections;
+    spec.duration = std::time::Duration::from_secs_f64(a.secs);
+    spec.keys = a.keys;
+    spec.value_len = a.value_len;
+    if !a.command.is_empty() {
+        spec.command = a.command;
+    } else if a.resp {
+        spec.command = vec!["GET".into(), "k{key}".into()];
+    } else {
+        spec.command = vec!["get".into(), "k{key}".into()];
+    }
+    let report = load::run(&spec)?;
+    println!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -188,3 +188,27 @@ fn bad_tls_flags_are_refused_at_start() {
     let err = run(&["--tls-cert", cert]);
     assert!(err.contains("no usable PEM private key in"), "{err}");
 }
+
+/// `mammoth bench load` (the driver of scripts/bench-tls) measures a real
+/// server and reports error replies apart.
+#[test]
+fn bench_load_reports_throughput_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = crate::serve_support::start(dir.path(), &[]);
+    let addr = format!("127.0.0.1:{}", served.port);
+    let load = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+            .args(["bench", "load", "--addr", &addr, "--secs", "0.5", "-c", "2"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sets = load(&["--keys", "10", "set", "k{key}", "0", "0", "{len}"]);
+    assert!(sets.contains(" ops/s, 0 errors, p50 "), "{sets}");
+    let ops: f64 = sets.split(' ').next().unwrap().parse().unwrap();
+    assert!(ops > 0.0, "{sets}");
+    let bad = load(&["incr", "k{key}", "1"]);
+    assert!(bad.contains("first error: CLIENT_ERROR"), "a non-numeric value: {bad}");
+}
