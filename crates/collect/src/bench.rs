@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use memcache::binary::{Batch, Limits, Opcode, ResponseDecoder, read_batch_replies};
-use tap::Endpoint;
+use tap::{Endpoint, Stream, Transport as _};
 
 use crate::collector::{Collector, Config};
 use crate::format::Format;
@@ -89,7 +89,7 @@ pub fn get_many(endpoint: &Endpoint, keys: &[String]) -> tap::Result<Vec<Option<
 }
 
 fn read_until(
-    s: &mut TcpStream,
+    s: &mut Stream,
     dec: &mut ResponseDecoder,
     inbuf: &mut BytesMut,
     end: u32,

@@ -1,5 +1,6 @@
-//! SASL credentials on the command line: the user as a flag, the password
-//! from a file or the environment, never from argv (where `ps` shows it).
+//! How a client subcommand reaches a server: SASL credentials (the user
+//! as a flag, the password from a file or the environment, never from argv,
+//! where `ps` shows it) and TLS for addresses written `tls://HOST:PORT`.
 
 use std::path::PathBuf;
 
@@ -25,9 +26,39 @@ pub(crate) struct AuthArgs {
     /// Refused: a password on the command line shows in `ps`.
     #[arg(long, hide = true)]
     pub(crate) password: Option<String>,
+    /// CA certificates (PEM) to trust for servers addressed as
+    /// tls://HOST:PORT (mammoth serve --tls-cert, memcached -Z).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) for TLS servers that ask for one.
+    #[arg(long, value_name = "PEM", requires = "tls_ca")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM; default: read from --tls-cert).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// `addr` without its `tls://` scheme, and whether it had one.
+pub(crate) fn split_scheme(addr: &str) -> (&str, bool) {
+    match addr.strip_prefix("tls://") {
+        Some(rest) => (rest, true),
+        None => (addr, false),
+    }
 }
 
 impl AuthArgs {
+    /// `addr` (`HOST:PORT` or `tls://HOST:PORT`) without credentials.
+    pub(crate) fn connection(&self, addr: &str) -> Result<Endpoint> {
+        let (bare, tls) = split_scheme(addr);
+        let e = Endpoint::new(bare);
+        if !tls {
+            return Ok(e);
+        }
+        let ca = self.tls_ca.as_deref().with_context(|| format!("{addr} needs --tls-ca FILE"))?;
+        let client = self.tls_cert.as_deref().map(|cert| (cert, self.tls_key.as_deref()));
+        Ok(e.with_tls(tap::ClientTls::new(ca, client)?))
+    }
+
     /// `addr`, with the credentials when a bucket is named.
     pub(crate) fn endpoint(&self, addr: &str) -> Result<Endpoint> {
         if self.password.is_some() {
@@ -36,7 +67,7 @@ impl AuthArgs {
                  use --password-file FILE or {PASSWORD_ENV}"
             );
         }
-        let e = Endpoint::new(addr);
+        let e = self.connection(addr)?;
         let Some(user) = &self.bucket else { return Ok(e) };
         let password = match &self.password_file {
             Some(p) => {

@@ -34,7 +34,7 @@ enum CollectCommand {
     Send(SendArgs),
     /// Measure stored rate and loss at given send rates, optionally beside
     /// InfluxDB's UDP input (see interop/influxdb/bench-collect.sh).
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,7 +59,7 @@ struct RunArgs {
     /// notebook's sensors use 225.0.0.37:6789.
     #[arg(long = "group", value_name = "ADDR:PORT", required = true)]
     groups: Vec<SocketAddr>,
-    /// Server to store into, HOST:PORT.
+    /// Server to store into, HOST:PORT (tls://HOST:PORT for TLS).
     #[arg(long, default_value = "127.0.0.1:11211")]
     to: String,
     #[command(flatten)]
@@ -141,7 +141,8 @@ struct SendArgs {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// Server the collector stores into, HOST:PORT (a durable mammoth serve).
+    /// Server the collector stores into, HOST:PORT (a durable mammoth serve;
+    /// tls://HOST:PORT for TLS).
     #[arg(long, default_value = "127.0.0.1:11211")]
     to: String,
     #[command(flatten)]
@@ -363,7 +364,8 @@ fn run_bench(a: &BenchArgs) -> Result<ExitCode> {
     let rates = a.rates.iter().map(|r| parse_rate(r)).collect::<Result<Vec<_>>>()?;
     let server = a.auth.endpoint(&a.to)?;
     // Fail early, with a clear message, when the server is not there.
-    a.to.to_socket_addrs().with_context(|| format!("resolve {}", a.to))?;
+    let bare = crate::auth::split_scheme(&a.to).0;
+    bare.to_socket_addrs().with_context(|| format!("resolve {bare}"))?;
     server.connect().with_context(|| format!("connect to {}", a.to))?;
     let influx = match (a.influx_udp, a.influx_http) {
         (Some(udp), Some(http)) => Some(InfluxPeer { udp, http, database: a.influx_db.clone() }),

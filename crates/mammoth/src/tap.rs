@@ -15,7 +15,7 @@ use tap::import::{ImportOptions, ImportStats, import, sources};
 use tap::mirror::{MirrorOptions, MirrorStats, Report, mirror};
 use tap::{Endpoint, Target};
 
-use crate::auth::AuthArgs;
+use crate::auth::{AuthArgs, split_scheme};
 
 /// TAP consumers: mirror a server, export it as Hadoop files.
 #[derive(Subcommand, Debug)]
@@ -28,10 +28,10 @@ pub(crate) enum TapCommand {
 
 #[derive(Args, Debug)]
 pub(crate) struct MirrorArgs {
-    /// Source server, HOST:PORT.
+    /// Source server, HOST:PORT (tls://HOST:PORT for TLS, with --tls-ca).
     #[arg(long)]
     from: String,
-    /// Target server, HOST:PORT.
+    /// Target server, HOST:PORT (tls://HOST:PORT for TLS, with --tls-ca).
     #[arg(long)]
     to: String,
     /// Registered TAP client name on the source (default: mirror-TO).
@@ -73,7 +73,7 @@ enum LayoutArg {
 
 #[derive(Args, Debug)]
 pub(crate) struct ExportArgs {
-    /// Source server, HOST:PORT.
+    /// Source server, HOST:PORT (tls://HOST:PORT for TLS, with --tls-ca).
     #[arg(long)]
     from: String,
     /// Output directory (base.seq or base/, then seg-NNNNNN.seq).
@@ -109,7 +109,7 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ImportArgs {
     /// A SequenceFile, a MapFile directory, or a directory of them.
     path: PathBuf,
-    /// Target server, HOST:PORT.
+    /// Target server, HOST:PORT (tls://HOST:PORT for TLS, with --tls-ca).
     #[arg(long)]
     to: String,
     #[command(flatten)]
@@ -143,7 +143,7 @@ fn summary(name: &str, s: &MirrorStats) -> String {
 
 fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
     let stop = crate::ui::stop_flag();
-    let base = a.name.clone().unwrap_or_else(|| format!("mirror-{}", a.to));
+    let base = a.name.clone().unwrap_or_else(|| format!("mirror-{}", split_scheme(&a.to).0));
     let make = |name: String, from: Endpoint, to: Endpoint| {
         let mut o = MirrorOptions::new(from, to, name);
         o.batch_records = a.batch.max(1);
@@ -158,8 +158,8 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
             bail!("{}: no users", path.display());
         }
         for (user, password) in users.credentials() {
-            let from = Endpoint::new(&a.from).with_auth(user, password);
-            let to = Endpoint::new(&a.to).with_auth(user, password);
+            let from = a.auth.connection(&a.from)?.with_auth(user, password);
+            let to = a.auth.connection(&a.to)?.with_auth(user, password);
             jobs.push((user.to_owned(), make(format!("{base}-{user}"), from, to)));
         }
     } else {

@@ -212,3 +212,118 @@ fn bench_load_reports_throughput_and_errors() {
     let bad = load(&["incr", "k{key}", "1"]);
     assert!(bad.contains("first error: CLIENT_ERROR"), "a non-numeric value: {bad}");
 }
+
+/// A CA in `dir` (`ca.pem`) and two certificates it signs: `server.pem`
+/// for 127.0.0.1 and `client.pem` for client authentication (keys in
+/// `NAME-key.pem`). rustls, unlike OpenSSL, refuses a self-signed CA
+/// certificate as a peer's own, so its clients need this chain.
+fn ca_and_leaves(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca = ["-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca-key.pem", "-out", "ca.pem"];
+    openssl(&[&["req", "-x509"][..], &ec, &ca].concat());
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("basicConstraints=CA:FALSE\n{ext}"),
+        )
+        .unwrap();
+        let key = format!("{name}-key.pem");
+        let req = format!("{name}.req");
+        openssl(
+            &[&["req"][..], &ec, &["-subj", &format!("/CN={name}"), "-keyout", &key, "-out", &req]]
+                .concat(),
+        );
+        let (cert, ext) = (format!("{name}.pem"), format!("{name}.ext"));
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &req,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ]);
+    }
+}
+
+/// The TAP consumers speak TLS to a server that serves it, with a client
+/// certificate when the server asks for one: `tap export` from
+/// `tls://HOST:PORT` gets every item; without the certificate it fails and
+/// says so.
+#[test]
+fn tap_export_reads_a_tls_server_with_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    ca_and_leaves(dir.path());
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["serve", "--port", "0", "-l", "127.0.0.1,notls:127.0.0.1:0"])
+        .args(["--tls-cert", &p("server.pem"), "--tls-key", &p("server-key.pem")])
+        .args(["--tls-ca", &p("ca.pem"), "--dir", &p("data")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let _server = Killed(child);
+    let (mut tls, mut plain) = (None::<u16>, None::<u16>);
+    while tls.is_none() || plain.is_none() {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(a) =
+            line.strip_prefix("mammoth: serving memcached protocol (binary and text) on ")
+        {
+            match a.strip_suffix(" (TLS)") {
+                Some(a) => tls = a.rsplit(':').next().unwrap().parse().ok(),
+                None => plain = a.rsplit(':').next().unwrap().parse().ok(),
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let mut t =
+        BufReader::new(std::net::TcpStream::connect(("127.0.0.1", plain.unwrap())).unwrap());
+    for i in 0..3 {
+        t.get_mut().write_all(format!("set key{i} 0 0 6\r\nvalue{i}\r\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        t.read_line(&mut line).unwrap();
+        assert_eq!(line, "STORED\r\n");
+    }
+    let from = format!("tls://127.0.0.1:{}", tls.unwrap());
+    let export = |out: &str, client_cert: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mammoth"));
+        cmd.args(["tap", "export", "--from", &from, "--out", &p(out), "--tls-ca", &p("ca.pem")]);
+        if client_cert {
+            cmd.args(["--tls-cert", &p("client.pem"), "--tls-key", &p("client-key.pem")]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = export("snap", true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["seq", "cat", &p("snap/base.seq")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    for i in 0..3 {
+        // Keys are BytesWritable, printed in hex.
+        let key = format!("6b6579{:02x}", b'0' + i);
+        assert!(text.lines().any(|l| l.starts_with(&key)), "{text}");
+    }
+    // Refused for good, not retried forever.
+    let refused = export("refused", false);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("TLS: ") && err.to_lowercase().contains("certificate"), "{err}");
+}

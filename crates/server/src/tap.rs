@@ -27,7 +27,7 @@ use bytes::{Buf, BytesMut};
 use memcache::binary::tap::{EventFlags, TapConnect, TapFlags, opaque};
 use memcache::binary::{HEADER_LEN, Header, Magic, Opcode, Reply, Status};
 use store::{Change, ChangeKind, Store, Subscription};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Shared;
 use crate::out::Out;
@@ -145,7 +145,9 @@ pub(crate) async fn produce(
             );
             let mut queued = Out::default();
             queued.buf = out;
-            return queued.flush(&mut writer).await;
+            queued.flush(&mut writer).await?;
+            let _ = writer.shutdown().await;
+            return Ok(());
         }
     };
     let stats = Arc::new(TapStats {
@@ -186,6 +188,10 @@ pub(crate) async fn produce(
         () = shutdown.notified() => Ok(()),
     };
     shared.taps.unregister(id);
+    if result.is_ok() {
+        // TLS: close_notify, so the consumer sees the end, not a cut.
+        let _ = writer.shutdown().await;
+    }
     tracing::info!(
         %peer,
         name = %stats.name,

@@ -4,6 +4,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,6 +29,149 @@ impl Transport for TcpStream {
     }
 }
 
+/// A connection to a server: plain TCP, or TLS over TCP when the
+/// [`Endpoint`] has a [`ClientTls`].
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS (rustls) over TCP.
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            // A peer that closes without close_notify (memcached does) ends
+            // the stream as a plain FIN would: the packet reader tells a
+            // clean end between packets from a cut inside one.
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+            Stream::Tls(s) => s.sock.set_read_timeout(timeout),
+        }
+    }
+}
+
+/// TLS settings for connecting to a server that serves TLS (`mammoth
+/// serve --tls-cert`, memcached `-Z`): the CAs to trust and, for servers
+/// that ask for one, a client certificate. Built once, shared by every
+/// connection.
+#[derive(Clone)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+    /// The name the server's certificate must carry; `None`: the host of
+    /// the endpoint's address.
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls").field("server_name", &self.server_name).finish_non_exhaustive()
+    }
+}
+
+impl ClientTls {
+    /// Trusts the CA certificates in the PEM file `ca`; shows the
+    /// certificate chain `cert` with its key `key` (PEM; the key may be in
+    /// `cert`) when given.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] naming the file that cannot be read or used.
+    pub fn new(ca: &Path, client: Option<(&Path, Option<&Path>)>) -> Result<ClientTls> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let tls_err = |path: &Path, what: &str, e: &dyn std::fmt::Display| Error::Tls {
+            what: format!("{what} {}: {e}", path.display()),
+        };
+        let read = |path: &Path| std::fs::read(path).map_err(|e| tls_err(path, "reading", &e));
+        let certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>> {
+            let certs = CertificateDer::pem_slice_iter(&read(path)?)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| tls_err(path, "certificates in", &e))?;
+            if certs.is_empty() {
+                return Err(tls_err(path, "certificates in", &"none found"));
+            }
+            Ok(certs)
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certs(ca)? {
+            roots.add(cert).map_err(|e| tls_err(ca, "CA certificate in", &e))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err(ca, "TLS versions for", &e))?
+            .with_root_certificates(roots);
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let key_path = key.unwrap_or(cert);
+                let key = PrivateKeyDer::from_pem_slice(&read(key_path)?)
+                    .map_err(|e| tls_err(key_path, "private key in", &e))?;
+                builder
+                    .with_client_auth_cert(certs(cert)?, key)
+                    .map_err(|e| tls_err(cert, "client certificate", &e))?
+            }
+        };
+        Ok(ClientTls { config: Arc::new(config), server_name: None })
+    }
+
+    /// Runs the handshake over `tcp` for `addr` (`HOST:PORT`).
+    fn connect(&self, addr: &str, tcp: TcpStream, timeout: Duration) -> Result<Stream> {
+        use rustls::pki_types::ServerName;
+        let what = || format!("TLS handshake with {addr}");
+        let host = match &self.server_name {
+            Some(name) => name.as_str(),
+            None => host_of(addr),
+        };
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| Error::Tls { what: format!("{} (server name {host:?}: {e})", what()) })?;
+        let conn = rustls::ClientConnection::new(Arc::clone(&self.config), name)
+            .map_err(|e| Error::Tls { what: format!("{}: {e}", what()) })?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let previous = tls.sock.read_timeout().ok().flatten();
+        tls.sock.set_read_timeout(Some(timeout)).map_err(|e| Error::io(what(), e))?;
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).map_err(|e| Error::io(what(), e))?;
+        }
+        tls.sock.set_read_timeout(previous).map_err(|e| Error::io(what(), e))?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+/// The host of `HOST:PORT` or `[V6]:PORT`.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
 /// Credentials for SASL PLAIN (on a mammoth server: the bucket's user).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
@@ -45,12 +190,26 @@ pub struct Endpoint {
     pub auth: Option<Credentials>,
     /// Timeout for connecting and for each write.
     pub connect_timeout: Duration,
+    /// Speak TLS.
+    pub tls: Option<ClientTls>,
 }
 
 impl Endpoint {
     /// `addr` without credentials, 5 s connect timeout.
     pub fn new(addr: impl Into<String>) -> Endpoint {
-        Endpoint { addr: addr.into(), auth: None, connect_timeout: Duration::from_secs(5) }
+        Endpoint {
+            addr: addr.into(),
+            auth: None,
+            connect_timeout: Duration::from_secs(5),
+            tls: None,
+        }
+    }
+
+    /// Over TLS.
+    #[must_use]
+    pub fn with_tls(mut self, tls: ClientTls) -> Endpoint {
+        self.tls = Some(tls);
+        self
     }
 
     /// With SASL PLAIN credentials.
@@ -61,11 +220,22 @@ impl Endpoint {
     }
 
     /// Opens a TCP connection (every resolved address in turn), sets
-    /// `TCP_NODELAY` and the write timeout.
+    /// `TCP_NODELAY` and the write timeout, and runs the TLS handshake when
+    /// the endpoint has TLS settings.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the address.
-    pub fn connect(&self) -> Result<TcpStream> {
+    /// [`Error::Io`] or [`Error::Tls`] naming the address.
+    pub fn connect(&self) -> Result<Stream> {
+        let tcp = self.connect_tcp()?;
+        match &self.tls {
+            None => Ok(Stream::Tcp(tcp)),
+            Some(tls) => {
+                tls.connect(&self.addr, tcp, self.connect_timeout.max(Duration::from_secs(5)))
+            }
+        }
+    }
+
+    fn connect_tcp(&self) -> Result<TcpStream> {
         let what = || format!("connect to {}", self.addr);
         let addrs = self.addr.to_socket_addrs().map_err(|e| Error::io(what(), e))?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address resolved");

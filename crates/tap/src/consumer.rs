@@ -7,7 +7,6 @@
 //! the producer's cursor moves to the newest acked event.
 
 use std::fmt;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,7 +15,7 @@ use memcache::binary::tap::{
 };
 use memcache::binary::{Limits, Opcode, Status};
 
-use crate::conn::{Endpoint, PacketReader, Read1, Transport, sasl_plain, write_all};
+use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, sasl_plain, write_all};
 use crate::error::{Error, Result};
 
 /// One item of a TAP stream.
@@ -136,9 +135,9 @@ impl ConsumerOptions {
     }
 }
 
-/// A TAP consumer over a transport (normally a [`TcpStream`]).
+/// A TAP consumer over a transport (normally a [`Stream`]: TCP or TLS).
 #[derive(Debug)]
-pub struct Consumer<T = TcpStream> {
+pub struct Consumer<T = Stream> {
     transport: T,
     reader: PacketReader,
     /// A packet [`Consumer::has_buffered`] framed but `poll` has not parsed.
@@ -151,13 +150,13 @@ pub struct Consumer<T = TcpStream> {
     events: u64,
 }
 
-impl Consumer<TcpStream> {
+impl Consumer<Stream> {
     /// Connects to `endpoint`, authenticates if it has credentials, and
     /// sends the `TAP_CONNECT`.
     ///
     /// # Errors
     /// Connecting, authentication, or writing the request.
-    pub fn connect(endpoint: &Endpoint, opts: &ConsumerOptions) -> Result<Consumer<TcpStream>> {
+    pub fn connect(endpoint: &Endpoint, opts: &ConsumerOptions) -> Result<Consumer<Stream>> {
         let mut s = endpoint.connect()?;
         if let Some(creds) = &endpoint.auth {
             sasl_plain(&mut s, creds, endpoint.connect_timeout.max(Duration::from_secs(5)))?;

@@ -22,6 +22,12 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// TLS could not be set up: a certificate or key file that cannot be
+    /// read or used, or a server name that is not valid.
+    Tls {
+        /// What failed, with the file or name and rustls's reason.
+        what: String,
+    },
     /// The peer sent bytes that do not frame or decode.
     Protocol {
         /// Stream offset of the packet's first byte.
@@ -119,7 +125,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error, or [`Error::Tls`] when TLS refused the connection (a
+    /// certificate refused either way, a fatal alert): reconnecting would
+    /// only be refused again.
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        if let Some(tls) = source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            return Error::Tls { what: format!("{}: {tls}", what.into()) };
+        }
         Error::Io { what: what.into(), source }
     }
 
@@ -150,6 +162,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io { what, .. } => f.write_str(what),
+            Error::Tls { what } => write!(f, "TLS: {what}"),
             Error::Protocol { offset, opcode: Some(op), message } => {
                 write!(f, "bad packet ({op}) at stream offset {offset}: {message}")
             }

@@ -63,7 +63,7 @@ pub mod layout;
 pub mod mirror;
 pub mod target;
 
-pub use conn::{Credentials, Endpoint, Transport};
+pub use conn::{ClientTls, Credentials, Endpoint, Stream, Transport};
 pub use consumer::{Ack, Consumer, ConsumerOptions, Delivery, Item, Mutation, Poll};
 pub use error::{Error, Result};
 pub use target::{Committed, Target};

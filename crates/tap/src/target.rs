@@ -3,13 +3,12 @@
 //! NOOP's reply means every request before it was processed — on a mammoth
 //! server, made durable. Only then may a mirror ack its source.
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use memcache::binary::{Batch, Limits, Opcode, Response, Status};
 
-use crate::conn::{Endpoint, PacketReader, Read1, Transport, sasl_plain, write_all};
+use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, sasl_plain, write_all};
 use crate::error::{Error, Result};
 
 /// What one committed pipeline did.
@@ -40,7 +39,7 @@ impl std::ops::AddAssign for Committed {
 
 /// A connection to the server that receives items.
 #[derive(Debug)]
-pub struct Target<T = TcpStream> {
+pub struct Target<T = Stream> {
     transport: T,
     reader: PacketReader,
     out: BytesMut,
@@ -56,12 +55,12 @@ pub struct Target<T = TcpStream> {
 /// How many refused requests [`Target`] keeps for the caller to report.
 const KEEP_REJECTIONS: usize = 16;
 
-impl Target<TcpStream> {
+impl Target<Stream> {
     /// Connects and authenticates.
     ///
     /// # Errors
     /// Connecting or authentication.
-    pub fn connect(endpoint: &Endpoint) -> Result<Target<TcpStream>> {
+    pub fn connect(endpoint: &Endpoint) -> Result<Target<Stream>> {
         let mut s = endpoint.connect()?;
         if let Some(creds) = &endpoint.auth {
             sasl_plain(&mut s, creds, endpoint.connect_timeout.max(Duration::from_secs(5)))?;
