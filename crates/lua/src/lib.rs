@@ -113,10 +113,19 @@ mod testutil {
     ) -> (Runtime, store::Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = store::Store::open(store::Config::new(dir.path())).unwrap();
+        (runtime_on(&store, libs, limits), store, dir)
+    }
+
+    /// A runtime over `store` with `libs` loaded.
+    pub(crate) fn runtime_on(
+        store: &store::Store,
+        libs: &[(&str, &str)],
+        limits: Limits,
+    ) -> Runtime {
         let registry = Arc::new(Libraries::new(&limits));
         for (name, source) in libs {
             registry.load(name, source.to_string()).unwrap();
         }
-        (Runtime::new(store.clone(), registry, limits), store, dir)
+        Runtime::new(store.clone(), registry, limits)
     }
 }

@@ -306,7 +306,7 @@ mod tests {
     async fn run(
         store_setup: &[(&str, &str)],
         body: &str,
-    ) -> (Result<Option<String>, CallError>, store::Store, u64) {
+    ) -> (Result<Option<String>, CallError>, store::Store, u64, tempfile::TempDir) {
         let src = format!("function t(keys, args)\n{body}\nend");
         let (rt, store, dir) = runtime(&[("lib", &src)], Limits::default());
         for (k, v) in store_setup {
@@ -315,9 +315,8 @@ mod tests {
                 .unwrap();
         }
         let reply = rt.call(Call::new("t", ["k", "n"], ["a1"])).await;
-        std::mem::forget(dir);
         let seqno = reply.as_ref().map_or(0, |r| r.seqno);
-        (reply.map(|r| r.value.map(|v| String::from_utf8(v.to_vec()).unwrap())), store, seqno)
+        (reply.map(|r| r.value.map(|v| String::from_utf8(v.to_vec()).unwrap())), store, seqno, dir)
     }
 
     async fn value(setup: &[(&str, &str)], body: &str) -> String {
@@ -345,13 +344,13 @@ mod tests {
 
     #[tokio::test]
     async fn set_add_replace() {
-        let (r, store, seqno) = run(&[], "return tostring(mc.set('k', 'x', 5)) .. tostring(mc.add('k', 'y')) .. tostring(mc.add('n', 'z'))").await;
+        let (r, store, seqno, _dir) = run(&[], "return tostring(mc.set('k', 'x', 5)) .. tostring(mc.add('k', 'y')) .. tostring(mc.add('n', 'z'))").await;
         assert_eq!(r.unwrap().unwrap(), "truefalsetrue");
         assert_eq!(get(&store, "k").unwrap(), "x");
         assert_eq!(store.get(b"k").unwrap().flags, 5);
         assert_eq!(get(&store, "n").unwrap(), "z");
         assert!(seqno > 0 && seqno == store.high_seqno(), "{seqno}");
-        let (r, store, _) = run(
+        let (r, store, _, _dir) = run(
             &[("k", "old")],
             "return tostring(mc.replace('k', 'new')) .. tostring(mc.replace('n', 'x'))",
         )
@@ -365,18 +364,18 @@ mod tests {
     async fn cas() {
         let body = "local _, _, c = mc.gets('k')\n\
                     return tostring(mc.cas('k', 'b', c + 1000)) .. tostring(mc.cas('k', 'c', c)) .. tostring(mc.cas('n', 'x', 1))";
-        let (r, store, _) = run(&[("k", "a")], body).await;
+        let (r, store, _, _dir) = run(&[("k", "a")], body).await;
         assert_eq!(r.unwrap().unwrap(), "falsetruenil");
         assert_eq!(get(&store, "k").unwrap(), "c");
     }
 
     #[tokio::test]
     async fn delete_touch_append_prepend() {
-        let (r, store, _) = run(&[("k", "mid")], "return tostring(mc.append('k', '>')) .. tostring(mc.prepend('k', '<')) .. tostring(mc.append('n', 'x')) .. tostring(mc.touch('k', 100)) .. tostring(mc.touch('n', 1))").await;
+        let (r, store, _, _dir) = run(&[("k", "mid")], "return tostring(mc.append('k', '>')) .. tostring(mc.prepend('k', '<')) .. tostring(mc.append('n', 'x')) .. tostring(mc.touch('k', 100)) .. tostring(mc.touch('n', 1))").await;
         assert_eq!(r.unwrap().unwrap(), "truetruefalsetruefalse");
         assert_eq!(get(&store, "k").unwrap(), "<mid>");
         assert_ne!(store.get(b"k").unwrap().exptime, 0);
-        let (r, store, _) =
+        let (r, store, _, _dir) =
             run(&[("k", "v")], "return tostring(mc.delete('k')) .. tostring(mc.delete('n'))").await;
         assert_eq!(r.unwrap().unwrap(), "truefalse");
         assert_eq!(get(&store, "k"), None);
@@ -386,19 +385,19 @@ mod tests {
     async fn incr_decr() {
         assert_eq!(value(&[("k", "10")], "return mc.incr('k', 5) + mc.decr('k')").await, "29");
         assert_eq!(value(&[], "return mc.incr('k') == nil").await, "true");
-        let (r, _, _) = run(&[("k", "abc")], "return mc.incr('k', 1)").await;
+        let (r, _store, _, _dir) = run(&[("k", "abc")], "return mc.incr('k', 1)").await;
         assert!(
             matches!(&r, Err(CallError::Runtime { message }) if message.contains("not a decimal")),
             "{r:?}"
         );
-        let (r, _, _) = run(&[("k", "1")], "return mc.incr('k', -1)").await;
+        let (r, _store, _, _dir) = run(&[("k", "1")], "return mc.incr('k', -1)").await;
         assert!(r.is_err());
     }
 
     #[tokio::test]
     async fn undeclared_keys_are_refused() {
         for op in ["get('x')", "set('x', 'v')", "delete('x')", "incr('x')", "touch('x', 0)"] {
-            let (r, store, _) = run(&[("x", "1")], &format!("return mc.{op}")).await;
+            let (r, store, _, _dir) = run(&[("x", "1")], &format!("return mc.{op}")).await;
             let Err(CallError::Runtime { message }) = &r else { panic!("{op}: {r:?}") };
             assert!(message.contains("not among the call's declared keys"), "{message}");
             assert_eq!(get(&store, "x").unwrap(), "1");
@@ -408,5 +407,52 @@ mod tests {
     #[tokio::test]
     async fn pcall_catches_a_refusal() {
         assert_eq!(value(&[], "local ok = pcall(mc.get, 'x') return ok").await, "false");
+    }
+
+    fn stat(store: &store::Store, name: &str) -> u64 {
+        store.stats().into_iter().find(|(k, _)| k == name).unwrap().1.parse().unwrap()
+    }
+
+    /// Ejected values come back through background fetches (awaited by
+    /// the coroutine), not reads on the worker's thread.
+    #[tokio::test]
+    async fn ejected_values_are_fetched_without_blocking() {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = store::Config::new(dir.path());
+        config.memory =
+            Arc::new(store::Budget::with_watermarks(4 << 20, store::Eviction::Value, 25, 20));
+        config.flush_interval = Duration::from_millis(5);
+        let store = store::Store::open(config).unwrap();
+        let value = |n: usize| format!("{n:05}").repeat(200);
+        for n in 0..2000 {
+            store
+                .write(Write::set(Bytes::from(format!("key:{n}")), Bytes::from(value(n))))
+                .unwrap();
+        }
+        store.sync();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stat(&store, "ep_num_non_resident") <= 500 {
+            assert!(Instant::now() < deadline, "nothing was ejected");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let src = "function get1(keys) return mc.get(keys[1]) end\nfunction bump(keys) return mc.append(keys[1], '+') end";
+        let rt = crate::testutil::runtime_on(&store, &[("lib", src)], Limits::default());
+        let (inline, fetched) =
+            (stat(&store, "ep_bg_fetched_inline"), stat(&store, "ep_bg_fetched"));
+        for n in 0..2000 {
+            let key = format!("key:{n}");
+            let got = rt.call(Call::new("get1", [key.clone()], Vec::<Bytes>::new())).await.unwrap();
+            assert_eq!(got.value.unwrap(), value(n), "{key}");
+            if n % 2 == 0 {
+                rt.call(Call::new("bump", [key.clone()], Vec::<Bytes>::new())).await.unwrap();
+            }
+        }
+        assert!(stat(&store, "ep_bg_fetched") > fetched + 300, "no background fetch");
+        let inline = stat(&store, "ep_bg_fetched_inline") - inline;
+        assert!(inline < 50, "{inline} values read on the caller's thread");
+        assert_eq!(get(&store, "key:10").unwrap(), value(10) + "+");
     }
 }
