@@ -32,8 +32,10 @@
 //!   front; `mc.*` on any other key is an error. The call holds those keys'
 //!   locks (striped, taken in ascending order: no deadlock) while it runs,
 //!   so calls sharing a key serialize and calls on disjoint keys overlap.
-//!   Plain protocol writes can consult the same locks for the price of one
-//!   atomic load while no call holds any ([`KeyLocks::plain`]).
+//!   Plain protocol writes can consult the same locks, for the price of one
+//!   atomic load while no call holds any ([`KeyLocks::plain`], which leaves
+//!   a window of one store operation at a call's start) or exactly for one
+//!   atomic add and load ([`KeyLocks::enter`]).
 //!
 //! # Inside Lua: the `mc` table
 //!
@@ -95,7 +97,7 @@ mod runtime;
 mod sandbox;
 
 pub use crate::error::{CallError, LoadError};
-pub use crate::locks::{CallGuard, DEFAULT_STRIPES, KeyLocks};
+pub use crate::locks::{CallGuard, DEFAULT_STRIPES, KeyLocks, Stripe, Ticket};
 pub use crate::registry::{Libraries, Library, MAX_NAME_LEN, Snapshot};
 pub use crate::runtime::{Call, Limits, Reply, Runtime};
 

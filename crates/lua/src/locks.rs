@@ -8,16 +8,21 @@
 //! correctness. Waiters are served first come, first served (tokio's
 //! mutex is fair).
 //!
-//! Plain protocol writes consult [`KeyLocks::plain`]. While no call holds
-//! any stripe that is one atomic load ([`KeyLocks::is_idle`]); otherwise
-//! the write waits for its key's stripe and holds it while it writes.
+//! Plain protocol writes consult the same stripes, in one of two ways:
 //!
-//! The cheap check has a window: a plain write that passed the check just
-//! before a call took its stripes may still land during the call (at most
-//! one store operation that was already under way when the call began).
-//! Closing it needs the plain writer to announce itself (one atomic
-//! read-modify-write per write) or a check under the store's shard lock;
-//! that is left to the server wiring (phase 2).
+//! * [`KeyLocks::plain`]: while no call holds any stripe, one atomic load
+//!   ([`KeyLocks::is_idle`]); otherwise the write waits for its key's
+//!   stripe and holds it while it writes. This check has a window: a plain
+//!   write that passed it just before a call took its stripes may still
+//!   land during the call (one store operation that was already under way
+//!   when the call began).
+//! * [`KeyLocks::enter`]: exact. The writer announces itself on its
+//!   stripe's counter (one atomic add, and a subtract when the ticket is
+//!   dropped) before it checks; a call, once it holds its stripes, waits
+//!   until no announced writer is left on them. Either the writer sees the
+//!   call and queues behind it, or the call sees the writer and lets it
+//!   finish first (both sides write, then read, with sequential
+//!   consistency). Hold the ticket only around the store operation itself.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,9 +32,16 @@ use tokio::sync::{Mutex, MutexGuard};
 /// Stripes by default: enough that unrelated keys rarely share one.
 pub const DEFAULT_STRIPES: usize = 1024;
 
+/// One stripe: the lock calls take, and the plain writers announced on it
+/// (opaque; named only by [`Ticket`]).
+pub struct Stripe {
+    lock: Mutex<()>,
+    plain: AtomicUsize,
+}
+
 /// Striped async key locks; see the [module docs](self).
 pub struct KeyLocks {
-    stripes: Box<[Mutex<()>]>,
+    stripes: Box<[Stripe]>,
     /// Stripes held by calls right now (plain writers' guards not counted).
     held: AtomicUsize,
     hasher: foldhash::fast::FixedState,
@@ -54,7 +66,9 @@ impl KeyLocks {
     /// Locks with `stripes` stripes (at least one).
     pub fn new(stripes: usize) -> KeyLocks {
         KeyLocks {
-            stripes: (0..stripes.max(1)).map(|_| Mutex::new(())).collect(),
+            stripes: (0..stripes.max(1))
+                .map(|_| Stripe { lock: Mutex::new(()), plain: AtomicUsize::new(0) })
+                .collect(),
             held: AtomicUsize::new(0),
             hasher: foldhash::fast::FixedState::with_seed(0x6d61_6d6d_6f74_6821),
         }
@@ -75,8 +89,15 @@ impl KeyLocks {
         self.held.fetch_add(idx.len(), Ordering::SeqCst);
         let mut guards = Vec::with_capacity(idx.len());
         let pending = PendingCount { locks: self, n: idx.len() };
-        for i in idx {
-            guards.push(self.stripes[i].lock().await);
+        for &i in &idx {
+            guards.push(self.stripes[i].lock.lock().await);
+        }
+        // Let the plain writes that announced themselves before we came
+        // finish (each is one store operation).
+        for &i in &idx {
+            while self.stripes[i].plain.load(Ordering::SeqCst) != 0 {
+                tokio::task::yield_now().await;
+            }
         }
         std::mem::forget(pending);
         CallGuard { locks: self, guards }
@@ -96,12 +117,53 @@ impl KeyLocks {
         if self.is_idle() {
             return None;
         }
-        Some(self.stripes[self.stripe(key)].lock().await)
+        Some(self.stripes[self.stripe(key)].lock.lock().await)
+    }
+
+    /// For a plain protocol write of `key`, exactly: returns a ticket to
+    /// hold while the store operation runs (and no longer). Without a call
+    /// on the key's stripe that costs one atomic add and one load (and a
+    /// subtract on drop); otherwise it waits for the stripe.
+    pub async fn enter(&self, key: &[u8]) -> Ticket<'_> {
+        let stripe = &self.stripes[self.stripe(key)];
+        stripe.plain.fetch_add(1, Ordering::SeqCst);
+        if self.held.load(Ordering::SeqCst) == 0 {
+            return Ticket::Announced(stripe);
+        }
+        stripe.plain.fetch_sub(1, Ordering::SeqCst);
+        Ticket::Locked(stripe.lock.lock().await)
     }
 
     /// True when `a` and `b` share a stripe (they then serialize).
     pub fn same_stripe(&self, a: &[u8], b: &[u8]) -> bool {
         self.stripe(a) == self.stripe(b)
+    }
+}
+
+/// A plain write's permission from [`KeyLocks::enter`]; drop it once the
+/// store operation is done.
+#[must_use = "the write is only covered while the ticket is held"]
+pub enum Ticket<'a> {
+    /// No call was around: the write is announced on its stripe.
+    Announced(&'a Stripe),
+    /// A call was around: the write holds its stripe's lock.
+    Locked(MutexGuard<'a, ()>),
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if let Ticket::Announced(stripe) = self {
+            stripe.plain.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl std::fmt::Debug for Ticket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ticket::Announced(_) => "Ticket::Announced",
+            Ticket::Locked(_) => "Ticket::Locked",
+        })
     }
 }
 
@@ -168,6 +230,41 @@ mod tests {
         assert!(!waiter.is_finished(), "a plain write went through a locked key");
         drop(g);
         tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_waits_for_an_announced_plain_write_and_queues_later_ones() {
+        let locks = Arc::new(KeyLocks::default());
+        let ticket = locks.enter(b"a").await;
+        assert!(matches!(ticket, Ticket::Announced(_)));
+        let l2 = Arc::clone(&locks);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d2 = Arc::clone(&done);
+        let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let e2 = Arc::clone(&entered);
+        let call = tokio::spawn(async move {
+            let g = l2.lock(&["a"]).await;
+            e2.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            d2.store(true, Ordering::SeqCst);
+            drop(g);
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!entered.load(Ordering::SeqCst), "the call ran while a plain write was under way");
+        drop(ticket);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The call holds "a" now: a new plain write queues behind it.
+        let start = std::time::Instant::now();
+        let later = locks.enter(b"a").await;
+        assert!(matches!(later, Ticket::Locked(_)));
+        assert!(
+            done.load(Ordering::SeqCst),
+            "the plain write did not wait ({:?})",
+            start.elapsed()
+        );
+        drop(later);
+        call.await.unwrap();
+        assert!(locks.is_idle());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
