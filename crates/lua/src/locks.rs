@@ -39,7 +39,11 @@ pub struct Stripe {
     plain: AtomicUsize,
 }
 
-/// Striped async key locks; see the [module docs](self).
+/// Striped async key locks. A call locks its keys' stripes in ascending
+/// order ([`KeyLocks::lock`]: deadlock-free); plain writes check them with
+/// [`KeyLocks::plain`] (one atomic load while no call holds any, with a
+/// window of one store operation at a call's start) or exactly with
+/// [`KeyLocks::enter`] (one atomic add and load).
 pub struct KeyLocks {
     stripes: Box<[Stripe]>,
     /// Stripes held by calls right now (plain writers' guards not counted).

@@ -65,7 +65,8 @@ impl Snapshot {
     }
 }
 
-/// The registry of libraries; see the [module docs](self). Cheap to share
+/// The registry of libraries: each change publishes a new immutable
+/// [`Snapshot`] (see the [crate docs](crate)). Cheap to share
 /// behind an `Arc`.
 #[derive(Debug)]
 pub struct Libraries {

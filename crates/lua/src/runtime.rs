@@ -92,7 +92,7 @@ pub struct Reply {
     pub seqno: u64,
 }
 
-/// Runs calls against one store; see the [module docs](self). Share it
+/// Runs calls against one store (see the [crate docs](crate)). Share it
 /// behind an `Arc`.
 pub struct Runtime {
     store: Store,
