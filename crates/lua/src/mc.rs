@@ -1,0 +1,458 @@
+//! The `mc` table: memcached operations on the call's store, limited to
+//! the call's declared keys.
+//!
+//! The functions find the running call in the VM's app data ([`CallCtx`]);
+//! outside a call (a library's top-level code) they raise an error.
+//! Operations that need an ejected value read it back first without
+//! blocking the worker (`Store::fetch`, awaited: those are async Lua
+//! functions, and the call's coroutine is suspended meanwhile).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use mlua::{Lua, LuaString, MultiValue, Table, Value};
+use store::{Arith, Counter, Mutation, OpError, Store, StoreMode, Write};
+
+/// The running call, as the `mc` functions see it.
+pub(crate) struct CallCtx {
+    pub(crate) store: Store,
+    pub(crate) keys: HashSet<Bytes>,
+    /// The highest seqno of the call's mutations (0: none).
+    pub(crate) seqno: AtomicU64,
+    /// Set when the call passed its time limit: `pcall` and `xpcall`
+    /// re-raise every error from then on, so the call cannot go on.
+    pub(crate) stopped: Arc<AtomicBool>,
+}
+
+/// The sandbox's `pcall` asks this before returning a caught error.
+pub(crate) fn stopped_fn(lua: &Lua) -> mlua::Result<mlua::Function> {
+    lua.create_function(|lua, ()| {
+        Ok(lua.app_data_ref::<CallCtx>().is_some_and(|c| c.stopped.load(Ordering::Relaxed)))
+    })
+}
+
+fn err(msg: String) -> mlua::Error {
+    mlua::Error::RuntimeError(msg)
+}
+
+/// A printable form of a key for error messages.
+fn show(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).chars().take(64).collect()
+}
+
+/// The store and the key, after checking the key is declared.
+fn open(lua: &Lua, op: &str, key: &LuaString) -> mlua::Result<(Store, Bytes)> {
+    let ctx = lua
+        .app_data_ref::<CallCtx>()
+        .ok_or_else(|| err(format!("mc.{op}: only available inside a call")))?;
+    let key = key.as_bytes();
+    if !ctx.keys.contains(&key[..]) {
+        return Err(err(format!(
+            "mc.{op}: key '{}' is not among the call's declared keys",
+            show(&key)
+        )));
+    }
+    Ok((ctx.store.clone(), Bytes::copy_from_slice(&key)))
+}
+
+/// Records a mutation's seqno in the call.
+fn note(lua: &Lua, m: Mutation) {
+    if let Some(ctx) = lua.app_data_ref::<CallCtx>() {
+        ctx.seqno.fetch_max(m.seqno, Ordering::Relaxed);
+    }
+}
+
+/// A failure that is not a memcached outcome: raised as a Lua error.
+fn failure(op: &str, e: OpError) -> mlua::Error {
+    let what = match e {
+        OpError::TooLarge => "too large",
+        OpError::TempFail => "temporary failure (memory full of unpersisted changes)",
+        OpError::OutOfMemory => "out of memory",
+        OpError::Unwritable => "writes cannot be made durable now",
+        OpError::BadDelta => "value is not a decimal number",
+        OpError::NotFound => "not found",
+        OpError::Exists => "exists",
+        OpError::NotStored => "not stored",
+    };
+    err(format!("mc.{op}: {what}"))
+}
+
+/// Waits for an ejected value to come back into memory.
+async fn resident(store: &Store, key: &[u8]) {
+    if let Some(fetch) = store.fetch(key) {
+        fetch.wait().await;
+    }
+}
+
+fn cas_value(op: &str, cas: u64) -> mlua::Result<i64> {
+    i64::try_from(cas).map_err(|_| err(format!("mc.{op}: cas {cas} does not fit a Lua integer")))
+}
+
+/// A counter as a Lua integer, or as its decimal text past `i64::MAX`.
+fn counter_value(lua: &Lua, n: u64) -> mlua::Result<Value> {
+    Ok(match i64::try_from(n) {
+        Ok(i) => Value::Integer(i),
+        Err(_) => Value::String(lua.create_string(n.to_string())?),
+    })
+}
+
+/// A SET-family write: `true` when stored, `false` for the outcome that
+/// `mode` names as "not done".
+fn store_op(
+    lua: &Lua,
+    op: &'static str,
+    mode: StoreMode,
+    (key, value, flags, exptime): (LuaString, LuaString, Option<u32>, Option<u32>),
+) -> mlua::Result<bool> {
+    let (store, key) = open(lua, op, &key)?;
+    let w = Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))
+        .flags(flags.unwrap_or(0))
+        .exptime(exptime.unwrap_or(0));
+    match store.write(w) {
+        Ok(m) => {
+            note(lua, m);
+            Ok(true)
+        }
+        Err(OpError::Exists | OpError::NotFound | OpError::NotStored) => Ok(false),
+        Err(e) => Err(failure(op, e)),
+    }
+}
+
+async fn concat(
+    lua: Lua,
+    op: &'static str,
+    mode: StoreMode,
+    key: LuaString,
+    value: LuaString,
+) -> mlua::Result<bool> {
+    let (store, key) = open(&lua, op, &key)?;
+    resident(&store, &key).await;
+    match store.write(Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))) {
+        Ok(m) => {
+            note(&lua, m);
+            Ok(true)
+        }
+        Err(OpError::NotStored | OpError::NotFound) => Ok(false),
+        Err(e) => Err(failure(op, e)),
+    }
+}
+
+async fn arith(
+    lua: Lua,
+    op: &'static str,
+    mode: Arith,
+    key: LuaString,
+    delta: Option<i64>,
+) -> mlua::Result<Value> {
+    let (store, key) = open(&lua, op, &key)?;
+    let delta = u64::try_from(delta.unwrap_or(1))
+        .map_err(|_| err(format!("mc.{op}: the delta must not be negative")))?;
+    resident(&store, &key).await;
+    match store.arith(Counter::new(mode, key, delta)) {
+        Ok((n, m)) => {
+            note(&lua, m);
+            counter_value(&lua, n)
+        }
+        Err(OpError::NotFound) => Ok(Value::Nil),
+        Err(e) => Err(failure(op, e)),
+    }
+}
+
+/// Builds the `mc` table for `lua`.
+pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
+    let mc = lua.create_table()?;
+    add_reads(lua, &mc)?;
+    add_writes(lua, &mc)?;
+    Ok(mc)
+}
+
+/// `get` and `gets`.
+fn add_reads(lua: &Lua, mc: &Table) -> mlua::Result<()> {
+    mc.set(
+        "get",
+        lua.create_async_function(|lua, key: LuaString| async move {
+            let (store, key) = open(&lua, "get", &key)?;
+            resident(&store, &key).await;
+            match store.get(&key) {
+                Some(hit) => Ok(Value::String(lua.create_string(hit.value.to_bytes())?)),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    mc.set(
+        "gets",
+        lua.create_async_function(|lua, key: LuaString| async move {
+            let (store, key) = open(&lua, "gets", &key)?;
+            resident(&store, &key).await;
+            let Some(hit) = store.get(&key) else {
+                return Ok(MultiValue::from_iter([Value::Nil]));
+            };
+            Ok(MultiValue::from_iter([
+                Value::String(lua.create_string(hit.value.to_bytes())?),
+                Value::Integer(i64::from(hit.flags)),
+                Value::Integer(cas_value("gets", hit.cas)?),
+            ]))
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Everything that changes an item.
+fn add_writes(lua: &Lua, mc: &Table) -> mlua::Result<()> {
+    for (name, mode) in
+        [("set", StoreMode::Set), ("add", StoreMode::Add), ("replace", StoreMode::Replace)]
+    {
+        mc.set(name, lua.create_function(move |lua, args| store_op(lua, name, mode, args))?)?;
+    }
+    mc.set(
+        "cas",
+        lua.create_function(
+            |lua,
+             (key, value, cas, flags, exptime): (
+                LuaString,
+                LuaString,
+                i64,
+                Option<u32>,
+                Option<u32>,
+            )| {
+                let (store, key) = open(lua, "cas", &key)?;
+                let cas = u64::try_from(cas)
+                    .ok()
+                    .filter(|&c| c != 0)
+                    .ok_or_else(|| err("mc.cas: the cas must be positive".to_owned()))?;
+                let w = Write::set(key, Bytes::copy_from_slice(&value.as_bytes()))
+                    .flags(flags.unwrap_or(0))
+                    .exptime(exptime.unwrap_or(0))
+                    .cas(cas);
+                match store.write(w) {
+                    Ok(m) => {
+                        note(lua, m);
+                        Ok(Value::Boolean(true))
+                    }
+                    Err(OpError::Exists) => Ok(Value::Boolean(false)),
+                    Err(OpError::NotFound) => Ok(Value::Nil),
+                    Err(e) => Err(failure("cas", e)),
+                }
+            },
+        )?,
+    )?;
+    mc.set(
+        "delete",
+        lua.create_function(|lua, key: LuaString| {
+            let (store, key) = open(lua, "delete", &key)?;
+            match store.delete(&key, 0) {
+                Ok(m) => {
+                    note(lua, m);
+                    Ok(true)
+                }
+                Err(OpError::NotFound) => Ok(false),
+                Err(e) => Err(failure("delete", e)),
+            }
+        })?,
+    )?;
+    mc.set(
+        "incr",
+        lua.create_async_function(|lua, (key, delta): (LuaString, Option<i64>)| {
+            arith(lua, "incr", Arith::Incr, key, delta)
+        })?,
+    )?;
+    mc.set(
+        "decr",
+        lua.create_async_function(|lua, (key, delta): (LuaString, Option<i64>)| {
+            arith(lua, "decr", Arith::Decr, key, delta)
+        })?,
+    )?;
+    mc.set(
+        "append",
+        lua.create_async_function(|lua, (key, value): (LuaString, LuaString)| {
+            concat(lua, "append", StoreMode::Append, key, value)
+        })?,
+    )?;
+    mc.set(
+        "prepend",
+        lua.create_async_function(|lua, (key, value): (LuaString, LuaString)| {
+            concat(lua, "prepend", StoreMode::Prepend, key, value)
+        })?,
+    )?;
+    mc.set(
+        "touch",
+        lua.create_async_function(|lua, (key, exptime): (LuaString, u32)| async move {
+            let (store, key) = open(&lua, "touch", &key)?;
+            resident(&store, &key).await;
+            match store.touch(&key, exptime) {
+                Ok((_, m)) => {
+                    note(&lua, m);
+                    Ok(true)
+                }
+                Err(OpError::NotFound) => Ok(false),
+                Err(e) => Err(failure("touch", e)),
+            }
+        })?,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use store::Write;
+
+    use crate::testutil::runtime;
+    use crate::{Call, CallError, Limits};
+
+    /// Runs `body` as the function `t(keys, args)` with keys `k`, `n`.
+    async fn run(
+        store_setup: &[(&str, &str)],
+        body: &str,
+    ) -> (Result<Option<String>, CallError>, store::Store, u64, tempfile::TempDir) {
+        let src = format!("function t(keys, args)\n{body}\nend");
+        let (rt, store, dir) = runtime(&[("lib", &src)], Limits::default());
+        for (k, v) in store_setup {
+            store
+                .write(Write::set(Bytes::from(k.to_string()), Bytes::from(v.to_string())))
+                .unwrap();
+        }
+        let reply = rt.call(Call::new("t", ["k", "n"], ["a1"])).await;
+        let seqno = reply.as_ref().map_or(0, |r| r.seqno);
+        (reply.map(|r| r.value.map(|v| String::from_utf8(v.to_vec()).unwrap())), store, seqno, dir)
+    }
+
+    async fn value(setup: &[(&str, &str)], body: &str) -> String {
+        run(setup, body).await.0.unwrap().unwrap_or_else(|| "<nil>".into())
+    }
+
+    fn get(store: &store::Store, key: &str) -> Option<String> {
+        store.get(key.as_bytes()).map(|h| String::from_utf8(h.value.to_bytes().to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn get_and_gets() {
+        assert_eq!(value(&[("k", "v")], "return mc.get('k')").await, "v");
+        assert_eq!(value(&[], "return mc.get('k')").await, "<nil>");
+        assert_eq!(
+            value(
+                &[("k", "v")],
+                "local v, f, c = mc.gets('k') return v .. ':' .. f .. ':' .. tostring(c > 0)"
+            )
+            .await,
+            "v:0:true"
+        );
+        assert_eq!(value(&[], "return mc.gets('k') == nil").await, "true");
+    }
+
+    #[tokio::test]
+    async fn set_add_replace() {
+        let (r, store, seqno, _dir) = run(&[], "return tostring(mc.set('k', 'x', 5)) .. tostring(mc.add('k', 'y')) .. tostring(mc.add('n', 'z'))").await;
+        assert_eq!(r.unwrap().unwrap(), "truefalsetrue");
+        assert_eq!(get(&store, "k").unwrap(), "x");
+        assert_eq!(store.get(b"k").unwrap().flags, 5);
+        assert_eq!(get(&store, "n").unwrap(), "z");
+        assert!(seqno > 0 && seqno == store.high_seqno(), "{seqno}");
+        let (r, store, _, _dir) = run(
+            &[("k", "old")],
+            "return tostring(mc.replace('k', 'new')) .. tostring(mc.replace('n', 'x'))",
+        )
+        .await;
+        assert_eq!(r.unwrap().unwrap(), "truefalse");
+        assert_eq!(get(&store, "k").unwrap(), "new");
+        assert_eq!(get(&store, "n"), None);
+    }
+
+    #[tokio::test]
+    async fn cas() {
+        let body = "local _, _, c = mc.gets('k')\n\
+                    return tostring(mc.cas('k', 'b', c + 1000)) .. tostring(mc.cas('k', 'c', c)) .. tostring(mc.cas('n', 'x', 1))";
+        let (r, store, _, _dir) = run(&[("k", "a")], body).await;
+        assert_eq!(r.unwrap().unwrap(), "falsetruenil");
+        assert_eq!(get(&store, "k").unwrap(), "c");
+    }
+
+    #[tokio::test]
+    async fn delete_touch_append_prepend() {
+        let (r, store, _, _dir) = run(&[("k", "mid")], "return tostring(mc.append('k', '>')) .. tostring(mc.prepend('k', '<')) .. tostring(mc.append('n', 'x')) .. tostring(mc.touch('k', 100)) .. tostring(mc.touch('n', 1))").await;
+        assert_eq!(r.unwrap().unwrap(), "truetruefalsetruefalse");
+        assert_eq!(get(&store, "k").unwrap(), "<mid>");
+        assert_ne!(store.get(b"k").unwrap().exptime, 0);
+        let (r, store, _, _dir) =
+            run(&[("k", "v")], "return tostring(mc.delete('k')) .. tostring(mc.delete('n'))").await;
+        assert_eq!(r.unwrap().unwrap(), "truefalse");
+        assert_eq!(get(&store, "k"), None);
+    }
+
+    #[tokio::test]
+    async fn incr_decr() {
+        assert_eq!(value(&[("k", "10")], "return mc.incr('k', 5) + mc.decr('k')").await, "29");
+        assert_eq!(value(&[], "return mc.incr('k') == nil").await, "true");
+        let (r, _store, _, _dir) = run(&[("k", "abc")], "return mc.incr('k', 1)").await;
+        assert!(
+            matches!(&r, Err(CallError::Runtime { message }) if message.contains("not a decimal")),
+            "{r:?}"
+        );
+        let (r, _store, _, _dir) = run(&[("k", "1")], "return mc.incr('k', -1)").await;
+        assert!(r.is_err());
+    }
+
+    #[tokio::test]
+    async fn undeclared_keys_are_refused() {
+        for op in ["get('x')", "set('x', 'v')", "delete('x')", "incr('x')", "touch('x', 0)"] {
+            let (r, store, _, _dir) = run(&[("x", "1")], &format!("return mc.{op}")).await;
+            let Err(CallError::Runtime { message }) = &r else { panic!("{op}: {r:?}") };
+            assert!(message.contains("not among the call's declared keys"), "{message}");
+            assert_eq!(get(&store, "x").unwrap(), "1");
+        }
+    }
+
+    #[tokio::test]
+    async fn pcall_catches_a_refusal() {
+        assert_eq!(value(&[], "local ok = pcall(mc.get, 'x') return ok").await, "false");
+    }
+
+    fn stat(store: &store::Store, name: &str) -> u64 {
+        store.stats().into_iter().find(|(k, _)| k == name).unwrap().1.parse().unwrap()
+    }
+
+    /// Ejected values come back through background fetches (awaited by
+    /// the coroutine), not reads on the worker's thread.
+    #[tokio::test]
+    async fn ejected_values_are_fetched_without_blocking() {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = store::Config::new(dir.path());
+        config.memory =
+            Arc::new(store::Budget::with_watermarks(4 << 20, store::Eviction::Value, 25, 20));
+        config.flush_interval = Duration::from_millis(5);
+        let store = store::Store::open(config).unwrap();
+        let value = |n: usize| format!("{n:05}").repeat(200);
+        for n in 0..2000 {
+            store
+                .write(Write::set(Bytes::from(format!("key:{n}")), Bytes::from(value(n))))
+                .unwrap();
+        }
+        store.sync();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stat(&store, "ep_num_non_resident") <= 500 {
+            assert!(Instant::now() < deadline, "nothing was ejected");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let src = "function get1(keys) return mc.get(keys[1]) end\nfunction bump(keys) return mc.append(keys[1], '+') end";
+        let rt = crate::testutil::runtime_on(&store, &[("lib", src)], Limits::default());
+        let (inline, fetched) =
+            (stat(&store, "ep_bg_fetched_inline"), stat(&store, "ep_bg_fetched"));
+        for n in 0..2000 {
+            let key = format!("key:{n}");
+            let got = rt.call(Call::new("get1", [key.clone()], Vec::<Bytes>::new())).await.unwrap();
+            assert_eq!(got.value.unwrap(), value(n), "{key}");
+            if n % 2 == 0 {
+                rt.call(Call::new("bump", [key.clone()], Vec::<Bytes>::new())).await.unwrap();
+            }
+        }
+        assert!(stat(&store, "ep_bg_fetched") > fetched + 300, "no background fetch");
+        let inline = stat(&store, "ep_bg_fetched_inline") - inline;
+        assert!(inline < 50, "{inline} values read on the caller's thread");
+        assert_eq!(get(&store, "key:10").unwrap(), value(10) + "+");
+    }
+}

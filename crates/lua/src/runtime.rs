@@ -1,0 +1,493 @@
+//! Running calls: key locks, a pool of VMs, limits, and the coroutine that
+//! gives the worker thread back.
+//!
+//! A call runs as a Lua coroutine driven by mlua's `AsyncThread` future.
+//! An instruction-count hook runs every [`HOOK_EVERY`] instructions: it
+//! stops the call when its Lua time passes the limit, and once the current
+//! slice has run [`Limits::slice`] it returns `VmState::Yield`. Lua 5.4
+//! lets a count hook yield; mlua then returns `Pending` and wakes the task
+//! at once, so the tokio worker runs its other tasks before the call
+//! resumes (`yield_now`). The time limit counts only the time the
+//! coroutine runs (it is measured around each poll), not the time it
+//! waits for locks, a VM, a background fetch or its turn on the worker.
+
+use std::collections::HashSet;
+use std::future::{Future, poll_fn};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mlua::{HookTriggers, Value, VmState};
+use store::Store;
+use tokio::sync::Semaphore;
+
+use crate::error::{CallError, is_memory_error, lua_message};
+use crate::locks::KeyLocks;
+use crate::mc::CallCtx;
+use crate::registry::Libraries;
+use crate::sandbox::{HOOK_EVERY, Vm};
+
+/// Per-call limits and the pool's size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Lua execution time per call (default 100 ms).
+    pub time: Duration,
+    /// Memory a call may allocate on top of what its VM holds (default
+    /// 64 MiB).
+    pub memory: usize,
+    /// How long a call runs before it yields its worker (default 500 µs).
+    pub slice: Duration,
+    /// Calls running at once, each with a VM of its own (default 64;
+    /// further calls wait).
+    pub vms: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time: Duration::from_millis(100),
+            memory: 64 << 20,
+            slice: Duration::from_micros(500),
+            vms: 64,
+        }
+    }
+}
+
+/// A function call: the function, its declared keys (the only ones it may
+/// touch, and those it holds locked) and its arguments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Call {
+    /// The function's name.
+    pub function: String,
+    /// The declared keys, passed as the first argument (a Lua array).
+    pub keys: Vec<Bytes>,
+    /// The arguments, passed as the second argument (a Lua array).
+    pub args: Vec<Bytes>,
+}
+
+impl Call {
+    /// A call of `function` with `keys` and `args`.
+    pub fn new<K: Into<Bytes>, A: Into<Bytes>>(
+        function: impl Into<String>,
+        keys: impl IntoIterator<Item = K>,
+        args: impl IntoIterator<Item = A>,
+    ) -> Call {
+        Call {
+            function: function.into(),
+            keys: keys.into_iter().map(Into::into).collect(),
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// What a call returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The return value as bytes (see the crate docs); `None` for nil.
+    pub value: Option<Bytes>,
+    /// The highest seqno of the call's mutations, 0 when it changed
+    /// nothing: in persist-before-ack mode, reply after
+    /// `Store::wait_persisted(seqno)`.
+    pub seqno: u64,
+}
+
+/// Runs calls against one store (see the [crate docs](crate)). Share it
+/// behind an `Arc`.
+pub struct Runtime {
+    store: Store,
+    libraries: Arc<Libraries>,
+    locks: Arc<KeyLocks>,
+    limits: Limits,
+    idle: Mutex<Vec<Vm>>,
+    running: Semaphore,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// Time a call has run, kept by the poll wrapper and read by the hook.
+struct Meter {
+    used: Duration,
+    slice_start: Instant,
+    /// Set once the time limit is passed (shared with the call's
+    /// `CallCtx`, so `pcall` cannot swallow the error).
+    stopped: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// A runtime for `store` running the functions of `libraries`.
+    pub fn new(store: Store, libraries: Arc<Libraries>, limits: Limits) -> Runtime {
+        Runtime {
+            store,
+            libraries,
+            locks: Arc::new(KeyLocks::default()),
+            running: Semaphore::new(limits.vms.max(1)),
+            limits,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The key locks calls take, for the plain write path to consult.
+    pub fn locks(&self) -> &Arc<KeyLocks> {
+        &self.locks
+    }
+
+    /// The registry.
+    pub fn libraries(&self) -> &Arc<Libraries> {
+        &self.libraries
+    }
+
+    /// VMs waiting in the pool (for tests and stats).
+    pub fn idle_vms(&self) -> usize {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Calls `call.function` with its keys locked and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// See [`CallError`]. After any error the runtime stays usable; a VM
+    /// that hit a limit is dropped rather than reused.
+    pub async fn call(&self, call: Call) -> Result<Reply, CallError> {
+        let snapshot = self.libraries.snapshot();
+        if snapshot.owner(&call.function).is_none() {
+            return Err(CallError::UnknownFunction { function: call.function });
+        }
+        // Locks first, then a VM: a VM holder never waits for a lock.
+        let _keys = self.locks.lock(&call.keys).await;
+        let _permit =
+            self.running.acquire().await.map_err(|e| CallError::Vm { message: e.to_string() })?;
+        let vm = self.checkout(&snapshot)?;
+        let (vm, result) = self.run(vm, &call).await;
+        if let Some(vm) = vm {
+            self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(vm);
+        }
+        result
+    }
+
+    /// An idle VM at `snapshot`'s version, else a new one.
+    fn checkout(&self, snapshot: &crate::registry::Snapshot) -> Result<Vm, CallError> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = idle.iter().rposition(|vm| vm.version == snapshot.version()) {
+            return Ok(idle.swap_remove(i));
+        }
+        // A VM of an old version is rebuilt, not kept beside the new ones.
+        idle.pop();
+        drop(idle);
+        snapshot
+            .build_vm(self.limits.time, self.limits.memory)
+            .map_err(|message| CallError::Vm { message })
+    }
+
+    /// Runs `call` on `vm`; gives the VM back unless it hit a limit.
+    async fn run(&self, vm: Vm, call: &Call) -> (Option<Vm>, Result<Reply, CallError>) {
+        let lua = vm.lua.clone();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let meter = Arc::new(Mutex::new(Meter {
+            used: Duration::ZERO,
+            slice_start: Instant::now(),
+            stopped: Arc::clone(&stopped),
+        }));
+        lua.set_app_data(CallCtx {
+            store: self.store.clone(),
+            keys: call.keys.iter().cloned().collect::<HashSet<_>>(),
+            seqno: AtomicU64::new(0),
+            stopped: Arc::clone(&stopped),
+        });
+        let ran = self.execute(&vm, call, &meter).await;
+        let ctx = lua.remove_app_data::<CallCtx>();
+        let _ = lua.set_memory_limit(0);
+        let seqno = ctx.map_or(0, |c| c.seqno.load(Ordering::Relaxed));
+        let over_time = stopped.load(Ordering::Relaxed);
+        match ran {
+            _ if over_time => {
+                (None, Err(CallError::TimeLimit { limit_ms: self.limits.time.as_millis() as u64 }))
+            }
+            Err(e) if is_memory_error(&e) => {
+                (None, Err(CallError::MemoryLimit { limit: self.limits.memory }))
+            }
+            Err(e) => (Some(vm), Err(CallError::Runtime { message: lua_message(&e) })),
+            Ok(value) => {
+                let reply = to_bytes(&lua, value).map(|value| Reply { value, seqno });
+                (Some(vm), reply)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        vm: &Vm,
+        call: &Call,
+        meter: &Arc<Mutex<Meter>>,
+    ) -> mlua::Result<Value> {
+        let lua = &vm.lua;
+        let function = vm.function(&call.function)?.ok_or_else(|| {
+            mlua::Error::RuntimeError(format!("unknown function '{}'", call.function))
+        })?;
+        let keys = lua.create_sequence_from(
+            call.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?,
+        )?;
+        let args = lua.create_sequence_from(
+            call.args.iter().map(|a| lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?,
+        )?;
+        let thread = lua.create_thread(function)?;
+        let (limit, slice) = (self.limits.time, self.limits.slice);
+        let hook_meter = Arc::clone(meter);
+        thread.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            let m = hook_meter.lock().unwrap_or_else(PoisonError::into_inner);
+            let ran = m.slice_start.elapsed();
+            if m.used + ran > limit {
+                m.stopped.store(true, Ordering::Relaxed);
+                return Err(mlua::Error::RuntimeError("time limit exceeded".to_owned()));
+            }
+            Ok(if ran >= slice { VmState::Yield } else { VmState::Continue })
+        })?;
+        let base = lua.used_memory();
+        lua.set_memory_limit(base.saturating_add(self.limits.memory))?;
+        let mut fut = Box::pin(thread.into_async::<Value>((keys, args))?);
+        poll_fn(|cx| {
+            let start = Instant::now();
+            meter.lock().unwrap_or_else(PoisonError::into_inner).slice_start = start;
+            let polled = fut.as_mut().poll(cx);
+            meter.lock().unwrap_or_else(PoisonError::into_inner).used += start.elapsed();
+            polled
+        })
+        .await
+    }
+}
+
+/// A return value's bytes: see the crate docs for the rule.
+fn to_bytes(lua: &mlua::Lua, value: Value) -> Result<Option<Bytes>, CallError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::String(s) => Ok(Some(Bytes::copy_from_slice(&s.as_bytes()))),
+        Value::Boolean(b) => Ok(Some(Bytes::from_static(if b { b"true" } else { b"false" }))),
+        Value::Integer(_) | Value::Number(_) => {
+            let s = lua
+                .coerce_string(value)
+                .map_err(|e| CallError::Runtime { message: lua_message(&e) })?
+                .ok_or(CallError::BadReturn { type_name: "number" })?;
+            Ok(Some(Bytes::copy_from_slice(&s.as_bytes())))
+        }
+        other => Err(CallError::BadReturn { type_name: other.type_name() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::testutil::runtime;
+
+    /// Spins for about `ms` milliseconds of Lua time (a deadline is not
+    /// available inside the sandbox, so it counts iterations measured once).
+    const SPIN: &str = "function spin(n) local x = 0 for i = 1, n do x = x + i end return x end\nfunction calib(k, a) return spin(tonumber(a[1])) end";
+
+    fn text(reply: &Reply) -> &str {
+        std::str::from_utf8(reply.value.as_deref().unwrap_or(b"<nil>")).unwrap()
+    }
+
+    /// Iterations of `spin` that take about `ms` on this machine.
+    async fn spins_for(rt: &Runtime, ms: u64) -> u64 {
+        let n = 2_000_000u64;
+        let start = Instant::now();
+        rt.call(Call::new("calib", Vec::<Bytes>::new(), [n.to_string()])).await.unwrap();
+        let took_us = start.elapsed().as_micros().max(1) as u64;
+        n * ms * 1000 / took_us
+    }
+
+    fn limits(time_ms: u64) -> Limits {
+        Limits { time: Duration::from_millis(time_ms), ..Limits::default() }
+    }
+
+    #[tokio::test]
+    async fn return_values_become_bytes() {
+        let src = "function r(keys, args)\n\
+                   local k = args[1]\n\
+                   if k == 's' then return 'str' elseif k == 'i' then return 42\n\
+                   elseif k == 'f' then return 0.5 elseif k == 'b' then return false\n\
+                   elseif k == 't' then return {} elseif k == 'k' then return keys[1] .. keys[2] end\n\
+                   end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        for (arg, want) in
+            [("s", "str"), ("i", "42"), ("f", "0.5"), ("b", "false"), ("n", "<nil>"), ("k", "xy")]
+        {
+            let reply = rt.call(Call::new("r", ["x", "y"], [arg])).await.unwrap();
+            assert_eq!(text(&reply), want, "{arg}");
+            assert_eq!(reply.seqno, 0);
+        }
+        let err = rt.call(Call::new("r", Vec::<Bytes>::new(), ["t"])).await.unwrap_err();
+        assert_eq!(err, CallError::BadReturn { type_name: "table" });
+        let err =
+            rt.call(Call::new("nope", Vec::<Bytes>::new(), Vec::<Bytes>::new())).await.unwrap_err();
+        assert!(matches!(err, CallError::UnknownFunction { .. }));
+    }
+
+    #[tokio::test]
+    async fn globals_are_frozen_at_run_time() {
+        let src = "function w() counter = 1 end\nfunction r() return undefined_thing end\nfunction l() local x = 1 x = x + 1 return x end\nfunction reg() register('late', function() end) end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        let none = Vec::<Bytes>::new;
+        let err = rt.call(Call::new("w", none(), none())).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("lib:1:") && err.contains("assignment to undeclared global 'counter'"),
+            "{err}"
+        );
+        let err = rt.call(Call::new("r", none(), none())).await.unwrap_err().to_string();
+        assert!(err.contains("undeclared global 'undefined_thing'"), "{err}");
+        assert!(rt.call(Call::new("reg", none(), none())).await.is_err());
+        assert_eq!(text(&rt.call(Call::new("l", none(), none())).await.unwrap()), "2");
+        // The failed calls left the VM usable and nothing declared.
+        assert_eq!(rt.libraries().list()[0].1, ["l", "r", "reg", "w"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_call_keeps_its_version_while_a_new_one_lands() {
+        let v1 = format!(
+            "{SPIN}\nfunction helper() return 'old' end\nfunction slow(k, a) spin(tonumber(a[1])) return helper() end"
+        );
+        let (rt, _store, _dir) = runtime(&[("a", &v1)], limits(5000));
+        let rt = Arc::new(rt);
+        let n = spins_for(&rt, 300).await;
+        let rt2 = Arc::clone(&rt);
+        let slow = tokio::spawn(async move {
+            rt2.call(Call::new("slow", Vec::<Bytes>::new(), [n.to_string()])).await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!slow.is_finished());
+        let v2 = v1.replace("'old'", "'new'");
+        rt.libraries().load("a", v2).unwrap();
+        let fresh = rt.call(Call::new("slow", Vec::<Bytes>::new(), ["1"])).await.unwrap();
+        assert_eq!(text(&fresh), "new");
+        assert!(!slow.is_finished(), "the slow call ended before the new version was used");
+        assert_eq!(text(&slow.await.unwrap().unwrap()), "old");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_on_one_key_serialize() {
+        // Read, spin past a slice (so the coroutine yields in between), write.
+        let src = format!(
+            "{SPIN}\nfunction bump(keys, args)\nlocal n = tonumber(mc.get(keys[1]) or '0')\nspin(20000)\nmc.set(keys[1], n + 1)\nreturn n + 1\nend"
+        );
+        let slice = Limits { slice: Duration::from_micros(20), ..Limits::default() };
+        let (rt, store, _dir) = runtime(&[("lib", &src)], slice);
+        let rt = Arc::new(rt);
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let rt = Arc::clone(&rt);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    rt.call(Call::new("bump", ["counter"], Vec::<Bytes>::new())).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.get(b"counter").unwrap().value.to_bytes(), "400");
+        assert!(rt.locks().is_idle());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn calls_on_other_keys_overlap_even_on_one_thread() {
+        let src = format!(
+            "{SPIN}\nfunction slow(keys, args) spin(tonumber(args[1])) mc.set(keys[1], 'slow') end\nfunction fast(keys) mc.set(keys[1], 'fast') end"
+        );
+        let (rt, store, _dir) = runtime(&[("lib", &src)], limits(5000));
+        let rt = Arc::new(rt);
+        let n = spins_for(&rt, 400).await;
+        assert!(!rt.locks().same_stripe(b"a", b"b"));
+        let rt2 = Arc::clone(&rt);
+        let slow =
+            tokio::spawn(async move { rt2.call(Call::new("slow", ["a"], [n.to_string()])).await });
+        tokio::task::yield_now().await; // let the slow call start
+        let start = Instant::now();
+        rt.call(Call::new("fast", ["b"], Vec::<Bytes>::new())).await.unwrap();
+        let fast = start.elapsed();
+        assert!(!slow.is_finished(), "the slow call finished first");
+        assert!(fast < Duration::from_millis(100), "a call on another key waited {fast:?}");
+        slow.await.unwrap().unwrap();
+        assert_eq!(store.get(b"a").unwrap().value.to_bytes(), "slow");
+        assert_eq!(store.get(b"b").unwrap().value.to_bytes(), "fast");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_runaway_loop_stops_at_its_limit_while_the_worker_keeps_serving() {
+        let src = "function loop() while true do end end\nfunction ok() return 'ok' end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], limits(300));
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let t2 = Arc::clone(&ticks);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                t2.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        let err =
+            rt.call(Call::new("loop", Vec::<Bytes>::new(), Vec::<Bytes>::new())).await.unwrap_err();
+        let took = start.elapsed();
+        ticker.abort();
+        assert_eq!(err, CallError::TimeLimit { limit_ms: 300 });
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        let ticks = ticks.load(Ordering::Relaxed);
+        // 300 ms at one tick per 5 ms: 60 if never delayed; a blocked
+        // worker would give 0 or 1.
+        assert!(ticks >= 20, "the timer ticked only {ticks} times during the loop");
+        let reply =
+            rt.call(Call::new("ok", Vec::<Bytes>::new(), Vec::<Bytes>::new())).await.unwrap();
+        assert_eq!(text(&reply), "ok");
+    }
+
+    #[tokio::test]
+    async fn default_time_limit_stops_a_loop_caught_by_pcall() {
+        let src = "function loop() while true do pcall(function() while true do end end) end end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        let start = Instant::now();
+        let err =
+            rt.call(Call::new("loop", Vec::<Bytes>::new(), Vec::<Bytes>::new())).await.unwrap_err();
+        assert_eq!(err, CallError::TimeLimit { limit_ms: 100 });
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn an_allocation_bomb_stops_at_the_memory_limit() {
+        let src = "function bomb() local t = {} while true do t[#t + 1] = string.rep('x', 4096) .. #t end end\nfunction ok(keys) mc.set(keys[1], 'fine') return mc.get(keys[1]) end";
+        let small = Limits { memory: 8 << 20, time: Duration::from_secs(10), ..Limits::default() };
+        let (rt, _store, _dir) = runtime(&[("lib", src)], small);
+        for _ in 0..3 {
+            let err = rt
+                .call(Call::new("bomb", Vec::<Bytes>::new(), Vec::<Bytes>::new()))
+                .await
+                .unwrap_err();
+            assert_eq!(err, CallError::MemoryLimit { limit: 8 << 20 });
+            let reply = rt.call(Call::new("ok", ["k"], Vec::<Bytes>::new())).await.unwrap();
+            assert_eq!(text(&reply), "fine");
+        }
+    }
+
+    #[tokio::test]
+    async fn vms_are_reused_and_rebuilt_after_a_load() {
+        let (rt, _store, _dir) =
+            runtime(&[("lib", "function f() return 1 end")], Limits::default());
+        let none = Vec::<Bytes>::new;
+        rt.call(Call::new("f", none(), none())).await.unwrap();
+        rt.call(Call::new("f", none(), none())).await.unwrap();
+        assert_eq!(rt.idle_vms(), 1);
+        rt.libraries().load("lib", "function f() return 2 end").unwrap();
+        assert_eq!(text(&rt.call(Call::new("f", none(), none())).await.unwrap()), "2");
+        assert_eq!(rt.idle_vms(), 1);
+        assert!(rt.libraries().delete("lib"));
+        assert!(matches!(
+            rt.call(Call::new("f", none(), none())).await,
+            Err(CallError::UnknownFunction { .. })
+        ));
+    }
+}
