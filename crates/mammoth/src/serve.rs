@@ -125,6 +125,17 @@ pub(crate) struct ServeArgs {
     /// memcached's -M: the same as `--eviction none`.
     #[arg(short = 'M', long = "disable-evictions", conflicts_with = "eviction")]
     disable_evictions: bool,
+    /// Longest a Lua function call may run, in milliseconds (docs/lua.md);
+    /// a call over it gets an error reply, and the server goes on.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    lua_time_limit: u64,
+    /// Memory a Lua call may allocate (e.g. 64MiB).
+    #[arg(long, default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
+    lua_memory_limit: u64,
+    /// Key prefix that turns a GET or SET into a Lua call for clients that
+    /// know only those (`@fn:NAME:ARG`); empty turns it off.
+    #[arg(long, default_value = "@fn:", value_name = "PREFIX")]
+    lua_key_prefix: String,
     /// Percent of the memory limit above which the pager starts ejecting.
     #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(2..=100))]
     high_watermark: u8,
@@ -168,6 +179,19 @@ enum EvictionArg {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     store::parse_size(text)
+}
+
+/// The per-call limits the --lua-* flags ask for.
+fn lua_limits(args: &ServeArgs) -> Result<lua::Limits> {
+    if args.lua_time_limit == 0 {
+        bail!("--lua-time-limit must be at least 1 ms");
+    }
+    Ok(lua::Limits {
+        time: Duration::from_millis(args.lua_time_limit),
+        memory: usize::try_from(args.lua_memory_limit)
+            .context("--lua-memory-limit is too large")?,
+        ..lua::Limits::default()
+    })
 }
 
 /// Half of the machine's physical memory (1 GiB when it cannot be read).
@@ -261,6 +285,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         on_verbosity: Some(server::VerbosityHook(std::sync::Arc::new(crate::ui::set_verbosity))),
         max_value_len: args.max_value,
         require_auth: args.require_auth,
+        lua: server::LuaConfig {
+            limits: lua_limits(args)?,
+            key_prefix: args.lua_key_prefix.clone().into_bytes().into(),
+        },
         ..server::Config::default()
     };
     let buckets = server::Buckets::open(&args.dir, &template, users)

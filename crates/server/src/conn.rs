@@ -26,6 +26,8 @@ pub(crate) enum Next {
     Close,
     /// Flush what is queued, then turn into a TAP producer.
     Tap(memcache::binary::tap::TapConnect, u32),
+    /// Flush what is queued, then run a Lua call and queue its answer.
+    Lua(Box<crate::functions::Pending>),
 }
 
 pub(crate) struct Conn<'a> {
@@ -45,6 +47,8 @@ pub(crate) struct Conn<'a> {
     /// the replies queued for them still wait for that store's commit.
     left_buckets: Vec<(Store, u64)>,
     pub(crate) out: Out,
+    /// The Lua libraries and runtime of the connection's bucket.
+    pub(crate) lua: Arc<crate::functions::BucketLua>,
     /// This connection in `stats conns`.
     info: Arc<crate::stats::ConnInfo>,
     pub(crate) peer: String,
@@ -81,6 +85,7 @@ pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
     let mut conn = Conn {
         shared,
         store: shared.buckets.default_store().clone(),
+        lua: Arc::clone(&shared.lua[crate::DEFAULT_BUCKET]),
         authenticated: false,
         last_seqno: 0,
         acked_seqno: 0,
@@ -119,6 +124,12 @@ impl Conn<'_> {
                         self.apply_decoded(request)
                     }
                 };
+                if let Next::Lua(pending) = next {
+                    // Replies before it go out first; the call may take a while.
+                    self.flush(&mut socket).await?;
+                    self.lua_run(*pending).await;
+                    next = Next::Continue;
+                }
                 if matches!(next, Next::Close | Next::Tap(..)) {
                     break;
                 }
@@ -148,7 +159,7 @@ impl Conn<'_> {
                     )
                     .await;
                 }
-                Next::Continue => {}
+                Next::Continue | Next::Lua(_) => {}
             }
             if self.last_seqno > self.throttled_seqno {
                 self.throttled_seqno = self.last_seqno;
@@ -361,10 +372,20 @@ impl Conn<'_> {
             }
         }
         match req.command {
-            Command::Get { key } => self.get(reply, &key, None),
+            Command::Get { key } => {
+                if let Some(next) = self.lua_get(&key, Some(reply)) {
+                    return next;
+                }
+                self.get(reply, &key, None);
+            }
             Command::GetAndTouch { key, expiry } => self.get(reply, &key, Some(expiry)),
             Command::Touch { key, expiry } => self.touch(reply, &key, expiry),
             Command::Store { mode, key, flags, expiry, value } => {
+                if mode == memcache::ops::StoreMode::Set
+                    && let Some(next) = self.lua_set(&key, &value, None, Some(reply))
+                {
+                    return next;
+                }
                 let write = Write { mode, key, value, flags, exptime: expiry, cas: req.cas };
                 let result = self.exec_write(write);
                 self.stored(reply, result);
@@ -507,6 +528,9 @@ impl Conn<'_> {
             // Seqnos are per store: what this connection changed in the
             // bucket it leaves is waited for there, and counting starts
             // afresh in the new one.
+            if let Some(lua) = self.shared.lua.get(user) {
+                self.lua = Arc::clone(lua);
+            }
             if self.last_seqno > self.acked_seqno {
                 let previous = std::mem::replace(&mut self.store, store);
                 self.left_buckets.push((previous, self.last_seqno));

@@ -11,6 +11,9 @@ use crate::conn::Conn;
 impl Conn<'_> {
     /// SET, ADD, REPLACE, APPEND or PREPEND.
     pub(crate) fn exec_write(&mut self, write: Write) -> Result<Mutation, OpError> {
+        if write.key.starts_with(crate::functions::LIB_PREFIX) {
+            self.lua_check_write(&write)?;
+        }
         let m = self.store.write(write)?;
         self.mutated(m.seqno);
         Ok(m)
@@ -20,6 +23,9 @@ impl Conn<'_> {
     pub(crate) fn exec_delete(&mut self, key: &[u8], cas: u64) -> Result<Mutation, OpError> {
         let m = self.store.delete(key, cas)?;
         self.mutated(m.seqno);
+        if key.starts_with(crate::functions::LIB_PREFIX) {
+            self.lua_deleted(key);
+        }
         Ok(m)
     }
 
@@ -54,5 +60,6 @@ impl Conn<'_> {
     pub(crate) fn exec_flush(&mut self, delay: u32) {
         let seqno = self.store.flush(delay);
         self.mutated(seqno);
+        self.lua_flushed(delay);
     }
 }

@@ -50,6 +50,7 @@
 mod buckets;
 mod conn;
 mod exec;
+mod functions;
 mod http;
 mod out;
 mod shutdown;
@@ -69,6 +70,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 pub use crate::buckets::{Buckets, DEFAULT_BUCKET};
+pub use crate::functions::{LIB_PREFIX, LuaConfig};
 pub use crate::socket::Listener;
 use crate::socket::{Accepted, Socket};
 pub use crate::stats::{ServerStats, Traffic};
@@ -101,6 +103,8 @@ pub struct Config {
     /// text `verbosity N`): memcached's 0 to 3, for the embedder to map onto
     /// its logging. `None`: the command is answered and ignored.
     pub on_verbosity: Option<VerbosityHook>,
+    /// Server-side Lua functions: limits and the `@fn:` key prefix.
+    pub lua: LuaConfig,
 }
 
 /// What [`Config::on_verbosity`] calls.
@@ -125,6 +129,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             write_timeout: Duration::from_secs(2),
             on_verbosity: None,
+            lua: LuaConfig::default(),
         }
     }
 }
@@ -215,6 +220,9 @@ pub(crate) struct Shared {
     pub(crate) stats: ServerStats,
     pub(crate) shutdown: shutdown::Shutdown,
     pub(crate) taps: tap::Registry,
+    /// Each bucket's Lua libraries and runtime.
+    pub(crate) lua: std::collections::BTreeMap<String, Arc<functions::BucketLua>>,
+    pub(crate) lua_config: LuaConfig,
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets
@@ -259,6 +267,8 @@ pub async fn serve_listeners(
 ) {
     let shared = Arc::new(Shared {
         stats: ServerStats::new(config.max_connections),
+        lua: functions::start(&buckets, &config.lua),
+        lua_config: config.lua.clone(),
         config,
         buckets,
         shutdown: shutdown::Shutdown::default(),

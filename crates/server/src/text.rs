@@ -47,21 +47,16 @@ impl Conn<'_> {
     pub(crate) fn apply_text(&mut self, request: TextRequest) -> Next {
         let reply = request.reply();
         match request {
-            TextRequest::Get(get) => self.text_get(&get),
-            TextRequest::Store(s) => {
-                let cas = s.cas.is_some();
-                let line = match self.store_item(&s) {
-                    Ok(_) => Line::Stored,
-                    Err(OpError::Exists) if cas => Line::Exists,
-                    Err(OpError::NotFound) if cas => Line::NotFound,
-                    Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
-                        reply.server_error(&mut self.out.buf, server_error(e));
-                        return Next::Continue;
-                    }
-                    Err(_) => Line::NotStored,
-                };
-                reply.line(&mut self.out.buf, line);
+            TextRequest::Get(get) => {
+                if let [key] = get.keys.as_slice()
+                    && get.touch.is_none()
+                    && let Some(next) = self.lua_get(key, None)
+                {
+                    return next;
+                }
+                self.text_get(&get);
             }
+            TextRequest::Store(s) => return self.text_store(&s, reply),
             TextRequest::Delete { key, .. } => {
                 match self.exec_delete(&key, 0) {
                     Ok(_) => reply.line(&mut self.out.buf, Line::Deleted),
@@ -112,6 +107,7 @@ impl Conn<'_> {
                 reply.line(&mut self.out.buf, Line::Ok);
             }
             TextRequest::Quit => return Next::Close,
+            TextRequest::Lua(request) => return self.lua_text(request),
             TextRequest::RefreshCerts { .. } => match self.shared.stats.tls.get() {
                 None => {
                     reply.server_error(&mut self.out.buf, "TLS is not enabled");
@@ -134,6 +130,30 @@ impl Conn<'_> {
             TextRequest::MetaNoop => MetaReply::noop(&mut self.out.buf),
             TextRequest::MetaDebug { key, base64 } => self.meta_debug(&key, base64),
         }
+        Next::Continue
+    }
+
+    /// A storage command (`set`, `add`, …, `cas`); a SET of an `@fn:` key
+    /// is a Lua call.
+    fn text_store(&mut self, s: &memcache::text::Store, reply: Reply) -> Next {
+        if s.mode == memcache::ops::StoreMode::Set
+            && s.cas.is_none()
+            && let Some(next) = self.lua_set(&s.key, &s.value, Some(reply), None)
+        {
+            return next;
+        }
+        let cas = s.cas.is_some();
+        let line = match self.store_item(s) {
+            Ok(_) => Line::Stored,
+            Err(OpError::Exists) if cas => Line::Exists,
+            Err(OpError::NotFound) if cas => Line::NotFound,
+            Err(e @ (OpError::TempFail | OpError::OutOfMemory | OpError::Unwritable)) => {
+                reply.server_error(&mut self.out.buf, server_error(e));
+                return Next::Continue;
+            }
+            Err(_) => Line::NotStored,
+        };
+        reply.line(&mut self.out.buf, line);
         Next::Continue
     }
 
@@ -383,7 +403,7 @@ const OUT_OF_MEMORY: &str = "out of memory storing object";
 const UNWRITABLE: &str = "cannot write to disk now; try again later";
 
 /// The `SERVER_ERROR` text for a refusal the client may retry.
-fn server_error(e: OpError) -> &'static str {
+pub(crate) fn server_error(e: OpError) -> &'static str {
     if e == OpError::Unwritable { UNWRITABLE } else { OUT_OF_MEMORY }
 }
 

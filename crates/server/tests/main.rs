@@ -3,6 +3,7 @@
 
 mod support;
 
+mod lua;
 mod operators;
 mod protocol;
 mod rust_client;

@@ -137,7 +137,12 @@ fn is_storage(line: &[u8]) -> bool {
     let rest = &line[start..];
     let end =
         rest.iter().position(|&b| b == b' ' || b == b'\r' || b == b'\n').unwrap_or(rest.len());
-    matches!(&rest[..end], b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" | b"ms")
+    match &rest[..end] {
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" | b"ms" => true,
+        // `lua load <lib> <bytes>` carries the library as its data block.
+        b"lua" => rest[end..].trim_ascii_start().starts_with(b"load "),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@
 pub mod client;
 pub mod decoder;
 pub mod error;
+pub mod lua;
 pub mod meta;
 pub mod reply;
 pub mod request;
@@ -48,6 +49,7 @@ pub mod request;
 pub use client::{Response, ResponseLine, encode_get, encode_gets, encode_set, encode_store};
 pub use decoder::TextDecoder;
 pub use error::{TextError, TextErrorKind};
+pub use lua::LuaRequest;
 pub use meta::{MetaArithmetic, MetaDelete, MetaFlags, MetaGet, MetaSet};
 pub use reply::{MetaItem, MetaReply, MetaStatus, Reply};
 pub use request::{Get, Store, TextRequest};

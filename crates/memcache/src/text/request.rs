@@ -77,6 +77,8 @@ pub enum TextRequest {
     },
     /// `quit`: close without a reply.
     Quit,
+    /// `lua load|call|list|del …`: server-side functions.
+    Lua(super::LuaRequest),
     /// `refresh_certs [noreply]`: read the TLS certificates again; `OK`.
     RefreshCerts {
         /// Suppress the reply.
@@ -335,6 +337,7 @@ fn parse_classic(
     let n = t.ntokens;
     let want = |ok: bool| if ok { Ok(()) } else { Err(err(TextErrorKind::UnknownCommand)) };
     match cmd {
+        b"lua" => super::lua::parse(line, data, limits, slice),
         b"get" | b"gets" | b"gat" | b"gats" | b"bget" => {
             want(n >= 3)?;
             parse_get(line, cmd, limits, slice).map(|g| Parsed::Request(TextRequest::Get(g), 0))

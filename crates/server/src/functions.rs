@@ -1,0 +1,424 @@
+//! Server-side Lua functions in the server (docs/lua.md): each bucket's
+//! libraries and runtime, the `lua` text commands, and `@fn:` keys for
+//! clients that only know GET and SET.
+//!
+//! A library is kept as an item of its bucket under a reserved key
+//! ([`LIB_PREFIX`] + its name, a key no text client can type). That makes
+//! it data like any other: durable with the group commit, back after a
+//! restart (restored once the warmup is done), and streamed over TAP, so a
+//! mirror has it too. Every write to a reserved key goes through the
+//! library check: a SET compiles the library (refused, and not stored,
+//! when it does not compile), a DELETE removes it. FLUSH empties the
+//! bucket, but the libraries are stored again after it: they are code, and
+//! a cache flush is routine.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use memcache::binary::{Reply as BinaryReply, Status};
+use memcache::text::{LuaRequest, Reply as TextReply};
+use store::{Store, Write};
+use tokio::sync::Notify;
+
+use crate::buckets::Buckets;
+use crate::conn::{Conn, Next};
+
+/// The reserved key prefix of stored libraries.
+pub const LIB_PREFIX: &[u8] = b"\0lua:";
+
+/// The Lua settings of a server.
+#[derive(Clone, Debug)]
+pub struct LuaConfig {
+    /// Per-call limits.
+    pub limits: lua::Limits,
+    /// The key prefix that turns a GET or SET into a call
+    /// (`@fn:<name>:<arg>`); empty: off.
+    pub key_prefix: Bytes,
+}
+
+impl Default for LuaConfig {
+    fn default() -> Self {
+        LuaConfig { limits: lua::Limits::default(), key_prefix: Bytes::from_static(b"@fn:") }
+    }
+}
+
+/// One bucket's libraries and runtime.
+pub(crate) struct BucketLua {
+    pub(crate) runtime: lua::Runtime,
+    store: Store,
+    /// Set once the stored libraries are restored.
+    ready: AtomicBool,
+    restored: Notify,
+}
+
+impl BucketLua {
+    fn libraries(&self) -> &lua::Libraries {
+        self.runtime.libraries()
+    }
+
+    /// Waits until the stored libraries are loaded (right after start-up
+    /// calls wait for the warmup).
+    pub(crate) async fn wait_ready(&self) {
+        while !self.ready.load(Ordering::Acquire) {
+            let notified = self.restored.notified();
+            if self.ready.load(Ordering::Acquire) {
+                break;
+            }
+            notified.await;
+        }
+    }
+
+    /// Loads the libraries stored in the bucket (after its warmup).
+    async fn restore(&self) {
+        self.store.wait_warm().await;
+        let found = stored_libraries(&self.store);
+        let count = found.len();
+        if self.libraries().restore(found.clone()).is_err() {
+            // One bad library must not hide the others: load them one by one.
+            for (name, source) in found {
+                if let Err(e) = self.libraries().load(&name, source) {
+                    tracing::error!(lib = %name, error = &e as &dyn std::error::Error, "stored Lua library does not load; skipped");
+                }
+            }
+        }
+        if count > 0 {
+            tracing::info!(libraries = count, "Lua libraries restored");
+        }
+        self.ready.store(true, Ordering::Release);
+        self.restored.notify_waiters();
+    }
+
+    /// Stores every library again (after a FLUSH); the highest seqno.
+    fn store_all(&self) -> u64 {
+        let mut seqno = 0;
+        for (name, source) in self.libraries().sources() {
+            match self.store.write(Write::set(lib_key(&name), source)) {
+                Ok(m) => seqno = seqno.max(m.seqno),
+                Err(e) => {
+                    tracing::error!(lib = %name, error = ?e, "could not store the Lua library again after a flush");
+                }
+            }
+        }
+        seqno
+    }
+}
+
+/// The libraries stored in `store`: (name, source).
+fn stored_libraries(store: &Store) -> Vec<(String, Bytes)> {
+    let sub = store.subscribe();
+    let backfill = sub.backfill(0);
+    let mut changes = Vec::new();
+    for shard in 0..sub.shards() {
+        sub.scan(shard, &backfill, LIB_PREFIX, &mut changes);
+    }
+    changes
+        .into_iter()
+        .filter_map(|c| {
+            let store::ChangeKind::Mutation(item) = c.kind else { return None };
+            let name = std::str::from_utf8(&c.key[LIB_PREFIX.len()..]).ok()?.to_owned();
+            Some((name, item.value.to_bytes()))
+        })
+        .collect()
+}
+
+/// The reserved key of library `name`.
+pub(crate) fn lib_key(name: &str) -> Bytes {
+    let mut key = LIB_PREFIX.to_vec();
+    key.extend_from_slice(name.as_bytes());
+    Bytes::from(key)
+}
+
+/// The Lua state of every bucket; restoring runs in the background.
+pub(crate) fn start(buckets: &Buckets, config: &LuaConfig) -> BTreeMap<String, Arc<BucketLua>> {
+    buckets
+        .iter()
+        .map(|(name, store)| {
+            let libraries = Arc::new(lua::Libraries::new(&config.limits));
+            let bucket = Arc::new(BucketLua {
+                runtime: lua::Runtime::new(store.clone(), libraries, config.limits.clone()),
+                store: store.clone(),
+                ready: AtomicBool::new(false),
+                restored: Notify::new(),
+            });
+            let restoring = Arc::clone(&bucket);
+            tokio::spawn(async move { restoring.restore().await });
+            (name.to_owned(), bucket)
+        })
+        .collect()
+}
+
+/// How a pending call's outcome is answered.
+pub(crate) enum Answer {
+    /// `lua call`: `VALUE <fn> 0 <len>` … `END`, or `END` for nil.
+    Text { function: Bytes },
+    /// A text GET of an `@fn:` key: as a GET hit (or a miss for nil).
+    TextGet { key: Bytes },
+    /// A text SET of an `@fn:` key: `STORED`.
+    TextSet { reply: TextReply },
+    /// A binary GET of an `@fn:` key.
+    BinaryGet { reply: BinaryReply, key: Bytes },
+    /// A binary SET of an `@fn:` key.
+    BinarySet { reply: BinaryReply },
+}
+
+/// A call to run once what is queued before it has been sent.
+pub(crate) struct Pending {
+    pub(crate) call: lua::Call,
+    pub(crate) answer: Answer,
+}
+
+/// `@fn:<name>:<arg>` split into the function and its argument.
+fn split_fn_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<(&'k str, &'k [u8])> {
+    let rest = key.strip_prefix(prefix)?;
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let name = std::str::from_utf8(&rest[..colon]).ok()?;
+    Some((name, &rest[colon + 1..]))
+}
+
+impl Conn<'_> {
+    fn lua(&self) -> &Arc<BucketLua> {
+        &self.lua
+    }
+
+    /// A GET of an `@fn:` key, or `None` for any other key.
+    pub(crate) fn lua_get(&self, key: &Bytes, binary: Option<BinaryReply>) -> Option<Next> {
+        let prefix = &self.shared.lua_config.key_prefix;
+        if prefix.is_empty() || !key.starts_with(prefix) {
+            return None;
+        }
+        let (name, arg) = split_fn_key(prefix, key)?;
+        let arg = key.slice_ref(arg);
+        let call =
+            lua::Call { function: name.to_owned(), keys: vec![arg.clone()], args: vec![arg] };
+        let answer = match binary {
+            Some(reply) => Answer::BinaryGet { reply, key: key.clone() },
+            None => Answer::TextGet { key: key.clone() },
+        };
+        Some(Next::Lua(Box::new(Pending { call, answer })))
+    }
+
+    /// A SET of an `@fn:` key, or `None` for any other key.
+    pub(crate) fn lua_set(
+        &self,
+        key: &Bytes,
+        value: &Bytes,
+        text: Option<TextReply>,
+        binary: Option<BinaryReply>,
+    ) -> Option<Next> {
+        let prefix = &self.shared.lua_config.key_prefix;
+        if prefix.is_empty() || !key.starts_with(prefix) {
+            return None;
+        }
+        let (name, arg) = split_fn_key(prefix, key)?;
+        let arg = key.slice_ref(arg);
+        let call = lua::Call {
+            function: name.to_owned(),
+            keys: vec![arg.clone()],
+            args: vec![arg, value.clone()],
+        };
+        let answer = match (text, binary) {
+            (_, Some(reply)) => Answer::BinarySet { reply },
+            (reply, None) => {
+                Answer::TextSet { reply: reply.unwrap_or(TextReply { noreply: false }) }
+            }
+        };
+        Some(Next::Lua(Box::new(Pending { call, answer })))
+    }
+
+    /// A `lua …` text command.
+    pub(crate) fn lua_text(&mut self, request: LuaRequest) -> Next {
+        let reply = TextReply { noreply: false };
+        match request {
+            LuaRequest::Load { lib, source } => {
+                let name = String::from_utf8_lossy(&lib).into_owned();
+                match self.lua_load(&name, source) {
+                    Ok(()) => reply.line(&mut self.out.buf, memcache::text::reply::Line::Ok),
+                    Err(LoadFailure::Compile(message)) => {
+                        reply.client_error(&mut self.out.buf, &message)
+                    }
+                    Err(LoadFailure::Store(message)) => {
+                        reply.server_error(&mut self.out.buf, &message)
+                    }
+                };
+            }
+            LuaRequest::Call { function, keys, args } => {
+                let call = lua::Call {
+                    function: String::from_utf8_lossy(&function).into_owned(),
+                    keys,
+                    args,
+                };
+                return Next::Lua(Box::new(Pending { call, answer: Answer::Text { function } }));
+            }
+            LuaRequest::List => {
+                for (name, functions) in self.lua().libraries().list() {
+                    let line = format!("LIB {name} {}\r\n", functions.join(" "));
+                    self.out.buf.extend_from_slice(line.as_bytes());
+                }
+                TextReply::end(&mut self.out.buf);
+            }
+            LuaRequest::Delete { lib } => {
+                let name = String::from_utf8_lossy(&lib).into_owned();
+                let line = if self.lua_delete(&name) {
+                    memcache::text::reply::Line::Ok
+                } else {
+                    memcache::text::reply::Line::NotFound
+                };
+                reply.line(&mut self.out.buf, line);
+            }
+        }
+        Next::Continue
+    }
+
+    /// Compiles and publishes library `name`, then stores it.
+    fn lua_load(&mut self, name: &str, source: Bytes) -> Result<(), LoadFailure> {
+        let lua = Arc::clone(self.lua());
+        let previous = lua.libraries().sources().into_iter().find(|(n, _)| n == name);
+        lua.libraries()
+            .load(name, source.clone())
+            .map_err(|e| LoadFailure::Compile(e.to_string()))?;
+        match self.store.write(Write::set(lib_key(name), source)) {
+            Ok(m) => {
+                self.mutated(m.seqno);
+                tracing::info!(peer = %self.peer, lib = %name, "Lua library loaded");
+                Ok(())
+            }
+            Err(e) => {
+                // Not stored: not loaded either.
+                match previous {
+                    Some((_, old)) => {
+                        let _ = lua.libraries().load(name, old);
+                    }
+                    None => {
+                        lua.libraries().delete(name);
+                    }
+                }
+                Err(LoadFailure::Store(format!(
+                    "library not stored: {}",
+                    crate::text::server_error(e)
+                )))
+            }
+        }
+    }
+
+    /// Removes library `name` and its stored item.
+    fn lua_delete(&mut self, name: &str) -> bool {
+        if !self.lua().libraries().delete(name) {
+            return false;
+        }
+        if let Ok(m) = self.store.delete(&lib_key(name), 0) {
+            self.mutated(m.seqno);
+        }
+        true
+    }
+
+    /// A write to a reserved key: the library check. `Ok` to go on with the
+    /// write, `Err` to refuse it (`NOT_STORED`).
+    pub(crate) fn lua_check_write(&self, write: &Write) -> Result<(), store::OpError> {
+        let name = std::str::from_utf8(&write.key[LIB_PREFIX.len()..])
+            .map_err(|_| store::OpError::NotStored)?;
+        if write.mode != memcache::ops::StoreMode::Set {
+            return Err(store::OpError::NotStored);
+        }
+        match self.lua().libraries().load(name, write.value.clone()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, lib = %name, error = &e as &dyn std::error::Error, "a write of a Lua library that does not load was refused");
+                Err(store::OpError::NotStored)
+            }
+        }
+    }
+
+    /// A delete of a reserved key removes the library.
+    pub(crate) fn lua_deleted(&self, key: &[u8]) {
+        if let Ok(name) = std::str::from_utf8(&key[LIB_PREFIX.len()..]) {
+            self.lua().libraries().delete(name);
+        }
+    }
+
+    /// After a FLUSH: the libraries are stored again, now or when a delayed
+    /// flush takes effect.
+    pub(crate) fn lua_flushed(&mut self, delay: u32) {
+        let lua = Arc::clone(self.lua());
+        if delay == 0 {
+            // The flush's reply waits for these too.
+            let seqno = lua.store_all();
+            self.mutated(seqno);
+            return;
+        }
+        let clock = &self.store.config().clock;
+        let at = clock.absolute(delay);
+        let wait = u64::from(at.saturating_sub(clock.now())) + 1;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            let _ = lua.store_all();
+        });
+    }
+
+    /// Runs a pending call and queues its answer.
+    pub(crate) async fn lua_run(&mut self, pending: Pending) {
+        let lua = Arc::clone(self.lua());
+        lua.wait_ready().await;
+        let result = lua.runtime.call(pending.call).await;
+        if let Ok(reply) = &result {
+            self.mutated(reply.seqno);
+        }
+        let out = &mut self.out.buf;
+        match (pending.answer, result) {
+            (Answer::Text { function }, Ok(r)) => {
+                if let Some(value) = r.value {
+                    TextReply::value_head(out, &function, 0, value.len(), None);
+                    out.extend_from_slice(&value);
+                    out.extend_from_slice(b"\r\n");
+                }
+                TextReply::end(out);
+            }
+            (Answer::TextGet { key }, Ok(r)) => {
+                if let Some(value) = r.value {
+                    TextReply::value_head(out, &key, 0, value.len(), None);
+                    out.extend_from_slice(&value);
+                    out.extend_from_slice(b"\r\n");
+                }
+                TextReply::end(out);
+            }
+            (Answer::TextSet { reply }, Ok(_)) => {
+                reply.line(out, memcache::text::reply::Line::Stored);
+            }
+            (Answer::Text { .. } | Answer::TextGet { .. }, Err(e)) => {
+                TextReply { noreply: false }.server_error(out, &e.to_string());
+            }
+            (Answer::TextSet { reply }, Err(e)) => {
+                reply.server_error(out, &e.to_string());
+            }
+            (Answer::BinaryGet { reply, key }, Ok(r)) => match r.value {
+                Some(value) => {
+                    reply.hit(out, 0, 0, &key, value.len());
+                    out.extend_from_slice(&value);
+                }
+                None => {
+                    reply.miss(out, &key);
+                }
+            },
+            (Answer::BinarySet { reply }, Ok(_)) => {
+                reply.ok(out, 0);
+            }
+            (Answer::BinaryGet { reply, .. } | Answer::BinarySet { reply }, Err(e)) => {
+                let status = match e {
+                    lua::CallError::UnknownFunction { .. } => Status::KEY_ENOENT,
+                    _ => Status::EINVAL,
+                };
+                reply.with_value(out, status, 0, e.to_string().as_bytes());
+            }
+        }
+    }
+}
+
+/// Why `lua load` failed.
+enum LoadFailure {
+    /// The library does not compile or run (`CLIENT_ERROR`).
+    Compile(String),
+    /// It could not be stored (`SERVER_ERROR`).
+    Store(String),
+}

@@ -1,0 +1,262 @@
+//! Server-side Lua functions over real TCP: the `lua` text commands, `@fn:`
+//! keys in both protocols, limits, libraries kept across restarts and
+//! flushes, calls atomic over their keys without stopping other clients.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use memcache::binary::{Limits, Request, ResponseDecoder, Status};
+
+use crate::support::TestServer;
+
+const COUNTERS: &str = "\
+function bump(keys, args)
+  local n = tonumber(mc.get(keys[1]) or '0') + tonumber(args[1])
+  mc.set(keys[1], n)
+  return n
+end
+function hello(keys, args) return 'hi ' .. args[1] end
+function remember(keys, args) mc.set(keys[1], args[2]) return nil end
+function peek(keys, args) return mc.get(args[1]) end
+";
+
+struct Text(BufReader<TcpStream>);
+
+impl Text {
+    fn new(server: &TestServer) -> Text {
+        let s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Text(BufReader::new(s))
+    }
+
+    /// Sends `request`, reads lines up to one `end` accepts.
+    fn call(&mut self, request: &str) -> Vec<String> {
+        self.0.get_mut().write_all(request.as_bytes()).unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.0.read_line(&mut line).unwrap() > 0, "closed after {lines:?}");
+            let line = line.trim_end_matches("\r\n").to_owned();
+            let done = !line.starts_with("VALUE ")
+                && !line.starts_with("LIB ")
+                && !lines.last().is_some_and(|l: &String| l.starts_with("VALUE "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    fn load(&mut self, lib: &str, source: &str) -> Vec<String> {
+        self.call(&format!("lua load {lib} {}\r\n{source}\r\n", source.len()))
+    }
+}
+
+#[test]
+fn load_call_list_and_delete_in_the_text_protocol() {
+    let server = TestServer::start();
+    let mut c = Text::new(&server);
+    assert_eq!(c.load("counters", COUNTERS), ["OK"]);
+    assert_eq!(c.call("lua list\r\n"), ["LIB counters bump hello peek remember", "END"]);
+    assert_eq!(c.call("lua call bump 1 n 5\r\n"), ["VALUE bump 0 1", "5", "END"]);
+    assert_eq!(c.call("lua call bump 1 n 7\r\n"), ["VALUE bump 0 2", "12", "END"]);
+    assert_eq!(
+        c.call("get n\r\n"),
+        ["VALUE n 0 2", "12", "END"],
+        "the function's write is an item"
+    );
+    assert_eq!(c.call("lua call remember 1 m m x\r\n"), ["END"], "nil is no value");
+    // Errors: unknown function, a key not declared, a runtime error.
+    assert_eq!(c.call("lua call nope 0\r\n"), ["SERVER_ERROR unknown function 'nope'"]);
+    let reply = c.call("lua call peek 1 a b\r\n");
+    assert!(
+        reply[0].starts_with("SERVER_ERROR ")
+            && reply[0].contains("not among the call's declared keys"),
+        "{reply:?}"
+    );
+    let reply = c.call("lua call bump 1 n\r\n");
+    assert!(reply[0].starts_with("SERVER_ERROR counters:2:"), "{reply:?}");
+    // A load that does not compile names the line and changes nothing.
+    let reply = c.load("counters", "function bump(keys\n  return 1\nend\n");
+    assert!(reply[0].starts_with("CLIENT_ERROR counters:2:"), "{reply:?}");
+    let reply = c.load("globals", "x = 5\n");
+    assert!(
+        reply[0].starts_with("CLIENT_ERROR globals:1:") && reply[0].contains("global"),
+        "{reply:?}"
+    );
+    assert_eq!(c.call("lua call hello 0 you\r\n"), ["VALUE hello 0 6", "hi you", "END"]);
+    // Malformed commands.
+    assert_eq!(c.call("lua call bump x\r\n"), ["CLIENT_ERROR bad command line format"]);
+    assert_eq!(c.call("lua frob\r\n"), ["ERROR"]);
+    assert_eq!(c.call("lua del counters\r\n"), ["OK"]);
+    assert_eq!(c.call("lua del counters\r\n"), ["NOT_FOUND"]);
+    assert_eq!(c.call("lua list\r\n"), ["END"]);
+    assert_eq!(c.call("lua call hello 0 you\r\n"), ["SERVER_ERROR unknown function 'hello'"]);
+}
+
+#[test]
+fn fn_keys_call_functions_for_get_and_set_in_both_protocols() {
+    let server = TestServer::start();
+    let mut c = Text::new(&server);
+    assert_eq!(c.load("counters", COUNTERS), ["OK"]);
+    assert_eq!(c.call("get @fn:hello:world\r\n"), ["VALUE @fn:hello:world 0 8", "hi world", "END"]);
+    // SET: name(arg, value), the argument also the one key it may touch.
+    assert_eq!(c.call("set @fn:remember:k 0 0 3\r\nabc\r\n"), ["STORED"]);
+    assert_eq!(c.call("get k\r\n"), ["VALUE k 0 3", "abc", "END"]);
+    assert_eq!(c.call("get @fn:nope:x\r\n")[0], "SERVER_ERROR unknown function 'nope'");
+
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut b = Binary { s, input: BytesMut::new(), dec: ResponseDecoder::new(Limits::default()) };
+    let r = b.call(&Request::get("@fn:hello:bin"));
+    assert_eq!((r.status, &r.value[..]), (Status::SUCCESS, &b"hi bin"[..]));
+    let r = b.call(&Request::set("@fn:remember:k2", "xyz", 0, 0));
+    assert_eq!(r.status, Status::SUCCESS);
+    let r = b.call(&Request::get("k2"));
+    assert_eq!(&r.value[..], b"xyz");
+    let r = b.call(&Request::get("@fn:nope:x"));
+    assert_eq!(r.status, Status::KEY_ENOENT);
+    // A library stored by a binary SET of its reserved key (as a TAP mirror
+    // does) is loaded; one that does not compile is refused.
+    let key = [server::LIB_PREFIX, b"more"].concat();
+    let r =
+        b.call(&Request::set(key.clone(), "function twice(k, a) return a[1] .. a[1] end", 0, 0));
+    assert_eq!(r.status, Status::SUCCESS);
+    assert_eq!(c.call("lua call twice 0 ab\r\n"), ["VALUE twice 0 4", "abab", "END"]);
+    let r = b.call(&Request::set(key.clone(), "function (", 0, 0));
+    assert_eq!(r.status, Status::NOT_STORED);
+    assert_eq!(
+        c.call("lua call twice 0 ab\r\n"),
+        ["VALUE twice 0 4", "abab", "END"],
+        "old one stays"
+    );
+    let r = b.call(&Request::delete(key));
+    assert_eq!(r.status, Status::SUCCESS);
+    assert_eq!(c.call("lua call twice 0 ab\r\n")[0], "SERVER_ERROR unknown function 'twice'");
+}
+
+struct Binary {
+    s: TcpStream,
+    input: BytesMut,
+    dec: ResponseDecoder,
+}
+
+impl Binary {
+    fn call(&mut self, request: &Request) -> memcache::binary::Response {
+        let mut out = BytesMut::new();
+        request.encode(&mut out);
+        self.s.write_all(&out).unwrap();
+        loop {
+            if let Some(r) = self.dec.decode(&mut self.input).unwrap() {
+                return r;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed");
+            self.input.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[test]
+fn libraries_survive_restarts_and_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_config = store::Config::new(dir.path());
+    {
+        let server =
+            TestServer::start_in(dir.path(), &store_config, server::Config::default(), None);
+        let mut c = Text::new(&server);
+        assert_eq!(c.load("counters", COUNTERS), ["OK"]);
+        assert_eq!(c.call("flush_all\r\n"), ["OK"]);
+        assert_eq!(c.call("lua call bump 1 n 2\r\n"), ["VALUE bump 0 1", "2", "END"]);
+    }
+    let server = TestServer::start_in(dir.path(), &store_config, server::Config::default(), None);
+    let mut c = Text::new(&server);
+    assert_eq!(c.call("lua list\r\n"), ["LIB counters bump hello peek remember", "END"]);
+    assert_eq!(c.call("lua call bump 1 n 3\r\n"), ["VALUE bump 0 1", "5", "END"]);
+}
+
+#[test]
+fn limits_stop_runaway_calls_and_the_server_goes_on() {
+    let server = TestServer::start();
+    let mut c = Text::new(&server);
+    let source = "function spin(k, a) while true do end end\n\
+                  function hog(k, a) local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1 << 20) end end\n";
+    assert_eq!(c.load("bad", source), ["OK"]);
+    let started = Instant::now();
+    let reply = c.call("lua call spin 0\r\n");
+    assert_eq!(reply, ["SERVER_ERROR time limit of 100 ms exceeded"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let reply = c.call("lua call hog 0\r\n");
+    assert!(reply[0].starts_with("SERVER_ERROR") && reply[0].contains("memory"), "{reply:?}");
+    assert_eq!(c.call("set k 0 0 1\r\nv\r\n"), ["STORED"]);
+}
+
+/// A call that runs for a while (its limit raised) does not hold up other
+/// clients: their GETs are answered meanwhile.
+#[test]
+fn a_long_call_does_not_block_other_clients() {
+    let mut config = server::Config::default();
+    config.lua.limits.time = Duration::from_secs(5);
+    let server = TestServer::start_with(config, None);
+    let mut c = Text::new(&server);
+    let busy = "function busy(k, a) local n = 0 for i = 1, tonumber(a[1]) do n = n + i end return 'done' end\n";
+    assert_eq!(c.load("busy", busy), ["OK"]);
+    assert_eq!(c.call("set k 0 0 1\r\nv\r\n"), ["STORED"]);
+    // Calibrate: a loop of about half a second here.
+    let mut n: u64 = 1_000_000;
+    loop {
+        let t = Instant::now();
+        assert_eq!(c.call(&format!("lua call busy 0 {n}\r\n"))[1], "done");
+        if t.elapsed() > Duration::from_millis(400) || n > 4_000_000_000 {
+            break;
+        }
+        n *= 2;
+    }
+    let long = std::thread::spawn({
+        let mut c = Text::new(&server);
+        move || {
+            let t = Instant::now();
+            assert_eq!(c.call(&format!("lua call busy 0 {n}\r\n"))[1], "done");
+            t.elapsed()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let mut g = Text::new(&server);
+    let mut slowest = Duration::ZERO;
+    let mut gets = 0;
+    while !long.is_finished() {
+        let t = Instant::now();
+        assert_eq!(g.call("get k\r\n"), ["VALUE k 0 1", "v", "END"]);
+        slowest = slowest.max(t.elapsed());
+        gets += 1;
+    }
+    let long = long.join().unwrap();
+    assert!(gets >= 10, "only {gets} GETs during a {long:?} call");
+    assert!(slowest < long / 4, "a GET took {slowest:?} during a {long:?} call");
+}
+
+/// Calls sharing a key run one at a time: a read-modify-write function
+/// from many connections at once loses no update.
+#[test]
+fn calls_on_one_key_serialize() {
+    let server = TestServer::start();
+    let mut c = Text::new(&server);
+    assert_eq!(c.load("counters", COUNTERS), ["OK"]);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = Text::new(&server);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert_eq!(c.call("lua call bump 1 shared 1\r\n").len(), 3);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(c.call("get shared\r\n"), ["VALUE shared 0 3", "400", "END"]);
+}
