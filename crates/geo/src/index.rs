@@ -1,0 +1,301 @@
+//! [`GeoIndex`]: one declared index over one bucket, an R*-tree of item
+//! bounding boxes plus a key → box map, behind a read/write lock.
+//!
+//! **Locking.** One [`RwLock`] guards the tree and the map together, so a
+//! write is visible to every query that starts after the write returns
+//! (read-your-writes) and a query never sees a half-applied update.
+//! Writers hold the lock only to swap tree entries: the value's JSON is
+//! parsed before the lock is taken. Readers hold it only to walk the tree
+//! and copy out matching entries (two reference-count increments each);
+//! sorting, paging and rendering happen after it is released. Many queries
+//! run in parallel; a write waits for the queries in flight (tens of
+//! microseconds for a few thousand hits). A poisoned lock is taken over:
+//! nothing in a critical section can leave the pair inconsistent short of
+//! an allocation failure.
+//!
+//! **What is stored per item.** The key (shared between the map and the
+//! tree), the bounding box, and the GeoJSON text only for geometries that
+//! are not plain 2-D points (points are rebuilt from their box). The item's
+//! value is not copied: a row's `value` is fetched from the store when it
+//! is rendered (see [`crate::couch::render_answer`]), so the index costs
+//! about 200 bytes per point whatever the documents weigh.
+
+use crate::bbox::QueryBox;
+use crate::error::BoxError;
+use crate::extract::Shape;
+use crate::nearest;
+use crate::query::{Answer, Query, Row};
+use crate::spec::IndexSpec;
+use crate::{bbox::Bbox, bbox::check_lat, bbox::check_lon};
+use rstar::{AABB, RTree, RTreeNode, RTreeObject};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// One item in the tree. Two entries are equal when their keys are
+/// (`RTree::remove` finds the candidates by envelope first).
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) bbox: Bbox,
+    pub(crate) key: Arc<[u8]>,
+    pub(crate) geometry: Option<Arc<str>>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl RTreeObject for Entry {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.bbox.aabb()
+    }
+}
+
+impl Entry {
+    fn row(&self, distance: Option<f64>) -> Row {
+        Row {
+            key: Arc::clone(&self.key),
+            bbox: self.bbox,
+            geometry: self.geometry.clone(),
+            distance,
+        }
+    }
+
+    /// Heap bytes owned through this entry's `Arc`s (two counters each).
+    fn heap_bytes(key: &[u8], geometry: Option<&str>) -> usize {
+        let arc = |len: usize| (2 * size_of::<usize>() + len).next_multiple_of(8);
+        arc(key.len()) + geometry.map_or(0, |g| arc(g.len()))
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    tree: RTree<Entry>,
+    by_key: HashMap<Arc<[u8]>, Bbox>,
+    /// Bytes of keys and geometry text, for [`GeoIndex::memory_bytes`].
+    heap: usize,
+}
+
+impl Inner {
+    /// Takes `key` out of the tree and the map; returns its shared key.
+    fn take(&mut self, key: &[u8]) -> Option<Arc<[u8]>> {
+        let (shared, bbox) = self.by_key.remove_entry(key)?;
+        let probe = Entry { bbox, key: shared, geometry: None };
+        if let Some(old) = self.tree.remove(&probe) {
+            self.heap -= Entry::heap_bytes(&old.key, old.geometry.as_deref());
+        }
+        Some(probe.key)
+    }
+}
+
+/// A geo index over one bucket's items (see the [module docs](self) for
+/// locking and memory).
+pub struct GeoIndex {
+    spec: IndexSpec,
+    inner: RwLock<Inner>,
+}
+
+impl std::fmt::Debug for GeoIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoIndex")
+            .field("spec", &self.spec)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeoIndex {
+    /// An empty index.
+    pub fn new(spec: IndexSpec) -> GeoIndex {
+        GeoIndex { spec, inner: RwLock::new(Inner::default()) }
+    }
+
+    /// The declaration this index follows.
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows a SET: indexes `key` by the geometry in `value`, replacing
+    /// what it had, or drops it when the new value has no geometry. Returns
+    /// whether the item is now indexed.
+    pub fn upsert(&self, key: &[u8], value: &[u8]) -> bool {
+        let shape = self.spec.extract(value);
+        self.put(key, shape)
+    }
+
+    /// As [`GeoIndex::upsert`] with the shape already extracted (`None`
+    /// removes the item).
+    pub fn put(&self, key: &[u8], shape: Option<Shape>) -> bool {
+        let mut inner = self.write();
+        let old_key = inner.take(key);
+        let Some(shape) = shape else { return false };
+        let (bbox, geometry) = shape.into_parts();
+        let key = old_key.unwrap_or_else(|| Arc::from(key));
+        inner.heap += Entry::heap_bytes(&key, geometry.as_deref());
+        inner.by_key.insert(Arc::clone(&key), bbox);
+        inner.tree.insert(Entry { bbox, key, geometry });
+        true
+    }
+
+    /// Follows a DELETE or an expiry. Returns whether the key was indexed.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.write().take(key).is_some()
+    }
+
+    /// Follows a FLUSH: forgets every item.
+    pub fn clear(&self) {
+        *self.write() = Inner::default();
+    }
+
+    /// Replaces the whole index with `items` (key, value) in one R*-tree
+    /// bulk load: the warmup path, much faster than one upsert per item and
+    /// giving a better-packed tree. A key given twice keeps its last value.
+    /// Values are parsed before the lock is taken; writes that must not be
+    /// lost should wait for this to return (or be applied again after).
+    /// Returns how many items were indexed.
+    pub fn bulk_load<I, K, V>(&self, items: I) -> usize
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let mut shapes: HashMap<Arc<[u8]>, Shape> = HashMap::new();
+        for (k, v) in items {
+            match self.spec.extract(v.as_ref()) {
+                Some(shape) => {
+                    shapes.insert(Arc::from(k.as_ref()), shape);
+                }
+                None => {
+                    shapes.remove(k.as_ref());
+                }
+            }
+        }
+        let mut by_key = HashMap::with_capacity(shapes.len());
+        let mut entries = Vec::with_capacity(shapes.len());
+        let mut heap = 0;
+        for (key, shape) in shapes {
+            let (bbox, geometry) = shape.into_parts();
+            heap += Entry::heap_bytes(&key, geometry.as_deref());
+            by_key.insert(Arc::clone(&key), bbox);
+            entries.push(Entry { bbox, key, geometry });
+        }
+        let n = entries.len();
+        let fresh = Inner { tree: RTree::bulk_load(entries), by_key, heap };
+        *self.write() = fresh;
+        n
+    }
+
+    /// Number of indexed items.
+    pub fn len(&self) -> usize {
+        self.read().by_key.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate bytes held by the index: tree nodes (walked: a pass over
+    /// the inner nodes, about a fifth as many as items, under the read lock), the
+    /// key map's table at its capacity, keys and geometry text. Allocator
+    /// overhead and spare `Vec` capacity in tree nodes are not counted.
+    pub fn memory_bytes(&self) -> usize {
+        let inner = self.read();
+        // Every node but the root sits in its parent's child vector.
+        let mut tree = size_of::<RTree<Entry>>();
+        let mut stack = vec![inner.tree.root()];
+        while let Some(node) = stack.pop() {
+            let children = node.children();
+            tree += std::mem::size_of_val(children);
+            // rstar keeps all leaves at one depth: a node holds either only
+            // leaves or only parents, so leaf-level nodes are not walked.
+            if matches!(children.first(), Some(RTreeNode::Parent(_))) {
+                stack.extend(children.iter().filter_map(|c| match c {
+                    RTreeNode::Parent(p) => Some(p),
+                    RTreeNode::Leaf(_) => None,
+                }));
+            }
+        }
+        let map = inner.by_key.capacity() * (size_of::<(Arc<[u8]>, Bbox)>() + 1);
+        size_of::<GeoIndex>() + tree + map + inner.heap
+    }
+
+    /// Answers a typed query.
+    ///
+    /// # Errors
+    /// When a nearest query's point is off the globe.
+    pub fn query(&self, q: &Query) -> Result<Answer, BoxError> {
+        Ok(match *q {
+            Query::Within { bbox, skip, limit } => Answer::Rows(self.within(bbox, skip, limit)),
+            Query::Count { bbox } => Answer::Count(self.count_within(bbox)),
+            Query::Nearest { lon, lat, n, skip } => Answer::Rows(self.nearest(lon, lat, n, skip)?),
+        })
+    }
+
+    /// Items whose bounding box shares a point with `bbox` (edges count),
+    /// ordered by key bytewise; the first `skip` are dropped, then at most
+    /// `limit` are returned.
+    pub fn within(&self, bbox: QueryBox, skip: usize, limit: Option<usize>) -> Vec<Row> {
+        let mut rows = Vec::new();
+        self.visit_within(bbox, |e| rows.push(e.row(None)));
+        let by_key = |a: &Row, b: &Row| a.key.cmp(&b.key);
+        let end = skip.saturating_add(limit.unwrap_or(usize::MAX));
+        if end < rows.len() {
+            // Only the first `end` in key order matter.
+            rows.select_nth_unstable_by(end, by_key);
+            rows.truncate(end);
+        }
+        rows.sort_unstable_by(by_key);
+        rows.drain(..skip.min(rows.len()));
+        rows
+    }
+
+    /// How many items [`GeoIndex::within`] would return with no skip or
+    /// limit.
+    pub fn count_within(&self, bbox: QueryBox) -> usize {
+        let mut n = 0;
+        self.visit_within(bbox, |_| n += 1);
+        n
+    }
+
+    /// Calls `f` once for each entry meeting `bbox`, under the read lock.
+    /// A box across the antimeridian is two tree queries; an entry meeting
+    /// both halves is reported from the first only.
+    fn visit_within(&self, bbox: QueryBox, mut f: impl FnMut(&Entry)) {
+        let inner = self.read();
+        let (first, second) = bbox.parts();
+        inner.tree.locate_in_envelope_intersecting(first.aabb()).for_each(&mut f);
+        if let Some(second) = second {
+            inner
+                .tree
+                .locate_in_envelope_intersecting(second.aabb())
+                .filter(|e| !first.intersects(&e.bbox))
+                .for_each(f);
+        }
+    }
+
+    /// The `n` items nearest to `(lon, lat)` by great-circle distance
+    /// (haversine on the mean Earth sphere; for an item with an extent,
+    /// the distance to the nearest point of its bounding box), ordered by
+    /// distance then key, after dropping the first `skip`. Exact: see
+    /// [`crate::nearest`].
+    ///
+    /// # Errors
+    /// When the point is off the globe.
+    pub fn nearest(&self, lon: f64, lat: f64, n: usize, skip: usize) -> Result<Vec<Row>, BoxError> {
+        let (lon, lat) = (check_lon(lon)?, check_lat(lat)?);
+        let inner = self.read();
+        let found = nearest::nearest(&inner.tree, lon, lat, skip.saturating_add(n));
+        Ok(found.into_iter().skip(skip).map(|(d, e)| e.row(Some(d))).collect())
+    }
+}
