@@ -108,11 +108,13 @@ pub(crate) fn write_geometry(bbox: Bbox, geometry: Option<&str>, out: &mut Strin
     }
 }
 
-/// Appends a finite number as JSON (shortest round-trip form).
+/// Appends a number as JSON (shortest round-trip form, as `serde_json`
+/// writes it); `null` for NaN or an infinity, which JSON cannot carry.
 pub(crate) fn push_f64(out: &mut String, v: f64) {
-    match serde_json::Number::from_f64(v) {
-        Some(n) => out.push_str(&n.to_string()),
-        None => out.push_str("null"),
+    if v.is_finite() {
+        out.push_str(zmij::Buffer::new().format_finite(v));
+    } else {
+        out.push_str("null");
     }
 }
 

@@ -70,9 +70,11 @@ pub mod couch;
 mod error;
 pub mod extract;
 pub mod index;
+mod key;
 pub mod nearest;
 mod pointer;
 mod query;
+mod scan;
 mod spec;
 pub mod sphere;
 

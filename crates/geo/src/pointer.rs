@@ -51,6 +51,11 @@ impl JsonPointer {
         Ok(JsonPointer { text: text.to_owned(), tokens })
     }
 
+    /// The unescaped reference tokens.
+    pub(crate) fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
     /// The pointer as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -63,20 +68,21 @@ impl JsonPointer {
         for token in &self.tokens {
             at = match at {
                 Value::Object(map) => map.get(token)?,
-                Value::Array(items) => {
-                    let well_formed = !token.is_empty()
-                        && token.bytes().all(|b| b.is_ascii_digit())
-                        && (token == "0" || !token.starts_with('0'));
-                    if !well_formed {
-                        return None;
-                    }
-                    items.get(token.parse::<usize>().ok()?)?
-                }
+                Value::Array(items) => items.get(array_index(token)?)?,
                 _ => return None,
             };
         }
         Some(at)
     }
+}
+
+/// A token as an array index: decimal digits without leading zeros (`-`,
+/// one past the end, names nothing).
+pub(crate) fn array_index(token: &str) -> Option<usize> {
+    let well_formed = !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && (token == "0" || !token.starts_with('0'));
+    if well_formed { token.parse().ok() } else { None }
 }
 
 impl std::fmt::Display for JsonPointer {

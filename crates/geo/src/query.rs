@@ -3,6 +3,7 @@
 
 use crate::bbox::{Bbox, QueryBox};
 use crate::extract::write_geometry;
+use crate::key::ItemKey;
 use std::sync::Arc;
 
 /// A question for a [`crate::GeoIndex`].
@@ -53,7 +54,7 @@ pub enum Answer {
 /// lock (cheap: the key and any geometry text are shared, not copied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    pub(crate) key: Arc<[u8]>,
+    pub(crate) key: ItemKey,
     pub(crate) bbox: Bbox,
     pub(crate) geometry: Option<Arc<str>>,
     pub(crate) distance: Option<f64>,
@@ -81,6 +82,11 @@ impl Row {
         let mut out = String::new();
         self.write_geometry(&mut out);
         out
+    }
+
+    /// Whether the geometry is stored text (anything but a plain 2-D point).
+    pub(crate) fn has_stored_geometry(&self) -> bool {
+        self.geometry.is_some()
     }
 
     /// Appends the item's geometry as GeoJSON text.

@@ -4,7 +4,6 @@
 use crate::error::SpecError;
 use crate::extract::Shape;
 use crate::pointer::JsonPointer;
-use serde_json::Value;
 
 /// A declared geo index: its name (the `<index>` of
 /// `/<bucket>/_spatial/<index>`) and the JSON pointer to each value's
@@ -64,8 +63,7 @@ impl IndexSpec {
         if first != b'{' && first != b'[' {
             return None;
         }
-        let doc: Value = serde_json::from_slice(value).ok()?;
-        Shape::from_json(self.pointer.resolve(&doc)?)
+        Shape::from_json(&crate::scan::pointee(&self.pointer, value)?)
     }
 }
 

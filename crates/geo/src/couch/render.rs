@@ -42,7 +42,8 @@ where
     F: FnMut(&[u8]) -> Option<V>,
     V: AsRef<[u8]>,
 {
-    let mut out = String::with_capacity(16 + rows.len() * 120);
+    // A point row with a null value is about 150 bytes.
+    let mut out = String::with_capacity(16 + rows.len() * 160);
     out.push_str(r#"{"rows":["#);
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
@@ -68,15 +69,35 @@ fn push_row(out: &mut String, row: &Row, value: Option<&[u8]>) {
         }
         out.push('"');
     }
+    let b = row.bbox();
     out.push_str(r#","bbox":["#);
-    for (i, v) in row.bbox().to_array().into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    if b.is_point() {
+        // Format each coordinate once: the box and the point share them.
+        let start = out.len();
+        push_f64(out, b.west());
+        out.push(',');
+        push_f64(out, b.south());
+        let lon_lat = start..out.len();
+        out.push(',');
+        out.extend_from_within(lon_lat.clone());
+        out.push_str(r#"],"geometry":"#);
+        if row.has_stored_geometry() {
+            row.write_geometry(out);
+        } else {
+            out.push_str(r#"{"type":"Point","coordinates":["#);
+            out.extend_from_within(lon_lat);
+            out.push_str("]}");
         }
-        push_f64(out, v);
+    } else {
+        for (i, v) in b.to_array().into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_f64(out, v);
+        }
+        out.push_str(r#"],"geometry":"#);
+        row.write_geometry(out);
     }
-    out.push_str(r#"],"geometry":"#);
-    row.write_geometry(out);
     out.push_str(r#","value":"#);
     match value.and_then(json_text) {
         Some(text) => out.push_str(text.trim_ascii()),
@@ -98,10 +119,31 @@ fn json_text(bytes: &[u8]) -> Option<&str> {
     Some(text)
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal: `"` and `\\` escaped, control
+/// characters as `\\u00XX`, everything else as is (JSON text is UTF-8).
 fn push_str(out: &mut String, s: &str) {
-    // Serializing a &str into a String cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            out.push_str(&s[plain..i]);
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                _ => {
+                    out.push_str("\\u00");
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+            }
+            plain = i + 1;
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -112,7 +154,12 @@ mod tests {
     use std::sync::Arc;
 
     fn row(key: &[u8], bbox: Bbox, geometry: Option<&str>, distance: Option<f64>) -> Row {
-        Row { key: Arc::from(key), bbox, geometry: geometry.map(Arc::from), distance }
+        Row {
+            key: crate::key::ItemKey::new(key),
+            bbox,
+            geometry: geometry.map(Arc::from),
+            distance,
+        }
     }
 
     fn parse(body: &[u8]) -> Value {
