@@ -3,7 +3,8 @@
 //! Redis measurement), bulk-loaded; a large box 3000 × 2000 km around
 //! (10, 47.5) (about 3,500 hits) and a small one 300 × 200 km (about 35);
 //! each as rows, as rendered GeoCouch JSON, and as a count; and a nearest
-//! query. Memory per point and the bulk-load time are printed first.
+//! query; and an upsert into the loaded index. Memory per point and the
+//! first bulk-load time are printed first.
 //!
 //! `cargo bench -p mammoth-geo --bench geo_queries`
 
@@ -94,6 +95,17 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(index.count_within(black_box(q))));
         });
     }
+    // The write path: a SET of an indexed key moves its point (parse the
+    // value, take the old entry out, put the new one in).
+    let mut i = 0u32;
+    g.bench_function("upsert_300k", |b| {
+        b.iter(|| {
+            i = (i + 7919) % POINTS;
+            let (lon, lat) = (f64::from(i % 360) - 179.5, f64::from(i % 170) - 84.5);
+            let value = format!(r#"{{"loc":[{lon},{lat}],"n":{i}}}"#);
+            index.upsert(format!("place:{i:06}").as_bytes(), value.as_bytes())
+        });
+    });
     g.bench_function("nearest_10", |b| {
         b.iter(|| black_box(index.nearest(black_box(10.0), black_box(47.5), 10, 0)));
     });

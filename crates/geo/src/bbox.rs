@@ -119,6 +119,12 @@ impl Bbox {
     pub(crate) fn aabb(&self) -> rstar::AABB<[f64; 2]> {
         rstar::AABB::from_corners([self.west, self.south], [self.east, self.north])
     }
+
+    /// The box an envelope made by [`Bbox::aabb`] came from.
+    pub(crate) fn from_aabb(env: &rstar::AABB<[f64; 2]>) -> Bbox {
+        let ([west, south], [east, north]) = (env.lower(), env.upper());
+        Bbox { west, south, east, north }
+    }
 }
 
 /// A query rectangle, `W,S,E,N` in degrees. `W > E` means the box crosses

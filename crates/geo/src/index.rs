@@ -5,13 +5,15 @@
 //! write is visible to every query that starts after the write returns
 //! (read-your-writes) and a query never sees a half-applied update.
 //! Writers hold the lock only to swap tree entries: the value's JSON is
-//! parsed before the lock is taken. Readers hold it only to walk the tree
-//! and copy out matching entries (two reference-count increments each);
-//! sorting, paging and rendering happen after it is released. Many queries
-//! run in parallel; a write waits for the queries in flight (tens of
-//! microseconds for a few thousand hits). A poisoned lock is taken over:
-//! nothing in a critical section can leave the pair inconsistent short of
-//! an allocation failure.
+//! parsed before the lock is taken. A box query holds the read lock while
+//! it walks the tree, sorts references to the hits by key and copies out the
+//! requested page (keys up to 22 bytes are copied, longer ones and geometry
+//! text are shared); rendering, and any store reads for `value`, happen
+//! after it is released. Many queries run in parallel; a write waits for the
+//! queries in flight (about 0.2 ms for a 3,600-hit box) and, the standard
+//! library's lock preferring writers, not for queries that arrive after
+//! it. A poisoned lock is taken over: nothing in a critical section can
+//! leave the pair inconsistent short of an allocation failure.
 //!
 //! **What is stored per item.** The key (inline up to 22 bytes, else
 //! shared between the map and the tree; see `key.rs`), the bounding box, and the GeoJSON text only for geometries that
@@ -33,10 +35,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One item in the tree. Two entries are equal when their keys are
-/// (`RTree::remove` finds the candidates by envelope first).
+/// (`RTree::remove` finds the candidates by envelope first). The box is
+/// kept as rstar's envelope: bulk loading asks for it at every comparison.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub(crate) bbox: Bbox,
+    pub(crate) env: AABB<[f64; 2]>,
     pub(crate) key: ItemKey,
     pub(crate) geometry: Option<Arc<str>>,
 }
@@ -50,13 +53,17 @@ impl PartialEq for Entry {
 impl RTreeObject for Entry {
     type Envelope = AABB<[f64; 2]>;
     fn envelope(&self) -> Self::Envelope {
-        self.bbox.aabb()
+        self.env
     }
 }
 
 impl Entry {
+    pub(crate) fn bbox(&self) -> Bbox {
+        Bbox::from_aabb(&self.env)
+    }
+
     fn row(&self, distance: Option<f64>) -> Row {
-        Row { key: self.key.clone(), bbox: self.bbox, geometry: self.geometry.clone(), distance }
+        Row { key: self.key.clone(), bbox: self.bbox(), geometry: self.geometry.clone(), distance }
     }
 
     /// Heap bytes owned through this entry (a long key is shared with the
@@ -79,7 +86,7 @@ impl Inner {
     /// Takes `key` out of the tree and the map; returns its stored key.
     fn take(&mut self, key: &[u8]) -> Option<ItemKey> {
         let (shared, bbox) = self.by_key.remove_entry(key)?;
-        let probe = Entry { bbox, key: shared, geometry: None };
+        let probe = Entry { env: bbox.aabb(), key: shared, geometry: None };
         if let Some(old) = self.tree.remove(&probe) {
             self.heap -= Entry::heap_bytes(&old.key, old.geometry.as_deref());
         }
@@ -140,7 +147,7 @@ impl GeoIndex {
         let key = old_key.unwrap_or_else(|| ItemKey::new(key));
         inner.heap += Entry::heap_bytes(&key, geometry.as_deref());
         inner.by_key.insert(key.clone(), bbox);
-        inner.tree.insert(Entry { bbox, key, geometry });
+        inner.tree.insert(Entry { env: bbox.aabb(), key, geometry });
         true
     }
 
@@ -178,7 +185,7 @@ impl GeoIndex {
                 let (bbox, geometry) = shape.into_parts();
                 let key = ItemKey::new(k);
                 repeats |= by_key.insert(key.clone(), bbox).is_some();
-                entries.push(Entry { bbox, key, geometry });
+                entries.push(Entry { env: bbox.aabb(), key, geometry });
             } else if by_key.remove(k).is_some() {
                 repeats = true;
             }
@@ -247,34 +254,32 @@ impl GeoIndex {
     /// ordered by key bytewise; the first `skip` are dropped, then at most
     /// `limit` are returned.
     pub fn within(&self, bbox: QueryBox, skip: usize, limit: Option<usize>) -> Vec<Row> {
-        let mut rows = Vec::new();
-        self.visit_within(bbox, |e| rows.push(e.row(None)));
-        sort_page(&mut rows, skip, limit);
-        rows
+        let inner = self.read();
+        let mut hits = Vec::new();
+        visit_within(&inner.tree, bbox, |e| hits.push((key_prefix(&e.key), e)));
+        let end = skip.saturating_add(limit.unwrap_or(usize::MAX)).min(hits.len());
+        if skip >= end {
+            return Vec::new();
+        }
+        let cmp = |a: &(u128, &Entry), b: &(u128, &Entry)| {
+            a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key))
+        };
+        if end < hits.len() {
+            // Only the first `end` in key order matter.
+            hits.select_nth_unstable_by(end, cmp);
+            hits.truncate(end);
+        }
+        hits.sort_unstable_by(cmp);
+        hits[skip..].iter().map(|(_, e)| e.row(None)).collect()
     }
 
     /// How many items [`GeoIndex::within`] would return with no skip or
     /// limit.
     pub fn count_within(&self, bbox: QueryBox) -> usize {
-        let mut n = 0;
-        self.visit_within(bbox, |_| n += 1);
-        n
-    }
-
-    /// Calls `f` once for each entry meeting `bbox`, under the read lock.
-    /// A box across the antimeridian is two tree queries; an entry meeting
-    /// both halves is reported from the first only.
-    fn visit_within(&self, bbox: QueryBox, mut f: impl FnMut(&Entry)) {
         let inner = self.read();
-        let (first, second) = bbox.parts();
-        inner.tree.locate_in_envelope_intersecting(first.aabb()).for_each(&mut f);
-        if let Some(second) = second {
-            inner
-                .tree
-                .locate_in_envelope_intersecting(second.aabb())
-                .filter(|e| !first.intersects(&e.bbox))
-                .for_each(f);
-        }
+        let mut n = 0;
+        visit_within(&inner.tree, bbox, |_| n += 1);
+        n
     }
 
     /// The `n` items nearest to `(lon, lat)` by great-circle distance
@@ -293,34 +298,25 @@ impl GeoIndex {
     }
 }
 
-/// Sorts rows by key and keeps the page `skip..skip + limit`. What is
-/// sorted is a small (prefix, position) pair per row, not the rows: the
-/// prefix is the key's first 16 bytes as a big-endian integer (zero-padded),
-/// so comparing prefixes, then whole keys on a tie, orders exactly as
-/// comparing whole keys, at a fraction of the cost for a few thousand rows.
-fn sort_page(rows: &mut Vec<Row>, skip: usize, limit: Option<usize>) {
-    fn prefix(key: &[u8]) -> u128 {
-        let mut b = [0; 16];
-        let n = key.len().min(16);
-        b[..n].copy_from_slice(&key[..n]);
-        u128::from_be_bytes(b)
+/// Calls `f` once for each entry meeting `bbox`. A box across the
+/// antimeridian is two tree queries; an entry meeting both halves is
+/// reported from the first only.
+fn visit_within<'t>(tree: &'t RTree<Entry>, bbox: QueryBox, mut f: impl FnMut(&'t Entry)) {
+    let (first, second) = bbox.parts();
+    tree.locate_in_envelope_intersecting(first.aabb()).for_each(&mut f);
+    if let Some(second) = second {
+        tree.locate_in_envelope_intersecting(second.aabb())
+            .filter(|e| !first.intersects(&e.bbox()))
+            .for_each(f);
     }
-    let end = skip.saturating_add(limit.unwrap_or(usize::MAX)).min(rows.len());
-    if skip >= end {
-        rows.clear();
-        return;
-    }
-    let mut order: Vec<(u128, usize)> =
-        rows.iter().enumerate().map(|(i, r)| (prefix(r.key()), i)).collect();
-    let cmp = |a: &(u128, usize), b: &(u128, usize)| {
-        a.0.cmp(&b.0).then_with(|| rows[a.1].key.cmp(&rows[b.1].key))
-    };
-    if end < order.len() {
-        // Only the first `end` in key order matter.
-        order.select_nth_unstable_by(end, cmp);
-        order.truncate(end);
-    }
-    order.sort_unstable_by(cmp);
-    let mut taken: Vec<Option<Row>> = std::mem::take(rows).into_iter().map(Some).collect();
-    rows.extend(order[skip..].iter().filter_map(|&(_, i)| taken[i].take()));
+}
+
+/// A key's first 16 bytes as a big-endian integer, zero-padded. Comparing
+/// prefixes, then whole keys on a tie, orders exactly as comparing whole
+/// keys, and most comparisons end at the integer, in the hit itself.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut b = [0; 16];
+    let n = key.len().min(16);
+    b[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(b)
 }

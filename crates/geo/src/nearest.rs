@@ -27,7 +27,7 @@ const SLACK_M: f64 = 1e-6;
 /// The distance of an indexed entry: to its point, or to the nearest point
 /// of its bounding box.
 pub(crate) fn entry_distance(lon: f64, lat: f64, e: &Entry) -> f64 {
-    let b = e.bbox;
+    let b = e.bbox();
     distance_to_box(lon, lat, b.west(), b.south(), b.east(), b.north())
 }
 
