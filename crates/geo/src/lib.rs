@@ -30,6 +30,30 @@
 //!   typed errors with their HTTP status, answers to `{"rows":[…]}` or
 //!   `{"count":N}`; no HTTP library is involved.
 //!
+//! ## Modules
+//!
+//! | module | job |
+//! |---|---|
+//! | [`IndexSpec`] (`spec`) | `NAME=POINTER` declarations |
+//! | [`JsonPointer`] (`pointer`), `scan` | RFC 6901 pointers; following one through JSON text without building the document |
+//! | [`extract`] | a pointed-at value → [`Shape`] (point or bounding box + GeoJSON) |
+//! | [`Bbox`], [`QueryBox`] (`bbox`) | indexed boxes; query boxes that may cross the antimeridian |
+//! | [`sphere`] | haversine and the exact point-to-box distance |
+//! | [`index`] | [`GeoIndex`]: the locked R*-tree and key map, writes and queries |
+//! | [`nearest`] | the best-first great-circle k-nearest search |
+//! | [`Query`], [`Answer`], [`Row`] (`query`) | typed questions and answers |
+//! | [`couch`] | GeoCouch query strings, row/count/error JSON, `/<bucket>/_spatial/<index>` paths |
+//!
+//! ## Measured
+//!
+//! `cargo bench -p mammoth-geo --bench geo_queries` (300k points uniform in
+//! degrees, latitudes within ±85.05°, 12-byte keys, mimalloc; one core of a
+//! shared 2-core machine): bulk load from JSON values 0.28 s (0.5–0.6 s
+//! cold), 180 bytes per point; a 3000 × 2000 km box (3,590 hits) 170 µs as
+//! rows, 0.55 ms rendered as GeoCouch JSON, 18 µs as a count; a 300 × 200 km
+//! box (33 hits) 1.3 µs as rows, 3.8 µs as JSON; 10 nearest 7–14 µs; an
+//! upsert (parse + move a point) 4.5 µs.
+//!
 //! ## Example
 //!
 //! ```
