@@ -95,6 +95,25 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(index.count_within(black_box(q))));
         });
     }
+    // Two threads querying at once (the machine has two cores): time per
+    // query in aggregate, so queries/s = 1 / this. Shows what the read lock
+    // and shared cache lines cost when HTTP tasks query in parallel.
+    g.bench_function("large_box_json_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters.div_ceil(2) {
+                            let rows = index.within(black_box(large), 0, None);
+                            black_box(render_rows(&rows, |_| None::<&[u8]>));
+                        }
+                    });
+                }
+            });
+            t.elapsed()
+        });
+    });
     // The write path: a SET of an indexed key moves its point (parse the
     // value, take the old entry out, put the new one in).
     let mut i = 0u32;

@@ -57,8 +57,8 @@ impl Bbox {
     ///
     /// # Errors
     /// When an edge is off the globe, `south > north`, or `west > east`
-    /// (reported as [`BoxError::Longitude`] of `west`; geometries are
-    /// indexed by their plain min/max box, which never wraps).
+    /// (geometries are indexed by their plain min/max box, which never
+    /// wraps).
     pub fn new(west: f64, south: f64, east: f64, north: f64) -> Result<Bbox, BoxError> {
         let (west, east) = (check_lon(west)?, check_lon(east)?);
         let (south, north) = (check_lat(south)?, check_lat(north)?);
@@ -66,7 +66,7 @@ impl Bbox {
             return Err(BoxError::SouthAboveNorth { south, north });
         }
         if west > east {
-            return Err(BoxError::Longitude(west));
+            return Err(BoxError::WestAboveEast { west, east });
         }
         Ok(Bbox { west, south, east, north })
     }
@@ -214,7 +214,10 @@ mod tests {
             QueryBox::new(0.0, 10.0, 1.0, 5.0),
             Err(BoxError::SouthAboveNorth { .. })
         ));
-        assert!(Bbox::new(10.0, 0.0, 5.0, 1.0).is_err());
+        assert_eq!(
+            Bbox::new(10.0, 0.0, 5.0, 1.0),
+            Err(BoxError::WestAboveEast { west: 10.0, east: 5.0 })
+        );
     }
 
     #[test]

@@ -93,6 +93,14 @@ pub enum BoxError {
     Longitude(f64),
     /// A latitude outside [-90, 90].
     Latitude(f64),
+    /// An indexed box's west edge is east of its east edge (indexed boxes
+    /// never wrap; only query boxes may cross the antimeridian).
+    WestAboveEast {
+        /// The west edge.
+        west: f64,
+        /// The east edge.
+        east: f64,
+    },
     /// The south edge is north of the north edge.
     SouthAboveNorth {
         /// The south edge.
@@ -108,6 +116,9 @@ impl fmt::Display for BoxError {
             BoxError::NotFinite => write!(f, "coordinates must be finite numbers"),
             BoxError::Longitude(v) => write!(f, "longitude {v} is outside [-180, 180]"),
             BoxError::Latitude(v) => write!(f, "latitude {v} is outside [-90, 90]"),
+            BoxError::WestAboveEast { west, east } => {
+                write!(f, "west {west} is greater than east {east}")
+            }
             BoxError::SouthAboveNorth { south, north } => {
                 write!(f, "south {south} is greater than north {north}")
             }
