@@ -138,6 +138,18 @@ impl KeyLocks {
         Ticket::Locked(stripe.lock.lock().await)
     }
 
+    /// [`KeyLocks::enter`] without waiting: `None` when a call holds (or
+    /// waits for) `key`'s stripe, and the write must wait with `enter`.
+    pub fn try_enter(&self, key: &[u8]) -> Option<Ticket<'_>> {
+        let stripe = &self.stripes[self.stripe(key)];
+        stripe.plain.fetch_add(1, Ordering::SeqCst);
+        if self.held.load(Ordering::SeqCst) == 0 {
+            return Some(Ticket::Announced(stripe));
+        }
+        stripe.plain.fetch_sub(1, Ordering::SeqCst);
+        stripe.lock.try_lock().ok().map(Ticket::Locked)
+    }
+
     /// True when `a` and `b` share a stripe (they then serialize).
     pub fn same_stripe(&self, a: &[u8], b: &[u8]) -> bool {
         self.stripe(a) == self.stripe(b)

@@ -48,7 +48,7 @@ pub(crate) struct Conn<'a> {
     left_buckets: Vec<(Store, u64)>,
     pub(crate) out: Out,
     /// The Lua libraries and runtime of the connection's bucket.
-    pub(crate) lua: Arc<crate::functions::BucketLua>,
+    pub(crate) lua: &'a Arc<crate::functions::BucketLua>,
     /// This connection in `stats conns`.
     info: Arc<crate::stats::ConnInfo>,
     pub(crate) peer: String,
@@ -68,6 +68,9 @@ pub(crate) enum Step {
     /// apply it once these fetches are done (replies keep their order: the
     /// connection applies nothing else meanwhile).
     Fetch(Vec<store::Fetch>, Decoded),
+    /// The request writes a key a Lua call holds: apply it once the call
+    /// is done.
+    Locked(Decoded),
 }
 
 /// The decoder of a connection, chosen when its first byte arrives.
@@ -85,7 +88,7 @@ pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
     let mut conn = Conn {
         shared,
         store: shared.buckets.default_store().clone(),
-        lua: Arc::clone(&shared.lua[crate::DEFAULT_BUCKET]),
+        lua: &shared.lua[crate::DEFAULT_BUCKET],
         authenticated: false,
         last_seqno: 0,
         acked_seqno: 0,
@@ -121,7 +124,11 @@ impl Conn<'_> {
                         for fetch in fetches {
                             fetch.wait().await;
                         }
-                        self.apply_decoded(request)
+                        self.apply_waiting(request).await
+                    }
+                    Step::Locked(request) => {
+                        self.flush(&mut socket).await?;
+                        self.apply_waiting(request).await
                     }
                 };
                 if let Next::Lua(pending) = next {
@@ -238,14 +245,37 @@ impl Conn<'_> {
             },
         };
         let fetches = self.fetches(&request);
-        if fetches.is_empty() {
-            Some(Step::Done(self.apply_decoded(request)))
-        } else {
-            Some(Step::Fetch(fetches, request))
+        if !fetches.is_empty() {
+            return Some(Step::Fetch(fetches, request));
+        }
+        let lua = self.lua;
+        let Some(key) = written_key(&request) else {
+            return Some(Step::Done(self.apply_decoded(request)));
+        };
+        // Plain writes do not interleave with a Lua call on the same key.
+        match lua.runtime.locks().try_enter(key) {
+            Some(ticket) => {
+                let next = self.apply_decoded(request);
+                drop(ticket);
+                Some(Step::Done(next))
+            }
+            None => Some(Step::Locked(request)),
         }
     }
 
-    fn apply_decoded(&mut self, request: Decoded) -> Next {
+    /// Applies `request` once no Lua call holds the key it writes.
+    async fn apply_waiting(&mut self, request: Decoded) -> Next {
+        let lua = self.lua;
+        let ticket = match written_key(&request) {
+            Some(key) => Some(lua.runtime.locks().enter(key).await),
+            None => None,
+        };
+        let next = self.apply_decoded(request);
+        drop(ticket);
+        next
+    }
+
+    pub(crate) fn apply_decoded(&mut self, request: Decoded) -> Next {
         match request {
             Decoded::Binary(request) => self.apply(request),
             Decoded::Text(request) => self.apply_text(request),
@@ -529,7 +559,7 @@ impl Conn<'_> {
             // bucket it leaves is waited for there, and counting starts
             // afresh in the new one.
             if let Some(lua) = self.shared.lua.get(user) {
-                self.lua = Arc::clone(lua);
+                self.lua = lua;
             }
             if self.last_seqno > self.acked_seqno {
                 let previous = std::mem::replace(&mut self.store, store);
@@ -561,5 +591,31 @@ fn status(e: OpError) -> Status {
         OpError::TooLarge => Status::E2BIG,
         OpError::TempFail | OpError::Unwritable => Status::ETMPFAIL,
         OpError::OutOfMemory => Status::ENOMEM,
+    }
+}
+
+/// The one key a plain write request changes (`None` for reads, for
+/// commands without a key, and for a multi-key GAT, which is not held back
+/// by Lua calls).
+fn written_key(request: &Decoded) -> Option<&[u8]> {
+    use memcache::text::TextRequest as T;
+    match request {
+        Decoded::Binary(req) => match &req.command {
+            Command::GetAndTouch { key, .. }
+            | Command::Touch { key, .. }
+            | Command::Counter { key, .. }
+            | Command::Store { key, .. }
+            | Command::Delete { key } => Some(key),
+            _ => None,
+        },
+        Decoded::Text(req) => match req {
+            T::Get(get) if get.touch.is_some() && get.keys.len() == 1 => Some(&get.keys[0]),
+            T::Store(s) => Some(&s.key),
+            T::Delete { key, .. } | T::Arith { key, .. } | T::Touch { key, .. } => Some(key),
+            T::MetaSet(m) => Some(&m.store.key),
+            T::MetaDelete(m) => Some(&m.key),
+            T::MetaArithmetic(m) => Some(&m.key),
+            _ => None,
+        },
     }
 }

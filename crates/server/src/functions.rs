@@ -180,7 +180,7 @@ fn split_fn_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<(&'k str, &'k [u8])>
 
 impl Conn<'_> {
     fn lua(&self) -> &Arc<BucketLua> {
-        &self.lua
+        self.lua
     }
 
     /// A GET of an `@fn:` key, or `None` for any other key.

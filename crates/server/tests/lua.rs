@@ -260,3 +260,53 @@ fn calls_on_one_key_serialize() {
     }
     assert_eq!(c.call("get shared\r\n"), ["VALUE shared 0 3", "400", "END"]);
 }
+
+/// A plain write to a key a call holds waits for the call (it is not lost
+/// under the call's own write); writes to other keys do not wait.
+#[test]
+fn plain_writes_wait_for_a_call_on_their_key() {
+    let mut config = server::Config::default();
+    config.lua.limits.time = Duration::from_secs(5);
+    let server = TestServer::start_with(config, None);
+    let mut c = Text::new(&server);
+    let slow = "function slow(keys, args)\n\
+                  local v = mc.get(keys[1])\n\
+                  local n = 0 for i = 1, tonumber(args[1]) do n = n + i end\n\
+                  mc.set(keys[1], v .. 'L')\n\
+                  return 'done'\n\
+                end\n";
+    assert_eq!(c.load("slow", slow), ["OK"]);
+    assert_eq!(c.call("set k 0 0 1\r\nv\r\n"), ["STORED"]);
+    let mut n: u64 = 1_000_000;
+    loop {
+        let t = Instant::now();
+        assert_eq!(c.call(&format!("lua call slow 1 k {n}\r\n"))[1], "done");
+        if t.elapsed() > Duration::from_millis(300) || n > 4_000_000_000 {
+            break;
+        }
+        n *= 2;
+    }
+    assert_eq!(c.call("set k 0 0 1\r\nv\r\n"), ["STORED"]);
+    let call = std::thread::spawn({
+        let mut c = Text::new(&server);
+        move || {
+            assert_eq!(c.call(&format!("lua call slow 1 k {n}\r\n"))[1], "done");
+            Instant::now()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let mut w = Text::new(&server);
+    let other = Instant::now();
+    assert_eq!(w.call("set other 0 0 1\r\nx\r\n"), ["STORED"]);
+    let other = other.elapsed();
+    assert_eq!(w.call("append k 0 0 1\r\nP\r\n"), ["STORED"]);
+    let appended = Instant::now();
+    let call_done = call.join().unwrap();
+    assert!(appended >= call_done, "the append was answered before the call ended");
+    assert_eq!(
+        c.call("get k\r\n"),
+        ["VALUE k 0 3", "vLP", "END"],
+        "the append came after the call"
+    );
+    assert!(other < Duration::from_millis(200), "a write to another key waited {other:?}");
+}
