@@ -409,6 +409,9 @@ impl Conn<'_> {
                 self.get(reply, &key, None);
             }
             Command::GetAndTouch { key, expiry } => self.get(reply, &key, Some(expiry)),
+            command @ (Command::LuaLoad { .. } | Command::LuaCall { .. }) => {
+                return self.lua_binary(reply, command);
+            }
             Command::Touch { key, expiry } => self.touch(reply, &key, expiry),
             Command::Store { mode, key, flags, expiry, value } => {
                 if mode == memcache::ops::StoreMode::Set

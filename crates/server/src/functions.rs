@@ -162,6 +162,8 @@ pub(crate) enum Answer {
     BinaryGet { reply: BinaryReply, key: Bytes },
     /// A binary SET of an `@fn:` key.
     BinarySet { reply: BinaryReply },
+    /// `LUA_CALL`: the value, or `KEY_ENOENT` for nil.
+    BinaryCall { reply: BinaryReply },
 }
 
 /// A call to run once what is queued before it has been sent.
@@ -270,6 +272,44 @@ impl Conn<'_> {
             }
         }
         Next::Continue
+    }
+
+    /// `LUA_LOAD` and `LUA_CALL` (binary protocol).
+    pub(crate) fn lua_binary(
+        &mut self,
+        reply: BinaryReply,
+        command: memcache::binary::Command,
+    ) -> Next {
+        use memcache::binary::Command;
+        match command {
+            Command::LuaLoad { lib, source } => {
+                if !memcache::text::lua::name_ok(&lib) {
+                    let text = "library names are letters, digits, '_', '.' and '-'";
+                    reply.with_value(&mut self.out.buf, Status::EINVAL, 0, text.as_bytes());
+                    return Next::Continue;
+                }
+                let name = String::from_utf8_lossy(&lib).into_owned();
+                match self.lua_load(&name, source) {
+                    Ok(()) => reply.ok(&mut self.out.buf, 0),
+                    Err(LoadFailure::Compile(text)) => {
+                        reply.with_value(&mut self.out.buf, Status::EINVAL, 0, text.as_bytes())
+                    }
+                    Err(LoadFailure::Store(text)) => {
+                        reply.with_value(&mut self.out.buf, Status::ETMPFAIL, 0, text.as_bytes())
+                    }
+                };
+                Next::Continue
+            }
+            Command::LuaCall { function, keys, args } => {
+                let call = lua::Call {
+                    function: String::from_utf8_lossy(&function).into_owned(),
+                    keys,
+                    args,
+                };
+                Next::Lua(Box::new(Pending { call, answer: Answer::BinaryCall { reply } }))
+            }
+            _ => Next::Continue,
+        }
     }
 
     /// Compiles and publishes library `name`, then stores it.
@@ -404,12 +444,21 @@ impl Conn<'_> {
             (Answer::BinarySet { reply }, Ok(_)) => {
                 reply.ok(out, 0);
             }
-            (Answer::BinaryGet { reply, .. } | Answer::BinarySet { reply }, Err(e)) => {
-                let status = match e {
-                    lua::CallError::UnknownFunction { .. } => Status::KEY_ENOENT,
-                    _ => Status::EINVAL,
-                };
-                reply.with_value(out, status, 0, e.to_string().as_bytes());
+            (Answer::BinaryCall { reply }, Ok(r)) => match r.value {
+                Some(value) => {
+                    reply.with_value(out, Status::SUCCESS, 0, &value);
+                }
+                None => {
+                    reply.error(out, Status::KEY_ENOENT);
+                }
+            },
+            (
+                Answer::BinaryGet { reply, .. }
+                | Answer::BinarySet { reply }
+                | Answer::BinaryCall { reply },
+                Err(e),
+            ) => {
+                reply.with_value(out, Status::EINVAL, 0, e.to_string().as_bytes());
             }
         }
     }

@@ -117,7 +117,7 @@ fn fn_keys_call_functions_for_get_and_set_in_both_protocols() {
     let r = b.call(&Request::get("k2"));
     assert_eq!(&r.value[..], b"xyz");
     let r = b.call(&Request::get("@fn:nope:x"));
-    assert_eq!(r.status, Status::KEY_ENOENT);
+    assert_eq!((r.status, &r.value[..]), (Status::EINVAL, &b"unknown function 'nope'"[..]));
     // A library stored by a binary SET of its reserved key (as a TAP mirror
     // does) is loaded; one that does not compile is refused.
     let key = [server::LIB_PREFIX, b"more"].concat();
@@ -148,6 +148,10 @@ impl Binary {
         let mut out = BytesMut::new();
         request.encode(&mut out);
         self.s.write_all(&out).unwrap();
+        self.recv()
+    }
+
+    fn recv(&mut self) -> memcache::binary::Response {
         loop {
             if let Some(r) = self.dec.decode(&mut self.input).unwrap() {
                 return r;
@@ -309,4 +313,62 @@ fn plain_writes_wait_for_a_call_on_their_key() {
         "the append came after the call"
     );
     assert!(other < Duration::from_millis(200), "a write to another key waited {other:?}");
+}
+
+fn binary_request(opcode: memcache::binary::Opcode, command: memcache::binary::Command) -> Request {
+    Request { opcode, opaque: 9, cas: 0, vbucket: 0, command }
+}
+
+/// `LUA_LOAD` (0x70) and `LUA_CALL` (0x71), mammoth's binary opcodes.
+#[test]
+fn binary_opcodes_load_and_call() {
+    use bytes::Bytes;
+    use memcache::binary::{Command, Opcode};
+    let server = TestServer::start();
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut b = Binary { s, input: BytesMut::new(), dec: ResponseDecoder::new(Limits::default()) };
+    let load = |lib: &str, source: &str| {
+        let (lib, source) =
+            (Bytes::copy_from_slice(lib.as_bytes()), Bytes::copy_from_slice(source.as_bytes()));
+        binary_request(Opcode::LUA_LOAD, Command::LuaLoad { lib, source })
+    };
+    let r = b.call(&load("counters", COUNTERS));
+    assert_eq!((r.status, r.opaque), (Status::SUCCESS, 9));
+    let r = b.call(&load("bad", "function (\n"));
+    assert_eq!(r.status, Status::EINVAL);
+    assert!(String::from_utf8_lossy(&r.value).starts_with("bad:1:"), "{:?}", r.value);
+    let call = |function: &str, keys: &[&str], args: &[&str]| {
+        let bytes = |v: &[&str]| v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let function = Bytes::copy_from_slice(function.as_bytes());
+        binary_request(
+            Opcode::LUA_CALL,
+            Command::LuaCall { function, keys: bytes(keys), args: bytes(args) },
+        )
+    };
+    let r = b.call(&call("bump", &["n"], &["4"]));
+    assert_eq!((r.status, &r.value[..]), (Status::SUCCESS, &b"4"[..]));
+    let r = b.call(&call("hello", &[], &["bin"]));
+    assert_eq!(&r.value[..], b"hi bin");
+    let r = b.call(&call("remember", &["m"], &["m", "x"]));
+    assert_eq!(r.status, Status::KEY_ENOENT, "nil");
+    let r = b.call(&call("nope", &[], &[]));
+    assert_eq!(r.status, Status::EINVAL);
+    // A hostile argument length is refused without reading past the value.
+    let mut raw = BytesMut::new();
+    memcache::binary::encode_raw(
+        &mut raw,
+        Opcode::LUA_CALL,
+        3,
+        0,
+        0,
+        &[0, 1],
+        b"bump",
+        &[0xff, 0xff, 0xff, 0xff, 1],
+    );
+    b.s.write_all(&raw).unwrap();
+    let r = b.recv();
+    assert_eq!((r.status, r.opaque), (Status::EINVAL, 3));
+    let r = b.call(&call("hello", &[], &["again"]));
+    assert_eq!(&r.value[..], b"hi again", "the connection goes on");
 }

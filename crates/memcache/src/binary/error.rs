@@ -88,6 +88,13 @@ pub enum ErrorKind {
     /// `TAP_CONNECT` arguments that do not match its flags. `EINVAL`; the
     /// packet was complete, so the connection may stay open.
     TapConnect(TapError),
+    /// A `LUA_CALL` value whose length-prefixed arguments do not add up (or
+    /// fewer of them than the declared keys). `EINVAL`; the packet was
+    /// complete, so the connection stays open.
+    LuaArgs {
+        /// Byte offset in the value where decoding stopped.
+        offset: usize,
+    },
     /// The buffer handed to a parse function is not exactly one packet
     /// (a caller bug: it was not split at the length `check` gave). Close.
     FrameLength {
@@ -116,6 +123,7 @@ impl ProtocolError {
             | ErrorKind::KeyTooLong { .. }
             | ErrorKind::Shape { .. }
             | ErrorKind::TapConnect(_)
+            | ErrorKind::LuaArgs { .. }
             | ErrorKind::FrameLength { .. } => Status::EINVAL,
         })
     }
@@ -128,6 +136,7 @@ impl ProtocolError {
             ErrorKind::ValueTooLarge { .. }
                 | ErrorKind::UnknownCommand { .. }
                 | ErrorKind::TapConnect(_)
+                | ErrorKind::LuaArgs { .. }
         )
     }
 
@@ -173,6 +182,10 @@ impl fmt::Display for ProtocolError {
             }
             ErrorKind::UnknownCommand { .. } => write!(f, "unknown command"),
             ErrorKind::TapConnect(e) => write!(f, "{e}"),
+            ErrorKind::LuaArgs { offset } => write!(
+                f,
+                "LUA_CALL arguments do not decode at value offset {offset} (u32 length, bytes; keys first)"
+            ),
             ErrorKind::FrameLength { given, expected } => {
                 write!(f, "given {given} bytes to parse, but the packet has {expected}")
             }

@@ -208,6 +208,14 @@ pub(crate) fn shape(
         }
         // Lenient on purpose (spec §10.1): extras of any length, any name.
         Opcode::TAP_CONNECT => (true, true, ""),
+        Opcode::LUA_LOAD => {
+            (extras == 0 && key > 0, true, "no extras, the library name as key, its source")
+        }
+        Opcode::LUA_CALL => (
+            extras == 2 && key > 0,
+            true,
+            "2 bytes of extras (number of keys), the function name as key, the arguments",
+        ),
         _ => return Err(None),
     };
     if ok { Ok(carries_value) } else { Err(Some(expected)) }

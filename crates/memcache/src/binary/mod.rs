@@ -31,7 +31,7 @@ pub use frame::{Check, check_packet, check_request, check_response};
 pub use header::encode_raw;
 pub use header::{HEADER_LEN, Header, Magic};
 pub use opcode::{Opcode, Quiet};
-pub use request::{Command, Request};
+pub use request::{Command, Request, encode_lua_args};
 pub use response::{Reply, Response};
 pub use status::Status;
 

@@ -90,6 +90,8 @@ opcodes! {
     TAP_VBUCKET_SET = 0x45, "TAP_VBUCKET_SET";
     TAP_CHECKPOINT_START = 0x46, "TAP_CHECKPOINT_START";
     TAP_CHECKPOINT_END = 0x47, "TAP_CHECKPOINT_END";
+    LUA_LOAD = 0x70, "LUA_LOAD";
+    LUA_CALL = 0x71, "LUA_CALL";
 }
 
 /// Loud ↔ quiet pairs (spec §2). Range opcodes are left out: memcached never

@@ -124,6 +124,24 @@ pub enum Command {
     },
     /// `TAP_CONNECT`: the connection turns into a TAP stream.
     TapConnect(TapConnect),
+    /// `LUA_LOAD` (mammoth): compile and publish a library.
+    LuaLoad {
+        /// Library name (the key).
+        lib: Bytes,
+        /// Lua source (the value).
+        source: Bytes,
+    },
+    /// `LUA_CALL` (mammoth): call a function with its declared keys and
+    /// its arguments (the value: each a u32 length and its bytes, the
+    /// extras' u16 count of keys first).
+    LuaCall {
+        /// Function name (the key).
+        function: Bytes,
+        /// The declared keys.
+        keys: Vec<Bytes>,
+        /// The other arguments.
+        args: Vec<Bytes>,
+    },
 }
 
 impl Request {
@@ -330,6 +348,7 @@ impl Request {
             | Command::SaslAuth { mechanism: key, .. }
             | Command::SaslStep { mechanism: key, .. } => Some(key),
             Command::TapConnect(t) => Some(&t.name),
+            Command::LuaLoad { lib: key, .. } | Command::LuaCall { function: key, .. } => Some(key),
             Command::Quit
             | Command::Flush { .. }
             | Command::Noop
@@ -392,6 +411,7 @@ impl Request {
     pub fn encode(&self, out: &mut BytesMut) {
         let mut extras = [0u8; 20];
         let tap_value;
+        let lua_value;
         let (elen, key, value): (usize, &[u8], &[u8]) = match &self.command {
             Command::Get { key } | Command::Delete { key } => (0, key, &[]),
             Command::GetAndTouch { key, expiry } | Command::Touch { key, expiry } => {
@@ -433,6 +453,14 @@ impl Request {
                 tap_value = t.arguments();
                 (4, &t.name, &tap_value)
             }
+            Command::LuaLoad { lib, source } => (0, lib, source),
+            Command::LuaCall { function, keys, args } => {
+                let nkeys = u16::try_from(keys.len()).unwrap_or(u16::MAX);
+                extras[..2].copy_from_slice(&nkeys.to_be_bytes());
+                let parts: Vec<&[u8]> = keys.iter().chain(args).map(|b| &b[..]).collect();
+                lua_value = encode_lua_args(&parts);
+                (2, function, &lua_value)
+            }
         };
         encode_raw(
             out,
@@ -445,6 +473,35 @@ impl Request {
             value,
         );
     }
+}
+
+/// The length-prefixed parts of a `LUA_CALL` value (each a big-endian u32
+/// length, then that many bytes), or the offset where they stop adding up.
+/// Lengths are checked against what is left before anything is sliced.
+fn lua_args(value: &Bytes) -> Result<Vec<Bytes>, usize> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while at < value.len() {
+        let len = value.get(at..at + 4).ok_or(at)?;
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let start = at + 4;
+        if len > value.len() - start {
+            return Err(at);
+        }
+        parts.push(value.slice(start..start + len));
+        at = start + len;
+    }
+    Ok(parts)
+}
+
+/// Encodes `parts` as a `LUA_CALL` value (the inverse of [`lua_args`]).
+pub fn encode_lua_args(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+    out
 }
 
 /// The typed command; shapes were checked by `check_request`, so the
@@ -494,6 +551,19 @@ fn build(h: &Header, extras: &[u8], key: Bytes, value: Bytes) -> Result<Command,
             TapConnect::parse(key, extras, &value)
                 .map_err(|e| ProtocolError::new(h.opcode, h.opaque, ErrorKind::TapConnect(e)))?,
         ),
+        Opcode::LUA_LOAD => Command::LuaLoad { lib: key, source: value },
+        Opcode::LUA_CALL => {
+            let nkeys = usize::from(u16::from_be_bytes([extras[0], extras[1]]));
+            let mut parts = lua_args(&value).map_err(|offset| {
+                ProtocolError::new(h.opcode, h.opaque, ErrorKind::LuaArgs { offset })
+            })?;
+            if parts.len() < nkeys {
+                let kind = ErrorKind::LuaArgs { offset: value.len() };
+                return Err(ProtocolError::new(h.opcode, h.opaque, kind));
+            }
+            let args = parts.split_off(nkeys);
+            Command::LuaCall { function: key, keys: parts, args }
+        }
         // `check_request` refused every other opcode.
         _ => {
             return Err(ProtocolError::new(
