@@ -346,9 +346,10 @@ impl Request {
             | Command::Counter { key, .. }
             | Command::Stat { group: key }
             | Command::SaslAuth { mechanism: key, .. }
-            | Command::SaslStep { mechanism: key, .. } => Some(key),
+            | Command::SaslStep { mechanism: key, .. }
+            | Command::LuaLoad { lib: key, .. }
+            | Command::LuaCall { function: key, .. } => Some(key),
             Command::TapConnect(t) => Some(&t.name),
-            Command::LuaLoad { lib: key, .. } | Command::LuaCall { function: key, .. } => Some(key),
             Command::Quit
             | Command::Flush { .. }
             | Command::Noop
