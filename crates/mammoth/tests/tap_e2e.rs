@@ -540,3 +540,56 @@ fn mirror_all_buckets_copies_each_bucket_over_sasl() {
     let e = Target::connect(&at(dst.port, "alice", "nope")).unwrap_err();
     assert!(matches!(e, tap::Error::Auth { .. }), "{e}");
 }
+
+/// Sends one text-protocol request and reads until `end` (or the reply
+/// line when `end` is empty).
+fn text_call(port: u16, request: &[u8], end: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr(port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.ends_with(end.as_bytes()) {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(got).unwrap()
+}
+
+/// Lua libraries are items: `tap mirror` gives the mirror the source's
+/// functions, and an unload follows.
+#[test]
+fn mirror_carries_lua_libraries() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_port, b_port) = (free_port(), free_port());
+    let _a = serve(a_dir.path(), a_port);
+    let _b = serve(b_dir.path(), b_port);
+    let src = "function twice(keys, args) return args[1] .. args[1] end\n";
+    let load = format!("lua load twice {}\r\n{src}\r\n", src.len());
+    assert_eq!(text_call(a_port, load.as_bytes(), "\r\n"), "OK\r\n");
+    let _mirror = start_mirror(a_port, b_port, "lua-mirror");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = text_call(b_port, b"lua call twice 0 ab\r\n", "\r\n");
+        if got.starts_with("VALUE") {
+            assert_eq!(
+                text_call(b_port, b"lua call twice 0 ab\r\n", "END\r\n"),
+                "VALUE twice 0 4\r\nabab\r\nEND\r\n"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mirror never got the library: {got}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(text_call(a_port, b"lua del twice\r\n", "\r\n"), "OK\r\n");
+    loop {
+        let got = text_call(b_port, b"lua list\r\n", "END\r\n");
+        if got == "END\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mirror kept the library: {got}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
