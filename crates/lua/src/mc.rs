@@ -168,35 +168,80 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
     Ok(mc)
 }
 
-/// `get` and `gets`.
+/// `get` and `gets`. Each is a Lua wrapper over a plain Rust function that
+/// answers at once when the value is in memory (nearly always), and an
+/// async one that first waits for an ejected value to be read back: an
+/// async call costs the coroutine a suspension, a plain one does not.
 fn add_reads(lua: &Lua, mc: &Table) -> mlua::Result<()> {
-    mc.set(
-        "get",
-        lua.create_async_function(|lua, key: LuaString| async move {
-            let (store, key) = open(&lua, "get", &key)?;
-            resident(&store, &key).await;
-            match store.get(&key) {
-                Some(hit) => Ok(Value::String(lua.create_string(hit.value.to_bytes())?)),
-                None => Ok(Value::Nil),
-            }
-        })?,
-    )?;
-    mc.set(
-        "gets",
-        lua.create_async_function(|lua, key: LuaString| async move {
-            let (store, key) = open(&lua, "gets", &key)?;
-            resident(&store, &key).await;
-            let Some(hit) = store.get(&key) else {
-                return Ok(MultiValue::from_iter([Value::Nil]));
-            };
-            Ok(MultiValue::from_iter([
-                Value::String(lua.create_string(hit.value.to_bytes())?),
-                Value::Integer(i64::from(hit.flags)),
-                Value::Integer(cas_value("gets", hit.cas)?),
-            ]))
-        })?,
-    )?;
+    let get_now = lua.create_function(|lua, key: LuaString| {
+        let (store, key) = open(lua, "get", &key)?;
+        if store.fetch(&key).is_some() {
+            return Ok((Value::Nil, true));
+        }
+        match store.get(&key) {
+            Some(hit) => Ok((Value::String(lua.create_string(hit.value.to_bytes())?), false)),
+            None => Ok((Value::Nil, false)),
+        }
+    })?;
+    let get_wait = lua.create_async_function(|lua, key: LuaString| async move {
+        let (store, key) = open(&lua, "get", &key)?;
+        resident(&store, &key).await;
+        match store.get(&key) {
+            Some(hit) => Ok(Value::String(lua.create_string(hit.value.to_bytes())?)),
+            None => Ok(Value::Nil),
+        }
+    })?;
+    let gets_now = lua.create_function(|lua, key: LuaString| {
+        let (store, key) = open(lua, "gets", &key)?;
+        if store.fetch(&key).is_some() {
+            return Ok(MultiValue::from_iter([Value::Boolean(true)]));
+        }
+        gets_values(lua, &store, &key, false)
+    })?;
+    let gets_wait = lua.create_async_function(|lua, key: LuaString| async move {
+        let (store, key) = open(&lua, "gets", &key)?;
+        resident(&store, &key).await;
+        gets_values(&lua, &store, &key, true)
+    })?;
+    let wrap: mlua::Function = lua
+        .load(
+            "local get_now, get_wait, gets_now, gets_wait = ...\n\
+             return function(key)\n\
+               local value, fetch = get_now(key)\n\
+               if fetch then return get_wait(key) end\n\
+               return value\n\
+             end, function(key)\n\
+               local fetch, value, flags, cas = gets_now(key)\n\
+               if fetch then return gets_wait(key) end\n\
+               return value, flags, cas\n\
+             end",
+        )
+        .set_name("=mc")
+        .into_function()?;
+    let (get, gets): (mlua::Function, mlua::Function) =
+        wrap.call((get_now, get_wait, gets_now, gets_wait))?;
+    mc.set("get", get)?;
+    mc.set("gets", gets)?;
     Ok(())
+}
+
+/// `gets`'s results: `value, flags, cas`, or `nil`; after `fetch_flag`
+/// (false) when it comes from the plain function, which the wrapper reads
+/// first.
+fn gets_values(lua: &Lua, store: &Store, key: &[u8], waited: bool) -> mlua::Result<MultiValue> {
+    let mut out = Vec::with_capacity(4);
+    if !waited {
+        out.push(Value::Boolean(false));
+    }
+    match store.get(key) {
+        Some(hit) => {
+            out.push(Value::String(lua.create_string(hit.value.to_bytes())?));
+            out.push(Value::Integer(i64::from(hit.flags)));
+            out.push(Value::Integer(cas_value("gets", hit.cas)?));
+        }
+        None => out.push(Value::Nil),
+    }
+    Ok(MultiValue::from_iter(out))
 }
 
 /// Everything that changes an item.
