@@ -6,8 +6,12 @@
 //! stops the call when its Lua time passes the limit, and once the current
 //! slice has run [`Limits::slice`] it returns `VmState::Yield`. Lua 5.4
 //! lets a count hook yield; mlua then returns `Pending` and wakes the task
-//! at once, so the tokio worker runs its other tasks before the call
-//! resumes (`yield_now`). The time limit counts only the time the
+//! at once. That wake is held back and replaced by tokio's `yield_now`,
+//! which reschedules the call only after the worker has polled its sockets:
+//! a task that keeps waking itself would otherwise be polled again and
+//! again while the scheduler looks at the network only every few dozen
+//! polls (tens of milliseconds of 500 µs slices), and the other clients
+//! on that worker would wait. The time limit counts only the time the
 //! coroutine runs (it is measured around each poll), not the time it
 //! waits for locks, a VM, a background fetch or its turn on the worker.
 
@@ -249,14 +253,71 @@ impl Runtime {
         let base = lua.used_memory();
         lua.set_memory_limit(base.saturating_add(self.limits.memory))?;
         let mut fut = Box::pin(thread.into_async::<Value>((keys, args))?);
-        poll_fn(|cx| {
-            let start = Instant::now();
-            meter.lock().unwrap_or_else(PoisonError::into_inner).slice_start = start;
-            let polled = fut.as_mut().poll(cx);
-            meter.lock().unwrap_or_else(PoisonError::into_inner).used += start.elapsed();
-            polled
-        })
-        .await
+        loop {
+            let mut yielded = false;
+            let polled = poll_fn(|cx| {
+                let start = Instant::now();
+                meter.lock().unwrap_or_else(PoisonError::into_inner).slice_start = start;
+                let waker = SelfWake::waker(cx.waker());
+                let polled = fut.as_mut().poll(&mut std::task::Context::from_waker(&waker.0));
+                meter.lock().unwrap_or_else(PoisonError::into_inner).used += start.elapsed();
+                match polled {
+                    std::task::Poll::Pending if waker.1.woke_during_poll() => {
+                        // The hook's yield: come back after the sockets.
+                        yielded = true;
+                        std::task::Poll::Ready(None)
+                    }
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                    std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+                }
+            })
+            .await;
+            match polled {
+                Some(result) => return result,
+                None if yielded => tokio::task::yield_now().await,
+                None => {}
+            }
+        }
+    }
+}
+
+/// A waker that forwards every wake except one made while the future it
+/// was lent to is being polled (a coroutine waking itself as it yields).
+struct SelfWake {
+    inner: std::task::Waker,
+    polling: AtomicBool,
+    woke: AtomicBool,
+}
+
+impl SelfWake {
+    /// A waker around `inner` for one poll, and the record of that poll.
+    fn waker(inner: &std::task::Waker) -> (std::task::Waker, Arc<SelfWake>) {
+        let me = Arc::new(SelfWake {
+            inner: inner.clone(),
+            polling: AtomicBool::new(true),
+            woke: AtomicBool::new(false),
+        });
+        (std::task::Waker::from(Arc::clone(&me)), me)
+    }
+
+    /// Ends the poll; true when the future woke itself during it.
+    fn woke_during_poll(&self) -> bool {
+        self.polling.store(false, Ordering::SeqCst);
+        self.woke.load(Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for SelfWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.polling.load(Ordering::SeqCst) {
+            self.woke.store(true, Ordering::SeqCst);
+        } else {
+            self.inner.wake_by_ref();
+        }
     }
 }
 
