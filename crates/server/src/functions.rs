@@ -322,6 +322,7 @@ impl Conn<'_> {
         match self.store.write(Write::set(lib_key(name), source)) {
             Ok(m) => {
                 self.mutated(m.seqno);
+                self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(peer = %self.peer, lib = %name, "Lua library loaded");
                 Ok(())
             }
@@ -363,7 +364,10 @@ impl Conn<'_> {
             return Err(store::OpError::NotStored);
         }
         match self.lua().libraries().load(name, write.value.clone()) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(e) => {
                 tracing::warn!(peer = %self.peer, lib = %name, error = &e as &dyn std::error::Error, "a write of a Lua library that does not load was refused");
                 Err(store::OpError::NotStored)
@@ -402,8 +406,16 @@ impl Conn<'_> {
         let lua = Arc::clone(self.lua());
         lua.wait_ready().await;
         let result = lua.runtime.call(pending.call).await;
-        if let Ok(reply) = &result {
-            self.mutated(reply.seqno);
+        let stats = &self.shared.stats;
+        match &result {
+            Ok(reply) => {
+                stats.lua_calls.fetch_add(1, Ordering::Relaxed);
+                self.mutated(reply.seqno);
+            }
+            Err(e) => {
+                stats.lua_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %self.peer, error = %e, "Lua call failed");
+            }
         }
         let out = &mut self.out.buf;
         match (pending.answer, result) {

@@ -225,6 +225,18 @@ pub(crate) fn metrics(shared: &Shared) -> String {
         "counter",
         s.unwritable_closes.load(Ordering::Relaxed).to_string(),
     );
+    one(
+        "mammoth_lua_calls_total",
+        "Lua function calls answered with a value or nil.",
+        "counter",
+        s.lua_calls.load(Ordering::Relaxed).to_string(),
+    );
+    one(
+        "mammoth_lua_errors_total",
+        "Lua function calls answered with an error (runtime error, unknown function, limit).",
+        "counter",
+        s.lua_errors.load(Ordering::Relaxed).to_string(),
+    );
     if s.tls.get().is_some() {
         one(
             "mammoth_tls_handshake_errors_total",

@@ -38,6 +38,14 @@ pub struct ServerStats {
     pub(crate) conns: Conns,
     /// TLS connections whose handshake failed or timed out.
     pub ssl_handshake_errors: AtomicU64,
+    /// Lua function calls answered with a value or nil.
+    pub lua_calls: AtomicU64,
+    /// Lua function calls answered with an error (runtime error, unknown
+    /// function, a limit).
+    pub lua_errors: AtomicU64,
+    /// Lua libraries loaded (`lua load`, `LUA_LOAD`, or a stored library
+    /// arriving by TAP).
+    pub lua_loads: AtomicU64,
     /// The unix socket served, for `stats settings` (`domain_socket`).
     pub(crate) domain_socket: std::sync::OnceLock<String>,
     /// The TLS settings served, for `stats settings` and `refresh_certs`.
@@ -136,6 +144,9 @@ impl ServerStats {
             unwritable_closes: AtomicU64::new(0),
             conns: Conns::default(),
             ssl_handshake_errors: AtomicU64::new(0),
+            lua_calls: AtomicU64::new(0),
+            lua_errors: AtomicU64::new(0),
+            lua_loads: AtomicU64::new(0),
             domain_socket: std::sync::OnceLock::new(),
             tls: std::sync::OnceLock::new(),
         }
@@ -175,6 +186,9 @@ impl ServerStats {
             &self.durable_waits,
             &self.unwritable_closes,
             &self.ssl_handshake_errors,
+            &self.lua_calls,
+            &self.lua_errors,
+            &self.lua_loads,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -220,6 +234,9 @@ pub(crate) fn group(
             put("auth_errors", load(&stats.auth_errors));
             put("durable_waits", load(&stats.durable_waits));
             put("unwritable_closes", load(&stats.unwritable_closes));
+            put("lua_calls", load(&stats.lua_calls));
+            put("lua_errors", load(&stats.lua_errors));
+            put("lua_loads", load(&stats.lua_loads));
             if let Some(tls) = stats.tls.get() {
                 put("ssl_handshake_errors", load(&stats.ssl_handshake_errors));
                 put("time_since_server_cert_refresh", tls.since_refresh().as_secs().to_string());
@@ -307,6 +324,10 @@ fn settings(stats: &ServerStats, config: &Config, store: &Store) -> Vec<(String,
         put("ssl_ca_cert", s.ca.as_ref().map_or("NULL".into(), |p| p.display().to_string()));
         put("ssl_min_version", s.min_version.name().to_string());
     }
+    let lua = &config.lua;
+    put("lua_time_limit_ms", lua.limits.time.as_millis().to_string());
+    put("lua_memory_limit", lua.limits.memory.to_string());
+    put("lua_key_prefix", String::from_utf8_lossy(&lua.key_prefix).into_owned());
     put("backend", store.config().backend.name().to_string());
     put("durability", store.config().durability.name().to_string());
     out

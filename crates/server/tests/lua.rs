@@ -41,6 +41,7 @@ impl Text {
             let line = line.trim_end_matches("\r\n").to_owned();
             let done = !line.starts_with("VALUE ")
                 && !line.starts_with("LIB ")
+                && !line.starts_with("STAT ")
                 && !lines.last().is_some_and(|l: &String| l.starts_with("VALUE "));
             lines.push(line);
             if done {
@@ -94,6 +95,10 @@ fn load_call_list_and_delete_in_the_text_protocol() {
     assert_eq!(c.call("lua del counters\r\n"), ["NOT_FOUND"]);
     assert_eq!(c.call("lua list\r\n"), ["END"]);
     assert_eq!(c.call("lua call hello 0 you\r\n"), ["SERVER_ERROR unknown function 'hello'"]);
+    let stats = c.call("stats\r\n");
+    for want in ["STAT lua_calls 4", "STAT lua_errors 4", "STAT lua_loads 1"] {
+        assert!(stats.iter().any(|l| l == want), "no {want} in {stats:?}");
+    }
 }
 
 #[test]
