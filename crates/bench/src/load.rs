@@ -274,7 +274,7 @@ fn encode(load: &Load, key: u64, value: &[u8], out: &mut Vec<u8>) {
         .collect();
     match load.protocol {
         Protocol::Text => {
-            let storage = ["set", "add", "replace", "append", "prepend"]
+            let storage = ["set", "add", "replace", "append", "prepend", "cas"]
                 .contains(&load.command.first().map_or("", String::as_str));
             for (i, a) in args.iter().enumerate() {
                 if i > 0 {
@@ -310,6 +310,8 @@ async fn drive(stream: Stream, load: &Load, stop: &AtomicBool, seed: u64) -> Res
         encode(load, rng.below(load.keys), &value, &mut request);
         let sent = Instant::now();
         stream.get_mut().write_all(&request).await?;
+        // TLS may hold records back until flushed.
+        stream.get_mut().flush().await?;
         let error = match load.protocol {
             Protocol::Text => text_reply(&mut stream, &mut line).await?,
             Protocol::Resp => resp_reply(&mut stream, &mut line).await?,

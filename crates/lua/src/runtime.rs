@@ -157,20 +157,33 @@ impl Runtime {
     /// See [`CallError`]. After any error the runtime stays usable; a VM
     /// that hit a limit is dropped rather than reused.
     pub async fn call(&self, call: Call) -> Result<Reply, CallError> {
+        self.call_seqno(call).await.0
+    }
+
+    /// [`Runtime::call`], with the highest seqno of the call's writes even
+    /// when it fails after writing (a runtime error or a limit past an
+    /// `mc.set`): in persist-before-ack mode the error reply must wait for
+    /// those writes as a success would.
+    pub async fn call_seqno(&self, call: Call) -> (Result<Reply, CallError>, u64) {
         let snapshot = self.libraries.snapshot();
         if snapshot.owner(&call.function).is_none() {
-            return Err(CallError::UnknownFunction { function: call.function });
+            return (Err(CallError::UnknownFunction { function: call.function }), 0);
         }
         // Locks first, then a VM: a VM holder never waits for a lock.
         let _keys = self.locks.lock(&call.keys).await;
-        let _permit =
-            self.running.acquire().await.map_err(|e| CallError::Vm { message: e.to_string() })?;
-        let vm = self.checkout(&snapshot)?;
-        let (vm, result) = self.run(vm, &call).await;
+        let _permit = match self.running.acquire().await {
+            Ok(permit) => permit,
+            Err(e) => return (Err(CallError::Vm { message: e.to_string() }), 0),
+        };
+        let vm = match self.checkout(&snapshot) {
+            Ok(vm) => vm,
+            Err(e) => return (Err(e), 0),
+        };
+        let (vm, result, seqno) = self.run(vm, &call).await;
         if let Some(vm) = vm {
             self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(vm);
         }
-        result
+        (result, seqno)
     }
 
     /// An idle VM at `snapshot`'s version, else a new one.
@@ -188,7 +201,7 @@ impl Runtime {
     }
 
     /// Runs `call` on `vm`; gives the VM back unless it hit a limit.
-    async fn run(&self, vm: Vm, call: &Call) -> (Option<Vm>, Result<Reply, CallError>) {
+    async fn run(&self, vm: Vm, call: &Call) -> (Option<Vm>, Result<Reply, CallError>, u64) {
         let lua = vm.lua.clone();
         let stopped = Arc::new(AtomicBool::new(false));
         let meter = Arc::new(Mutex::new(Meter {
@@ -207,7 +220,7 @@ impl Runtime {
         let _ = lua.set_memory_limit(0);
         let seqno = ctx.map_or(0, |c| c.seqno.load(Ordering::Relaxed));
         let over_time = stopped.load(Ordering::Relaxed);
-        match ran {
+        let (vm, result) = match ran {
             _ if over_time => {
                 (None, Err(CallError::TimeLimit { limit_ms: self.limits.time.as_millis() as u64 }))
             }
@@ -219,7 +232,8 @@ impl Runtime {
                 let reply = to_bytes(&lua, value).map(|value| Reply { value, seqno });
                 (Some(vm), reply)
             }
-        }
+        };
+        (vm, result, seqno)
     }
 
     async fn execute(

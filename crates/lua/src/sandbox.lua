@@ -68,8 +68,8 @@ local function new_env(lib)
   local env = {}
 
   local function declare(name, fn, level)
-    if type(name) ~= "string" then
-      error("a function name must be a string", level)
+    if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") or #name > 128 then
+      error(format("'%s' is not a function name (letters, digits and '_', not first a digit)", tostring(name)), level)
     end
     if type(fn) ~= "function" then
       error(format("assignment to undeclared global '%s' (only functions may be declared)", name), level)

@@ -147,8 +147,10 @@ impl Conn<'_> {
             self.flush(&mut socket).await?;
             match next {
                 Next::Close => {
-                    // TLS: close_notify, so the client sees a clean end.
-                    let _ = socket.shutdown().await;
+                    // TLS: close_notify, so the client sees a clean end
+                    // (not waiting for a client that stopped reading).
+                    let grace = self.shared.config.write_timeout;
+                    let _ = tokio::time::timeout(grace, socket.shutdown()).await;
                     return Ok(());
                 }
                 Next::Tap(connect, opaque) => {
@@ -249,6 +251,11 @@ impl Conn<'_> {
             return Some(Step::Fetch(fetches, request));
         }
         let lua = self.lua;
+        if !lua.is_ready() && needs_libraries(&request) {
+            // Until the stored libraries are loaded, changing them (or
+            // flushing, which stores them again) would act on an empty set.
+            return Some(Step::Locked(request));
+        }
         let Some(key) = written_key(&request) else {
             return Some(Step::Done(self.apply_decoded(request)));
         };
@@ -263,9 +270,13 @@ impl Conn<'_> {
         }
     }
 
-    /// Applies `request` once no Lua call holds the key it writes.
+    /// Applies `request` once no Lua call holds the key it writes (and,
+    /// for what touches the libraries, once they are loaded).
     async fn apply_waiting(&mut self, request: Decoded) -> Next {
         let lua = self.lua;
+        if needs_libraries(&request) {
+            lua.wait_ready().await;
+        }
         let ticket = match written_key(&request) {
             Some(key) => Some(lua.runtime.locks().enter(key).await),
             None => None,
@@ -619,6 +630,29 @@ fn written_key(request: &Decoded) -> Option<&[u8]> {
             T::MetaDelete(m) => Some(&m.key),
             T::MetaArithmetic(m) => Some(&m.key),
             _ => None,
+        },
+    }
+}
+
+/// Whether `request` reads or changes the bucket's Lua libraries (or
+/// flushes, which stores them again): it waits until they are restored.
+fn needs_libraries(request: &Decoded) -> bool {
+    use memcache::text::{LuaRequest, TextRequest as T};
+    let reserved = |key: &[u8]| key.starts_with(crate::functions::LIB_PREFIX);
+    match request {
+        Decoded::Binary(req) => match &req.command {
+            Command::Flush { .. } | Command::LuaLoad { .. } => true,
+            Command::Store { key, .. } | Command::Delete { key } => reserved(key),
+            _ => false,
+        },
+        Decoded::Text(req) => match req {
+            T::FlushAll { .. }
+            | T::Lua(LuaRequest::Load { .. } | LuaRequest::Delete { .. } | LuaRequest::List) => true,
+            T::Store(s) => reserved(&s.key),
+            T::Delete { key, .. } => reserved(key),
+            T::MetaSet(m) => reserved(&m.store.key),
+            T::MetaDelete(m) => reserved(&m.key),
+            _ => false,
         },
     }
 }

@@ -49,6 +49,9 @@ impl Default for LuaConfig {
 pub(crate) struct BucketLua {
     pub(crate) runtime: lua::Runtime,
     store: Store,
+    /// Held across each change of the libraries and the store write that
+    /// records it, so the two never disagree.
+    admin: std::sync::Mutex<()>,
     /// Set once the stored libraries are restored.
     ready: AtomicBool,
     restored: Notify,
@@ -91,8 +94,59 @@ impl BucketLua {
         self.restored.notify_waiters();
     }
 
+    fn admin(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// True once the stored libraries are loaded.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Publishes `source` as library `name` and writes `write` (its item),
+    /// or neither: a write that fails puts the previous library back.
+    fn load_and_write(
+        &self,
+        name: &str,
+        source: Bytes,
+        write: Write,
+    ) -> Result<store::Mutation, Refused> {
+        let _admin = self.admin();
+        let previous = self.libraries().sources().into_iter().find(|(n, _)| n == name);
+        self.libraries().load(name, source).map_err(|e| Refused::Compile(e.to_string()))?;
+        self.store.write(write).map_err(|e| {
+            match previous {
+                Some((_, old)) => {
+                    let _ = self.libraries().load(name, old);
+                }
+                None => {
+                    self.libraries().delete(name);
+                }
+            }
+            Refused::Store(e)
+        })
+    }
+
+    /// Removes library `name` and its item; `Ok(None)` when there is none.
+    fn delete_both(&self, name: &str) -> Result<Option<store::Mutation>, store::OpError> {
+        let _admin = self.admin();
+        let Some((_, old)) = self.libraries().sources().into_iter().find(|(n, _)| n == name) else {
+            return Ok(None);
+        };
+        self.libraries().delete(name);
+        match self.store.delete(&lib_key(name), 0) {
+            Ok(m) => Ok(Some(m)),
+            Err(store::OpError::NotFound) => Ok(None),
+            Err(e) => {
+                let _ = self.libraries().load(name, old);
+                Err(e)
+            }
+        }
+    }
+
     /// Stores every library again (after a FLUSH); the highest seqno.
     fn store_all(&self) -> u64 {
+        let _admin = self.admin();
         let mut seqno = 0;
         for (name, source) in self.libraries().sources() {
             match self.store.write(Write::set(lib_key(&name), source)) {
@@ -140,6 +194,7 @@ pub(crate) fn start(buckets: &Buckets, config: &LuaConfig) -> BTreeMap<String, A
             let bucket = Arc::new(BucketLua {
                 runtime: lua::Runtime::new(store.clone(), libraries, config.limits.clone()),
                 store: store.clone(),
+                admin: std::sync::Mutex::new(()),
                 ready: AtomicBool::new(false),
                 restored: Notify::new(),
             });
@@ -263,12 +318,13 @@ impl Conn<'_> {
             }
             LuaRequest::Delete { lib } => {
                 let name = String::from_utf8_lossy(&lib).into_owned();
-                let line = if self.lua_delete(&name) {
-                    memcache::text::reply::Line::Ok
-                } else {
-                    memcache::text::reply::Line::NotFound
+                match self.lua_delete(&name) {
+                    Ok(true) => reply.line(&mut self.out.buf, memcache::text::reply::Line::Ok),
+                    Ok(false) => {
+                        reply.line(&mut self.out.buf, memcache::text::reply::Line::NotFound)
+                    }
+                    Err(e) => reply.server_error(&mut self.out.buf, crate::text::server_error(e)),
                 };
-                reply.line(&mut self.out.buf, line);
             }
         }
         Next::Continue
@@ -312,73 +368,80 @@ impl Conn<'_> {
         }
     }
 
-    /// Compiles and publishes library `name`, then stores it.
+    /// Compiles and publishes library `name`, and stores it.
     fn lua_load(&mut self, name: &str, source: Bytes) -> Result<(), LoadFailure> {
         let lua = Arc::clone(self.lua());
-        let previous = lua.libraries().sources().into_iter().find(|(n, _)| n == name);
-        lua.libraries()
-            .load(name, source.clone())
-            .map_err(|e| LoadFailure::Compile(e.to_string()))?;
-        match self.store.write(Write::set(lib_key(name), source)) {
+        match lua.load_and_write(name, source.clone(), Write::set(lib_key(name), source)) {
             Ok(m) => {
                 self.mutated(m.seqno);
                 self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(peer = %self.peer, lib = %name, "Lua library loaded");
                 Ok(())
             }
-            Err(e) => {
-                // Not stored: not loaded either.
-                match previous {
-                    Some((_, old)) => {
-                        let _ = lua.libraries().load(name, old);
-                    }
-                    None => {
-                        lua.libraries().delete(name);
-                    }
-                }
-                Err(LoadFailure::Store(format!(
-                    "library not stored: {}",
-                    crate::text::server_error(e)
-                )))
-            }
+            Err(Refused::Compile(message)) => Err(LoadFailure::Compile(message)),
+            Err(Refused::Store(e)) => Err(LoadFailure::Store(format!(
+                "library not stored: {}",
+                crate::text::server_error(e)
+            ))),
         }
     }
 
-    /// Removes library `name` and its stored item.
-    fn lua_delete(&mut self, name: &str) -> bool {
-        if !self.lua().libraries().delete(name) {
-            return false;
-        }
-        if let Ok(m) = self.store.delete(&lib_key(name), 0) {
+    /// Removes library `name` and its stored item: `Ok(false)` when there
+    /// is no such library.
+    fn lua_delete(&mut self, name: &str) -> Result<bool, store::OpError> {
+        let lua = Arc::clone(self.lua());
+        let deleted = lua.delete_both(name)?;
+        if let Some(m) = deleted {
             self.mutated(m.seqno);
         }
-        true
+        Ok(deleted.is_some())
     }
 
-    /// A write to a reserved key: the library check. `Ok` to go on with the
-    /// write, `Err` to refuse it (`NOT_STORED`).
-    pub(crate) fn lua_check_write(&self, write: &Write) -> Result<(), store::OpError> {
+    /// A write to a reserved key (any protocol, a TAP mirror's too): a
+    /// plain SET with no expiration of a library that loads. The library
+    /// is published only if the write succeeds.
+    pub(crate) fn lua_write(&mut self, write: Write) -> Result<store::Mutation, store::OpError> {
         let name = std::str::from_utf8(&write.key[LIB_PREFIX.len()..])
-            .map_err(|_| store::OpError::NotStored)?;
-        if write.mode != memcache::ops::StoreMode::Set {
+            .ok()
+            .filter(|n| memcache::text::lua::name_ok(n.as_bytes()))
+            .map(str::to_owned)
+            .ok_or(store::OpError::NotStored)?;
+        if write.mode != memcache::ops::StoreMode::Set || write.exptime != 0 {
             return Err(store::OpError::NotStored);
         }
-        match self.lua().libraries().load(name, write.value.clone()) {
-            Ok(()) => {
+        let lua = Arc::clone(self.lua());
+        match lua.load_and_write(&name, write.value.clone(), write) {
+            Ok(m) => {
+                self.mutated(m.seqno);
                 self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(m)
             }
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, lib = %name, error = &e as &dyn std::error::Error, "a write of a Lua library that does not load was refused");
+            Err(Refused::Compile(message)) => {
+                tracing::warn!(peer = %self.peer, lib = %name, %message, "a write of a Lua library that does not load was refused");
                 Err(store::OpError::NotStored)
             }
+            Err(Refused::Store(e)) => Err(e),
         }
     }
 
-    /// A delete of a reserved key removes the library.
-    pub(crate) fn lua_deleted(&self, key: &[u8]) {
-        if let Ok(name) = std::str::from_utf8(&key[LIB_PREFIX.len()..]) {
-            self.lua().libraries().delete(name);
+    /// A delete of a reserved key (any protocol, a TAP mirror's too)
+    /// removes the library with its item.
+    pub(crate) fn lua_delete_key(
+        &mut self,
+        key: &[u8],
+        cas: u64,
+    ) -> Result<store::Mutation, store::OpError> {
+        let Ok(name) = std::str::from_utf8(&key[LIB_PREFIX.len()..]) else {
+            return self.store.delete(key, cas);
+        };
+        if cas != 0 {
+            return Err(store::OpError::Exists);
+        }
+        let lua = Arc::clone(self.lua());
+        match lua.delete_both(name)? {
+            Some(m) => Ok(m),
+            // No library: a stray item under the prefix, or nothing.
+            None => self.store.delete(key, 0),
         }
     }
 
@@ -405,12 +468,13 @@ impl Conn<'_> {
     pub(crate) async fn lua_run(&mut self, pending: Pending) {
         let lua = Arc::clone(self.lua());
         lua.wait_ready().await;
-        let result = lua.runtime.call(pending.call).await;
+        let (result, seqno) = lua.runtime.call_seqno(pending.call).await;
+        // Success or not, the reply waits for what the call wrote.
+        self.mutated(seqno);
         let stats = &self.shared.stats;
         match &result {
-            Ok(reply) => {
+            Ok(_) => {
                 stats.lua_calls.fetch_add(1, Ordering::Relaxed);
-                self.mutated(reply.seqno);
             }
             Err(e) => {
                 stats.lua_errors.fetch_add(1, Ordering::Relaxed);
@@ -474,6 +538,14 @@ impl Conn<'_> {
             }
         }
     }
+}
+
+/// Why a library change did not happen.
+enum Refused {
+    /// It does not load.
+    Compile(String),
+    /// The store refused the write.
+    Store(store::OpError),
 }
 
 /// Why `lua load` failed.

@@ -146,7 +146,8 @@ pub(crate) async fn produce(
             let mut queued = Out::default();
             queued.buf = out;
             queued.flush(&mut writer).await?;
-            let _ = writer.shutdown().await;
+            let grace = shared.config.write_timeout;
+            let _ = tokio::time::timeout(grace, writer.shutdown()).await;
             return Ok(());
         }
     };
@@ -189,8 +190,10 @@ pub(crate) async fn produce(
     };
     shared.taps.unregister(id);
     if result.is_ok() {
-        // TLS: close_notify, so the consumer sees the end, not a cut.
-        let _ = writer.shutdown().await;
+        // TLS: close_notify, so the consumer sees the end, not a cut (not
+        // waiting for a consumer that stopped reading).
+        let grace = shared.config.write_timeout;
+        let _ = tokio::time::timeout(grace, writer.shutdown()).await;
     }
     tracing::info!(
         %peer,

@@ -50,6 +50,7 @@ impl Conn<'_> {
             TextRequest::Get(get) => {
                 if let [key] = get.keys.as_slice()
                     && get.touch.is_none()
+                    && !get.cas
                     && let Some(next) = self.lua_get(key, None)
                 {
                     return next;

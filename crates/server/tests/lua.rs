@@ -386,3 +386,55 @@ fn binary_opcodes_load_and_call() {
     let r = b.call(&call("hello", &[], &["again"]));
     assert_eq!(&r.value[..], b"hi again", "the connection goes on");
 }
+
+/// What a hostile or careless client can send: replies stay one line each,
+/// refused loads never run their source as commands, library items cannot
+/// expire or be created by anything but a SET that loads, and `@fn:` keys
+/// never become items.
+#[test]
+fn hostile_inputs_stay_contained() {
+    let server = TestServer::start();
+    let mut c = Text::new(&server);
+    let inj = "function inj(k, a) error('x\\r\\nEND', 0) end\n";
+    assert_eq!(c.load("inj", inj), ["OK"]);
+    assert_eq!(c.call("lua call inj 0\r\n"), ["SERVER_ERROR x  END"]);
+    assert_eq!(c.call("version\r\n")[0], "VERSION 1.6.18", "in step after the error");
+    let reply = c.load("names", "register('x\\r\\nEND', function() end)\n");
+    assert!(
+        reply[0].starts_with("CLIENT_ERROR names:1:") && reply[0].contains("not a function name"),
+        "{reply:?}"
+    );
+    assert_eq!(c.call("lua list\r\n"), ["LIB inj inj", "END"]);
+    // A refused `lua load` line: its data block is skipped, not run.
+    assert_eq!(c.call("lua load bad! 7\r\nversion\r\n"), ["CLIENT_ERROR bad command line format"]);
+    assert_eq!(
+        c.call("lua load ok 7 extra\r\nversion\r\n"),
+        ["CLIENT_ERROR bad command line format"]
+    );
+    assert_eq!(c.call("get nothing\r\n"), ["END"]);
+    // `gets` of a function key is a plain miss (no CAS to give), not a call.
+    assert_eq!(c.call("gets @fn:inj:x\r\n"), ["END"]);
+    // Function keys never become items.
+    assert_eq!(c.call("add @fn:inj:x 0 0 1\r\nv\r\n"), ["NOT_STORED"]);
+    assert_eq!(c.call("cas @fn:inj:x 0 0 1 5\r\nv\r\n"), ["NOT_STORED"]);
+
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut b = Binary { s, input: BytesMut::new(), dec: ResponseDecoder::new(Limits::default()) };
+    let key = [server::LIB_PREFIX, b"viacas"].concat();
+    let source = "function viacas(k, a) return 'live' end";
+    // A write of a library item that fails publishes nothing.
+    let mut cas_set = Request::set(key.clone(), source, 0, 0);
+    cas_set.cas = 987_654_321;
+    assert_eq!(b.call(&cas_set).status, Status::KEY_ENOENT);
+    assert_eq!(c.call("lua call viacas 0\r\n"), ["SERVER_ERROR unknown function 'viacas'"]);
+    // Library items do not expire, and are not counters.
+    assert_eq!(b.call(&Request::set(key.clone(), source, 0, 1)).status, Status::NOT_STORED);
+    assert_eq!(b.call(&Request::set(key.clone(), source, 0, 0)).status, Status::SUCCESS);
+    assert_eq!(c.call("lua call viacas 0\r\n"), ["VALUE viacas 0 4", "live", "END"]);
+    let mut touch = Request::get(key.clone());
+    touch.opcode = memcache::binary::Opcode::TOUCH;
+    touch.command = memcache::binary::Command::Touch { key: key.clone().into(), expiry: 1 };
+    assert_eq!(b.call(&touch).status, Status::KEY_ENOENT);
+    assert_eq!(c.call("lua call viacas 0\r\n"), ["VALUE viacas 0 4", "live", "END"]);
+}

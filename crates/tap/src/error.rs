@@ -129,7 +129,9 @@ impl Error {
     /// certificate refused either way, a fatal alert): reconnecting would
     /// only be refused again.
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
-        if let Some(tls) = source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        if let Some(tls) = source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+            && refused(tls)
+        {
             return Error::Tls { what: format!("{}: {tls}", what.into()) };
         }
         Error::Io { what: what.into(), source }
@@ -155,6 +157,28 @@ impl Error {
                 | Error::Idle { .. }
                 | Error::Unexpected { .. }
         )
+    }
+}
+
+/// Whether a TLS error means the peer or this side refuses the other's
+/// certificate (for good, until someone changes a file), as opposed to a
+/// damaged or cut connection, which reconnecting may mend.
+fn refused(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
+        rustls::Error::AlertReceived(alert) => matches!(
+            alert,
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::CertificateRequired
+                | A::AccessDenied
+        ),
+        _ => false,
     }
 }
 

@@ -483,6 +483,9 @@ fn lua_args(value: &Bytes) -> Result<Vec<Bytes>, usize> {
     let mut parts = Vec::new();
     let mut at = 0;
     while at < value.len() {
+        if parts.len() == crate::text::lua::MAX_CALL_ARGS {
+            return Err(at);
+        }
         let len = value.get(at..at + 4).ok_or(at)?;
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let start = at + 4;

@@ -71,13 +71,8 @@ pub(crate) fn parse(
     let done = |r| Ok(Parsed::Request(TextRequest::Lua(r), 0));
     match sub {
         b"load" => {
-            let (Some(lib), Some(len), None) = (toks.next(), toks.next(), toks.next()) else {
-                return Err(bad());
-            };
-            if !name_ok(lib) {
-                return Err(bad());
-            }
-            let len = match value_len(len, limits).map_err(TextError::new)? {
+            let (lib, len, extra) = (toks.next(), toks.next(), toks.next());
+            let len = match value_len(len.unwrap_or_default(), limits).map_err(TextError::new)? {
                 Ok(len) => len,
                 Err(len) => {
                     return Err(TextError::new(TextErrorKind::TooLarge {
@@ -87,6 +82,11 @@ pub(crate) fn parse(
                     })
                     .swallowing(len + 2));
                 }
+            };
+            // A refused line still owns its data block: the source is
+            // skipped, never read as commands.
+            let Some(lib) = lib.filter(|l| name_ok(l) && extra.is_none()) else {
+                return Err(bad().swallowing(len as u64 + 2));
             };
             let Some(source) = data_block(data, len)? else {
                 return Ok(Parsed::NeedData(len));

@@ -117,7 +117,13 @@ impl Reply {
         if self.noreply {
             return false;
         }
-        put_line(out, &[prefix, message.as_bytes()]);
+        // One line, whatever the message holds (a Lua error is user text).
+        if message.contains(['\r', '\n']) {
+            let flat = message.replace(['\r', '\n'], " ");
+            put_line(out, &[prefix, flat.as_bytes()]);
+        } else {
+            put_line(out, &[prefix, message.as_bytes()]);
+        }
         true
     }
 
