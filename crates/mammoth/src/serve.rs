@@ -48,6 +48,13 @@ pub(crate) struct ServeArgs {
     /// be made durable).
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<SocketAddr>,
+    /// A geo index in every bucket (repeatable): values are JSON and
+    /// POINTER, a JSON pointer, names a GeoJSON geometry or a `[lon, lat]`
+    /// array in each (values without one are not indexed). Queried with
+    /// `--http` at `/<bucket>/_spatial/NAME?bbox=W,S,E,N` or `?n=K&q=LON,LAT`
+    /// (GeoCouch's API; docs/operations.md).
+    #[arg(long = "geo-index", value_name = "NAME=POINTER", value_parser = parse_geo_index)]
+    geo_index: Vec<geo_index::IndexSpec>,
     #[command(flatten)]
     tls: crate::tls::TlsArgs,
     /// Storage engine.
@@ -177,6 +184,10 @@ enum EvictionArg {
     None,
 }
 
+fn parse_geo_index(text: &str) -> Result<geo_index::IndexSpec, String> {
+    geo_index::IndexSpec::parse(text).map_err(|e| crate::ui::chain(&e))
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     store::parse_size(text)
 }
@@ -289,8 +300,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             limits: lua_limits(args)?,
             key_prefix: args.lua_key_prefix.clone().into_bytes().into(),
         },
+        geo_indexes: args.geo_index.clone(),
         ..server::Config::default()
     };
+    if let Some(dup) = args.geo_index.iter().enumerate().find_map(|(i, spec)| {
+        args.geo_index[..i].iter().any(|s| s.name() == spec.name()).then(|| spec.name())
+    }) {
+        bail!("--geo-index {dup} is given twice");
+    }
     let buckets = server::Buckets::open(&args.dir, &template, users)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     let (restart_tx, restart_rx) = tokio::sync::oneshot::channel::<String>();
