@@ -188,6 +188,17 @@ fn parse_geo_index(text: &str) -> Result<geo_index::IndexSpec, String> {
     geo_index::IndexSpec::parse(text).map_err(|e| crate::ui::chain(&e))
 }
 
+/// The --geo-index declarations, each name once.
+fn geo_indexes(args: &ServeArgs) -> Result<Vec<geo_index::IndexSpec>> {
+    let specs = &args.geo_index;
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|s| s.name() == spec.name()) {
+            bail!("--geo-index {} is given twice", spec.name());
+        }
+    }
+    Ok(specs.clone())
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     store::parse_size(text)
 }
@@ -300,14 +311,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             limits: lua_limits(args)?,
             key_prefix: args.lua_key_prefix.clone().into_bytes().into(),
         },
-        geo_indexes: args.geo_index.clone(),
+        geo_indexes: geo_indexes(args)?,
         ..server::Config::default()
     };
-    if let Some(dup) = args.geo_index.iter().enumerate().find_map(|(i, spec)| {
-        args.geo_index[..i].iter().any(|s| s.name() == spec.name()).then(|| spec.name())
-    }) {
-        bail!("--geo-index {dup} is given twice");
-    }
     let buckets = server::Buckets::open(&args.dir, &template, users)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     let (restart_tx, restart_rx) = tokio::sync::oneshot::channel::<String>();
