@@ -30,6 +30,11 @@
 //! then every durable change live, with acks, resumable named cursors and
 //! a key-prefix filter (`docs/memcached-binary.md` §10.7).
 //!
+//! With [`Config::geo_indexes`], every bucket keeps GeoCouch-style geo
+//! indexes that follow its change feed and answer
+//! `/<bucket>/_spatial/<index>` on the HTTP listener, reading their own
+//! writes (the private `geo` module explains how).
+//!
 //! With a users file, SASL PLAIN is offered and each user name selects a
 //! *bucket* (membase's convention): an independent store under
 //! `DIR/buckets/NAME`. Unauthenticated clients use the `default` bucket
