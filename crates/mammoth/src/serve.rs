@@ -48,6 +48,13 @@ pub(crate) struct ServeArgs {
     /// be made durable).
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<SocketAddr>,
+    /// A geo index in every bucket (repeatable): values are JSON and
+    /// POINTER, a JSON pointer, names a GeoJSON geometry or a `[lon, lat]`
+    /// array in each (values without one are not indexed). Queried with
+    /// `--http` at `/<bucket>/_spatial/NAME?bbox=W,S,E,N` or `?n=K&q=LON,LAT`
+    /// (GeoCouch's API; docs/operations.md).
+    #[arg(long = "geo-index", value_name = "NAME=POINTER", value_parser = parse_geo_index)]
+    geo_index: Vec<geo_index::IndexSpec>,
     #[command(flatten)]
     tls: crate::tls::TlsArgs,
     /// Storage engine.
@@ -177,6 +184,21 @@ enum EvictionArg {
     None,
 }
 
+fn parse_geo_index(text: &str) -> Result<geo_index::IndexSpec, String> {
+    geo_index::IndexSpec::parse(text).map_err(|e| crate::ui::chain(&e))
+}
+
+/// The --geo-index declarations, each name once.
+fn geo_indexes(args: &ServeArgs) -> Result<Vec<geo_index::IndexSpec>> {
+    let specs = &args.geo_index;
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|s| s.name() == spec.name()) {
+            bail!("--geo-index {} is given twice", spec.name());
+        }
+    }
+    Ok(specs.clone())
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     store::parse_size(text)
 }
@@ -289,6 +311,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             limits: lua_limits(args)?,
             key_prefix: args.lua_key_prefix.clone().into_bytes().into(),
         },
+        geo_indexes: geo_indexes(args)?,
         ..server::Config::default()
     };
     let buckets = server::Buckets::open(&args.dir, &template, users)

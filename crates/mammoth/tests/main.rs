@@ -5,6 +5,7 @@ mod cli;
 mod collect_cli;
 mod disk_full;
 mod serve_crash;
+mod serve_geo;
 mod serve_memory;
 mod serve_peers;
 mod serve_support;

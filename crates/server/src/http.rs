@@ -1,6 +1,7 @@
 //! The HTTP listener (`mammoth serve --http ADDR`): `/metrics` in the
-//! Prometheus text format and `/healthz`. Off by default; later features
-//! (geo queries) add routes here.
+//! Prometheus text format, `/healthz`, and GeoCouch's
+//! `/<bucket>/_spatial/<index>` queries over the geo indexes
+//! ([`crate::geo`]). Off by default.
 //!
 //! Metric names follow `memcached_exporter`'s for what memcached also has
 //! (`memcached_commands_total{command,status}`, `memcached_current_items`,
@@ -18,6 +19,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+use geo_index::couch::{CouchError, SpatialPath};
 
 use crate::Shared;
 
@@ -42,7 +45,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(route(&req, &shared)) }
+                async move { Ok::<_, Infallible>(route(&req, &shared).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(socket), service)
@@ -54,32 +57,47 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let get = req.method() == hyper::Method::GET || req.method() == hyper::Method::HEAD;
+    if let Some(path) = SpatialPath::parse(req.uri().path()) {
+        let (status, body) = if get {
+            let query = req.uri().query().unwrap_or("");
+            shared.geo.query(path.bucket(), path.index(), query).await
+        } else {
+            let e = CouchError::new(405, "method_not_allowed", "only GET and HEAD");
+            (e.status(), e.body())
+        };
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return reply(status, "application/json", body);
+    }
     match (get, req.uri().path()) {
-        (true, "/metrics") => {
-            reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", metrics(shared))
-        }
+        (true, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics(shared).into(),
+        ),
         (true, "/healthz") => match unwritable(shared) {
-            None => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+            None => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".as_bytes().into()),
             Some(why) => reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain; charset=utf-8",
-                format!("writes cannot be made durable: {why}\n"),
+                format!("writes cannot be made durable: {why}\n").into(),
             ),
         },
-        (false, "/metrics" | "/healthz") => {
-            reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "GET only\n".into())
-        }
+        (false, "/metrics" | "/healthz") => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "GET only\n".as_bytes().into(),
+        ),
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "not found; try /metrics or /healthz\n".into(),
+            "not found; try /metrics, /healthz or /<bucket>/_spatial/<index>\n".as_bytes().into(),
         ),
     }
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
@@ -304,5 +322,79 @@ pub(crate) fn metrics(shared: &Shared) -> String {
     family("mammoth_tap_streams", "TAP streams being served.", "gauge", &mut |o| {
         let _ = writeln!(o, "mammoth_tap_streams {}", shared.taps.streams());
     });
+    geo_metrics(shared, &mut family);
     out
+}
+
+/// Writes one metric family: (name, help, type, rows).
+type Family<'a> = dyn FnMut(&str, &str, &str, &mut dyn FnMut(&mut String)) + 'a;
+
+/// The geo indexes' families (none without `--geo-index`).
+fn geo_metrics(shared: &Shared, family: &mut Family<'_>) {
+    if shared.geo.buckets().next().is_none() {
+        return;
+    }
+    let per_index = |metric: &str, measure: fn(&geo_index::GeoIndex) -> usize, o: &mut String| {
+        for (bucket, b) in shared.geo.buckets() {
+            for (index, i) in b.indexes() {
+                let _ =
+                    writeln!(o, "{metric}{{bucket=\"{bucket}\",index=\"{index}\"}} {}", measure(i));
+            }
+        }
+    };
+    family("mammoth_geo_points", "Items indexed by each geo index.", "gauge", &mut |o| {
+        per_index("mammoth_geo_points", geo_index::GeoIndex::len, o);
+    });
+    family(
+        "mammoth_geo_memory_bytes",
+        "Approximate bytes held by each geo index.",
+        "gauge",
+        &mut |o| per_index("mammoth_geo_memory_bytes", geo_index::GeoIndex::memory_bytes, o),
+    );
+    family(
+        "mammoth_geo_ready",
+        "1 once a bucket's geo indexes are built and follow its writes.",
+        "gauge",
+        &mut |o| {
+            for (bucket, b) in shared.geo.buckets() {
+                let _ = writeln!(
+                    o,
+                    "mammoth_geo_ready{{bucket=\"{bucket}\"}} {}",
+                    u8::from(b.is_ready())
+                );
+            }
+        },
+    );
+    family(
+        "mammoth_geo_build_seconds",
+        "How long the last full build of a bucket's geo indexes took (backfill scan and bulk load).",
+        "gauge",
+        &mut |o| {
+            for (bucket, b) in shared.geo.buckets() {
+                let _ = writeln!(
+                    o,
+                    "mammoth_geo_build_seconds{{bucket=\"{bucket}\"}} {}",
+                    b.build_seconds()
+                );
+            }
+        },
+    );
+    family(
+        "mammoth_geo_backfills_total",
+        "Backfills of a bucket's geo indexes: full builds, and catch-ups after the change feed's ring lapped them.",
+        "counter",
+        &mut |o| {
+            for (bucket, b) in shared.geo.buckets() {
+                let (builds, catch_ups) = b.rebuilds();
+                let _ = writeln!(
+                    o,
+                    "mammoth_geo_backfills_total{{bucket=\"{bucket}\",kind=\"build\"}} {builds}"
+                );
+                let _ = writeln!(
+                    o,
+                    "mammoth_geo_backfills_total{{bucket=\"{bucket}\",kind=\"catch_up\"}} {catch_ups}"
+                );
+            }
+        },
+    );
 }

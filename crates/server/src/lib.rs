@@ -30,6 +30,11 @@
 //! then every durable change live, with acks, resumable named cursors and
 //! a key-prefix filter (`docs/memcached-binary.md` §10.7).
 //!
+//! With [`Config::geo_indexes`], every bucket keeps GeoCouch-style geo
+//! indexes that follow its change feed and answer
+//! `/<bucket>/_spatial/<index>` on the HTTP listener, reading their own
+//! writes (the private `geo` module explains how).
+//!
 //! With a users file, SASL PLAIN is offered and each user name selects a
 //! *bucket* (membase's convention): an independent store under
 //! `DIR/buckets/NAME`. Unauthenticated clients use the `default` bucket
@@ -51,6 +56,7 @@ mod buckets;
 mod conn;
 mod exec;
 mod functions;
+mod geo;
 mod http;
 mod out;
 mod shutdown;
@@ -105,6 +111,9 @@ pub struct Config {
     pub on_verbosity: Option<VerbosityHook>,
     /// Server-side Lua functions: limits and the `@fn:` key prefix.
     pub lua: LuaConfig,
+    /// Geo indexes (`--geo-index NAME=POINTER`), each kept in every bucket
+    /// and queried on the HTTP listener at `/<bucket>/_spatial/<name>`.
+    pub geo_indexes: Vec<geo_index::IndexSpec>,
 }
 
 /// What [`Config::on_verbosity`] calls.
@@ -130,6 +139,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(2),
             on_verbosity: None,
             lua: LuaConfig::default(),
+            geo_indexes: Vec::new(),
         }
     }
 }
@@ -223,6 +233,27 @@ pub(crate) struct Shared {
     /// Each bucket's Lua libraries and runtime.
     pub(crate) lua: std::collections::BTreeMap<String, Arc<functions::BucketLua>>,
     pub(crate) lua_config: LuaConfig,
+    /// Each bucket's geo indexes.
+    pub(crate) geo: geo::Geo,
+}
+
+impl Shared {
+    /// The shared state, with the geo indexes' followers started on the
+    /// current runtime.
+    fn start(config: Config, buckets: Buckets) -> Arc<Shared> {
+        let shared = Arc::new(Shared {
+            stats: ServerStats::new(config.max_connections),
+            lua: functions::start(&buckets, &config.lua),
+            lua_config: config.lua.clone(),
+            geo: geo::Geo::new(&buckets, &config.geo_indexes),
+            config,
+            buckets,
+            shutdown: shutdown::Shutdown::default(),
+            taps: tap::Registry::default(),
+        });
+        geo::start(&shared);
+        shared
+    }
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets
@@ -256,7 +287,8 @@ pub async fn run_on(
 
 /// Like [`run_on`] on several listeners at once (TCP addresses, TLS over
 /// TCP and unix sockets), all under one connection limit, and with `http`,
-/// the HTTP listener (`/metrics` in the Prometheus format, `/healthz`).
+/// the HTTP listener (`/metrics` in the Prometheus format, `/healthz`, and
+/// geo queries at `/<bucket>/_spatial/<index>`).
 pub async fn serve_listeners(
     listeners: Vec<Listener>,
     http: Option<TcpListener>,
@@ -265,15 +297,7 @@ pub async fn serve_listeners(
     shutdown: impl Future<Output = ()>,
     workers: &[tokio::runtime::Handle],
 ) {
-    let shared = Arc::new(Shared {
-        stats: ServerStats::new(config.max_connections),
-        lua: functions::start(&buckets, &config.lua),
-        lua_config: config.lua.clone(),
-        config,
-        buckets,
-        shutdown: shutdown::Shutdown::default(),
-        taps: tap::Registry::default(),
-    });
+    let shared = Shared::start(config, buckets);
     shared.stats.threads.store(workers.len().max(1) as u64, Ordering::Relaxed);
     if let Some(http) = http {
         tokio::spawn(http::serve(http, Arc::clone(&shared)));

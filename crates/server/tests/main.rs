@@ -3,6 +3,7 @@
 
 mod support;
 
+mod geo;
 mod lua;
 mod operators;
 mod protocol;

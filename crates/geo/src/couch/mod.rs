@@ -24,11 +24,13 @@
 //! ```
 
 mod error;
+mod live;
 mod params;
 mod render;
 
 pub use error::CouchError;
-pub use params::parse_query;
+pub use live::{live_rows, respond_live};
+pub use params::{parse_query, stale_ok};
 pub use render::{render_answer, render_rows};
 
 use crate::GeoIndex;

@@ -6,7 +6,7 @@
 //! | `limit=N`, `skip=N` | paging over rows ordered by key (for `n`, `limit` caps `n`) |
 //! | `count=true` | `{"count":N}` instead of rows (`skip`/`limit` do not apply) |
 //! | `n=K&q=LON,LAT` | the K nearest items by great-circle distance |
-//! | `stale=ok`, `update_after`, `false` | accepted; the index is always current |
+//! | `stale=ok`, `update_after`, `false` | `ok` and `update_after` answer without waiting for the index to catch up with the latest writes ([`stale_ok`]); `false` waits |
 //!
 //! Names and values are percent-decoded (`+` is a space). Unknown
 //! parameters are ignored, as CouchDB does; a known one given twice is an
@@ -143,6 +143,20 @@ pub fn parse_query(qs: &str) -> Result<Query, QueryError> {
             Ok(if count_only { Query::Count { bbox } } else { Query::Within { bbox, skip, limit } })
         }
     }
+}
+
+/// Whether a query string lets the answer come from an index that may lag
+/// behind the latest writes: `stale=ok` or `stale=update_after`, as in
+/// CouchDB. The server then answers at once instead of waiting for the
+/// index to catch up. Malformed pairs count as not stale ([`parse_query`]
+/// reports them).
+pub fn stale_ok(qs: &str) -> bool {
+    let qs = qs.strip_prefix('?').unwrap_or(qs);
+    qs.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        percent_decode(name).as_deref() == Some("stale")
+            && matches!(percent_decode(value).as_deref(), Some("ok" | "update_after"))
+    })
 }
 
 fn point(lon: f64, lat: f64) -> Result<(f64, f64), BoxError> {

@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
+    /// The HTTP listener (`/metrics`, `/healthz`, geo queries).
+    #[allow(dead_code, reason = "only some test modules speak HTTP")]
+    pub(crate) http: SocketAddr,
     /// The default bucket's store, for checks behind the protocol's back.
     #[allow(dead_code, reason = "only some test binaries look at it")]
     pub(crate) check: store::Store,
@@ -66,14 +69,16 @@ impl TestServer {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addrs = (listener.local_addr().unwrap(), http.local_addr().unwrap());
+                addr_tx.send(addrs).unwrap();
                 let listener = match tls {
                     Some(tls) => server::Listener::Tls(listener, tls),
                     None => server::Listener::Tcp(listener),
                 };
                 server::serve_listeners(
                     vec![listener],
-                    None,
+                    Some(http),
                     config,
                     buckets,
                     async {
@@ -85,8 +90,8 @@ impl TestServer {
             });
             drop(workers);
         });
-        let addr = addr_rx.recv().unwrap();
-        TestServer { addr, check, stop: Some(stop), thread: Some(thread), dir: None }
+        let (addr, http) = addr_rx.recv().unwrap();
+        TestServer { addr, http, check, stop: Some(stop), thread: Some(thread), dir: None }
     }
 }
 
