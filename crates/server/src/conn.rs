@@ -647,7 +647,9 @@ fn needs_libraries(request: &Decoded) -> bool {
         },
         Decoded::Text(req) => match req {
             T::FlushAll { .. }
-            | T::Lua(LuaRequest::Load { .. } | LuaRequest::Delete { .. } | LuaRequest::List) => true,
+            | T::Lua(LuaRequest::Load { .. } | LuaRequest::Delete { .. } | LuaRequest::List) => {
+                true
+            }
             T::Store(s) => reserved(&s.key),
             T::Delete { key, .. } => reserved(key),
             T::MetaSet(m) => reserved(&m.store.key),
