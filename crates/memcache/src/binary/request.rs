@@ -498,7 +498,8 @@ fn lua_args(value: &Bytes) -> Result<Vec<Bytes>, usize> {
     Ok(parts)
 }
 
-/// Encodes `parts` as a `LUA_CALL` value (the inverse of [`lua_args`]).
+/// Encodes `parts` as a `LUA_CALL` value: each a big-endian u32 length and
+/// its bytes (what the server parses into keys and arguments).
 pub fn encode_lua_args(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for p in parts {
