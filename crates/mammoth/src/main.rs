@@ -54,7 +54,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the memcached protocol with items kept durably on disk.
+    // The about text is ServeArgs's doc comment.
     Serve(serve::ServeArgs),
     /// Inspect, dump, write and convert Hadoop SequenceFiles.
     #[command(subcommand)]

@@ -18,8 +18,12 @@ use clap::{Args, ValueEnum};
 /// by a NOOP (or of `set … noreply` lines closed by `mn` or any command
 /// that answers) costs one group commit. A binary connection that sends
 /// `TAP_CONNECT` becomes a TAP stream of every change (backfill, then live;
-/// `mammoth tap` is the consumer). Stops cleanly on SIGINT/SIGTERM (a final
-/// commit, then exit).
+/// `mammoth tap` is the consumer). Lua functions run next to the data
+/// (`lua load`/`lua call`, binary `LUA_LOAD`/`LUA_CALL`, GETs of
+/// `@fn:NAME:ARG`; docs/lua.md). --tls-cert serves TLS, --http serves
+/// metrics and, with --geo-index, GeoCouch `_spatial` queries. Stops
+/// cleanly on SIGINT/SIGTERM (a final commit, then exit); SIGHUP reads the
+/// TLS certificates again.
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
     /// Directory for the store (created if missing).
