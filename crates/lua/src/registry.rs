@@ -165,6 +165,11 @@ impl Libraries {
         self.snapshot().libs.iter().map(|(n, l)| (n.clone(), l.functions.clone())).collect()
     }
 
+    /// The source of library `name` (a share, not a copy).
+    pub fn source(&self, name: &str) -> Option<Bytes> {
+        self.snapshot().libs.get(name).map(|l| l.source.clone())
+    }
+
     /// Each library's name and source, for persisting them.
     pub fn sources(&self) -> Vec<(String, Bytes)> {
         self.snapshot().libs.iter().map(|(n, l)| (n.clone(), l.source.clone())).collect()

@@ -112,11 +112,11 @@ impl BucketLua {
         write: Write,
     ) -> Result<store::Mutation, Refused> {
         let _admin = self.admin();
-        let previous = self.libraries().sources().into_iter().find(|(n, _)| n == name);
+        let previous = self.libraries().source(name);
         self.libraries().load(name, source).map_err(|e| Refused::Compile(e.to_string()))?;
         self.store.write(write).map_err(|e| {
             match previous {
-                Some((_, old)) => {
+                Some(old) => {
                     let _ = self.libraries().load(name, old);
                 }
                 None => {
@@ -130,7 +130,7 @@ impl BucketLua {
     /// Removes library `name` and its item; `Ok(None)` when there is none.
     fn delete_both(&self, name: &str) -> Result<Option<store::Mutation>, store::OpError> {
         let _admin = self.admin();
-        let Some((_, old)) = self.libraries().sources().into_iter().find(|(n, _)| n == name) else {
+        let Some(old) = self.libraries().source(name) else {
             return Ok(None);
         };
         self.libraries().delete(name);
@@ -207,10 +207,9 @@ pub(crate) fn start(buckets: &Buckets, config: &LuaConfig) -> BTreeMap<String, A
 
 /// How a pending call's outcome is answered.
 pub(crate) enum Answer {
-    /// `lua call`: `VALUE <fn> 0 <len>` … `END`, or `END` for nil.
-    Text { function: Bytes },
-    /// A text GET of an `@fn:` key: as a GET hit (or a miss for nil).
-    TextGet { key: Bytes },
+    /// `lua call` (`name`: the function) or a text GET of an `@fn:` key
+    /// (`name`: the key): `VALUE <name> 0 <len>` … `END`, `END` for nil.
+    TextValue { name: Bytes },
     /// A text SET of an `@fn:` key: `STORED`.
     TextSet { reply: TextReply },
     /// A binary GET of an `@fn:` key.
@@ -252,7 +251,7 @@ impl Conn<'_> {
             lua::Call { function: name.to_owned(), keys: vec![arg.clone()], args: vec![arg] };
         let answer = match binary {
             Some(reply) => Answer::BinaryGet { reply, key: key.clone() },
-            None => Answer::TextGet { key: key.clone() },
+            None => Answer::TextValue { name: key.clone() },
         };
         Some(Next::Lua(Box::new(Pending { call, answer })))
     }
@@ -307,7 +306,10 @@ impl Conn<'_> {
                     keys,
                     args,
                 };
-                return Next::Lua(Box::new(Pending { call, answer: Answer::Text { function } }));
+                return Next::Lua(Box::new(Pending {
+                    call,
+                    answer: Answer::TextValue { name: function },
+                }));
             }
             LuaRequest::List => {
                 for (name, functions) in self.lua().libraries().list() {
@@ -483,17 +485,9 @@ impl Conn<'_> {
         }
         let out = &mut self.out.buf;
         match (pending.answer, result) {
-            (Answer::Text { function }, Ok(r)) => {
+            (Answer::TextValue { name }, Ok(r)) => {
                 if let Some(value) = r.value {
-                    TextReply::value_head(out, &function, 0, value.len(), None);
-                    out.extend_from_slice(&value);
-                    out.extend_from_slice(b"\r\n");
-                }
-                TextReply::end(out);
-            }
-            (Answer::TextGet { key }, Ok(r)) => {
-                if let Some(value) = r.value {
-                    TextReply::value_head(out, &key, 0, value.len(), None);
+                    TextReply::value_head(out, &name, 0, value.len(), None);
                     out.extend_from_slice(&value);
                     out.extend_from_slice(b"\r\n");
                 }
@@ -502,7 +496,7 @@ impl Conn<'_> {
             (Answer::TextSet { reply }, Ok(_)) => {
                 reply.line(out, memcache::text::reply::Line::Stored);
             }
-            (Answer::Text { .. } | Answer::TextGet { .. }, Err(e)) => {
+            (Answer::TextValue { .. }, Err(e)) => {
                 TextReply { noreply: false }.server_error(out, &e.to_string());
             }
             (Answer::TextSet { reply }, Err(e)) => {

@@ -244,7 +244,8 @@ impl Tls {
     }
 }
 
-/// `e` and its causes on one line, for a protocol error reply.
+/// `e` and its causes, for a protocol error reply (which keeps it to one
+/// line).
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -253,8 +254,7 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    // A reply is one line.
-    text.replace(['\r', '\n'], " ")
+    text
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
