@@ -32,10 +32,9 @@
 //!   front; `mc.*` on any other key is an error. The call holds those keys'
 //!   locks (striped, taken in ascending order: no deadlock) while it runs,
 //!   so calls sharing a key serialize and calls on disjoint keys overlap.
-//!   Plain protocol writes can consult the same locks, for the price of one
-//!   atomic load while no call holds any ([`KeyLocks::plain`], which leaves
-//!   a window of one store operation at a call's start) or exactly for one
-//!   atomic add and load ([`KeyLocks::enter`]).
+//!   Plain protocol writes take a ticket on the same stripes
+//!   ([`KeyLocks::try_enter`], [`KeyLocks::enter`]): one atomic add and
+//!   load while no call is around, a wait while one holds the key.
 //!
 //! # Inside Lua: the `mc` table
 //!

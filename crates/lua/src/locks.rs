@@ -8,21 +8,15 @@
 //! correctness. Waiters are served first come, first served (tokio's
 //! mutex is fair).
 //!
-//! Plain protocol writes consult the same stripes, in one of two ways:
-//!
-//! * [`KeyLocks::plain`]: while no call holds any stripe, one atomic load
-//!   ([`KeyLocks::is_idle`]); otherwise the write waits for its key's
-//!   stripe and holds it while it writes. This check has a window: a plain
-//!   write that passed it just before a call took its stripes may still
-//!   land during the call (one store operation that was already under way
-//!   when the call began).
-//! * [`KeyLocks::enter`]: exact. The writer announces itself on its
-//!   stripe's counter (one atomic add, and a subtract when the ticket is
-//!   dropped) before it checks; a call, once it holds its stripes, waits
-//!   until no announced writer is left on them. Either the writer sees the
-//!   call and queues behind it, or the call sees the writer and lets it
-//!   finish first (both sides write, then read, with sequential
-//!   consistency). Hold the ticket only around the store operation itself.
+//! Plain protocol writes consult the same stripes with
+//! [`KeyLocks::try_enter`] (or [`KeyLocks::enter`], which waits): the
+//! writer announces itself on its stripe's counter (one atomic add, and a
+//! subtract when the ticket is dropped) before it checks; a call, once it
+//! holds its stripes, waits until no announced writer is left on them.
+//! Either the writer sees the call and queues behind it, or the call sees
+//! the writer and lets it finish first (both sides write, then read, with
+//! sequential consistency). Hold the ticket only around the store
+//! operation itself.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,10 +34,9 @@ pub struct Stripe {
 }
 
 /// Striped async key locks. A call locks its keys' stripes in ascending
-/// order ([`KeyLocks::lock`]: deadlock-free); plain writes check them with
-/// [`KeyLocks::plain`] (one atomic load while no call holds any, with a
-/// window of one store operation at a call's start) or exactly with
-/// [`KeyLocks::enter`] (one atomic add and load).
+/// order ([`KeyLocks::lock`]: deadlock-free); plain writes take a ticket
+/// with [`KeyLocks::try_enter`] or [`KeyLocks::enter`] (one atomic add and
+/// load while no call is around).
 pub struct KeyLocks {
     stripes: Box<[Stripe]>,
     /// Stripes held by calls right now (plain writers' guards not counted).
@@ -112,16 +105,6 @@ impl KeyLocks {
     #[inline]
     pub fn is_idle(&self) -> bool {
         self.held.load(Ordering::SeqCst) == 0
-    }
-
-    /// For a plain protocol write of `key`: `None` at once when no call
-    /// holds any lock (one atomic load); otherwise waits until no call
-    /// holds `key`'s stripe and returns a guard to hold while writing.
-    pub async fn plain(&self, key: &[u8]) -> Option<MutexGuard<'_, ()>> {
-        if self.is_idle() {
-            return None;
-        }
-        Some(self.stripes[self.stripe(key)].lock.lock().await)
     }
 
     /// For a plain protocol write of `key`, exactly: returns a ticket to
@@ -227,7 +210,7 @@ mod tests {
     async fn idle_until_a_call_holds_a_key() {
         let locks = KeyLocks::default();
         assert!(locks.is_idle());
-        assert!(locks.plain(b"k").await.is_none());
+        assert!(matches!(locks.try_enter(b"k"), Some(Ticket::Announced(_))));
         let g = locks.lock(&[b"k".as_slice(), b"k"]).await;
         assert!(!locks.is_idle());
         drop(g);
@@ -240,7 +223,7 @@ mod tests {
         let g = locks.lock(&["a"]).await;
         let l2 = Arc::clone(&locks);
         let waiter = tokio::spawn(async move {
-            let _g = l2.plain(b"a").await;
+            let _ticket = l2.enter(b"a").await;
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "a plain write went through a locked key");
