@@ -11,25 +11,10 @@ and the exit status is 1 when anything failed or a client is missing.
 """
 import sys
 
+from checks import check, expect, fail, finish
+
 host, port = sys.argv[1], int(sys.argv[2])
 addr = f"{host}:{port}"
-passed = failed = 0
-
-
-def check(name, fn):
-    global passed, failed
-    try:
-        fn()
-        print(f"ok   {name}")
-        passed += 1
-    except Exception as e:  # report and go on: one line per failed check
-        print(f"FAIL {name}: {e!r}")
-        failed += 1
-
-
-def expect(got, want):
-    if got != want:
-        raise AssertionError(f"got {got!r}, want {want!r}")
 
 
 def pylibmc_checks():
@@ -213,8 +198,6 @@ for name, fn in (("pylibmc", pylibmc_checks), ("bmemcached", bmemcached_checks),
     try:
         fn()
     except ImportError as e:
-        print(f"FAIL {name}: client missing ({e}); run interop/memcached/install-deps.sh")
-        failed += 1
+        fail(f"FAIL {name}: client missing ({e}); run interop/memcached/install-deps.sh")
 
-print(f"clients: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("clients")

@@ -15,24 +15,9 @@ import socket
 import ssl
 import sys
 
+from checks import check, expect, fail, finish
+
 host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-passed = failed = 0
-
-
-def check(name, fn):
-    global passed, failed
-    try:
-        fn()
-        print(f"ok   {name}")
-        passed += 1
-    except Exception as e:  # report and go on: one line per failed check
-        print(f"FAIL {name}: {e!r}")
-        failed += 1
-
-
-def expect(got, want):
-    if got != want:
-        raise AssertionError(f"got {got!r}, want {want!r}")
 
 
 def context():
@@ -106,10 +91,8 @@ def plain_refused():
 try:
     pymemcache_checks()
 except ImportError as e:
-    print(f"FAIL pymemcache: {e!r} (install python3-pymemcache)")
-    failed += 1
+    fail(f"FAIL pymemcache: {e!r} (install python3-pymemcache)")
 check("stats settings over TLS", settings)
 check("refresh_certs", refresh)
 check("plain client refused", plain_refused)
-print(f"tls: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("tls")
