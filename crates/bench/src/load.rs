@@ -337,6 +337,21 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R, line: &mut Vec<u8>) ->
     Ok(())
 }
 
+/// Longest value a reply may announce before the driver refuses it (and
+/// allocates nothing for it).
+const MAX_REPLY_VALUE: usize = 64 << 20;
+
+/// Reads `len` bytes and the `\r\n` after them, refusing an announced
+/// length past [`MAX_REPLY_VALUE`].
+async fn skip_block<R: AsyncReadExt + Unpin>(r: &mut R, len: usize, line: &str) -> Result<()> {
+    if len > MAX_REPLY_VALUE {
+        bail!("reply {line:?} announces {len} bytes, over the {MAX_REPLY_VALUE}-byte limit");
+    }
+    let mut data = vec![0u8; len + 2];
+    r.read_exact(&mut data).await?;
+    Ok(())
+}
+
 /// Reads one text-protocol reply; `Some(line)` when it is an error.
 async fn text_reply<R>(r: &mut R, line: &mut Vec<u8>) -> Result<Option<String>>
 where
@@ -357,8 +372,7 @@ where
                 .nth(2)
                 .and_then(|n| n.parse().ok())
                 .with_context(|| format!("bad VALUE line {text:?}"))?;
-            let mut data = vec![0u8; len + 2];
-            r.read_exact(&mut data).await?;
+            skip_block(r, len, &text).await?;
             continue;
         }
         // END, STORED, DELETED, NOT_FOUND, a number…: one line ends it.
@@ -386,8 +400,7 @@ where
             "$" => {
                 let len: i64 = rest.parse().with_context(|| format!("bad bulk {text:?}"))?;
                 if len >= 0 {
-                    let mut data = vec![0u8; usize::try_from(len)? + 2];
-                    r.read_exact(&mut data).await?;
+                    skip_block(r, usize::try_from(len)?, &text).await?;
                 }
             }
             "*" => {
@@ -430,5 +443,11 @@ mod tests {
         assert_eq!(busy, "BUSY Redis is busy");
         assert_eq!(resp_reply(&mut r, &mut line).await.unwrap(), None, "nil");
         assert!(resp_reply(&mut r, &mut line).await.is_err(), "closed");
+        // A hostile length is refused before anything is allocated for it.
+        let mut r: &[u8] = b"VALUE k 0 99999999999\r\n";
+        let e = text_reply(&mut r, &mut line).await.unwrap_err();
+        assert!(e.to_string().contains("over the"), "{e}");
+        let mut r: &[u8] = b"$99999999999\r\n";
+        assert!(resp_reply(&mut r, &mut line).await.is_err());
     }
 }
