@@ -32,6 +32,54 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every response.
 pub type WebBody = UnsyncBoxBody<Bytes, BodyError>;
 
+/// What a streaming body's `poll_frame` gives hyper.
+pub(crate) type Polled = std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>>;
+
+/// Holds an error that follows data directly back for one `Pending`.
+///
+/// hyper aborts the connection as soon as a body yields an error, without
+/// flushing what it buffered in the same write pass; one `Pending` in
+/// between (with an immediate wake) lets it flush that data first.
+#[derive(Default)]
+pub(crate) struct HoldBack {
+    held: Option<BodyError>,
+    data_since_pending: bool,
+}
+
+impl HoldBack {
+    /// The error held at the last poll, to yield now.
+    pub(crate) fn take(&mut self) -> Option<Polled> {
+        self.held.take().map(|e| std::task::Poll::Ready(Some(Err(e))))
+    }
+
+    /// Whether an error is waiting.
+    pub(crate) fn is_holding(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// What to give hyper for `polled`, the body's own next frame.
+    pub(crate) fn pass(&mut self, cx: &mut std::task::Context<'_>, polled: Polled) -> Polled {
+        use std::task::Poll;
+        match polled {
+            Poll::Ready(Some(Err(error))) if self.data_since_pending => {
+                self.data_since_pending = false;
+                self.held = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                self.data_since_pending = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                self.data_since_pending = false;
+                Poll::Pending
+            }
+            other @ Poll::Ready(_) => other,
+        }
+    }
+}
+
 /// Accepts connections forever, answering each request with `handle`.
 /// Accept errors (such as running out of descriptors) are logged and
 /// retried after a pause.

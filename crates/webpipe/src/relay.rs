@@ -212,8 +212,7 @@ fn deliver(transfer: Transfer) -> Response<WebBody> {
             inner: transfer.body,
             info: Some(transfer.info),
             finished: false,
-            held: None,
-            data_since_pending: false,
+            hold: crate::HoldBack::default(),
         }
         .boxed_unsync(),
     );
@@ -288,15 +287,14 @@ impl Body for InfoBody {
 /// (or the receiver's departure) to the sender.
 ///
 /// An error right after data is held back for one `Pending`, so hyper
-/// flushes that data before it aborts the connection (see `serve`'s
-/// `ChannelBody`).
+/// flushes that data before it aborts the connection
+/// ([`HoldBack`](crate::HoldBack)).
 struct RelayBody {
     first: Option<Frame<Bytes>>,
     inner: Incoming,
     info: Option<Info>,
     finished: bool,
-    held: Option<BodyError>,
-    data_since_pending: bool,
+    hold: crate::HoldBack,
 }
 
 impl Body for RelayBody {
@@ -308,46 +306,33 @@ impl Body for RelayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        if let Some(error) = this.held.take() {
-            return Poll::Ready(Some(Err(error)));
+        if let Some(error) = this.hold.take() {
+            return error;
         }
-        if let Some(first) = this.first.take() {
-            this.data_since_pending = true;
-            return Poll::Ready(Some(Ok(first)));
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                this.finished = true;
-                if let Some(info) = this.info.take() {
-                    say(&info, "Sent successfully!");
+        let polled = match this.first.take() {
+            Some(first) => Poll::Ready(Some(Ok(first))),
+            None => match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    if let Some(info) = this.info.take() {
+                        say(&info, "Sent successfully!");
+                    }
+                    Poll::Ready(None)
                 }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.finished = true;
-                // The sender is gone; nobody is left to tell.
-                this.info = None;
-                if this.data_since_pending {
-                    this.data_since_pending = false;
-                    this.held = Some(Box::new(e));
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    // The sender is gone; nobody is left to tell.
+                    this.info = None;
+                    Poll::Ready(Some(Err(Box::new(e) as BodyError)))
                 }
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                this.data_since_pending = true;
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Pending => {
-                this.data_since_pending = false;
-                Poll::Pending
-            }
-        }
+                other => other.map(|f| f.map(|r| r.map_err(|e| Box::new(e) as BodyError))),
+            },
+        };
+        this.hold.pass(cx, polled)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_none() && self.first.is_none() && self.inner.is_end_stream()
+        !self.hold.is_holding() && self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -162,9 +162,8 @@ async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp
         _ = first_frame_seen => {}
         item = rx.recv() => first = item,
     }
-    let mut response = Response::new(
-        ChannelBody { first, rx, held: None, data_since_pending: false }.boxed_unsync(),
-    );
+    let mut response =
+        Response::new(ChannelBody { first, rx, hold: crate::HoldBack::default() }.boxed_unsync());
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -315,17 +314,12 @@ impl fmt::Display for ExitError {
 
 impl std::error::Error for ExitError {}
 
-/// A response body fed by a bounded channel.
-///
-/// hyper aborts the connection as soon as a body yields an error, without
-/// flushing what it buffered in the same write pass; so an error that
-/// follows data directly is held back for one `Pending`, which lets hyper
-/// flush that data first.
+/// A response body fed by a bounded channel. An error right after data
+/// is held back for one `Pending` ([`HoldBack`](crate::HoldBack)).
 struct ChannelBody {
     first: Option<Chunk>,
     rx: mpsc::Receiver<Chunk>,
-    held: Option<BodyError>,
-    data_since_pending: bool,
+    hold: crate::HoldBack,
 }
 
 impl Body for ChannelBody {
@@ -337,29 +331,13 @@ impl Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        if let Some(error) = this.held.take() {
-            return Poll::Ready(Some(Err(error)));
+        if let Some(error) = this.hold.take() {
+            return error;
         }
         let polled = match this.first.take() {
             Some(first) => Poll::Ready(Some(first)),
             None => this.rx.poll_recv(cx),
         };
-        match polled {
-            Poll::Ready(Some(Err(error))) if this.data_since_pending => {
-                this.data_since_pending = false;
-                this.held = Some(error);
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                this.data_since_pending = true;
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Pending => {
-                this.data_since_pending = false;
-                Poll::Pending
-            }
-            other @ Poll::Ready(_) => other,
-        }
+        this.hold.pass(cx, polled)
     }
 }
