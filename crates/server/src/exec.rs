@@ -79,7 +79,7 @@ impl Conn<'_> {
 
     /// Whether `key` is under the `@fn:` prefix (calls, never items).
     pub(crate) fn fn_key(&self, key: &[u8]) -> bool {
-        let prefix = &self.shared.lua_config.key_prefix;
+        let prefix = &self.shared.config.lua.key_prefix;
         !prefix.is_empty() && key.starts_with(prefix)
     }
 }

@@ -239,14 +239,20 @@ impl Conn<'_> {
         self.lua
     }
 
-    /// A GET of an `@fn:` key, or `None` for any other key.
-    pub(crate) fn lua_get(&self, key: &Bytes, binary: Option<BinaryReply>) -> Option<Next> {
-        let prefix = &self.shared.lua_config.key_prefix;
-        if prefix.is_empty() || !key.starts_with(prefix) {
+    /// `@fn:<name>:<arg>` as the function and its argument (a share of the
+    /// key); `None` for other keys, or when the prefix is off.
+    fn fn_parts<'k>(&self, key: &'k Bytes) -> Option<(&'k str, Bytes)> {
+        let prefix = &self.shared.config.lua.key_prefix;
+        if prefix.is_empty() {
             return None;
         }
         let (name, arg) = split_fn_key(prefix, key)?;
-        let arg = key.slice_ref(arg);
+        Some((name, key.slice_ref(arg)))
+    }
+
+    /// A GET of an `@fn:` key, or `None` for any other key.
+    pub(crate) fn lua_get(&self, key: &Bytes, binary: Option<BinaryReply>) -> Option<Next> {
+        let (name, arg) = self.fn_parts(key)?;
         let call =
             lua::Call { function: name.to_owned(), keys: vec![arg.clone()], args: vec![arg] };
         let answer = match binary {
@@ -264,12 +270,7 @@ impl Conn<'_> {
         text: Option<TextReply>,
         binary: Option<BinaryReply>,
     ) -> Option<Next> {
-        let prefix = &self.shared.lua_config.key_prefix;
-        if prefix.is_empty() || !key.starts_with(prefix) {
-            return None;
-        }
-        let (name, arg) = split_fn_key(prefix, key)?;
-        let arg = key.slice_ref(arg);
+        let (name, arg) = self.fn_parts(key)?;
         let call = lua::Call {
             function: name.to_owned(),
             keys: vec![arg.clone()],

@@ -232,7 +232,6 @@ pub(crate) struct Shared {
     pub(crate) taps: tap::Registry,
     /// Each bucket's Lua libraries and runtime.
     pub(crate) lua: std::collections::BTreeMap<String, Arc<functions::BucketLua>>,
-    pub(crate) lua_config: LuaConfig,
     /// Each bucket's geo indexes.
     pub(crate) geo: geo::Geo,
 }
@@ -244,7 +243,6 @@ impl Shared {
         let shared = Arc::new(Shared {
             stats: ServerStats::new(config.max_connections),
             lua: functions::start(&buckets, &config.lua),
-            lua_config: config.lua.clone(),
             geo: geo::Geo::new(&buckets, &config.geo_indexes),
             config,
             buckets,
