@@ -293,12 +293,10 @@ impl Conn<'_> {
                 let name = String::from_utf8_lossy(&lib).into_owned();
                 match self.lua_load(&name, source) {
                     Ok(()) => reply.line(&mut self.out.buf, memcache::text::reply::Line::Ok),
-                    Err(LoadFailure::Compile(message)) => {
+                    Err(Refused::Compile(message)) => {
                         reply.client_error(&mut self.out.buf, &message)
                     }
-                    Err(LoadFailure::Store(message)) => {
-                        reply.server_error(&mut self.out.buf, &message)
-                    }
+                    Err(Refused::Store(e)) => reply.server_error(&mut self.out.buf, &not_stored(e)),
                 };
             }
             LuaRequest::Call { function, keys, args } => {
@@ -350,12 +348,15 @@ impl Conn<'_> {
                 let name = String::from_utf8_lossy(&lib).into_owned();
                 match self.lua_load(&name, source) {
                     Ok(()) => reply.ok(&mut self.out.buf, 0),
-                    Err(LoadFailure::Compile(text)) => {
+                    Err(Refused::Compile(text)) => {
                         reply.with_value(&mut self.out.buf, Status::EINVAL, 0, text.as_bytes())
                     }
-                    Err(LoadFailure::Store(text)) => {
-                        reply.with_value(&mut self.out.buf, Status::ETMPFAIL, 0, text.as_bytes())
-                    }
+                    Err(Refused::Store(e)) => reply.with_value(
+                        &mut self.out.buf,
+                        Status::ETMPFAIL,
+                        0,
+                        not_stored(e).as_bytes(),
+                    ),
                 };
                 Next::Continue
             }
@@ -372,21 +373,13 @@ impl Conn<'_> {
     }
 
     /// Compiles and publishes library `name`, and stores it.
-    fn lua_load(&mut self, name: &str, source: Bytes) -> Result<(), LoadFailure> {
+    fn lua_load(&mut self, name: &str, source: Bytes) -> Result<(), Refused> {
         let lua = Arc::clone(self.lua());
-        match lua.load_and_write(name, source.clone(), Write::set(lib_key(name), source)) {
-            Ok(m) => {
-                self.mutated(m.seqno);
-                self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(peer = %self.peer, lib = %name, "Lua library loaded");
-                Ok(())
-            }
-            Err(Refused::Compile(message)) => Err(LoadFailure::Compile(message)),
-            Err(Refused::Store(e)) => Err(LoadFailure::Store(format!(
-                "library not stored: {}",
-                crate::text::server_error(e)
-            ))),
-        }
+        let m = lua.load_and_write(name, source.clone(), Write::set(lib_key(name), source))?;
+        self.mutated(m.seqno);
+        self.shared.stats.lua_loads.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(peer = %self.peer, lib = %name, "Lua library loaded");
+        Ok(())
     }
 
     /// Removes library `name` and its stored item: `Ok(false)` when there
@@ -537,16 +530,13 @@ impl Conn<'_> {
 
 /// Why a library change did not happen.
 enum Refused {
-    /// It does not load.
+    /// It does not load (`CLIENT_ERROR`, `EINVAL`).
     Compile(String),
-    /// The store refused the write.
+    /// The store refused the write (`SERVER_ERROR`, `ETMPFAIL`).
     Store(store::OpError),
 }
 
-/// Why `lua load` failed.
-enum LoadFailure {
-    /// The library does not compile or run (`CLIENT_ERROR`).
-    Compile(String),
-    /// It could not be stored (`SERVER_ERROR`).
-    Store(String),
+/// The reply text for a library the store would not take.
+fn not_stored(e: store::OpError) -> String {
+    format!("library not stored: {}", crate::text::server_error(e))
 }
