@@ -117,6 +117,9 @@ fn command() -> impl Strategy<Value = (Opcode, Command)> {
                     key_prefix: flags
                         .contains(TapFlags::KEY_PREFIX)
                         .then(|| Bytes::from(since.to_le_bytes()[..(since % 9) as usize].to_vec())),
+                    filter: flags
+                        .contains(TapFlags::FILTER)
+                        .then(|| Bytes::from(format!("prefix:{since:x}"))),
                 };
                 (Opcode::TAP_CONNECT, Command::TapConnect(t))
             }),

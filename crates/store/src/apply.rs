@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,9 @@ pub(crate) struct EngineProgress {
     pub(crate) errors: AtomicU64,
     /// The engine's own statistics, refreshed every few writes.
     pub(crate) stats: Mutex<Vec<(String, String)>>,
+    /// A reader waits for the engine (a range backfill): the next batch
+    /// is written at once instead of merged.
+    pub(crate) hurry: AtomicBool,
 }
 
 impl EngineProgress {
@@ -87,7 +90,7 @@ enum Change {
 struct Pending {
     clear: bool,
     changes: HashMap<Bytes, Change, KeyHasher>,
-    meta: HashMap<String, u64>,
+    meta: HashMap<String, Bytes>,
     high_seqno: u64,
     /// Log position of the last merged batch (0: nothing pending).
     lsn: u64,
@@ -176,6 +179,7 @@ pub(crate) fn applier_loop(
                     // Memory is short: what is only in the log cannot be
                     // ejected, so it goes to the engine at once.
                     || budget.over_high()
+                    || progress.hurry.swap(false, Ordering::AcqRel)
                 {
                     applier.write();
                 }
@@ -292,7 +296,7 @@ mod tests {
             1,
             Batch {
                 puts: vec![put("a", "1", 1), put("b", "1", 2)],
-                meta: vec![("m".into(), 1)],
+                meta: vec![("m".into(), crate::backend::meta_u64(1))],
                 high_seqno: 2,
                 ..Batch::default()
             },
@@ -303,7 +307,7 @@ mod tests {
                 puts: vec![put("a", "2", 3)],
                 tombstones: vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })],
                 deletes: vec![Bytes::from("c")],
-                meta: vec![("m".into(), 2)],
+                meta: vec![("m".into(), crate::backend::meta_u64(2))],
                 high_seqno: 4,
                 ..Batch::default()
             },
@@ -314,7 +318,7 @@ mod tests {
         assert_eq!(b.puts, vec![put("a", "2", 3)]);
         assert_eq!(b.tombstones, vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })]);
         assert_eq!(b.deletes, vec![Bytes::from("c")]);
-        assert_eq!((b.meta.clone(), b.high_seqno), (vec![("m".to_string(), 2)], 4));
+        assert_eq!((b.meta.clone(), b.high_seqno), (vec![("m".to_string(), crate::backend::meta_u64(2))], 4));
 
         p.merge(3, Batch { puts: vec![put("x", "1", 5)], high_seqno: 5, ..Batch::default() });
         p.merge(

@@ -578,8 +578,12 @@ impl Core {
     }
 
     /// Queues a metadata value for the next batch.
-    pub(crate) fn set_meta(&self, name: String, value: u64) {
-        self.queue.change(|dirty| dirty.set_meta(name, value));
+    pub(crate) fn set_meta(&self, values: Vec<(String, Bytes)>) {
+        self.queue.change(|dirty| {
+            for (name, value) in values {
+                dirty.set_meta(name, value);
+            }
+        });
     }
 
     /// FLUSH now: every item and tombstone goes, in memory and (with the
@@ -593,7 +597,7 @@ impl Core {
         let mut dirty = self.queue.lock();
         let seqno = dirty.next_seqno();
         dirty.record_clear();
-        dirty.set_meta(META_FLUSH_SEQNO.to_string(), seqno);
+        dirty.set_meta(META_FLUSH_SEQNO.to_string(), crate::backend::meta_u64(seqno));
         self.flush_seqno.store(seqno, Ordering::Release);
         drop(dirty);
         for shard in &mut shards {
@@ -656,7 +660,7 @@ impl Core {
                 // The mark goes into the same batch as the removals.
                 let marked =
                     self.purged_seqno.fetch_max(purged_seqno, Ordering::AcqRel).max(purged_seqno);
-                dirty.set_meta(META_PURGED_SEQNO.to_string(), marked);
+                dirty.set_meta(META_PURGED_SEQNO.to_string(), crate::backend::meta_u64(marked));
                 drop(dirty);
                 self.queue.notify();
             }

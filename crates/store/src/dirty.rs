@@ -52,7 +52,7 @@ pub(crate) struct Dirty {
     /// A FLUSH happened before every entry now in `entries`.
     clear: bool,
     /// Metadata to write with the next batch.
-    meta: HashMap<String, u64>,
+    meta: HashMap<String, Bytes>,
     /// Approximate bytes held by `entries`.
     pub(crate) bytes: u64,
     /// When the oldest change in this set was made.
@@ -131,7 +131,7 @@ impl Dirty {
     }
 
     /// Queues a metadata value for the next batch.
-    pub(crate) fn set_meta(&mut self, name: String, value: u64) {
+    pub(crate) fn set_meta(&mut self, name: String, value: Bytes) {
         self.meta.insert(name, value);
         self.oldest.get_or_insert_with(Instant::now);
     }

@@ -25,16 +25,22 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::apply::EngineProgress;
+use crate::backend::{meta_u64, read_meta_u64};
 use crate::core::Core;
-use crate::item::Item;
+use crate::item::{Item, Record};
 use crate::table::lock;
 
 /// Metadata name prefix of a named cursor (the name follows in hex).
 const META_CURSOR: &str = "tap_cursor:";
+/// Metadata name prefix of a named cursor's filter text.
+const META_FILTER: &str = "tap_filter:";
 
 /// One change, as the feed delivers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,29 +121,59 @@ pub struct Backfill {
     /// seqno, or deletes it missed are forgotten): send a flush first, then
     /// everything.
     pub flush_first: bool,
-    /// Send items and tombstones with a seqno above this (0: every item,
-    /// no tombstones).
+    /// Send items with a seqno above this (0: every item).
     pub since: u64,
+    /// Send tombstones with a seqno above this; `None` for none (the
+    /// reader's copy is empty, or flushed first).
+    pub deletes_since: Option<u64>,
     /// ... and at most this: the high seqno when the backfill was planned.
     /// Changes after it come from the ring.
     pub upto: u64,
+}
+
+impl Backfill {
+    fn item_wanted(&self, seqno: u64) -> bool {
+        seqno > self.since && seqno <= self.upto
+    }
+
+    fn delete_wanted(&self, seqno: u64) -> bool {
+        self.deletes_since.is_some_and(|since| seqno > since && seqno <= self.upto)
+    }
+}
+
+/// An item or tombstone a backfill scan is about to take, as
+/// [`Subscription::scan_selected`] shows it to its caller.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The change's seqno.
+    pub seqno: u64,
+    /// The item's flags (0 for a tombstone).
+    pub flags: u32,
+    /// The value, when it is in memory in one piece (`None` when it is
+    /// ejected, large, or this is a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// A tombstone: the key was deleted.
+    pub deleted: bool,
 }
 
 /// A change-feed reader. While it lives the store keeps recent changes in
 /// its ring. Dropping it unsubscribes.
 pub struct Subscription {
     core: Arc<Core>,
+    engine: Arc<EngineProgress>,
     /// The high seqno when the subscription was taken.
     snapshot: u64,
 }
 
 impl Subscription {
-    pub(crate) fn new(core: Arc<Core>) -> Subscription {
+    pub(crate) fn new(core: Arc<Core>, engine: Arc<EngineProgress>) -> Subscription {
         let mut dirty = core.queue().lock();
         let snapshot = dirty.high_seqno;
         dirty.ring.subscribe(snapshot);
         drop(dirty);
-        Subscription { core, snapshot }
+        Subscription { core, engine, snapshot }
     }
 
     /// The high seqno when this subscription was taken: the ring holds every
@@ -153,9 +189,9 @@ impl Subscription {
         let upto = self.core.high_seqno();
         let (flush, purged) = self.core.feed_marks();
         if since > 0 && (since < flush || since < purged) {
-            Backfill { flush_first: true, since: 0, upto }
+            Backfill { flush_first: true, since: 0, deletes_since: None, upto }
         } else {
-            Backfill { flush_first: false, since, upto }
+            Backfill { flush_first: false, since, deletes_since: (since > 0).then_some(since), upto }
         }
     }
 
@@ -170,14 +206,38 @@ impl Subscription {
     /// the items out (values under 64 KiB are copied, larger ones shared);
     /// ejected values are read from the engine after the lock is released.
     pub fn scan(&self, shard: usize, backfill: &Backfill, prefix: &[u8], out: &mut Vec<Change>) {
-        let range = |seqno: u64| seqno > backfill.since && seqno <= backfill.upto;
-        let wanted = |key: &[u8]| prefix.is_empty() || key.starts_with(prefix);
+        self.scan_selected(shard, backfill, &mut |c| c.key.starts_with(prefix), out);
+    }
+
+    /// [`Subscription::scan`] of the changes `keep` accepts. It sees each
+    /// candidate (seqno in range) under the shard lock, its value when that
+    /// is in memory in one piece, so a filter can drop what it does not
+    /// want before anything is copied. It must be quick: it holds up the
+    /// shard's writers.
+    pub fn scan_selected(
+        &self,
+        shard: usize,
+        backfill: &Backfill,
+        keep: &mut dyn FnMut(&Candidate<'_>) -> bool,
+        out: &mut Vec<Change>,
+    ) {
+        let range = |seqno: u64| backfill.item_wanted(seqno);
         let mut ejected = Vec::new();
         {
             let shard = self.core.lock_shard(shard);
             for slot in &shard.items {
                 let seqno = slot.seqno();
-                if !range(seqno) || !wanted(slot.key()) {
+                if !range(seqno) {
+                    continue;
+                }
+                let candidate = Candidate {
+                    key: slot.key(),
+                    seqno,
+                    flags: slot.meta().flags,
+                    value: slot.value_in_block(),
+                    deleted: false,
+                };
+                if !keep(&candidate) {
                     continue;
                 }
                 let key = Bytes::copy_from_slice(slot.key());
@@ -187,9 +247,14 @@ impl Subscription {
                 }
                 out.push(Change { seqno, key, kind: ChangeKind::Mutation(shard.item(slot)) });
             }
-            if backfill.since > 0 {
+            if backfill.deletes_since.is_some() {
                 for (key, tomb) in &shard.tombs {
-                    if range(tomb.seqno) && wanted(key) {
+                    if !backfill.delete_wanted(tomb.seqno) {
+                        continue;
+                    }
+                    let candidate =
+                        Candidate { key, seqno: tomb.seqno, flags: 0, value: None, deleted: true };
+                    if keep(&candidate) {
                         out.push(Change {
                             seqno: tomb.seqno,
                             key: key.clone(),
@@ -209,6 +274,64 @@ impl Subscription {
                 out.push(Change { seqno: item.seqno, key, kind: ChangeKind::Mutation(item) });
             }
         }
+    }
+
+    /// True once the engine holds every change up to `seqno`, so that
+    /// [`Subscription::scan_range`] may read it; until then it asks the
+    /// store to write what is pending (call again after a short wait).
+    pub fn engine_holds(&self, seqno: u64) -> bool {
+        if self.engine.applied_seqno.load(Ordering::Acquire) >= seqno {
+            return true;
+        }
+        self.engine.hurry.store(true, Ordering::Release);
+        self.core.queue().hurry();
+        false
+    }
+
+    /// The part of `backfill` whose keys lie in `[from, to)` (`to` `None`:
+    /// no end), read from the engine's ordered key space in key order: up
+    /// to `max` changes are appended; the return value is the key to go
+    /// on from, or `None` when the range is done. The cost is what the
+    /// range holds, not the size of the store.
+    ///
+    /// Call it only once [`Subscription::engine_holds`] is true for
+    /// `backfill.upto`: the engine then has the version of every key
+    /// changed up to it (newer versions are skipped: they come from the
+    /// ring).
+    ///
+    /// # Errors
+    ///
+    /// The engine's read errors (naming the key where they happened).
+    pub fn scan_range(
+        &self,
+        backfill: &Backfill,
+        from: &[u8],
+        to: Option<&[u8]>,
+        max: usize,
+        out: &mut Vec<Change>,
+    ) -> Result<Option<Bytes>, crate::Error> {
+        let Some(reader) = self.core.reader() else { return Ok(None) };
+        let mut resume = None;
+        let mut taken = 0usize;
+        reader.scan_range(from, to, &mut |key, record| {
+            if taken == max {
+                resume = Some(key);
+                return ControlFlow::Break(());
+            }
+            match record {
+                Record::Item(item) if backfill.item_wanted(item.seqno) => {
+                    taken += 1;
+                    out.push(Change { seqno: item.seqno, key, kind: ChangeKind::Mutation(item) });
+                }
+                Record::Tombstone(tomb) if backfill.delete_wanted(tomb.seqno) => {
+                    taken += 1;
+                    out.push(Change { seqno: tomb.seqno, key, kind: ChangeKind::Delete });
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(resume)
     }
 
     /// Appends up to `max` changes with a seqno in `(after, upto]`, in
@@ -237,31 +360,55 @@ impl Drop for Subscription {
 
 /// Named change-feed cursors (TAP registered clients): kept in memory and
 /// written with the group commits as store metadata, so a consumer resumes
-/// where it stopped, across restarts.
+/// where it stopped, across restarts. A cursor may carry the text of the
+/// filter its consumer's copy was made with (empty: none), so a consumer
+/// that comes back with another filter can be brought to the new one.
 pub(crate) struct Cursors {
-    positions: Mutex<HashMap<Bytes, u64>>,
+    positions: Mutex<HashMap<Bytes, Cursor>>,
+}
+
+#[derive(Clone, Default)]
+struct Cursor {
+    seqno: u64,
+    filter: Bytes,
 }
 
 impl Cursors {
     /// The cursors found in the engine's metadata.
-    pub(crate) fn load(meta: &[(String, u64)]) -> Cursors {
-        let positions = meta
-            .iter()
-            .filter_map(|(name, seqno)| {
-                let name = hex::decode(name.strip_prefix(META_CURSOR)?).ok()?;
-                Some((Bytes::from(name), *seqno))
-            })
-            .collect();
+    pub(crate) fn load(meta: &[(String, Bytes)]) -> Cursors {
+        let mut positions: HashMap<Bytes, Cursor> = HashMap::new();
+        for (name, value) in meta {
+            if let Some(hex_name) = name.strip_prefix(META_CURSOR)
+                && let Ok(name) = hex::decode(hex_name)
+                && let Some(seqno) = read_meta_u64(value)
+            {
+                positions.entry(Bytes::from(name)).or_default().seqno = seqno;
+            }
+        }
+        for (name, value) in meta {
+            if let Some(hex_name) = name.strip_prefix(META_FILTER)
+                && let Ok(name) = hex::decode(hex_name)
+                && let Some(cursor) = positions.get_mut(&name[..])
+            {
+                cursor.filter = value.clone();
+            }
+        }
         Cursors { positions: Mutex::new(positions) }
     }
 
     pub(crate) fn get(&self, name: &[u8]) -> Option<u64> {
-        lock(&self.positions).get(name).copied()
+        lock(&self.positions).get(name).map(|c| c.seqno)
+    }
+
+    /// The filter text stored with cursor `name` (empty: none).
+    pub(crate) fn filter(&self, name: &[u8]) -> Option<Bytes> {
+        lock(&self.positions).get(name).map(|c| c.filter.clone())
     }
 
     /// Every cursor and its position, sorted by name.
     pub(crate) fn all(&self) -> Vec<(Bytes, u64)> {
-        let mut all: Vec<_> = lock(&self.positions).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut all: Vec<_> =
+            lock(&self.positions).iter().map(|(k, v)| (k.clone(), v.seqno)).collect();
         all.sort();
         all
     }
@@ -269,14 +416,30 @@ impl Cursors {
     /// Moves cursor `name` to `seqno`, queueing the metadata write.
     pub(crate) fn set(&self, core: &Core, name: &[u8], seqno: u64) {
         let mut positions = lock(&self.positions);
-        if positions.get(name) == Some(&seqno) {
+        if positions.get(name).is_some_and(|c| c.seqno == seqno) {
             return;
         }
-        positions.insert(Bytes::copy_from_slice(name), seqno);
+        positions.entry(Bytes::copy_from_slice(name)).or_default().seqno = seqno;
         // Under the cursors' lock: two moves of one cursor reach the dirty
         // set in the order they were made.
-        core.set_meta(format!("{META_CURSOR}{}", hex::encode(name)), seqno);
+        core.set_meta(vec![(cursor_meta(name), meta_u64(seqno))]);
     }
+
+    /// Moves cursor `name` to `seqno` and records `filter` with it; both
+    /// reach the engine in the same batch.
+    pub(crate) fn set_with_filter(&self, core: &Core, name: &[u8], seqno: u64, filter: &[u8]) {
+        let mut positions = lock(&self.positions);
+        let cursor = Cursor { seqno, filter: Bytes::copy_from_slice(filter) };
+        positions.insert(Bytes::copy_from_slice(name), cursor.clone());
+        core.set_meta(vec![
+            (format!("{META_FILTER}{}", hex::encode(name)), cursor.filter),
+            (cursor_meta(name), meta_u64(seqno)),
+        ]);
+    }
+}
+
+fn cursor_meta(name: &[u8]) -> String {
+    format!("{META_CURSOR}{}", hex::encode(name))
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ pub(crate) fn replay_log(
 ) -> Result<(LoadSummary, wal::Recovered), Error> {
     let started = Instant::now();
     let summary = backend.read_meta()?;
-    let engine_lsn = summary.meta.iter().find(|(n, _)| n == wal::META_WAL_LSN).map_or(0, |m| m.1);
+    let engine_lsn = summary.meta_u64(wal::META_WAL_LSN).unwrap_or_default();
     let recovered = wal::recover(&dir.join("wal"), engine_lsn, &mut |batch| {
         backend.write_batch(&batch, false)
     })?;
@@ -178,7 +178,7 @@ pub(crate) fn flusher_loop(
             let started = Instant::now();
             lsn += 1;
             let writes = batch.writes() as u64;
-            batch.meta.push((wal::META_WAL_LSN.to_string(), lsn));
+            batch.meta.push((wal::META_WAL_LSN.to_string(), crate::backend::meta_u64(lsn)));
             let mut attempt = 0u32;
             // The group commit: one log append and one fdatasync.
             let mut abandoned = false;

@@ -99,12 +99,13 @@ mod warmup;
 
 pub use crate::backend::{
     Backend, BackendKind, Batch, DEFAULT_ENGINE_CACHE, FjallBackend, LoadSummary, Reader,
+    meta_u64, read_meta_u64,
     SqliteBackend,
 };
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::config::{Config, Durability, Warmup};
 pub use crate::error::Error;
-pub use crate::feed::{Backfill, Change, ChangeKind, Lagged, Subscription};
+pub use crate::feed::{Backfill, Candidate, Change, ChangeKind, Lagged, Subscription};
 pub use crate::fetch::Fetch;
 pub use crate::item::{Item, Record, Tombstone, Value};
 pub use crate::memory::{Budget, Eviction, parse_size};

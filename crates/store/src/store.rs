@@ -273,7 +273,7 @@ impl Store {
         // record has a larger one.
         let high = summary.high_seqno + RESTART_SEQNO_GAP;
         let dirty = Dirty::new(high, Ring::new(config.feed_max_changes, config.feed_max_bytes));
-        let meta = |name: &str| summary.meta.iter().find(|(n, _)| n == name).map_or(0, |m| m.1);
+        let meta = |name: &str| summary.meta_u64(name).unwrap_or_default();
         let marks = (meta(META_FLUSH_SEQNO), meta(META_PURGED_SEQNO));
         let background = config.warmup == Warmup::Background;
         let dir = config.dir.clone();
@@ -743,7 +743,7 @@ impl Store {
     /// Subscribes to the change feed (see [`crate::feed`]): from now on the
     /// store keeps recent changes in its ring until the subscription drops.
     pub fn subscribe(&self) -> Subscription {
-        Subscription::new(Arc::clone(&self.parts.core))
+        Subscription::new(Arc::clone(&self.parts.core), Arc::clone(&self.parts.engine))
     }
 
     /// A seqno such that every change made at or after Unix time `time` has
@@ -764,6 +764,19 @@ impl Store {
     /// The stored position of the named change-feed cursor.
     pub fn cursor(&self, name: &[u8]) -> Option<u64> {
         self.parts.cursors.get(name)
+    }
+
+    /// The filter text stored with the named cursor (empty: none), see
+    /// [`Store::set_cursor_with_filter`].
+    pub fn cursor_filter(&self, name: &[u8]) -> Option<Bytes> {
+        self.parts.cursors.filter(name)
+    }
+
+    /// Moves the named cursor to `seqno` and stores `filter` (any text;
+    /// empty for none) with it, in the same group commit: the consumer's
+    /// copy now holds what that filter selects up to `seqno`.
+    pub fn set_cursor_with_filter(&self, name: &[u8], seqno: u64, filter: &[u8]) {
+        self.parts.cursors.set_with_filter(&self.parts.core, name, seqno, filter);
     }
 
     /// Every named cursor and its position.

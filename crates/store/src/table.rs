@@ -124,6 +124,12 @@ impl Slot {
         &self.0[self.key_end()..]
     }
 
+    /// The value when it is in the block (not ejected, not in the side
+    /// map).
+    pub(crate) fn value_in_block(&self) -> Option<&[u8]> {
+        (!self.is_ejected() && !self.in_side_map()).then(|| self.inline_value())
+    }
+
     pub(crate) fn meta(&self) -> Meta {
         Meta {
             flags: self.u32_at(FLAGS),

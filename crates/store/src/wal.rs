@@ -499,8 +499,8 @@ fn encode(batch: &Batch, out: &mut Vec<u8>) {
         entry(out, TAG_DELETE, key, 0);
     }
     for (name, value) in &batch.meta {
-        entry(out, TAG_META, name.as_bytes(), 8);
-        out.put_u64(*value);
+        entry(out, TAG_META, name.as_bytes(), value.len());
+        out.put_slice(value);
     }
 }
 
@@ -535,10 +535,10 @@ fn decode(data: &Bytes) -> Result<Batch, String> {
                 }
             }
             TAG_DELETE => batch.deletes.push(key),
-            TAG_META if body_len == 8 => {
+            TAG_META => {
                 let name = String::from_utf8(key.to_vec())
                     .map_err(|_| "meta name is not UTF-8".to_string())?;
-                batch.meta.push((name, u64_of(&body)));
+                batch.meta.push((name, body));
             }
             _ => return Err(format!("unknown entry tag {tag} (body {body_len} bytes)")),
         }
@@ -570,7 +570,7 @@ mod tests {
                 Tombstone { seqno: n, deleted_at: 5 },
             )],
             deletes: vec![Bytes::from(format!("old{n}"))],
-            meta: vec![(META_WAL_LSN.to_string(), n)],
+            meta: vec![(META_WAL_LSN.to_string(), crate::backend::meta_u64(n))],
             high_seqno: n * 10,
         }
     }

@@ -145,6 +145,8 @@ pub struct Consumer<T = Stream> {
     limits: Limits,
     idle_timeout: Duration,
     seqno_meta: bool,
+    /// `FILTER` was asked and the producer has not confirmed it yet.
+    unconfirmed_filter: bool,
     ended: bool,
     acks: BytesMut,
     events: u64,
@@ -183,6 +185,7 @@ impl<T: Transport> Consumer<T> {
             limits,
             idle_timeout: opts.idle_timeout,
             seqno_meta: opts.connect.flags.contains(TapFlags::SEQNO_META),
+            unconfirmed_filter: opts.connect.flags.contains(TapFlags::FILTER),
             ended: false,
             acks: BytesMut::new(),
             events: 0,
@@ -270,6 +273,20 @@ impl<T: Transport> Consumer<T> {
                         offset: at,
                         what: format!("{} response with status {}", r.opcode, r.status),
                     });
+                }
+                Incoming::Event(e) if self.unconfirmed_filter => {
+                    // A producer that knows FILTER confirms it first; one
+                    // that does not would send everything.
+                    if e.kind != (EventKind::Opaque { code: opaque::FILTER_ACCEPTED }) {
+                        return Err(Error::Unexpected {
+                            offset: at,
+                            what: format!(
+                                "{} instead of the filter's confirmation (does the server support FILTER?)",
+                                e.opcode()
+                            ),
+                        });
+                    }
+                    self.unconfirmed_filter = false;
                 }
                 Incoming::Event(e) => {
                     self.events += 1;

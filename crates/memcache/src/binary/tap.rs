@@ -53,8 +53,13 @@ impl TapFlags {
     /// mammoth extension: mutation and delete events carry the change's
     /// sequence number as 8 engine-private bytes (big-endian).
     pub const SEQNO_META: TapFlags = TapFlags(0x4_0000);
+    /// mammoth extension: only items a filter expression selects
+    /// (argument: u16 length, then the expression as UTF-8 text). The
+    /// producer confirms it with [`opaque::FILTER_ACCEPTED`] before any
+    /// other event, or refuses the connect.
+    pub const FILTER: TapFlags = TapFlags(0x8_0000);
     /// Every flag this codec knows (standard and mammoth's).
-    pub const KNOWN: TapFlags = TapFlags(0x7_01ff);
+    pub const KNOWN: TapFlags = TapFlags(0xf_01ff);
 
     /// Whether every bit of `other` is set.
     pub const fn contains(self, other: TapFlags) -> bool {
@@ -88,6 +93,8 @@ pub struct TapConnect {
     pub since_seqno: Option<u64>,
     /// `KEY_PREFIX`'s prefix (mammoth extension).
     pub key_prefix: Option<Bytes>,
+    /// `FILTER`'s expression text (mammoth extension).
+    pub filter: Option<Bytes>,
 }
 
 struct Args<'a> {
@@ -151,6 +158,15 @@ impl TapConnect {
         self
     }
 
+    /// Sets `FILTER` (mammoth extension): only items the expression
+    /// selects.
+    #[must_use]
+    pub fn filter(mut self, expression: impl Into<Bytes>) -> TapConnect {
+        self.flags = self.flags | TapFlags::FILTER;
+        self.filter = Some(expression.into());
+        self
+    }
+
     /// Adds flags that take no argument (DUMP, `SUPPORT_ACK`, `KEYS_ONLY`, …).
     #[must_use]
     pub fn with(mut self, flags: TapFlags) -> TapConnect {
@@ -205,10 +221,25 @@ impl TapConnect {
         } else {
             None
         };
+        let filter = if flags.contains(TapFlags::FILTER) {
+            let n = usize::from(args.u16("FILTER")?);
+            Some(Bytes::copy_from_slice(args.take("FILTER", n)?))
+        } else {
+            None
+        };
         if args.at != value.len() {
             return Err(TapError::TrailingBytes { count: value.len() - args.at });
         }
-        Ok(TapConnect { name, flags, backfill, vbuckets, checkpoints, since_seqno, key_prefix })
+        Ok(TapConnect {
+            name,
+            flags,
+            backfill,
+            vbuckets,
+            checkpoints,
+            since_seqno,
+            key_prefix,
+            filter,
+        })
     }
 
     /// Appends the `TAP_CONNECT` request: 4 bytes of flags as extras, the
@@ -230,11 +261,12 @@ impl TapConnect {
     }
 
     /// The value: the arguments of `BACKFILL`, `LIST_VBUCKETS`, `CHECKPOINT`,
-    /// `SINCE_SEQNO` and `KEY_PREFIX`, in that (increasing bit) order, each
-    /// present when its flag is set.
+    /// `SINCE_SEQNO`, `KEY_PREFIX` and `FILTER`, in that (increasing bit)
+    /// order, each present when its flag is set.
     ///
     /// # Panics
-    /// If a list has more than 65,535 entries or the prefix is over 64 KiB.
+    /// If a list has more than 65,535 entries or the prefix or filter is
+    /// over 64 KiB.
     pub fn arguments(&self) -> Vec<u8> {
         let mut value = Vec::new();
         if self.flags.contains(TapFlags::BACKFILL) {
@@ -263,6 +295,12 @@ impl TapConnect {
             let n = u16::try_from(prefix.len()).expect("prefix fits in 65535 bytes");
             value.extend_from_slice(&n.to_be_bytes());
             value.extend_from_slice(prefix);
+        }
+        if self.flags.contains(TapFlags::FILTER) {
+            let filter = self.filter.as_deref().unwrap_or_default();
+            let n = u16::try_from(filter.len()).expect("filter fits in 65535 bytes");
+            value.extend_from_slice(&n.to_be_bytes());
+            value.extend_from_slice(filter);
         }
         value
     }
@@ -313,6 +351,10 @@ pub mod opaque {
     pub const CLOSE_TAP_STREAM: u32 = 7;
     /// Backfill finished; the live part follows.
     pub const CLOSE_BACKFILL: u32 = 8;
+    /// mammoth extension: the producer accepted the consumer's `FILTER`
+    /// (sent first, before any other event; the value holds the filter's
+    /// canonical text).
+    pub const FILTER_ACCEPTED: u32 = 0x100;
 }
 
 /// What an event says.
@@ -696,6 +738,16 @@ mod tests {
         assert_eq!(
             TapConnect::parse(t.name.clone(), &0x2_0000u32.to_be_bytes(), &[0, 9, b'a']),
             Err(TapError::MissingArgument { flag: "KEY_PREFIX", offset: 2, need: 9 })
+        );
+        // FILTER (bit 19) comes after KEY_PREFIX: u16 length, then the text.
+        let f = TapConnect::new(&b"f"[..]).key_prefix(&b"a"[..]).filter(&b"prefix:b"[..]);
+        assert_eq!(hex::encode(f.arguments()), concat!("0001", "61", "0008", "7072656669783a62"));
+        assert_eq!(f.flags, TapFlags(0xa_0000));
+        let parsed = TapConnect::parse(f.name.clone(), &f.flags.0.to_be_bytes(), &f.arguments());
+        assert_eq!(parsed.unwrap(), f);
+        assert_eq!(
+            TapConnect::parse(f.name.clone(), &0x8_0000u32.to_be_bytes(), &[0, 3, b'p']),
+            Err(TapError::MissingArgument { flag: "FILTER", offset: 2, need: 3 })
         );
     }
 

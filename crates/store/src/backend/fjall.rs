@@ -257,7 +257,7 @@ impl Backend for FjallBackend {
             }
         }
         for (name, value) in &batch.meta {
-            wb.insert(&self.meta, name.as_bytes(), value.to_be_bytes().to_vec());
+            wb.insert(&self.meta, name.as_bytes(), value.to_vec());
         }
         wb.insert(&self.meta, HIGH_SEQNO, batch.high_seqno.to_be_bytes().to_vec());
         // One journal write and, with `sync`, one fdatasync for the batch.
@@ -277,19 +277,17 @@ impl Backend for FjallBackend {
         for guard in self.meta.iter() {
             let (name, raw) =
                 guard.into_inner().map_err(|e| Error::engine(NAME, "scan meta", e))?;
-            let value: [u8; 8] = raw.as_ref().try_into().map_err(|_| Error::Corrupt {
-                key: name.to_vec(),
-                detail: format!("meta record is {} bytes, not 8", raw.len()),
-            })?;
-            let value = u64::from_be_bytes(value);
             if name.as_ref() == HIGH_SEQNO {
-                summary.high_seqno = value;
+                summary.high_seqno = super::read_meta_u64(&raw).ok_or_else(|| Error::Corrupt {
+                    key: name.to_vec(),
+                    detail: format!("the high seqno record is {} bytes, not 8", raw.len()),
+                })?;
             } else {
                 let name = String::from_utf8(name.to_vec()).map_err(|e| Error::Corrupt {
                     key: e.as_bytes().to_vec(),
                     detail: "meta name is not UTF-8".into(),
                 })?;
-                summary.meta.push((name, value));
+                summary.meta.push((name, Bytes::copy_from_slice(&raw)));
             }
         }
         Ok(summary)
@@ -341,6 +339,29 @@ impl Reader for FjallReader {
         for guard in items.iter() {
             let (key, value) =
                 guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
+            let key = Bytes::copy_from_slice(&key);
+            let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
+            n += 1;
+            if each(key, record).is_break() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    fn scan_range(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>,
+    ) -> Result<u64, Error> {
+        use std::ops::Bound;
+        let mut n = 0;
+        let items = current(&self.items);
+        let end = to.map_or(Bound::Unbounded, Bound::Excluded);
+        for guard in items.range::<&[u8], _>((Bound::Included(from), end)) {
+            let (key, value) =
+                guard.into_inner().map_err(|e| Error::engine(NAME, "scan a key range", e))?;
             let key = Bytes::copy_from_slice(&key);
             let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
             n += 1;

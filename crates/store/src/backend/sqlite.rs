@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Backend, BackendKind, Batch, LoadSummary, Reader, claim_dir};
@@ -108,9 +109,10 @@ impl Backend for SqliteBackend {
             let mut meta = tx
                 .prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
                 .map_err(sql_err("prepare meta"))?;
-            // u64 values are stored as their two's-complement i64.
+            // Values are blobs (stores written before text metadata hold
+            // numbers as their two's-complement i64; both are read back).
             for (name, value) in &batch.meta {
-                meta.execute(params![name, value.cast_signed()]).map_err(sql_err("write meta"))?;
+                meta.execute(params![name, value.as_ref()]).map_err(sql_err("write meta"))?;
             }
             meta.execute(params!["high_seqno", batch.high_seqno.cast_signed()])
                 .map_err(sql_err("write high_seqno"))?;
@@ -135,11 +137,20 @@ impl Backend for SqliteBackend {
         let mut rows = stmt.query([]).map_err(sql_err("scan meta"))?;
         while let Some(row) = rows.next().map_err(sql_err("scan meta"))? {
             let name: String = row.get(0).map_err(sql_err("read meta name"))?;
-            let value: i64 = row.get(1).map_err(sql_err("read meta value"))?;
+            let value = match row.get_ref(1).map_err(sql_err("read meta value"))? {
+                ValueRef::Integer(n) => super::meta_u64(n.cast_unsigned()),
+                ValueRef::Blob(b) => Bytes::copy_from_slice(b),
+                other => {
+                    return Err(Error::Corrupt {
+                        key: name.into_bytes(),
+                        detail: format!("meta value of type {:?}", other.data_type()),
+                    });
+                }
+            };
             if name == "high_seqno" {
-                summary.high_seqno = value.cast_unsigned();
+                summary.high_seqno = super::read_meta_u64(&value).unwrap_or_default();
             } else {
-                summary.meta.push((name, value.cast_unsigned()));
+                summary.meta.push((name, value));
             }
         }
         Ok(summary)
@@ -191,6 +202,38 @@ impl Reader for SqliteReader {
         let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
+            let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
+            let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
+            let record = item::decode(&key, &Bytes::from(record))?;
+            n += 1;
+            if each(Bytes::from(key), record).is_break() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    fn scan_range(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>,
+    ) -> Result<u64, Error> {
+        // BLOBs compare with memcmp: the primary key's order is byte order.
+        let conn = read_only(&self.path)?;
+        let sql = if to.is_some() {
+            "SELECT key, record FROM items WHERE key >= ?1 AND key < ?2 ORDER BY key"
+        } else {
+            "SELECT key, record FROM items WHERE key >= ?1 ORDER BY key"
+        };
+        let mut stmt = conn.prepare(sql).map_err(sql_err("scan a key range"))?;
+        let mut rows = match to {
+            Some(to) => stmt.query(params![from, to]),
+            None => stmt.query(params![from]),
+        }
+        .map_err(sql_err("scan a key range"))?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(sql_err("scan a key range"))? {
             let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
             let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
             let record = item::decode(&key, &Bytes::from(record))?;
