@@ -5,8 +5,8 @@
 //! had them: keys `reading/<iso-time>_<serial>` (one reading per serial per
 //! minute, five serials, so key order is time order) and JSON values
 //! `{"ts":"…","serial":"…","reading":21.5}` with readings from a seeded
-//! generator (mulberry32, the one `interop/pouchdb/readings.js` uses, so the
-//! PouchDB comparison of `scripts/bench-filter` sees the same documents).
+//! generator (mulberry32, the one `interop/pouchdb/readings.js` uses, so
+//! `scripts/bench-filter` gives `PouchDB` the same documents).
 //! Then, in alternating rounds (the medians are reported), it measures
 //! 1. the engine alone: `Backend::load` streaming every record of an
 //!    identical copy of the store's files (the server holds the engine's
@@ -66,114 +66,136 @@ fn main() {
     eprintln!("loaded {items} readings in {load_secs:.1}s");
     let copy = dir.path().join("engine-copy");
     copy_dir(&bucket, &copy);
-
-    // 1 % of the readings by time: whole minutes, from 40 % in.
-    let range_len = (items / 100 / 5).max(1) * 5;
-    let range_from = items * 2 / 5 / 5 * 5;
-    let range = Range {
-        from: format!("reading/{}", iso(time_of(range_from))).into_bytes(),
-        to: format!("reading/{}", iso(time_of(range_from + range_len))).into_bytes(),
-    };
-    let range_filter = format!(
-        "range:{}..{}",
-        String::from_utf8_lossy(&range.from),
-        String::from_utf8_lossy(&range.to)
+    let filters = Filters::new(items, &histogram);
+    eprintln!(
+        "filters: {} ({} readings), {} ({})",
+        filters.range_text, filters.range_count, filters.json_text, filters.json_count
     );
-    // About 1 % above X (readings are whole tenths).
-    let (x_tenths, json_expected) = threshold(&histogram, items / 100);
-    let json_filter = format!("json:/reading > {}", tenths(x_tenths));
-    eprintln!("filters: {range_filter} ({range_len} readings), {json_filter} ({json_expected})");
 
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let root = dir.path().to_path_buf();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let t = Instant::now();
-            let buckets =
-                server::Buckets::open(&root, &Config::new(&root), None).expect("open buckets");
-            let warmup = t.elapsed();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addr_tx.send((listener.local_addr().expect("addr"), warmup)).expect("send addr");
-            server::run(listener, server::Config::default(), buckets, async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
-    });
-    let (addr, warmup) = addr_rx.recv().expect("server address");
-    eprintln!("server warm (every item in memory) after {:.1}s", warmup.as_secs_f64());
-
-    let mut engine = Vec::new();
-    let mut full = Vec::new();
-    let mut ranged = Vec::new();
-    let mut json = Vec::new();
+    let server = Server::start(dir.path());
+    eprintln!("server warm (every item in memory) after {:.1}s", server.warmup);
+    let mut times = Times::default();
     for round in 1..=rounds {
         let t = Instant::now();
-        let n = dump(addr, None, &mut |_, _| true);
-        full.push(t.elapsed().as_secs_f64());
+        let n = dump(server.addr, None, &mut |_, _| true);
+        times.full.push(t.elapsed().as_secs_f64());
         assert_eq!(n, items, "unfiltered DUMP");
 
         let t = Instant::now();
-        let n = dump(addr, Some(&range_filter), &mut |key, _| range.holds(key));
-        ranged.push(t.elapsed().as_secs_f64());
-        assert_eq!(n, range_len, "{range_filter}: items received");
+        let n = dump(server.addr, Some(&filters.range_text), &mut |key, _| filters.in_range(key));
+        times.range.push(t.elapsed().as_secs_f64());
+        assert_eq!(n, filters.range_count, "{}: items received", filters.range_text);
 
         let t = Instant::now();
-        let n = dump(addr, Some(&json_filter), &mut |_, value| reading_of(value) > x_tenths);
-        json.push(t.elapsed().as_secs_f64());
-        assert_eq!(n, json_expected, "{json_filter}: items received");
+        let n = dump(server.addr, Some(&filters.json_text), &mut |_, value| {
+            reading_of(value) > filters.x_tenths
+        });
+        times.json.push(t.elapsed().as_secs_f64());
+        assert_eq!(n, filters.json_count, "{}: items received", filters.json_text);
 
         let mut backend = BackendKind::Fjall.open(&copy).expect("open the engine copy");
         let t = Instant::now();
         let mut n = 0u64;
         backend.load(&mut |_, _| n += 1).expect("scan");
-        engine.push(t.elapsed().as_secs_f64());
+        times.engine.push(t.elapsed().as_secs_f64());
         drop(backend);
         assert_eq!(n, items, "engine scan");
 
         eprintln!(
             "round {round}: unfiltered {:.3}s, range {:.4}s, json {:.3}s, engine scan {:.3}s",
-            full[full.len() - 1],
-            ranged[ranged.len() - 1],
-            json[json.len() - 1],
-            engine[engine.len() - 1],
+            times.full[times.full.len() - 1],
+            times.range[times.range.len() - 1],
+            times.json[times.json.len() - 1],
+            times.engine[times.engine.len() - 1],
         );
     }
-    let _ = stop_tx.send(());
-    server.join().expect("server thread");
+    let warmup = server.warmup;
+    server.stop();
+    println!(
+        "{items} readings (load {load_secs:.1} s, server warmup {warmup:.1} s); medians of \
+         {rounds} rounds; the consumer shares the machine's cores with the server"
+    );
+    report(items, &filters, &mut times);
+}
 
-    let (engine, full, ranged, json) =
-        (median(&mut engine), median(&mut full), median(&mut ranged), median(&mut json));
+/// The two filters and what they select.
+struct Filters {
+    /// `range:FROM..TO` over the times of 1 % of the readings.
+    range_text: String,
+    from: Vec<u8>,
+    to: Vec<u8>,
+    range_count: u64,
+    /// `json:/reading > X`.
+    json_text: String,
+    x_tenths: usize,
+    json_count: u64,
+}
+
+impl Filters {
+    fn new(items: u64, histogram: &[u64]) -> Filters {
+        // 1 % of the readings by time: whole minutes, from 40 % in.
+        let range_count = (items / 100 / 5).max(1) * 5;
+        let first = items * 2 / 5 / 5 * 5;
+        let from = format!("reading/{}", iso(time_of(first)));
+        let to = format!("reading/{}", iso(time_of(first + range_count)));
+        // About 1 % above X (readings are whole tenths).
+        let (x_tenths, json_count) = threshold(histogram, items / 100);
+        Filters {
+            range_text: format!("range:{from}..{to}"),
+            from: from.into_bytes(),
+            to: to.into_bytes(),
+            range_count,
+            json_text: format!("json:/reading > {}", tenths(x_tenths)),
+            x_tenths,
+            json_count,
+        }
+    }
+
+    fn in_range(&self, key: &[u8]) -> bool {
+        self.from.as_slice() <= key && key < self.to.as_slice()
+    }
+}
+
+/// Seconds of each measurement, one per round.
+#[derive(Default)]
+struct Times {
+    engine: Vec<f64>,
+    full: Vec<f64>,
+    range: Vec<f64>,
+    json: Vec<f64>,
+}
+
+/// Prints the medians, the ratios and the goals.
+fn report(items: u64, filters: &Filters, times: &mut Times) {
+    let engine = median(&mut times.engine);
+    let full = median(&mut times.full);
+    let range = median(&mut times.range);
+    let json = median(&mut times.json);
     let n = items as f64;
-    let engine_rate = n / engine;
-    let speedup = full / ranged;
-    let json_share = (n / json) / engine_rate;
-    let met = |ok: bool| if ok { "met" } else { "NOT met" };
     let share = |count: u64| 100.0 * count as f64 / n;
     println!(
-        "{items} readings (load {load_secs:.1} s, server warmup {:.1} s); medians of {rounds} rounds; \
-         the consumer shares the machine's cores with the server",
-        warmup.as_secs_f64()
+        "range filter  {}  ({} readings, {:.2} %)",
+        filters.range_text,
+        filters.range_count,
+        share(filters.range_count)
     );
-    println!("range filter  {range_filter}  ({range_len} readings, {:.2} %)", share(range_len));
     println!(
-        "json filter   {json_filter}  ({json_expected} readings, {:.2} %)",
-        share(json_expected)
+        "json filter   {}  ({} readings, {:.2} %)",
+        filters.json_text,
+        filters.json_count,
+        share(filters.json_count)
     );
     println!("{:<44}{:>10}{:>14}{:>10}", "", "seconds", "items/s", "items");
     let row = |name: &str, secs: f64, rate: f64, count: u64| {
         println!("{name:<44}{secs:>10.4}{rate:>14.0}{count:>10}");
     };
-    row("engine full scan (fjall Backend::load)", engine, engine_rate, items);
+    row("engine full scan (fjall Backend::load)", engine, n / engine, items);
     row("TAP DUMP, unfiltered", full, n / full, items);
-    row("TAP DUMP, range filter (items/s: sent)", ranged, range_len as f64 / ranged, range_len);
-    row("TAP DUMP, json filter (items/s: scanned)", json, n / json, json_expected);
+    let (count, json_count) = (filters.range_count, filters.json_count);
+    row("TAP DUMP, range filter (items/s: sent)", range, count as f64 / range, count);
+    row("TAP DUMP, json filter (items/s: scanned)", json, n / json, json_count);
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    let (speedup, json_share) = (full / range, engine / json);
     println!("{:<44}{:>10}{:>14}", "ratio", "measured", "goal");
     println!(
         "{:<44}{:>9.1}×{:>14}  {}",
@@ -189,6 +211,49 @@ fn main() {
         "≥ 0.7×",
         met(json_share >= 0.7)
     );
+}
+
+/// An in-process server on the store under `root`, on a loopback port.
+struct Server {
+    addr: SocketAddr,
+    /// Seconds until every item was in memory.
+    warmup: f64,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let root = root.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let t = Instant::now();
+                let buckets =
+                    server::Buckets::open(&root, &Config::new(&root), None).expect("open buckets");
+                let warmup = t.elapsed().as_secs_f64();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                addr_tx.send((listener.local_addr().expect("addr"), warmup)).expect("send addr");
+                server::run(listener, server::Config::default(), buckets, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+        });
+        let (addr, warmup) = addr_rx.recv().expect("server address");
+        Server { addr, warmup, stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().expect("server thread");
+    }
 }
 
 /// Writes `items` readings into a new store at `dir` and returns how many
@@ -228,7 +293,7 @@ impl Mulberry32 {
         self.0 = self.0.wrapping_add(0x6D2B_79F5);
         let mut t = self.0;
         t = (t ^ (t >> 15)).wrapping_mul(t | 1);
-        t ^= t.wrapping_add((t ^ (t >> 7)).wrapping_mul(t | 61));
+        t ^= t.wrapping_add((t ^ (t >> 7)).wrapping_mul(t | 0x3d));
         t ^ (t >> 14)
     }
 
@@ -293,18 +358,6 @@ fn reading_of(value: &[u8]) -> usize {
         .unwrap_or_else(|| panic!("not a reading: {text}"));
     let (whole, tenth) = number.split_once('.').expect("one decimal");
     whole.parse::<usize>().expect("number") * 10 + tenth.parse::<usize>().expect("digit")
-}
-
-/// The half-open key range of the range filter.
-struct Range {
-    from: Vec<u8>,
-    to: Vec<u8>,
-}
-
-impl Range {
-    fn holds(&self, key: &[u8]) -> bool {
-        self.from.as_slice() <= key && key < self.to.as_slice()
-    }
 }
 
 fn show(key: &[u8]) -> String {
