@@ -57,6 +57,8 @@ const OUT_HIGH: usize = 1024 * 1024;
 pub(crate) struct TapStats {
     pub(crate) name: String,
     pub(crate) peer: String,
+    /// The stream's filter (canonical text; empty: none).
+    pub(crate) filter: String,
     pub(crate) events_sent: AtomicU64,
     pub(crate) backfills: AtomicU64,
     pub(crate) cursor: AtomicU64,
@@ -225,6 +227,7 @@ pub(crate) async fn produce(
     let stats = Arc::new(TapStats {
         name: String::from_utf8_lossy(&options.name).into_owned(),
         peer: peer.to_owned(),
+        filter: options.filter.as_ref().map(|f| f.text().to_string()).unwrap_or_default(),
         ..TapStats::default()
     });
     let id = shared.taps.register(Arc::clone(&stats));
@@ -874,6 +877,9 @@ impl Registry {
             let cursor = s.cursor.load(Ordering::Relaxed);
             out.push((format!("{p}:name"), s.name.clone()));
             out.push((format!("{p}:peer"), s.peer.clone()));
+            if !s.filter.is_empty() {
+                out.push((format!("{p}:filter"), s.filter.clone()));
+            }
             out.push((
                 format!("{p}:events_sent"),
                 s.events_sent.load(Ordering::Relaxed).to_string(),

@@ -386,7 +386,7 @@ fn a_registered_client_resumes_with_only_the_delta_even_after_a_restart() {
     assert_eq!(model, contents(&server, all_keys()));
 }
 
-fn stat_tap(server: &TestServer) -> Vec<(String, String)> {
+pub(crate) fn stat_tap(server: &TestServer) -> Vec<(String, String)> {
     use memcache::binary::{Batch, ResponseDecoder};
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -216,10 +216,16 @@ fn key_prefix_and_filter_combine_and_refusals_name_the_problem() {
 fn a_value_that_leaves_a_live_filter_is_deleted_and_other_keys_stay_silent() {
     let server = TestServer::start();
     load(&server);
-    let connect = TapConnect::new(&b""[..]).filter(&b"json:/reading > 20"[..]);
+    let connect = TapConnect::new(&b"hot"[..]).filter(&b"json:/reading>20"[..]);
     let mut c = Consumer::connect(&server, &connect);
     let mut model = Model::new();
     apply_docs(&mut model, &c.until(false, |s| *s == Seen::Control(opaque::CLOSE_BACKFILL)));
+    // `stats tap` shows the stream's filter in its canonical form.
+    let stats = crate::tap::stat_tap(&server);
+    assert!(
+        stats.iter().any(|(k, v)| k.ends_with(":filter") && v == "json:/reading > 20"),
+        "{stats:?}"
+    );
     let key = reading_key(7);
     // In, then out of the filter, then deleted.
     write(&server, &key, &Doc { flags: 0, value: r#"{"reading":30}"#.into() });
