@@ -48,6 +48,12 @@ pub(crate) struct MirrorArgs {
     /// Only keys starting with this prefix.
     #[arg(long)]
     key_prefix: Option<String>,
+    /// Only items this filter expression selects, e.g. `prefix:reading/`,
+    /// `range:a..b`, `flags:0xff=1`, `json:/t > 20`, `lua:FN`, combined
+    /// with and, or, not and parentheses (docs/tap-filters.md). Run again
+    /// with another filter (same --name) and the target converges to it.
+    #[arg(long, value_parser = parse_filter)]
+    filter: Option<String>,
     /// Requests per pipeline to the target.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
@@ -101,8 +107,18 @@ pub(crate) struct ExportArgs {
     /// Only keys starting with this prefix.
     #[arg(long)]
     key_prefix: Option<String>,
+    /// Only items this filter expression selects (see `tap mirror --help`
+    /// and docs/tap-filters.md).
+    #[arg(long, value_parser = parse_filter)]
+    filter: Option<String>,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+/// Checks a filter expression here, so a typo is reported before anything
+/// connects.
+fn parse_filter(text: &str) -> std::result::Result<String, String> {
+    filter::Filter::parse(text.as_bytes()).map(|_| text.to_string()).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +164,7 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
         let mut o = MirrorOptions::new(from, to, name);
         o.batch_records = a.batch.max(1);
         o.key_prefix = a.key_prefix.clone().map(|p| p.into_bytes().into());
+        o.filter.clone_from(&a.filter);
         o
     };
     let mut jobs: Vec<(String, MirrorOptions)> = Vec::new();
@@ -245,6 +262,7 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
             metadata: vec![("mammoth.source".into(), a.from.clone())],
         },
         key_prefix: a.key_prefix.clone().map(|p| p.into_bytes().into()),
+        filter: a.filter.clone(),
         follow: a.follow.then(|| Roll {
             records: a.roll_records.max(1),
             age: Duration::from_secs(a.roll_secs.max(1)),

@@ -90,40 +90,37 @@ fn command() -> impl Strategy<Value = (Opcode, Command)> {
             Opcode::SASL_STEP,
             Command::SaslStep { mechanism, data }
         )),
-        (
-            prop::collection::vec(any::<u8>(), 0..=250),
-            any::<u32>(),
-            any::<u64>(),
-            prop::collection::vec(any::<u16>(), 0..20),
-            prop::collection::vec((any::<u16>(), any::<u64>()), 0..20),
-        )
-            .prop_map(|(name, flags, since, vbs, cps)| {
-                let flags = TapFlags(flags);
-                let t = TapConnect {
-                    name: name.into(),
-                    flags,
-                    backfill: flags.contains(TapFlags::BACKFILL).then_some(since),
-                    vbuckets: if flags.contains(TapFlags::LIST_VBUCKETS) {
-                        vbs
-                    } else {
-                        Vec::new()
-                    },
-                    checkpoints: if flags.contains(TapFlags::CHECKPOINT) {
-                        cps
-                    } else {
-                        Vec::new()
-                    },
-                    since_seqno: flags.contains(TapFlags::SINCE_SEQNO).then_some(!since),
-                    key_prefix: flags
-                        .contains(TapFlags::KEY_PREFIX)
-                        .then(|| Bytes::from(since.to_le_bytes()[..(since % 9) as usize].to_vec())),
-                    filter: flags
-                        .contains(TapFlags::FILTER)
-                        .then(|| Bytes::from(format!("prefix:{since:x}"))),
-                };
-                (Opcode::TAP_CONNECT, Command::TapConnect(t))
-            }),
+        tap_connect(),
     ]
+}
+
+/// A `TAP_CONNECT` with every argument its flags call for.
+fn tap_connect() -> impl Strategy<Value = (Opcode, Command)> {
+    (
+        prop::collection::vec(any::<u8>(), 0..=250),
+        any::<u32>(),
+        any::<u64>(),
+        prop::collection::vec(any::<u16>(), 0..20),
+        prop::collection::vec((any::<u16>(), any::<u64>()), 0..20),
+    )
+        .prop_map(|(name, flags, since, vbs, cps)| {
+            let flags = TapFlags(flags);
+            let t = TapConnect {
+                name: name.into(),
+                flags,
+                backfill: flags.contains(TapFlags::BACKFILL).then_some(since),
+                vbuckets: if flags.contains(TapFlags::LIST_VBUCKETS) { vbs } else { Vec::new() },
+                checkpoints: if flags.contains(TapFlags::CHECKPOINT) { cps } else { Vec::new() },
+                since_seqno: flags.contains(TapFlags::SINCE_SEQNO).then_some(!since),
+                key_prefix: flags
+                    .contains(TapFlags::KEY_PREFIX)
+                    .then(|| Bytes::from(since.to_le_bytes()[..(since % 9) as usize].to_vec())),
+                filter: flags
+                    .contains(TapFlags::FILTER)
+                    .then(|| Bytes::from(format!("prefix:{since:x}"))),
+            };
+            (Opcode::TAP_CONNECT, Command::TapConnect(t))
+        })
 }
 
 fn request() -> impl Strategy<Value = Request> {

@@ -163,8 +163,8 @@ impl Conn<'_> {
                         socket,
                         &peer,
                         rest,
-                        connect,
-                        opaque,
+                        (connect, opaque),
+                        Arc::clone(self.lua),
                     )
                     .await;
                 }

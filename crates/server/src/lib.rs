@@ -59,6 +59,7 @@ mod functions;
 mod geo;
 mod http;
 mod out;
+mod select;
 mod shutdown;
 mod socket;
 mod stats;

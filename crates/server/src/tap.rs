@@ -23,14 +23,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use filter::{Filter, KeyRanges};
 use memcache::binary::tap::{EventFlags, TapConnect, TapFlags, opaque};
 use memcache::binary::{HEADER_LEN, Header, Magic, Opcode, Reply, Status};
-use store::{Change, ChangeKind, Store, Subscription};
+use store::{Backfill, Change, ChangeKind, Store, Subscription};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Shared;
+use crate::functions::BucketLua;
 use crate::out::Out;
+use crate::select::{Action, Copy, Selection, Selector};
 use crate::socket::Socket;
 
 /// Events between two ack requests.
@@ -43,6 +46,9 @@ pub(crate) const ACK_GRACE: Duration = Duration::from_secs(60);
 const KEEPALIVE: Duration = Duration::from_secs(20);
 /// Changes read from the ring at a time.
 const READ_BATCH: usize = 1024;
+/// How long a range backfill waits for the engine to hold its snapshot
+/// before it scans the memory table instead.
+const ENGINE_WAIT: Duration = Duration::from_secs(2);
 /// Flush the output once this much is queued.
 const OUT_HIGH: usize = 1024 * 1024;
 
@@ -51,6 +57,8 @@ const OUT_HIGH: usize = 1024 * 1024;
 pub(crate) struct TapStats {
     pub(crate) name: String,
     pub(crate) peer: String,
+    /// The stream's filter (canonical text; empty: none).
+    pub(crate) filter: String,
     pub(crate) events_sent: AtomicU64,
     pub(crate) backfills: AtomicU64,
     pub(crate) cursor: AtomicU64,
@@ -66,11 +74,51 @@ struct Options {
     keys_only: bool,
     seqno_meta: bool,
     registered: bool,
-    prefix: Vec<u8>,
+    /// `KEY_PREFIX` and `FILTER`, as one filter.
+    filter: Selector,
+    /// `FILTER` was asked: confirm it first.
+    confirm_filter: bool,
+}
+
+/// Longest filter text accepted.
+const MAX_FILTER: usize = 4096;
+
+/// `KEY_PREFIX` and `FILTER` as one filter (`None`: everything).
+fn filter_of(t: &TapConnect, lua: &BucketLua) -> Result<Selector, String> {
+    let mut text = Vec::new();
+    if let Some(prefix) = t.key_prefix.as_deref().filter(|p| !p.is_empty()) {
+        text.extend_from_slice(b"prefix:\"");
+        for b in prefix {
+            text.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        }
+        text.push(b'"');
+    }
+    if let Some(expr) = &t.filter {
+        if expr.len() > MAX_FILTER {
+            return Err(format!("filter of {} bytes; at most {MAX_FILTER}", expr.len()));
+        }
+        if text.is_empty() {
+            text.extend_from_slice(expr);
+        } else {
+            text.extend_from_slice(b" and (");
+            text.extend_from_slice(expr);
+            text.push(b')');
+        }
+    }
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let filter = Filter::parse(&text).map_err(|e| e.to_string())?;
+    let snapshot = lua.runtime.libraries().snapshot();
+    if let Some(missing) = filter.lua_functions().into_iter().find(|f| snapshot.owner(f).is_none())
+    {
+        return Err(format!("filter: no Lua function {missing} (load its library first)"));
+    }
+    Ok(Some(Arc::new(filter)))
 }
 
 /// Checks a `TAP_CONNECT`; the error text goes back with `EINVAL`.
-fn validate(t: &TapConnect) -> Result<Options, String> {
+fn validate(t: &TapConnect, lua: &BucketLua) -> Result<Options, String> {
     let unknown = t.flags.0 & !TapFlags::KNOWN.0;
     if unknown != 0 {
         return Err(format!("unsupported TAP flags 0x{unknown:x}"));
@@ -95,27 +143,48 @@ fn validate(t: &TapConnect) -> Result<Options, String> {
         keys_only: t.flags.contains(TapFlags::KEYS_ONLY),
         seqno_meta: t.flags.contains(TapFlags::SEQNO_META),
         registered,
-        prefix: t.key_prefix.as_deref().unwrap_or_default().to_vec(),
+        filter: filter_of(t, lua)?,
+        confirm_filter: t.flags.contains(TapFlags::FILTER),
     })
 }
 
-/// Where the stream starts: `None` for live only, else "after this seqno".
-fn start(t: &TapConnect, o: &Options, store: &Store) -> Option<u64> {
+/// Where the stream starts (`None` for live only, else "after this
+/// seqno") and what the consumer's copy holds then (see [`crate::select`]).
+fn start(t: &TapConnect, o: &Options, store: &Store) -> (Option<u64>, Option<Copy>) {
+    let same = |upto: u64| (upto > 0).then(|| Copy { filter: o.filter.clone(), upto });
     if o.dump {
-        return Some(0);
+        return (Some(0), None);
     }
     if o.registered
         && let Some(cursor) = store.cursor(&o.name)
     {
-        return Some(cursor);
+        // The copy was made with the filter stored beside the cursor.
+        let stored = store.cursor_filter(&o.name).unwrap_or_default();
+        let filter = if stored.is_empty() {
+            None
+        } else {
+            match Filter::parse(&stored) {
+                Ok(f) => Some(Arc::new(f)),
+                Err(e) => {
+                    // Cannot happen for text we stored; assume the copy may
+                    // hold anything.
+                    tracing::warn!(name = %String::from_utf8_lossy(&o.name), error = %e, "stored TAP filter does not parse");
+                    None
+                }
+            }
+        };
+        return (Some(cursor), (cursor > 0).then_some(Copy { filter, upto: cursor }));
     }
     if let Some(seqno) = t.since_seqno {
-        return Some(seqno);
+        return (Some(seqno), same(seqno));
     }
     match t.backfill {
-        Some(u64::MAX) => None,
-        Some(time) => Some(store.seqno_since_time(time)),
-        None => Some(0),
+        Some(u64::MAX) => (None, same(store.high_seqno())),
+        Some(time) => {
+            let since = store.seqno_since_time(time);
+            (Some(since), same(since))
+        }
+        None => (Some(0), None),
     }
 }
 
@@ -128,11 +197,15 @@ pub(crate) async fn produce(
     socket: Socket,
     peer: &str,
     input: BytesMut,
-    connect: TapConnect,
-    connect_opaque: u32,
+    (connect, connect_opaque): (TapConnect, u32),
+    lua: Arc<BucketLua>,
 ) -> std::io::Result<()> {
     let (reader, mut writer) = socket.split();
-    let options = match validate(&connect) {
+    // Filters may name Lua functions: the stored libraries must be back.
+    if connect.filter.is_some() {
+        lua.wait_ready().await;
+    }
+    let options = match validate(&connect, &lua) {
         Ok(o) => o,
         Err(text) => {
             tracing::debug!(%peer, %text, "TAP_CONNECT refused");
@@ -154,24 +227,29 @@ pub(crate) async fn produce(
     let stats = Arc::new(TapStats {
         name: String::from_utf8_lossy(&options.name).into_owned(),
         peer: peer.to_owned(),
+        filter: options.filter.as_ref().map(|f| f.text().to_string()).unwrap_or_default(),
         ..TapStats::default()
     });
     let id = shared.taps.register(Arc::clone(&stats));
     // A backfill scans the memory table: it needs every item loaded.
     store.wait_warm().await;
-    let start = start(&connect, &options, &store);
+    let (start, copy) = start(&connect, &options, &store);
+    let selection = Selection::new(options.filter.clone(), copy, Some(lua));
     tracing::info!(
         %peer,
         name = %stats.name,
         dump = options.dump,
         ack = options.ack,
         start = ?start,
+        filter = %selection.text(),
         "TAP stream started"
     );
     let mut stream = Stream {
         sub: store.subscribe(),
         store,
         options,
+        selection,
+        store_filter_at: None,
         out: Out::default(),
         next_opaque: 1,
         since_ack: 0,
@@ -212,6 +290,10 @@ struct Stream {
     store: Store,
     sub: Subscription,
     options: Options,
+    selection: Selection,
+    /// Registered consumers: once the cursor reaches this seqno (the end
+    /// of a complete backfill), the filter is stored beside it.
+    store_filter_at: Option<u64>,
     out: Out,
     next_opaque: u32,
     since_ack: u32,
@@ -240,12 +322,19 @@ impl Stream {
         start: Option<u64>,
         w: &mut W,
     ) -> std::io::Result<()> {
+        if self.options.confirm_filter {
+            let text = self.selection.text();
+            self.control_with(opaque::FILTER_ACCEPTED, false, text.as_bytes());
+        }
         if self.options.ack {
             self.control(opaque::ENABLE_AUTO_NACK, false);
         }
-        let mut cursor = match start {
-            Some(since) => self.backfill(since, w).await?,
-            None => self.sub.snapshot(),
+        let mut cursor = if let Some(since) = start {
+            self.backfill(since, w).await?
+        } else {
+            let at = self.sub.snapshot();
+            self.store_filter_at = Some(at);
+            at
         };
         if self.options.dump {
             self.control(opaque::CLOSE_TAP_STREAM, self.options.ack);
@@ -273,7 +362,7 @@ impl Stream {
             let count = batch.len();
             for (i, change) in batch.drain(..).enumerate() {
                 cursor = change.seqno;
-                self.change(&change, change.seqno, idle && i + 1 == count);
+                self.select(&change, change.seqno, false, idle && i + 1 == count).await;
                 if self.out.len() >= OUT_HIGH {
                     self.flush(w).await?;
                 }
@@ -281,6 +370,7 @@ impl Stream {
                     self.flush(w).await?;
                     match self.wait_acks(ACK_WINDOW - 1).await? {
                         Some(Restart::Nack) => {
+                            self.selection.restarted();
                             cursor = self.backfill(self.acked, w).await?;
                             break;
                         }
@@ -304,6 +394,7 @@ impl Stream {
                         return Ok(());
                     }
                     if let Some(Restart::Nack) = self.take_acks()? {
+                        self.selection.restarted();
                         cursor = self.backfill(self.acked, w).await?;
                     }
                 }
@@ -329,25 +420,28 @@ impl Stream {
             // ring lapped us meanwhile, a delta scan from where we got to
             // (shorter each time), until the ring covers the rest.
             let mut from = since;
+            let mut first = true;
             let end = loop {
-                let plan = self.sub.backfill(from);
+                let mut plan = self.sub.backfill(from);
                 // Only durable state goes out.
                 self.store.wait_persisted(plan.upto).await;
                 if plan.flush_first {
                     self.event(Opcode::TAP_FLUSH, 8, &[], None, since, EventFlags::default(), 0);
+                    self.selection.emptied();
+                } else if first && self.selection.changes_filter() {
+                    // Another filter made the copy: every item is looked at.
+                    plan.since = 0;
                 }
-                let mut scanned = Vec::new();
-                for shard in 0..self.sub.shards() {
-                    scanned.clear();
-                    self.sub.scan(shard, &plan, &self.options.prefix, &mut scanned);
-                    for change in &scanned {
-                        // Backfill order is not seqno order: the cursor
-                        // moves only when the backfill is complete.
-                        if let Some(Restart::Nack) = self.send(change, since, w).await? {
-                            continue 'again;
-                        }
-                    }
+                let passed = if let Some(ranges) = self.selection.ranges() {
+                    self.scan_ranges(&plan, &ranges, since, first, w).await?
+                } else {
+                    self.scan_table(&plan, since, first, w).await?
+                };
+                if passed.is_some() {
+                    self.selection.restarted();
+                    continue 'again;
                 }
+                first = false;
                 // Catch up through the ring to a durable point, so the
                 // backfill ends on a consistent snapshot (what DUMP
                 // promises).
@@ -363,7 +457,8 @@ impl Stream {
                     let Some(last) = batch.last() else { break false };
                     cursor = last.seqno;
                     for change in &batch {
-                        if let Some(Restart::Nack) = self.send(change, since, w).await? {
+                        if let Some(Restart::Nack) = self.send(change, since, false, w).await? {
+                            self.selection.restarted();
                             continue 'again;
                         }
                     }
@@ -375,20 +470,92 @@ impl Stream {
             };
             // CLOSE_BACKFILL confirms the whole snapshot.
             self.written = self.written.max(end);
+            self.selection.copied(end);
+            self.store_filter_at = Some(end);
             self.control(opaque::CLOSE_BACKFILL, self.options.ack);
             self.flush(w).await?;
             return Ok(end);
         }
     }
 
+    /// A backfill pass over the memory table, shard by shard.
+    async fn scan_table<W: AsyncWrite + Unpin>(
+        &mut self,
+        plan: &Backfill,
+        since: u64,
+        first: bool,
+        w: &mut W,
+    ) -> std::io::Result<Option<Restart>> {
+        let mut scanned = Vec::new();
+        for shard in 0..self.sub.shards() {
+            scanned.clear();
+            let selection = &self.selection;
+            self.sub.scan_selected(shard, plan, &mut |c| selection.keep(c), &mut scanned);
+            for change in &scanned {
+                // Backfill order is not seqno order: the cursor moves only
+                // when the backfill is complete.
+                if let Some(restart) = self.send(change, since, first, w).await? {
+                    return Ok(Some(restart));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A backfill pass over the filter's key ranges, read from the engine in
+    /// key order: it costs what the ranges hold.
+    async fn scan_ranges<W: AsyncWrite + Unpin>(
+        &mut self,
+        plan: &Backfill,
+        ranges: &KeyRanges,
+        since: u64,
+        first: bool,
+        w: &mut W,
+    ) -> std::io::Result<Option<Restart>> {
+        let waited = std::time::Instant::now();
+        while !self.sub.engine_holds(plan.upto) {
+            if waited.elapsed() > ENGINE_WAIT {
+                // The engine lags (a slow disk): the memory table has it all.
+                tracing::debug!(name = %self.stats.name, "engine behind; scanning the table instead");
+                return self.scan_table(plan, since, first, w).await;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let mut scanned = Vec::with_capacity(READ_BATCH);
+        for (start, end) in ranges {
+            let mut from = Bytes::copy_from_slice(start);
+            loop {
+                scanned.clear();
+                let next = self
+                    .sub
+                    .scan_range(plan, &from, end, READ_BATCH, &mut scanned)
+                    .map_err(std::io::Error::other)?;
+                for change in &scanned {
+                    if let Some(restart) = self.send(change, since, first, w).await? {
+                        return Ok(Some(restart));
+                    }
+                }
+                match next {
+                    Some(key) => from = key,
+                    None => break,
+                }
+                // Give the worker's other tasks a turn between chunks.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(None)
+    }
+
     /// Queues a backfill change, flushing and waiting for acks as needed.
+    /// `scanned`: it comes from the first pass of a scan.
     async fn send<W: AsyncWrite + Unpin>(
         &mut self,
         change: &Change,
         cursor: u64,
+        scanned: bool,
         w: &mut W,
     ) -> std::io::Result<Option<Restart>> {
-        self.change(change, cursor, false);
+        self.select(change, cursor, scanned, false).await;
         if self.out.len() >= OUT_HIGH {
             self.flush(w).await?;
         }
@@ -399,18 +566,27 @@ impl Stream {
         Ok(None)
     }
 
+    /// Queues what the filter makes of `change`: the change, a delete of
+    /// its key, or nothing (the cursor still moves past it).
+    async fn select(&mut self, change: &Change, cursor: u64, scanned: bool, ask_ack: bool) {
+        match self.selection.action(change, scanned).await {
+            Action::Send => self.change(change, cursor, ask_ack),
+            Action::Delete => {
+                let delete = Change {
+                    seqno: change.seqno,
+                    key: change.key.clone(),
+                    kind: ChangeKind::Delete,
+                };
+                self.change(&delete, cursor, ask_ack);
+            }
+            Action::Skip => self.written = self.written.max(cursor),
+        }
+    }
+
     /// Queues one change as an event; `cursor` is what an ack of it
     /// confirms.
     fn change(&mut self, change: &Change, cursor: u64, ask_ack: bool) {
         let meta = self.options.seqno_meta.then_some(change.seqno);
-        let filtered = !self.options.prefix.is_empty()
-            && !matches!(change.kind, ChangeKind::Flush)
-            && !change.key.starts_with(&self.options.prefix);
-        if filtered {
-            // Not for this consumer, but the cursor still moves past it.
-            self.written = self.written.max(cursor);
-            return;
-        }
         match &change.kind {
             ChangeKind::Mutation(item) => {
                 let mut flags = EventFlags::NETWORK_BYTE_ORDER;
@@ -488,15 +664,22 @@ impl Stream {
 
     /// A `TAP_OPAQUE` control event (engine-private = the code).
     fn control(&mut self, code: u32, ask: bool) {
+        self.control_with(code, ask, &[]);
+    }
+
+    /// A `TAP_OPAQUE` control event with a value.
+    fn control_with(&mut self, code: u32, ask: bool, value: &[u8]) {
         let flags = if ask { EventFlags::ACK } else { EventFlags::default() };
         let opaque = self.next_opaque();
-        let mut h = Header::request(Opcode::TAP_OPAQUE, 8, 0, 8 + 4);
+        let body = u32::try_from(8 + 4 + value.len()).unwrap_or(u32::MAX);
+        let mut h = Header::request(Opcode::TAP_OPAQUE, 8, 0, body);
         h.opaque = opaque;
         h.put(&mut self.out.buf);
         self.out.buf.extend_from_slice(&4u16.to_be_bytes());
         self.out.buf.extend_from_slice(&flags.0.to_be_bytes());
         self.out.buf.extend_from_slice(&[255, 0, 0, 0]);
         self.out.buf.extend_from_slice(&code.to_be_bytes());
+        self.out.buf.extend_from_slice(value);
         let cursor = self.written;
         self.sent(opaque, cursor, ask);
     }
@@ -561,9 +744,22 @@ impl Stream {
         self.stats.cursor.store(self.written, Ordering::Relaxed);
         if self.options.registered && !self.options.ack {
             // Without acks, "written to the socket" is the best we know.
-            self.store.set_cursor(&self.options.name, self.written);
+            self.store_cursor(self.written);
         }
         Ok(())
+    }
+
+    /// Moves the registered cursor; once it passes the end of a complete
+    /// backfill, the filter the copy now follows is stored with it.
+    fn store_cursor(&mut self, seqno: u64) {
+        match self.store_filter_at {
+            Some(at) if seqno >= at => {
+                let text = self.selection.text();
+                self.store.set_cursor_with_filter(&self.options.name, seqno, text.as_bytes());
+                self.store_filter_at = None;
+            }
+            _ => self.store.set_cursor(&self.options.name, seqno),
+        }
     }
 
     /// Reads acks until at most `left` ack requests are pending. Gives up
@@ -631,7 +827,7 @@ impl Stream {
                 self.acked = self.acked.max(cursor);
                 self.stats.acked.store(self.acked, Ordering::Relaxed);
                 if self.options.registered {
-                    self.store.set_cursor(&self.options.name, self.acked);
+                    self.store_cursor(self.acked);
                 }
             } else {
                 tracing::debug!(name = %self.stats.name, status = header.vbucket_or_status, "TAP NACK");
@@ -681,6 +877,9 @@ impl Registry {
             let cursor = s.cursor.load(Ordering::Relaxed);
             out.push((format!("{p}:name"), s.name.clone()));
             out.push((format!("{p}:peer"), s.peer.clone()));
+            if !s.filter.is_empty() {
+                out.push((format!("{p}:filter"), s.filter.clone()));
+            }
             out.push((
                 format!("{p}:events_sent"),
                 s.events_sent.load(Ordering::Relaxed).to_string(),

@@ -9,5 +9,6 @@ mod operators;
 mod protocol;
 mod rust_client;
 mod tap;
+mod tap_filter;
 mod text;
 mod tls;

@@ -16,14 +16,14 @@ use memcache::binary::{Check, Limits, Status, check_packet};
 use crate::support;
 use support::TestServer;
 
-struct Consumer {
+pub(crate) struct Consumer {
     stream: TcpStream,
     input: BytesMut,
 }
 
 /// What a consumer saw, simplified for assertions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Seen {
+pub(crate) enum Seen {
     Set { key: String, value: String, flags: u32, expiry: u32, cas: u64, seqno: Option<u64> },
     Delete { key: String, seqno: Option<u64> },
     Flush,
@@ -33,7 +33,7 @@ enum Seen {
 }
 
 impl Consumer {
-    fn connect(server: &TapServer, connect: &TapConnect) -> Consumer {
+    pub(crate) fn connect(server: &TapServer, connect: &TapConnect) -> Consumer {
         let stream = TcpStream::connect(server.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut out = BytesMut::new();
@@ -45,7 +45,7 @@ impl Consumer {
 
     /// The next packet as (what it says, its ack request if any); `None`
     /// after `quiet` without data.
-    fn next_within(
+    pub(crate) fn next_within(
         &mut self,
         quiet: Duration,
     ) -> Option<(Seen, Option<(memcache::binary::Opcode, u32)>)> {
@@ -114,7 +114,7 @@ impl Consumer {
 
     /// Reads until `stop` matches (inclusive) or nothing comes for 3 s,
     /// acking every ack request when `ack` is set.
-    fn until(&mut self, ack: bool, stop: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+    pub(crate) fn until(&mut self, ack: bool, stop: impl Fn(&Seen) -> bool) -> Vec<Seen> {
         let mut seen = Vec::new();
         while let Some((s, want)) = self.next_within(Duration::from_secs(3)) {
             if let (true, Some((op, opaque))) = (ack, want) {
@@ -129,7 +129,7 @@ impl Consumer {
         seen
     }
 
-    fn ack(&mut self, op: memcache::binary::Opcode, opaque: u32, status: Status) {
+    pub(crate) fn ack(&mut self, op: memcache::binary::Opcode, opaque: u32, status: Status) {
         let mut out = BytesMut::new();
         write_ack(&mut out, op, opaque, status);
         self.stream.write_all(&out).unwrap();
@@ -386,7 +386,7 @@ fn a_registered_client_resumes_with_only_the_delta_even_after_a_restart() {
     assert_eq!(model, contents(&server, all_keys()));
 }
 
-fn stat_tap(server: &TestServer) -> Vec<(String, String)> {
+pub(crate) fn stat_tap(server: &TestServer) -> Vec<(String, String)> {
     use memcache::binary::{Batch, ResponseDecoder};
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

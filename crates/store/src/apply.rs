@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(b.puts, vec![put("a", "2", 3)]);
         assert_eq!(b.tombstones, vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })]);
         assert_eq!(b.deletes, vec![Bytes::from("c")]);
-        assert_eq!((b.meta.clone(), b.high_seqno), (vec![("m".to_string(), crate::backend::meta_u64(2))], 4));
+        assert_eq!(
+            (b.meta.clone(), b.high_seqno),
+            (vec![("m".to_string(), crate::backend::meta_u64(2))], 4)
+        );
 
         p.merge(3, Batch { puts: vec![put("x", "1", 5)], high_seqno: 5, ..Batch::default() });
         p.merge(

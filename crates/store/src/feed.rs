@@ -191,7 +191,12 @@ impl Subscription {
         if since > 0 && (since < flush || since < purged) {
             Backfill { flush_first: true, since: 0, deletes_since: None, upto }
         } else {
-            Backfill { flush_first: false, since, deletes_since: (since > 0).then_some(since), upto }
+            Backfill {
+                flush_first: false,
+                since,
+                deletes_since: (since > 0).then_some(since),
+                upto,
+            }
         }
     }
 

@@ -99,8 +99,7 @@ mod warmup;
 
 pub use crate::backend::{
     Backend, BackendKind, Batch, DEFAULT_ENGINE_CACHE, FjallBackend, LoadSummary, Reader,
-    meta_u64, read_meta_u64,
-    SqliteBackend,
+    SqliteBackend, meta_u64, read_meta_u64,
 };
 pub use crate::clock::{Clock, RELATIVE_EXPIRY_LIMIT};
 pub use crate::config::{Config, Durability, Warmup};

@@ -280,7 +280,9 @@ impl Store {
         let spawn_err = |source| Error::Io { path: dir.clone(), source };
         let core = Arc::new(Core::new(config, table, dirty, marks, Arc::from(reader)));
         let commit = Arc::new(CommitState::new(high, last_lsn, recovered.log.segments()));
-        let engine = Arc::new(EngineProgress::at(last_lsn, summary.high_seqno, backend.stats()));
+        // The log is replayed: the engine holds every change, and the
+        // seqnos skipped up to `high` hold none.
+        let engine = Arc::new(EngineProgress::at(last_lsn, high, backend.stats()));
         let fetcher = Arc::new(Fetcher::new());
         let parts = Arc::new(Parts {
             core: Arc::clone(&core),

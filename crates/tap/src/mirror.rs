@@ -33,6 +33,10 @@ pub struct MirrorOptions {
     pub name: String,
     /// Only keys with this prefix.
     pub key_prefix: Option<Bytes>,
+    /// Only items this filter expression selects (`FILTER`; see the
+    /// `filter` crate). Changing it between runs brings the target to the
+    /// new selection: items that left it are deleted there.
+    pub filter: Option<String>,
     /// Requests per pipeline at most.
     pub batch_records: usize,
     /// Bytes per pipeline at most.
@@ -52,6 +56,7 @@ impl MirrorOptions {
             target,
             name: name.into(),
             key_prefix: None,
+            filter: None,
             batch_records: 2000,
             batch_bytes: 4 << 20,
             max_backoff: Duration::from_secs(10),
@@ -165,6 +170,9 @@ fn session(
         .with(TapFlags::SUPPORT_ACK | TapFlags::REGISTERED_CLIENT | TapFlags::SEQNO_META);
     if let Some(p) = &opts.key_prefix {
         connect = connect.key_prefix(p.clone());
+    }
+    if let Some(f) = &opts.filter {
+        connect = connect.filter(f.clone().into_bytes());
     }
     let mut consumer = Consumer::connect(&opts.source, &ConsumerOptions::new(connect))?;
     stats.in_backfill = false;

@@ -27,6 +27,8 @@ pub struct ExportJob {
     pub options: ExportOptions,
     /// Only keys with this prefix.
     pub key_prefix: Option<Bytes>,
+    /// Only items this filter expression selects (`FILTER`).
+    pub filter: Option<String>,
     /// After the snapshot, keep appending live changes to segments rolled
     /// this way (item layout only). `None`: stop after the snapshot.
     pub follow: Option<Roll>,
@@ -197,6 +199,9 @@ fn connect(job: &ExportJob, since: Option<u64>) -> Result<Consumer> {
     }
     if let Some(p) = &job.key_prefix {
         c = c.key_prefix(p.clone());
+    }
+    if let Some(f) = &job.filter {
+        c = c.filter(f.clone().into_bytes());
     }
     Consumer::connect(&job.source, &ConsumerOptions::new(c))
 }
