@@ -110,6 +110,22 @@
 //! sensor reading takes tens of nanoseconds and allocates nothing
 //! (see *Measured*).
 //!
+//! # Measured
+//!
+//! `cargo bench -p mammoth-filter --bench json`, one evaluation through
+//! [`Filter::matches`] on the reading in the example below (one core of a
+//! shared 2-core machine), against `serde_json` parsing the value into a
+//! `Value` (with the workspace's `preserve_order` and `float_roundtrip`)
+//! and following the pointer:
+//!
+//! | filter | lazy | `serde_json` |
+//! |---|---|---|
+//! | `json:/reading > 20` (the last member) | 50 ns | 440 ns |
+//! | `json:/ts < "2024-02"` (the first member) | 23 ns | 470 ns |
+//! | `json:/serial = "28-0000055ab2e1"` | 32 ns | 450 ns |
+//! | `json:/humidity exists` (missing: the whole value is read) | 46 ns | 480 ns |
+//! | `json:/reading > 20`, pretty-printed, nested members before it | 196 ns | 1.4 µs |
+//!
 //! # Example
 //!
 //! ```

@@ -651,18 +651,26 @@ fn filtered_mirror_converges_through_kills_and_filter_changes_and_export_filters
     load(src.port, &sample(3000));
     load(src.port, &docs(2000, 0));
 
-    // A key range, with the mirror and then the source killed (SIGKILL)
-    // right after the backfill starts.
-    let range: Select = |k, _| (&b"item:00500"[..]..&b"item:01500"[..]).contains(&k);
-    let m = start_filtered_mirror(src.port, dst.port, "f", "range:item:00500..item:01500");
-    std::thread::sleep(Duration::from_millis(150));
+    // 40 MB under `big:`, so that a backfill takes long enough to be cut.
+    let big: Contents = (0..20_000u32)
+        .map(|i| (format!("big:{i:05}").into_bytes(), (vec![b'a' + (i % 26) as u8; 2000], i, 0)))
+        .collect();
+    load(src.port, &big);
+
+    // Key ranges (read from the engine in key order), with the mirror and
+    // then the source killed (SIGKILL) while the backfill runs.
+    let ranges: Select =
+        |k, _| k.starts_with(b"big:") || (&b"item:00500"[..]..&b"item:01500"[..]).contains(&k);
+    let filter = "prefix:big: or range:item:00500..item:01500";
+    let m = start_filtered_mirror(src.port, dst.port, "f", filter);
+    std::thread::sleep(Duration::from_millis(300));
     drop(m);
-    let mut m = start_filtered_mirror(src.port, dst.port, "f", "range:item:00500..item:01500");
-    std::thread::sleep(Duration::from_millis(150));
+    let mut m = start_filtered_mirror(src.port, dst.port, "f", filter);
+    std::thread::sleep(Duration::from_millis(300));
     drop(src);
     src = serve(&src_dir, src_port);
-    let c = converge_filtered(src.port, dst.port, range, Duration::from_secs(30));
-    assert_eq!(c.len(), 1000);
+    let c = converge_filtered(src.port, dst.port, ranges, Duration::from_secs(60));
+    assert_eq!(c.len(), 21_000);
 
     // A value filter, while the values move in and out of it; then the
     // mirror restarts with another filter and the target follows.
@@ -674,7 +682,10 @@ fn filtered_mirror_converges_through_kills_and_filter_changes_and_export_filters
     }
     let c = converge_filtered(src.port, dst.port, json, Duration::from_secs(30));
     assert!(c.len() > 500 && c.len() < 1500, "{}", c.len());
-    assert!(!c.keys().any(|k| k.starts_with(b"item:")), "the range's items were deleted");
+    assert!(
+        !c.keys().any(|k| k.starts_with(b"item:") || k.starts_with(b"big:")),
+        "the ranges' items were deleted"
+    );
 
     drop(m);
     let flags: Select = |_, (_, f, _)| f & 3 == 1;
