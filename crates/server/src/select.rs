@@ -57,7 +57,9 @@ pub(crate) struct Copy {
     pub(crate) upto: u64,
 }
 
-/// The filter of one stream and what its consumer holds.
+/// The filter of one stream and what its consumer holds. Cheap to clone
+/// (shared filters), for scans on other threads.
+#[derive(Clone)]
 pub(crate) struct Selection {
     filter: Selector,
     /// `None`: the copy is empty (a fresh consumer, or one that was sent a
@@ -102,6 +104,12 @@ impl Functions for Unknown {
 impl Selection {
     pub(crate) fn new(filter: Selector, copy: Option<Copy>, lua: Option<Arc<BucketLua>>) -> Self {
         Selection { filter, copy, lua }
+    }
+
+    /// True when a scan sends every item it finds (no filter now, none
+    /// for the copy).
+    pub(crate) fn takes_everything(&self) -> bool {
+        self.filter.is_none() && self.copy.as_ref().is_none_or(|c| c.filter.is_none())
     }
 
     /// The filter's canonical text (empty: none).
@@ -158,7 +166,7 @@ impl Selection {
     /// A backfill scan's first look at a candidate, under the shard lock:
     /// false only when the change is certainly skipped.
     pub(crate) fn keep(&self, c: &Candidate<'_>) -> bool {
-        if self.filter.is_none() && self.copy.as_ref().is_none_or(|c| c.filter.is_none()) {
+        if self.takes_everything() {
             return true;
         }
         if c.deleted {
@@ -208,7 +216,7 @@ impl Selection {
     /// otherwise from the ring (a change after everything the consumer
     /// was sent). Lua filters are called here, asynchronously.
     pub(crate) async fn action(&self, change: &Change, scanned: bool) -> Action {
-        if self.filter.is_none() && self.copy.as_ref().is_none_or(|c| c.filter.is_none()) {
+        if self.takes_everything() {
             return Action::Send;
         }
         match &change.kind {

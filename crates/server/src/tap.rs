@@ -49,6 +49,8 @@ const READ_BATCH: usize = 1024;
 /// How long a range backfill waits for the engine to hold its snapshot
 /// before it scans the memory table instead.
 const ENGINE_WAIT: Duration = Duration::from_secs(2);
+/// Shard scans of a filtered backfill running ahead of the one being sent.
+const SCANS_AHEAD: usize = 2;
 /// Flush the output once this much is queued.
 const OUT_HIGH: usize = 1024 * 1024;
 
@@ -245,7 +247,7 @@ pub(crate) async fn produce(
         "TAP stream started"
     );
     let mut stream = Stream {
-        sub: store.subscribe(),
+        sub: Arc::new(store.subscribe()),
         store,
         options,
         selection,
@@ -288,7 +290,7 @@ pub(crate) async fn produce(
 
 struct Stream {
     store: Store,
-    sub: Subscription,
+    sub: Arc<Subscription>,
     options: Options,
     selection: Selection,
     /// Registered consumers: once the cursor reaches this seqno (the end
@@ -478,7 +480,11 @@ impl Stream {
         }
     }
 
-    /// A backfill pass over the memory table, shard by shard.
+    /// A backfill pass over the memory table, shard by shard. With a
+    /// filter, the next shards are scanned on blocking threads while this
+    /// one is sent: a selective filter costs a scan, and the scan then
+    /// uses the machine's cores (without one, a shard's copy is large and
+    /// the scans stay one at a time).
     async fn scan_table<W: AsyncWrite + Unpin>(
         &mut self,
         plan: &Backfill,
@@ -486,11 +492,29 @@ impl Stream {
         first: bool,
         w: &mut W,
     ) -> std::io::Result<Option<Restart>> {
-        let mut scanned = Vec::new();
-        for shard in 0..self.sub.shards() {
-            scanned.clear();
-            let selection = &self.selection;
-            self.sub.scan_selected(shard, plan, &mut |c| selection.keep(c), &mut scanned);
+        let shards = self.sub.shards();
+        let ahead = if self.selection.takes_everything() { 1 } else { SCANS_AHEAD };
+        let (sub, selection, plan) = (Arc::clone(&self.sub), self.selection.clone(), *plan);
+        let scan = |shard: usize| {
+            let (sub, selection) = (Arc::clone(&sub), selection.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                sub.scan_selected(shard, &plan, &mut |c| selection.keep(c), &mut out);
+                out
+            })
+        };
+        let mut running = VecDeque::new();
+        let mut next = 0;
+        while next < shards.min(ahead) {
+            running.push_back(scan(next));
+            next += 1;
+        }
+        while let Some(handle) = running.pop_front() {
+            let scanned = handle.await.map_err(std::io::Error::other)?;
+            if next < shards {
+                running.push_back(scan(next));
+                next += 1;
+            }
             for change in &scanned {
                 // Backfill order is not seqno order: the cursor moves only
                 // when the backfill is complete.
