@@ -136,14 +136,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.problem {
-            ConfigProblem::Server(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// The server entry's own text is part of the message, so no `source`:
+// an error chain would print it twice.
+impl std::error::Error for ConfigError {}
 
 /// Why a pool's placement cannot be computed.
 #[derive(Clone, Debug, PartialEq, Eq)]

