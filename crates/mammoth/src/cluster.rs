@@ -227,7 +227,7 @@ fn mirrors_script(pool: &Pool, replicas: &[Server]) -> String {
          # it stopped. In production run each line under a supervisor; this\n\
          # script starts them all and waits (Ctrl-C stops them all).\n\
          set -eu\n\
-         trap 'kill 0' INT TERM",
+         trap 'trap - INT TERM; kill 0' INT TERM",
         pool = pool.name,
     );
     for (node, replica) in pool.servers.iter().zip(replicas) {
