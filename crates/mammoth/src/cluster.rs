@@ -225,15 +225,17 @@ fn mirrors_script(pool: &Pool, replicas: &[Server]) -> String {
          # Each line keeps a replica a continuous copy of its node. The --name\n\
          # registers the stream on the node, so a restarted mirror resumes where\n\
          # it stopped. In production run each line under a supervisor; this\n\
-         # script starts them all and waits (Ctrl-C stops them all).\n\
-         set -eu\n\
-         trap 'trap - INT TERM; kill 0' INT TERM",
+         # script starts them all and waits. SIGINT or SIGTERM stops them all\n\
+         # (and only them).\n\
+         set -u\n\
+         pids=\n\
+         trap 'kill $pids 2>/dev/null; wait; exit 143' INT TERM",
         pool = pool.name,
     );
     for (node, replica) in pool.servers.iter().zip(replicas) {
         let _ = writeln!(
             out,
-            "mammoth tap mirror --from {} --to {} --name {} &",
+            "mammoth tap mirror --from {} --to {} --name {} & pids=\"$pids $!\"",
             sh_word(&node.endpoint.to_string()),
             sh_word(&replica.endpoint.to_string()),
             sh_word(&format!("mirror-{}", node.label())),
@@ -380,7 +382,8 @@ mod tests {
         let script = mirrors_script(&pool, &replicas);
         assert!(
             script.contains(
-                "mammoth tap mirror --from 127.0.0.1:11312 --to 127.0.0.1:11412 --name mirror-node2 &\n"
+                "mammoth tap mirror --from 127.0.0.1:11312 --to 127.0.0.1:11412 --name mirror-node2 & \
+                 pids=\"$pids $!\"\n"
             ),
             "{script}"
         );
