@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod auth;
 mod bench;
+mod cluster;
 mod collect;
 mod map;
 mod records;
@@ -73,6 +74,10 @@ enum Command {
     Tap(tap::TapCommand),
     /// Load a SequenceFile or MapFile (or a directory of them) into a server.
     Import(tap::ImportArgs),
+    /// Several servers behind nutcracker: its config, the replicas' mirrors,
+    /// and which node owns a key.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Store sensor readings from multicast (or unicast) UDP in a server.
     ///
     /// Each reading is stored under `reading/<iso-time>_<serial>` as JSON
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Userset(cmd) => userset::run(cmd),
         Command::Tap(cmd) => tap::run(cmd),
         Command::Import(args) => tap::run_import(&args),
+        Command::Cluster(cmd) => cluster::run(cmd),
         Command::Collect(args) => collect::run(*args),
     };
     match result {

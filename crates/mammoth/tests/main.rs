@@ -2,6 +2,7 @@
 //! target of its own; one binary links once and shares its helpers.
 
 mod cli;
+mod cluster;
 mod collect_cli;
 mod disk_full;
 mod serve_crash;

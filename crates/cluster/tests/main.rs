@@ -1,0 +1,4 @@
+//! mammoth-cluster's integration tests, one binary.
+
+mod properties;
+mod vectors;

@@ -1,0 +1,460 @@
+//! Three `mammoth serve` nodes behind a real nutcracker (Debian's 0.5.0),
+//! configured by `mammoth cluster plan`: every key written through the
+//! proxy (text protocol, pipelined `set`s) must sit on exactly the node
+//! `cluster::Ring::owner` names, with its value, and on no other node, read
+//! back from each node directly. 100,000 keys for `fnv1a_64` and `md5`,
+//! 10,000 for each of the other ten hashes (unequal weights) and for the
+//! modula distribution.
+//!
+//! nutcracker comes from the Debian package `interop/nutcracker/install-deps.sh`
+//! installs (scripts/test runs it); when it is missing these tests fail and
+//! say so, as the memcached peer tests do.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ::cluster::{Config, Distribution, KeyHash, Pool};
+
+use crate::serve_support::{self, Served};
+
+/// The nutcracker binary: on PATH, or where Debian puts it.
+fn nutcracker() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("nutcracker"));
+    on_path
+        .chain([PathBuf::from("/usr/sbin/nutcracker")])
+        .find(|p| p.is_file())
+        .expect("nutcracker not found (run interop/nutcracker/install-deps.sh)")
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running nutcracker, killed when dropped.
+struct Proxy {
+    child: Child,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts nutcracker on `config` (whose pool listens on `port`), its stats
+/// on another free port, and waits until it accepts connections.
+fn start_proxy(config: &Path, port: u16, dir: &Path) -> Proxy {
+    let bin = nutcracker();
+    let check = Command::new(&bin).arg("-t").arg("-c").arg(config).output().unwrap();
+    assert!(check.status.success(), "nutcracker -t refused the config:\n{check:?}");
+    let child = Command::new(&bin)
+        .arg("-c")
+        .arg(config)
+        .args(["-a", "127.0.0.1", "-s", &free_port().to_string(), "-v", "4"])
+        .arg("-o")
+        .arg(dir.join("nutcracker.log"))
+        .arg("-p")
+        .arg(dir.join("nutcracker.pid"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy { child };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = proxy.child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.join("nutcracker.log")).unwrap_or_default();
+            panic!("nutcracker exited ({status}):\n{log}");
+        }
+        assert!(Instant::now() < deadline, "nutcracker did not listen on {port} in 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy
+}
+
+/// A text-protocol connection.
+struct Text {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Text {
+    fn connect(port: u16) -> Text {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Text { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).unwrap();
+        assert!(line.ends_with(b"\r\n"), "cut reply: {:?}", String::from_utf8_lossy(&line));
+        line.truncate(line.len() - 2);
+        line
+    }
+
+    /// Pipelines `set` for each (key, value) and expects STORED for each.
+    fn set_all(&mut self, items: &[(Vec<u8>, Vec<u8>)]) {
+        let mut out = Vec::new();
+        for (key, value) in items {
+            out.extend_from_slice(b"set ");
+            out.extend_from_slice(key);
+            out.extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&out).unwrap();
+        for (key, _) in items {
+            let reply = self.line();
+            assert_eq!(
+                reply,
+                b"STORED",
+                "set {}: {}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(&reply)
+            );
+        }
+    }
+
+    /// One multi-get: the keys found, with their values.
+    fn get_many(&mut self, keys: &[&[u8]]) -> HashMap<Vec<u8>, Vec<u8>> {
+        let mut out = b"get".to_vec();
+        for key in keys {
+            out.push(b' ');
+            out.extend_from_slice(key);
+        }
+        out.extend_from_slice(b"\r\n");
+        self.writer.write_all(&out).unwrap();
+        let mut found = HashMap::new();
+        loop {
+            let line = self.line();
+            if line == b"END" {
+                return found;
+            }
+            let header = line
+                .strip_prefix(b"VALUE ")
+                .unwrap_or_else(|| panic!("unexpected reply {:?}", String::from_utf8_lossy(&line)));
+            let mut fields = header.split(|&b| b == b' ');
+            let key = fields.next().unwrap().to_vec();
+            let _flags = fields.next().unwrap();
+            let len: usize = std::str::from_utf8(fields.next().unwrap()).unwrap().parse().unwrap();
+            let mut value = vec![0; len + 2];
+            self.reader.read_exact(&mut value).unwrap();
+            value.truncate(len);
+            found.insert(key, value);
+        }
+    }
+
+    fn flush_all(&mut self) {
+        self.writer.write_all(b"flush_all\r\n").unwrap();
+        assert_eq!(self.line(), b"OK");
+    }
+}
+
+/// Keys of every shape placement cares about: short and long (past
+/// Jenkins' and murmur's block sizes), UTF-8 (bytes ≥ 0x80, where
+/// nutcracker's signed `char` reads matter) and hash-tagged.
+fn keys(count: usize, round: &str) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let key = match i % 10 {
+                3 => format!("clé-été:{round}:{i}"),
+                5 => format!("user{{{}}}:{round}:{i}", i % 97),
+                7 => format!("{round}:{i}:{}", "long".repeat(40)),
+                8 => format!("{i}"),
+                _ => format!("key:{round}:{i}"),
+            };
+            key.into_bytes()
+        })
+        .collect()
+}
+
+fn value_of(key: &[u8]) -> Vec<u8> {
+    let mut v = b"v=".to_vec();
+    v.extend_from_slice(key);
+    v
+}
+
+/// Runs `mammoth cluster plan` for the nodes with `extra` arguments; returns
+/// the config's path and the proxy's port.
+fn plan(nodes: &[Served], dir: &Path, extra: &[&str]) -> (PathBuf, u16) {
+    let port = free_port();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["cluster", "plan", "--nodes", &addrs.join(",")])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--out"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cluster plan failed: {out:?}");
+    (dir.join("nutcracker.yml"), port)
+}
+
+/// Writes `count` keys through nutcracker on `config`, then reads every
+/// node directly: each key must be on the node the pool's ring names, with
+/// its value, and on no other node. Returns the keys per node.
+fn check_round(
+    nodes: &[Served],
+    config: &Path,
+    port: u16,
+    count: usize,
+    round: &str,
+) -> Vec<usize> {
+    for node in nodes {
+        Text::connect(node.port).flush_all();
+    }
+    let dir = config.parent().unwrap();
+    let pool = Config::parse(&std::fs::read_to_string(config).unwrap()).unwrap().pools.remove(0);
+    let ring = pool.ring().unwrap();
+    let node_of: Vec<usize> = pool
+        .servers
+        .iter()
+        .map(|s| {
+            let addr = s.endpoint.to_string();
+            nodes.iter().position(|n| addr == format!("127.0.0.1:{}", n.port)).unwrap()
+        })
+        .collect();
+
+    let keys = keys(count, round);
+    {
+        let _proxy = start_proxy(config, port, dir);
+        let mut client = Text::connect(port);
+        let items: Vec<(Vec<u8>, Vec<u8>)> =
+            keys.iter().map(|k| (k.clone(), value_of(k))).collect();
+        for batch in items.chunks(500) {
+            client.set_all(batch);
+        }
+    }
+
+    let mut found_on: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    let mut per_node = vec![0; nodes.len()];
+    for (n, node) in nodes.iter().enumerate() {
+        let mut client = Text::connect(node.port);
+        for batch in keys.chunks(100) {
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            for (key, value) in client.get_many(&refs) {
+                assert_eq!(value, value_of(&key), "{round}: wrong value");
+                let key = batch.iter().find(|k| **k == key).unwrap().as_slice();
+                found_on.entry(key).or_default().push(n);
+                per_node[n] += 1;
+            }
+        }
+    }
+    let mut wrong = Vec::new();
+    for key in &keys {
+        let expected = node_of[ring.owner(key)];
+        let got = found_on.get(key.as_slice()).cloned().unwrap_or_default();
+        if got != [expected] {
+            wrong.push(format!(
+                "{} on {got:?}, expected [{expected}]",
+                String::from_utf8_lossy(key)
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{round}: {} of {count} keys misplaced, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    eprintln!("{round}: {count} keys, all on the predicted node; per node {per_node:?}");
+    per_node
+}
+
+/// `mirrors.sh` running in a process group of its own; stopped with
+/// SIGTERM (the script's trap passes it to every mirror) when dropped.
+struct Mirrors(Child);
+
+impl Mirrors {
+    fn start(script: &Path) -> Mirrors {
+        use std::os::unix::process::CommandExt as _;
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_mammoth")).parent().unwrap();
+        let path = std::env::join_paths(
+            std::iter::once(bin_dir.to_path_buf())
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .unwrap();
+        let child = Command::new("sh")
+            .arg(script)
+            .env("PATH", path)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Mirrors(child)
+    }
+}
+
+impl Drop for Mirrors {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to 60 s) until the server on `port` holds `count` items.
+fn wait_for_items(port: u16, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut client = Text::connect(port);
+    loop {
+        client.writer.write_all(b"stats\r\n").unwrap();
+        let mut items = None;
+        loop {
+            let line = client.line();
+            if line == b"END" {
+                break;
+            }
+            if let Some(n) = line.strip_prefix(b"STAT curr_items ") {
+                items = std::str::from_utf8(n).ok().and_then(|n| n.parse::<usize>().ok());
+            }
+        }
+        if items == Some(count) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "replica on {port} holds {items:?} items, not {count}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn three_nodes(dir: &Path) -> Vec<Served> {
+    (0..3)
+        .map(|i| {
+            let data = dir.join(format!("node{i}"));
+            std::fs::create_dir_all(&data).unwrap();
+            serve_support::start(&data, &[])
+        })
+        .collect()
+}
+
+/// The two hashes the issue names, 100,000 keys each: `fnv1a_64`
+/// (nutcracker's default) over named nodes, `md5` over unnamed ones (the
+/// address is the ketama identity) with a hash tag. Also runs the plan's
+/// `mirrors.sh` until each replica holds its node's keys, checks that the
+/// check tells placements apart, and `mammoth cluster owner` against the
+/// library.
+#[test]
+fn keys_land_where_ketama_says_fnv1a_64_and_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(dir.path());
+
+    let replicas = three_nodes(&dir.path().join("replicas"));
+    let replica_addrs: Vec<String> =
+        replicas.iter().map(|r| format!("127.0.0.1:{}", r.port)).collect();
+
+    let fnv_dir = dir.path().join("fnv");
+    let (config, port) =
+        plan(&nodes, &fnv_dir, &["--hash", "fnv1a_64", "--replicas", &replica_addrs.join(",")]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("auto_eject_hosts: false"), "{text}");
+    assert!(text.contains("distribution: ketama"), "{text}");
+    let mirrors = Mirrors::start(&fnv_dir.join("mirrors.sh"));
+    let per_node = check_round(&nodes, &config, port, 100_000, "fnv1a_64");
+    assert!(per_node.iter().all(|&n| n > 25_000), "uneven split {per_node:?}");
+    // The mirrors the plan wrote copy each node to its replica.
+    for (replica, &count) in replicas.iter().zip(&per_node) {
+        wait_for_items(replica.port, count);
+    }
+    drop(mirrors);
+
+    // The check tells placements apart: the same nodes unnamed (ketama
+    // then hashes addresses) would put most keys elsewhere.
+    let named = Config::parse(&text).unwrap().pools.remove(0);
+    let mut unnamed = named.clone();
+    for s in &mut unnamed.servers {
+        s.name = None;
+    }
+    let (a, b) = (named.ring().unwrap(), unnamed.ring().unwrap());
+    let keys = keys(10_000, "fnv1a_64");
+    let differ = keys.iter().filter(|k| a.owner(k) != b.owner(k)).count();
+    assert!(differ > 3_000, "only {differ} of 10,000 keys move when names are dropped");
+
+    // `cluster owner` prints what the library computes.
+    let keys = &keys[..200];
+    let input: Vec<u8> = keys.iter().flat_map(|k| [k.as_slice(), b"\n"].concat()).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["cluster", "owner", "--config"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(printed.len(), keys.len());
+    for (key, line) in keys.iter().zip(printed) {
+        let s = &named.servers[a.owner(key)];
+        let want =
+            [key.as_slice(), format!("\t{}\t{}", s.endpoint, s.name.as_ref().unwrap()).as_bytes()]
+                .concat();
+        assert_eq!(line, want.as_slice());
+    }
+
+    let md5_dir = dir.path().join("md5");
+    let (config, port) =
+        plan(&nodes, &md5_dir, &["--hash", "md5", "--no-names", "--hash-tag", "{}"]);
+    let per_node = check_round(&nodes, &config, port, 100_000, "md5");
+    assert!(per_node.iter().all(|&n| n > 25_000), "uneven split {per_node:?}");
+}
+
+/// Every other hash nutcracker offers, with unequal weights (nutcracker
+/// scales points in single precision), plus the modula distribution.
+#[test]
+fn keys_land_where_the_ring_says_for_every_hash_weights_and_modula() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(dir.path());
+    let others = [
+        "one_at_a_time",
+        "crc16",
+        "crc32a",
+        "fnv1_64",
+        "fnv1_32",
+        "fnv1a_32",
+        "hsieh",
+        "murmur",
+        "jenkins",
+    ];
+    for (i, hash) in others.iter().enumerate() {
+        let round_dir = dir.path().join(hash);
+        let weights = ["1,2,3", "5,3,1", "1,1,1", "7,2,4"][i % 4];
+        let (config, port) = plan(&nodes, &round_dir, &["--hash", hash, "--weights", weights]);
+        check_round(&nodes, &config, port, 10_000, hash);
+    }
+
+    // crc32 (15 bits) under ketama: `plan` refuses it, since every key
+    // lands on the node owning the circle's first point; nutcracker does
+    // exactly that, and so does the ring.
+    let round_dir = dir.path().join("crc32");
+    let (config, port) = plan(&nodes, &round_dir, &["--hash", "crc32a"]);
+    let mut parsed = Config::parse(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    parsed.pools[0].hash = KeyHash::Crc32;
+    std::fs::write(&config, parsed.to_yaml()).unwrap();
+    let per_node = check_round(&nodes, &config, port, 10_000, "crc32");
+    assert_eq!(per_node.iter().filter(|&&n| n > 0).count(), 1, "{per_node:?}");
+
+    // Modula: the same plan with the distribution changed, written back
+    // through the library.
+    let round_dir = dir.path().join("modula");
+    let (config, port) = plan(&nodes, &round_dir, &["--hash", "crc32a", "--weights", "2,1,3"]);
+    let mut parsed = Config::parse(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let pool: &mut Pool = &mut parsed.pools[0];
+    pool.distribution = Distribution::Modula;
+    std::fs::write(&config, parsed.to_yaml()).unwrap();
+    check_round(&nodes, &config, port, 10_000, "modula");
+}
