@@ -165,12 +165,20 @@ impl Selection {
 
     /// A backfill scan's first look at a candidate, under the shard lock:
     /// false only when the change is certainly skipped.
-    pub(crate) fn keep(&self, c: &Candidate<'_>) -> bool {
+    ///
+    /// `scanned` as for [`Selection::action`]: the first pass of a backfill
+    /// compares with the copy; later passes only see changes newer than
+    /// what the first one sent, which may replace a version it sent.
+    pub(crate) fn keep(&self, c: &Candidate<'_>, scanned: bool) -> bool {
         if self.takes_everything() {
             return true;
         }
         if c.deleted {
-            return self.copy.as_ref().is_some_and(|copy| may_match(&copy.filter, c.key));
+            return if scanned {
+                self.copy.as_ref().is_some_and(|copy| may_match(&copy.filter, c.key))
+            } else {
+                self.may_hold(c.key)
+            };
         }
         let Some(value) = c.value else { return self.may_hold(c.key) };
         let item = ItemRef { key: c.key, flags: c.flags, value };
@@ -179,14 +187,18 @@ impl Selection {
             None => Ok(true),
             Some(f) => f.matches(&item, &mut unknown),
         };
+        let Ok(new) = new else { return true };
+        if !scanned {
+            return new || self.may_hold(c.key);
+        }
         let old = self.copy.as_ref().map(|copy| match &copy.filter {
             None => Ok(true),
             Some(f) => f.matches(&item, &mut unknown),
         });
-        match (new, old) {
-            (Ok(n), None) => n,
-            (Ok(n), Some(Ok(o))) => self.scan_action(c.seqno, c.key, n, o) != Action::Skip,
-            _ => true,
+        match old {
+            None => new,
+            Some(Ok(old)) => self.scan_action(c.seqno, c.key, new, old) != Action::Skip,
+            Some(Err(_)) => true,
         }
     }
 
@@ -388,5 +400,29 @@ mod tests {
             assert_eq!(s.action(&mutation("k", r#"{"t":2}"#, 11), true).await, Action::Send);
             assert_eq!(s.action(&mutation("k", r#"{"t":0}"#, 3), true).await, Action::Skip);
         });
+    }
+
+    #[test]
+    fn a_later_pass_keeps_what_may_replace_a_version_the_first_pass_sent() {
+        // A fresh consumer: its first pass skips what does not match, but a
+        // later pass (the ring lapped it) must delete a key whose newer
+        // version leaves the filter, and pass on deletes of keys it sent.
+        let s = Selection::new(Some(parse("json:/t > 1")), None, None);
+        let item = |value: &'static [u8]| Candidate {
+            key: b"k",
+            seqno: 9,
+            flags: 0,
+            value: Some(value),
+            deleted: false,
+        };
+        let tomb = Candidate { key: b"k", seqno: 9, flags: 0, value: None, deleted: true };
+        assert!(!s.keep(&item(br#"{"t":0}"#), true));
+        assert!(s.keep(&item(br#"{"t":0}"#), false));
+        assert!(s.keep(&item(br#"{"t":5}"#), true));
+        assert!(!s.keep(&tomb, true));
+        assert!(s.keep(&tomb, false));
+        // A key filter never keeps keys outside it.
+        let s = Selection::new(Some(parse("prefix:a")), None, None);
+        assert!(!s.keep(&Candidate { key: b"b", ..tomb }, false));
     }
 }

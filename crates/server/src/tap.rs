@@ -499,7 +499,7 @@ impl Stream {
             let (sub, selection) = (Arc::clone(&sub), selection.clone());
             tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
-                sub.scan_selected(shard, &plan, &mut |c| selection.keep(c), &mut out);
+                sub.scan_selected(shard, &plan, &mut |c| selection.keep(c, first), &mut out);
                 out
             })
         };
