@@ -267,6 +267,9 @@ fn a_follower_lapped_by_its_ring_catches_up() {
     // lap it.
     store_config.feed_max_changes = 1;
     let server = TestServer::start_in(dir.path(), &store_config, geo_config(), None);
+    // The first build is done (a query waits for it), so the pipeline
+    // below reaches a follower that is already live.
+    assert_eq!(query(server.http, "/default/_spatial/loc?count=true")["count"], 0);
     // One pipeline of many SETs, far more than the ring holds.
     let mut stream = TcpStream::connect(server.addr).unwrap();
     let mut pipeline = String::new();
