@@ -743,6 +743,14 @@ fn reload(args: &FailoverArgs) -> Result<()> {
     restart_pid(pid)
 }
 
+/// Whether the process of `/proc/PID` still runs (exists and is not a
+/// zombie waiting for its parent).
+fn running(proc_dir: &Path) -> bool {
+    fs::read_to_string(proc_dir.join("stat")).is_ok_and(|stat| {
+        stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next()) != Some("Z")
+    })
+}
+
 /// SIGTERM to `pid` (a nutcracker), then its command line again, in its
 /// working directory, detached.
 fn restart_pid(pid: u32) -> Result<()> {
@@ -769,7 +777,7 @@ fn restart_pid(pid: u32) -> Result<()> {
         .context("running kill")?;
     ensure!(status.success(), "kill -TERM {pid} failed");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while proc_dir.exists() {
+    while running(&proc_dir) {
         ensure!(std::time::Instant::now() < deadline, "nutcracker {pid} did not stop in 10 s");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

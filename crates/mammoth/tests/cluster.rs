@@ -600,6 +600,51 @@ fn rebalance_onto_a_fourth_node() {
     );
 }
 
+/// `failover` of node2 on a copy of `config` while node2 runs: the lost
+/// window is counted from its mirror's cursor.
+fn live_primary_window(dir: &Path, config: &Path, replica: &str) {
+    let copy = dir.join("copy.yml");
+    std::fs::copy(config, &copy).unwrap();
+    let live = mammoth_cluster(&[
+        "failover".as_ref(),
+        "node2".as_ref(),
+        "--config".as_ref(),
+        copy.as_os_str(),
+        "--replica".as_ref(),
+        replica.as_ref(),
+    ]);
+    eprintln!("{live}");
+    assert!(live.contains("lost window: ") && live.contains(" changes ("), "{live}");
+}
+
+/// Reads `keys` through the proxy on `port`: the ones missing (values
+/// checked).
+fn misses_through(port: u16, keys: &[&Vec<u8>]) -> Vec<String> {
+    let mut client = Text::connect(port);
+    let mut missing = Vec::new();
+    for batch in keys.chunks(100) {
+        let refs: Vec<&[u8]> = batch.iter().map(|k| k.as_slice()).collect();
+        let got = client.get_many(&refs);
+        for k in batch {
+            match got.get(*k) {
+                Some(v) => assert_eq!(v, &value_of(k)),
+                None => missing.push(String::from_utf8_lossy(k).into_owned()),
+            }
+        }
+    }
+    missing
+}
+
+/// A nutcracker `failover --reload-pid` started (by pid), stopped when
+/// dropped.
+struct Restarted(String);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0]).status();
+    }
+}
+
 /// Answers to pipelined `set`s through the proxy while a node dies: the
 /// keys the proxy said STORED.
 fn write_tolerating_errors(
@@ -665,7 +710,7 @@ fn failover_to_the_replica_after_kill_9() {
     let ring = pool.ring().unwrap();
 
     let keys = keys(COUNT, "failover");
-    let proxy = start_proxy(&config, port, &fo_dir);
+    let mut proxy = start_proxy(&config, port, &fo_dir);
     let acked = AtomicUsize::new(0);
     let stored = std::thread::scope(|s| {
         let writer = s.spawn(|| write_tolerating_errors(port, &keys, &acked));
@@ -676,24 +721,10 @@ fn failover_to_the_replica_after_kill_9() {
         nodes[0].child.wait().unwrap();
         writer.join().unwrap()
     });
-    drop(proxy);
     let on_dead: Vec<Vec<u8>> = stored.iter().filter(|k| ring.owner(k) == 0).cloned().collect();
     assert!(on_dead.len() > 1000, "only {} writes to node1 were acknowledged", on_dead.len());
 
-    // A live primary's window is counted from the mirror's cursor: node2,
-    // on a copy of the config.
-    let copy = fo_dir.join("copy.yml");
-    std::fs::copy(&config, &copy).unwrap();
-    let live = mammoth_cluster(&[
-        "failover".as_ref(),
-        "node2".as_ref(),
-        "--config".as_ref(),
-        copy.as_os_str(),
-        "--replica".as_ref(),
-        replica_addrs[1].as_ref(),
-    ]);
-    eprintln!("{live}");
-    assert!(live.contains("lost window: ") && live.contains(" changes ("), "{live}");
+    live_primary_window(&fo_dir, &config, &replica_addrs[1]);
 
     // What the replica of the dead node holds: everything it acknowledged
     // applying, since the mirror acks only after the replica's NOOP. Give
@@ -702,6 +733,8 @@ fn failover_to_the_replica_after_kill_9() {
     let at_replica = where_are(&[&replicas[0]], &on_dead);
     let held: Vec<&Vec<u8>> = on_dead.iter().filter(|k| at_replica.contains_key(*k)).collect();
 
+    // `--reload-pid` restarts the running nutcracker on the new config.
+    let pid = proxy.child.id().to_string();
     let out = mammoth_cluster(&[
         "failover".as_ref(),
         "node1".as_ref(),
@@ -709,6 +742,8 @@ fn failover_to_the_replica_after_kill_9() {
         config.as_os_str(),
         "--mirrors".as_ref(),
         mirrors_sh.as_os_str(),
+        "--reload-pid".as_ref(),
+        pid.as_ref(),
     ]);
     eprintln!("{out}");
     assert!(out.contains("lost window: unknown"), "{out}");
@@ -721,24 +756,23 @@ fn failover_to_the_replica_after_kill_9() {
             .is_none()
     );
     drop(mirrors);
+    assert!(out.contains("reload: nutcracker"), "{out}");
+    // The old one is gone (reaped here); the new one's pid is printed.
+    proxy.child.wait().unwrap();
+    drop(proxy);
+    let restarted = Restarted(number_after(&out, "started again (pid").to_string());
+    assert_ne!(restarted.0, pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the restarted nutcracker does not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
-    // nutcracker restarted on the new config: every held write reads, and
-    // every acknowledged write of the live nodes.
-    let _proxy = start_proxy(&config, port, &fo_dir);
-    let mut client = Text::connect(port);
+    // nutcracker on the new config: every held write reads, and every
+    // acknowledged write of the live nodes.
     let must: Vec<&Vec<u8>> =
         stored.iter().filter(|k| ring.owner(k) != 0).chain(held.iter().copied()).collect();
-    let mut missing = Vec::new();
-    for batch in must.chunks(100) {
-        let refs: Vec<&[u8]> = batch.iter().map(|k| k.as_slice()).collect();
-        let got = client.get_many(&refs);
-        for k in batch {
-            match got.get(*k) {
-                Some(v) => assert_eq!(v, &value_of(k)),
-                None => missing.push(String::from_utf8_lossy(k).into_owned()),
-            }
-        }
-    }
+    let missing = misses_through(port, &must);
     assert!(
         missing.is_empty(),
         "{} writes missing, e.g. {:?}",

@@ -61,7 +61,8 @@ pub struct Move {
 pub struct RebalanceOptions {
     /// Keys per read / write / delete round.
     pub batch_keys: usize,
-    /// Attempts for a key that changes at its source while it moves.
+    /// Attempts for a key that changes at its source while it moves (at
+    /// least one).
     pub retries: u32,
     /// List and count only; move nothing.
     pub dry_run: bool,
@@ -385,7 +386,7 @@ fn move_batch(
                     stats.moved_out[source] += 1;
                     stats.moved_in[c.to] += 1;
                 }
-                Deleted::Changed if attempt <= opts.retries => retry.push(*c),
+                Deleted::Changed if attempt < opts.retries.max(1) => retry.push(*c),
                 Deleted::Changed => {
                     stats.left_count += 1;
                     push_left(
