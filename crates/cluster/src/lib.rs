@@ -4,7 +4,7 @@
 //! [nutcracker] proxy in front of several `mammoth serve` nodes, each key
 //! on the node nutcracker's consistent hashing picks. The tools around it
 //! — `mammoth cluster plan` writing the proxy's config, `mammoth cluster
-//! owner`, and later rebalancing and failover — must agree with the proxy
+//! owner`, `rebalance` and `failover` — must agree with the proxy
 //! about every key, so this crate computes placement the way nutcracker's
 //! C code does, down to its quirks:
 //!
@@ -19,6 +19,9 @@
 //!   name, else `host:port`, else the bare host on port 11211).
 //! * [`Config`] and [`Pool`]: the YAML, read and written (the
 //!   YAML subset nutcracker configs are written in).
+//! * [`MovePlan`]: where each key is under one pool and must be under
+//!   another (`mammoth cluster rebalance`); [`failover`]: pointing a named
+//!   server at its replica without moving a key (`mammoth cluster failover`).
 //!
 //! The integration test `crates/mammoth/tests/cluster.rs` writes keys
 //! through a real nutcracker and finds each one on exactly the node
@@ -55,7 +58,9 @@
 
 pub mod config;
 pub mod error;
+pub mod failover;
 pub mod hash;
+pub mod moves;
 pub mod ring;
 pub mod server;
 mod yaml;
@@ -64,6 +69,8 @@ pub use config::{Config, Distribution, Pool};
 pub use error::{
     ConfigError, ConfigProblem, PoolError, RingError, ServerError, ServerProblem, UnknownName,
 };
+pub use failover::{FailoverError, MirrorLine};
 pub use hash::KeyHash;
+pub use moves::{MovePlan, MovePlanError, Node, Route};
 pub use ring::{Point, Ring};
 pub use server::{Endpoint, Server};

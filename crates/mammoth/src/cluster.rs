@@ -2,7 +2,9 @@
 //!
 //! `plan` writes the proxy's config and the TAP mirror commands for the
 //! replicas; `owner` says which node holds a key, computed as nutcracker
-//! computes it. mammoth does not route requests itself: nutcracker does.
+//! computes it; `rebalance` moves the keys whose owner a config change
+//! changes; `failover` points a node's name at its replica. mammoth does
+//! not route requests itself: nutcracker does.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -52,6 +54,52 @@ pub(crate) enum ClusterCommand {
     /// its hash, hash tag and distribution (ketama or modula; random has no
     /// owner).
     Owner(OwnerArgs),
+    /// Move exactly the keys whose owner changes from config OLD to NEW.
+    ///
+    /// Run it while nutcracker still uses OLD, then restart nutcracker on
+    /// NEW. For each node of OLD: a TAP dump of its keys only (no values)
+    /// lists what it holds; a key moves when NEW places it on another node
+    /// (nodes are told apart by address). Moving keys are read from the
+    /// old node (value, flags, CAS), written to the new one in a SETQ
+    /// pipeline whose NOOP reply means they are durable there, and only
+    /// then deleted at the old node, with the CAS they were read at: a key
+    /// changed meanwhile is not deleted but moved again (up to --retries
+    /// times, then reported and left in place). A key deleted at the old
+    /// node while it moved is deleted at the new one too.
+    ///
+    /// Safe to rerun: a run stopped anywhere leaves every key at its old
+    /// node, its new one or both with the same value, and the next run
+    /// finishes; keys already moved are not touched. Between a key's move
+    /// and nutcracker's restart, reads of it through the proxy miss and
+    /// writes to it land on the old node; run rebalance once more just
+    /// before the restart to move those (or pause writers).
+    ///
+    /// Progress goes to stderr; the summary (keys scanned and moved, per
+    /// node, seconds) to stdout. Exit code 1 when keys were left behind.
+    Rebalance(RebalanceArgs),
+    /// Point NODE's name at its replica's address in a nutcracker config.
+    ///
+    /// ketama hashes a named node's name, not its address, so no key
+    /// changes owner: the replica, a copy of NODE kept by `tap mirror`,
+    /// answers for NODE's keys. The replica is --replica, or the `--to` of
+    /// NODE's line in --mirrors (the mirrors.sh `cluster plan` wrote),
+    /// whose line is then commented out: a promoted replica copies nothing.
+    /// Stop that mirror's process yourself (the command says which). The
+    /// config is rewritten atomically (a new file renamed over the old).
+    ///
+    /// Reports the writes that may be lost, those NODE acknowledged that
+    /// the mirror had not applied: when NODE still answers, its durable
+    /// sequence number minus the mirror's confirmed cursor (`stats tap`);
+    /// when it does not, that cannot be known, and the command says how
+    /// many items the replica holds.
+    ///
+    /// nutcracker 0.5.0 cannot reload its config (its signals only reopen
+    /// the log, change the log level or stop it): it must be restarted.
+    /// --reload-pid stops the process PID (SIGTERM) and starts it again
+    /// with the same command line; --reload-cmd runs a command of yours
+    /// (`systemctl restart nutcracker`); without either, the command
+    /// prints what to restart.
+    Failover(FailoverArgs),
 }
 
 #[derive(Args, Debug)]
@@ -119,6 +167,60 @@ pub(crate) struct OwnerArgs {
     pool: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub(crate) struct RebalanceArgs {
+    /// The config nutcracker uses now (where the keys are).
+    #[arg(long, value_name = "OLD.yml")]
+    from: PathBuf,
+    /// The config nutcracker will use (where the keys must be).
+    #[arg(long, value_name = "NEW.yml")]
+    to: PathBuf,
+    /// The pool, in both configs (needed when a config has several).
+    #[arg(long, value_name = "NAME")]
+    pool: Option<String>,
+    /// List and count the keys that would move, per (old node, new node);
+    /// move nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keys per read / write / delete round trip.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    batch: usize,
+    /// Attempts for a key that keeps changing at its old node while it
+    /// moves; then it is left there and reported.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    retries: u32,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FailoverArgs {
+    /// The node to replace: its name (node2) or its address (HOST:PORT).
+    node: String,
+    /// The nutcracker config to rewrite.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// The pool (needed when the config has several).
+    #[arg(long, value_name = "NAME")]
+    pool: Option<String>,
+    /// The replica's address (default: the --to of NODE's line in --mirrors).
+    #[arg(long, value_name = "HOST:PORT")]
+    replica: Option<String>,
+    /// The mirror script (`cluster plan`'s mirrors.sh): gives the replica
+    /// and the mirror's name, and NODE's line is commented out.
+    #[arg(long, value_name = "FILE")]
+    mirrors: Option<PathBuf>,
+    /// The mirror's registered TAP name on NODE (default: from --mirrors,
+    /// else mirror-NAME).
+    #[arg(long, value_name = "NAME")]
+    mirror_name: Option<String>,
+    /// Restart the nutcracker with this pid: SIGTERM, then the same
+    /// command line again.
+    #[arg(long, value_name = "PID", conflicts_with = "reload_cmd")]
+    reload_pid: Option<u32>,
+    /// Run this shell command to restart nutcracker.
+    #[arg(long, value_name = "CMD")]
+    reload_cmd: Option<String>,
+}
+
 fn parse_hash(s: &str) -> Result<KeyHash, String> {
     s.parse().map_err(|e: UnknownName| e.to_string())
 }
@@ -127,6 +229,8 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
     match cmd {
         ClusterCommand::Plan(a) => plan(&a),
         ClusterCommand::Owner(a) => owner(&a),
+        ClusterCommand::Rebalance(a) => rebalance(&a),
+        ClusterCommand::Failover(a) => failover(&a),
     }
 }
 
@@ -343,6 +447,358 @@ fn owner(args: &OwnerArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads a config file and picks its pool.
+fn read_pool(path: &Path, pool: Option<&str>) -> Result<(Config, usize)> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = Config::parse(&text).with_context(|| path.display().to_string())?;
+    let name = config.pool(pool).with_context(|| path.display().to_string())?.name.clone();
+    let index = config.pools.iter().position(|p| p.name == name).unwrap_or(0);
+    Ok((config, index))
+}
+
+/// A node's address as the TAP crate dials it.
+fn tap_endpoint(endpoint: &::cluster::Endpoint, label: &str) -> Result<tap::Endpoint> {
+    match endpoint {
+        ::cluster::Endpoint::Tcp { host, port } if host.contains(':') => {
+            Ok(tap::Endpoint::new(format!("[{host}]:{port}")))
+        }
+        ::cluster::Endpoint::Tcp { host, port } => Ok(tap::Endpoint::new(format!("{host}:{port}"))),
+        ::cluster::Endpoint::Unix { path } => {
+            bail!("node {label} listens on the unix socket {path}: only TCP nodes can be reached")
+        }
+    }
+}
+
+fn rebalance(args: &RebalanceArgs) -> Result<ExitCode> {
+    use tap::rebalance::{self as rb, Move, RebalanceOptions, Report};
+    let (old, i) = read_pool(&args.from, args.pool.as_deref())?;
+    let (new, j) = read_pool(&args.to, args.pool.as_deref())?;
+    let plan = ::cluster::MovePlan::new(&old.pools[i], &new.pools[j])?;
+    let nodes: Vec<rb::Node> = plan
+        .nodes()
+        .iter()
+        .map(|n| {
+            let label = n.label();
+            Ok(rb::Node { endpoint: tap_endpoint(&n.endpoint, &label)?, label })
+        })
+        .collect::<Result<_>>()?;
+    let sources: Vec<usize> = plan.old_nodes().collect();
+    let route = |key: &[u8]| {
+        let r = plan.route(key);
+        Move { from: r.from, to: r.to }
+    };
+    let opts = RebalanceOptions {
+        batch_keys: args.batch.max(1),
+        retries: args.retries,
+        dry_run: args.dry_run,
+        ..RebalanceOptions::default()
+    };
+    let stop = crate::ui::stop_flag();
+    let spinner = crate::ui::spinner("keys");
+    let mut report = |r: Report<'_>| match r {
+        Report::Scanning { node } => {
+            spinner.set_position(0);
+            spinner.set_message(format!("keys listed on {}", nodes[node].label));
+        }
+        Report::Listed { keys, .. } => spinner.set_position(keys),
+        Report::Scanned { node, keys, moving } => {
+            spinner.suspend(|| {
+                eprintln!("mammoth: {}: {keys} keys, {moving} to move", nodes[node].label);
+            });
+            spinner.set_position(0);
+            spinner.set_message(format!("keys moved from {}", nodes[node].label));
+        }
+        Report::Moved(s) => spinner.set_position(s.moved_out.iter().sum()),
+    };
+    let result = rb::rebalance(&nodes, &sources, &route, &opts, &stop, &mut report);
+    spinner.finish_and_clear();
+    let stats = match result {
+        Ok(s) => s,
+        Err(rb::RebalanceError::Stopped(s)) => {
+            print_rebalance(&nodes, &s, args.dry_run)?;
+            bail!("stopped: run the same command again to finish");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    print_rebalance(&nodes, &stats, args.dry_run)?;
+    Ok(if stats.left_count > 0 { crate::ui::NOT_FOUND } else { ExitCode::SUCCESS })
+}
+
+#[allow(clippy::cast_precision_loss, reason = "a percentage for people to read")]
+fn print_rebalance(
+    nodes: &[tap::rebalance::Node],
+    s: &tap::rebalance::RebalanceStats,
+    dry_run: bool,
+) -> Result<()> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let scanned = s.total_scanned();
+    let pct = |n: u64| if scanned == 0 { 0.0 } else { n as f64 * 100.0 / scanned as f64 };
+    if dry_run {
+        writeln!(out, "plan: keys to move, per (old node, new node)")?;
+        for (m, n) in &s.planned {
+            writeln!(out, "  {} -> {}\t{n}", nodes[m.from].label, nodes[m.to].label)?;
+        }
+        writeln!(
+            out,
+            "dry run: scanned {scanned} keys, would move {} ({:.1} %); strays {}",
+            s.total_planned(),
+            pct(s.total_planned()),
+            s.strays
+        )?;
+        return Ok(out.flush()?);
+    }
+    let per_node: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "{} {} scanned -{} +{}",
+                n.label,
+                s.scanned.get(i).copied().unwrap_or(0),
+                s.moved_out.get(i).copied().unwrap_or(0),
+                s.moved_in.get(i).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "rebalanced: scanned {scanned} keys, moved {} ({:.1} %) in {:.1} s; {}; vanished {}, strays {}, left {}",
+        s.total_moved(),
+        pct(s.total_moved()),
+        s.elapsed.as_secs_f64(),
+        per_node.join(", "),
+        s.vanished,
+        s.strays,
+        s.left_count
+    )?;
+    for why in &s.left {
+        writeln!(out, "  left at its old node: {why}")?;
+    }
+    Ok(out.flush()?)
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, synced,
+/// renamed over it, and the directory synced.
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        if let Ok(meta) = fs::metadata(path) {
+            f.set_permissions(fs::Permissions::from_mode(meta.permissions().mode()))?;
+        }
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A stat's value as a number.
+fn stat_u64(stats: &[(String, String)], name: &str) -> Option<u64> {
+    stats.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok())
+}
+
+/// What the primary's stats say about the writes the replica may lack.
+fn lost_window(primary: &tap::Endpoint, mirror: &str) -> Result<String, tap::Error> {
+    let mut d = tap::Direct::connect(primary)?;
+    d.set_reply_timeout(std::time::Duration::from_secs(5));
+    let engine = d.stats(b"engine")?;
+    let taps = d.stats(b"tap")?;
+    let persisted = stat_u64(&engine, "persisted_seqno").unwrap_or(0);
+    let high = stat_u64(&engine, "high_seqno").unwrap_or(persisted);
+    Ok(match stat_u64(&taps, &format!("tap_cursor:{mirror}")) {
+        Some(cursor) => format!(
+            "lost window: {} changes (the primary made changes durable up to seqno {persisted}, \
+             {high} written; mirror {mirror} confirmed applying up to {cursor}): writes the \
+             primary acknowledged after that are not at the replica",
+            persisted.saturating_sub(cursor)
+        ),
+        None => format!(
+            "lost window: unknown: the primary answers but has no cursor for {mirror:?} \
+             (is that the mirror's --name?); its durable seqno is {persisted}"
+        ),
+    })
+}
+
+fn failover(args: &FailoverArgs) -> Result<ExitCode> {
+    let (mut config, p) = read_pool(&args.config, args.pool.as_deref())?;
+    let pool = &config.pools[p];
+    let index = ::cluster::failover::find_server(pool, &args.node).with_context(|| {
+        format!("{}: no server named or listening at {:?}", args.config.display(), args.node)
+    })?;
+    let server = pool.servers[index].clone();
+    let label = server.label();
+    let primary_addr = server.endpoint.to_string();
+    let script = match &args.mirrors {
+        Some(path) => Some((
+            path,
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let line =
+        script.as_ref().and_then(|(_, s)| ::cluster::failover::find_mirror(s, &primary_addr));
+    let replica = match (&args.replica, &line) {
+        (Some(r), _) => r.clone(),
+        (None, Some(l)) => l.to.clone(),
+        (None, None) => match &args.mirrors {
+            Some(path) => {
+                bail!("{} has no mirror from {primary_addr}: give --replica", path.display())
+            }
+            None => bail!("give --replica HOST:PORT or --mirrors FILE to name {label}'s replica"),
+        },
+    };
+    let replica_server = endpoint(&replica, "replica")?;
+    let mirror = args
+        .mirror_name
+        .clone()
+        .or_else(|| line.as_ref().and_then(|l| l.name.clone()))
+        .unwrap_or_else(|| format!("mirror-{label}"));
+
+    // The replica must answer: promoting a dead one helps nobody.
+    let replica_ep = tap_endpoint(&replica_server.endpoint, "replica")?;
+    let replica_items = tap::Direct::connect(&replica_ep)
+        .and_then(|mut d| d.stats(b""))
+        .map(|s| stat_u64(&s, "curr_items").unwrap_or(0))
+        .with_context(|| format!("replica {replica} does not answer; not failing over to it"))?;
+    let primary_ep = tap_endpoint(&server.endpoint, &label)?;
+    let mut fast = primary_ep.clone();
+    fast.connect_timeout = std::time::Duration::from_secs(2);
+    let window = match lost_window(&fast, &mirror) {
+        Ok(w) => w,
+        Err(e) => format!(
+            "lost window: unknown: the primary {primary_addr} does not answer ({}), so the writes \
+             it acknowledged that mirror {mirror} had not applied cannot be counted; the replica \
+             holds {replica_items} items",
+            crate::ui::chain(&e)
+        ),
+    };
+
+    let was =
+        ::cluster::failover::promote(&mut config.pools[p], &args.node, replica_server.endpoint)?;
+    let header = format!(
+        "# nutcracker config for mammoth. `mammoth cluster failover` moved {label} from {} to {replica}.\n",
+        was.endpoint
+    );
+    write_atomic(&args.config, &format!("{header}{}", config.to_yaml()))?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    writeln!(
+        out,
+        "failover: {label} now at {replica} (was {primary_addr}) in {}; no key changes owner",
+        args.config.display()
+    )?;
+    writeln!(out, "{window}")?;
+    if let (Some((path, text)), Some(l)) = (&script, &line) {
+        let why = format!("{label} failed over to {replica}: this mirror is stopped for good");
+        write_atomic(path, &::cluster::failover::disable_mirror(text, l.line, &why))?;
+        writeln!(
+            out,
+            "mirror: line {} of {} commented out; stop its running process (tap mirror --name {mirror}) \
+             so that a restarted {primary_addr} cannot overwrite the new primary",
+            l.line,
+            path.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "mirror: stop the process running `mammoth tap mirror --from {primary_addr} --to {replica}`"
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    reload(args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restarts nutcracker as asked, or says how.
+fn reload(args: &FailoverArgs) -> Result<()> {
+    if let Some(cmd) = &args.reload_cmd {
+        let status = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .with_context(|| format!("running {cmd:?}"))?;
+        ensure!(
+            status.success(),
+            "{cmd:?} failed ({status}): nutcracker still runs the old config"
+        );
+        println!("reload: ran {cmd:?}");
+        return Ok(());
+    }
+    let Some(pid) = args.reload_pid else {
+        println!(
+            "reload: nutcracker 0.5.0 cannot reload its config; restart it (stop the running \
+             nutcracker, then start `nutcracker -c {}` with its other options again), or pass \
+             --reload-pid PID or --reload-cmd CMD",
+            args.config.display()
+        );
+        return Ok(());
+    };
+    restart_pid(pid)
+}
+
+/// Whether the process of `/proc/PID` still runs (exists and is not a
+/// zombie waiting for its parent).
+fn running(proc_dir: &Path) -> bool {
+    fs::read_to_string(proc_dir.join("stat")).is_ok_and(|stat| {
+        stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next()) != Some("Z")
+    })
+}
+
+/// SIGTERM to `pid` (a nutcracker), then its command line again, in its
+/// working directory, detached.
+fn restart_pid(pid: u32) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = fs::read(proc_dir.join("cmdline"))
+        .with_context(|| format!("no process {pid} (reading /proc/{pid}/cmdline)"))?;
+    let argv: Vec<std::ffi::OsString> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(a).to_os_string())
+        .collect();
+    let program =
+        argv.first().with_context(|| format!("process {pid} has an empty command line"))?;
+    ensure!(
+        Path::new(program).file_name().is_some_and(|n| n.to_string_lossy().contains("nutcracker")),
+        "process {pid} is {}, not nutcracker",
+        program.to_string_lossy()
+    );
+    let cwd = fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| PathBuf::from("/"));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    ensure!(status.success(), "kill -TERM {pid} failed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running(&proc_dir) {
+        ensure!(std::time::Instant::now() < deadline, "nutcracker {pid} did not stop in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut child = std::process::Command::new(program)
+        .args(&argv[1..])
+        .current_dir(cwd)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} again", program.to_string_lossy()))?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    if let Some(status) = child.try_wait()? {
+        // `-d` daemonizes: the first process exits 0.
+        ensure!(status.success(), "nutcracker exited at once ({status}): check its config and log");
+    }
+    println!("reload: nutcracker {pid} stopped and started again (pid {})", child.id());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -359,7 +815,7 @@ mod tests {
         let all = ["x", "plan", "--out", "/nonexistent"].iter().chain(args);
         match Cli::parse_from(all).cmd {
             ClusterCommand::Plan(a) => a,
-            ClusterCommand::Owner(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -9,6 +9,8 @@
 //! | [`consumer`] | [`Consumer`]: `TAP_CONNECT`, typed [`Item`]s, acks when the caller says an event is applied |
 //! | [`target`] | [`Target`]: SETQ / DELETEQ / FLUSHQ pipelines closed by NOOP |
 //! | [`mirror`] | the restartable mirror loop (registered client, ack after the target's NOOP) |
+//! | [`direct`] | [`Direct`]: GETKQ reads with CAS, CAS-guarded deletes and `STAT` groups on one node |
+//! | [`rebalance`] | move the keys whose owner changes: keys-only listing, read, write, NOOP, CAS delete |
 //! | [`layout`] | the record layout of exported files (`docs/tap-export.md`) |
 //! | [`export`] | snapshot (SequenceFile, MapFile, BloomMapFile) and rolled live segments |
 //! | [`import`] | any SequenceFile or MapFile into a server |
@@ -56,14 +58,17 @@
 
 pub mod conn;
 pub mod consumer;
+pub mod direct;
 pub mod error;
 pub mod export;
 pub mod import;
 pub mod layout;
 pub mod mirror;
+pub mod rebalance;
 pub mod target;
 
 pub use conn::{ClientTls, Credentials, Endpoint, Stream, Transport};
 pub use consumer::{Ack, Consumer, ConsumerOptions, Delivery, Item, Mutation, Poll};
+pub use direct::{Deleted, Direct, Found};
 pub use error::{Error, Result};
 pub use target::{Committed, Target};
