@@ -63,6 +63,8 @@ pub(crate) struct TapStats {
     pub(crate) filter: String,
     pub(crate) events_sent: AtomicU64,
     pub(crate) backfills: AtomicU64,
+    /// Times the ring lapped the stream (in a backfill's catch-up or live).
+    pub(crate) laps: AtomicU64,
     pub(crate) cursor: AtomicU64,
     pub(crate) acked: AtomicU64,
     pub(crate) acks_pending: AtomicU64,
@@ -355,6 +357,7 @@ impl Stream {
             match self.sub.read(cursor, durable, READ_BATCH, &mut batch) {
                 Ok(()) => {}
                 Err(lag) => {
+                    self.stats.laps.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(name = %self.stats.name, %lag, "TAP consumer lapped; backfilling");
                     cursor = self.backfill(cursor, w).await?;
                     continue;
@@ -468,6 +471,7 @@ impl Stream {
                 if !lapped {
                     break end;
                 }
+                self.stats.laps.fetch_add(1, Ordering::Relaxed);
                 from = cursor;
             };
             // CLOSE_BACKFILL confirms the whole snapshot.
@@ -909,6 +913,7 @@ impl Registry {
                 s.events_sent.load(Ordering::Relaxed).to_string(),
             ));
             out.push((format!("{p}:backfills"), s.backfills.load(Ordering::Relaxed).to_string()));
+            out.push((format!("{p}:laps"), s.laps.load(Ordering::Relaxed).to_string()));
             out.push((format!("{p}:cursor"), cursor.to_string()));
             out.push((format!("{p}:backlog"), high.saturating_sub(cursor).to_string()));
             out.push((format!("{p}:acked"), s.acked.load(Ordering::Relaxed).to_string()));

@@ -522,10 +522,9 @@ fn a_ring_lapped_during_backfill_and_live_still_converges() {
     let rest = c.until(false, |_| false);
     apply(&mut model, &rest);
     assert_eq!(model, contents(&server, (0..keys).map(|i| format!("k{i}"))));
-    let backfills: u64 = stats
-        .iter()
-        .find(|(k, _)| k.ends_with(":backfills"))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap();
-    assert!(backfills >= 2, "a 64-change ring under a busy writer must lap the stream: {stats:?}");
+    // Lapped in the backfill's catch-up (another pass) or live (another
+    // backfill): which one depends on the machine's speed.
+    let laps: u64 =
+        stats.iter().find(|(k, _)| k.ends_with(":laps")).map(|(_, v)| v.parse().unwrap()).unwrap();
+    assert!(laps >= 1, "a 64-change ring under a busy writer must lap the stream: {stats:?}");
 }
