@@ -19,6 +19,7 @@
 //! there.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -87,32 +88,34 @@ struct Options {
 /// Longest filter text accepted.
 const MAX_FILTER: usize = 4096;
 
-/// `KEY_PREFIX` and `FILTER` as one filter (`None`: everything).
+/// `KEY_PREFIX` and `FILTER` as one filter (`None`: everything). FILTER
+/// is parsed on its own (its errors point into its own text); with a
+/// prefix, the two are combined from FILTER's canonical text.
 fn filter_of(t: &TapConnect, lua: &BucketLua) -> Result<Selector, String> {
-    let mut text = Vec::new();
-    if let Some(prefix) = t.key_prefix.as_deref().filter(|p| !p.is_empty()) {
-        text.extend_from_slice(b"prefix:\"");
-        for b in prefix {
-            text.extend_from_slice(format!("\\x{b:02x}").as_bytes());
-        }
-        text.push(b'"');
-    }
-    if let Some(expr) = &t.filter {
-        if expr.len() > MAX_FILTER {
+    let expr = match &t.filter {
+        Some(expr) if expr.len() > MAX_FILTER => {
             return Err(format!("filter of {} bytes; at most {MAX_FILTER}", expr.len()));
         }
-        if text.is_empty() {
-            text.extend_from_slice(expr);
-        } else {
-            text.extend_from_slice(b" and (");
-            text.extend_from_slice(expr);
-            text.push(b')');
+        Some(expr) => Some(Filter::parse(expr).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let prefix = t.key_prefix.as_deref().filter(|p| !p.is_empty());
+    let filter = match (prefix, expr) {
+        (None, None) => return Ok(None),
+        (None, Some(f)) => f,
+        (Some(prefix), expr) => {
+            let mut text = String::from("prefix:\"");
+            for b in prefix {
+                let _ = write!(text, "\\x{b:02x}");
+            }
+            text.push('"');
+            if let Some(f) = expr {
+                text = format!("{text} and ({})", f.text());
+            }
+            Filter::parse(&text)
+                .map_err(|e| format!("KEY_PREFIX and FILTER together are too large: {e}"))?
         }
-    }
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let filter = Filter::parse(&text).map_err(|e| e.to_string())?;
+    };
     let snapshot = lua.runtime.libraries().snapshot();
     if let Some(missing) = filter.lua_functions().into_iter().find(|f| snapshot.owner(f).is_none())
     {
@@ -155,29 +158,22 @@ fn validate(t: &TapConnect, lua: &BucketLua) -> Result<Options, String> {
 /// Where the stream starts (`None` for live only, else "after this
 /// seqno") and what the consumer's copy holds then (see [`crate::select`]).
 fn start(t: &TapConnect, o: &Options, store: &Store) -> (Option<u64>, Option<Copy>) {
-    let same = |upto: u64| (upto > 0).then(|| Copy { filter: o.filter.clone(), upto });
+    let same = |upto: u64| (upto > 0).then(|| Copy::exact(o.filter.clone(), upto));
     if o.dump {
         return (Some(0), None);
     }
     if o.registered
         && let Some(cursor) = store.cursor(&o.name)
     {
-        // The copy was made with the filter stored beside the cursor.
-        let stored = store.cursor_filter(&o.name).unwrap_or_default();
-        let filter = if stored.is_empty() {
-            None
-        } else {
-            match Filter::parse(&stored) {
-                Ok(f) => Some(Arc::new(f)),
-                Err(e) => {
-                    // Cannot happen for text we stored; assume the copy may
-                    // hold anything.
-                    tracing::warn!(name = %String::from_utf8_lossy(&o.name), error = %e, "stored TAP filter does not parse");
-                    None
-                }
-            }
+        // The copy is what the stream that moved the cursor recorded; a
+        // cursor with no record (from before filters) was made with the
+        // filter asked for now. Even at 0 the copy may hold something (a
+        // first backfill that did not finish).
+        let copy = match store.cursor_filter(&o.name) {
+            Some(text) => Copy::from_stored(&text, cursor),
+            None => Copy::exact(o.filter.clone(), cursor),
         };
-        return (Some(cursor), (cursor > 0).then_some(Copy { filter, upto: cursor }));
+        return (Some(cursor), Some(copy));
     }
     if let Some(seqno) = t.since_seqno {
         return (Some(seqno), same(seqno));
@@ -253,12 +249,12 @@ pub(crate) async fn produce(
         store,
         options,
         selection,
-        store_filter_at: None,
+        close_mark: None,
         out: Out::default(),
         next_opaque: 1,
         since_ack: 0,
         pending: VecDeque::new(),
-        acked: 0,
+        acked: start.unwrap_or(0),
         written: 0,
         unpublished: 0,
         stats: Arc::clone(&stats),
@@ -295,9 +291,11 @@ struct Stream {
     sub: Arc<Subscription>,
     options: Options,
     selection: Selection,
-    /// Registered consumers: once the cursor reaches this seqno (the end
-    /// of a complete backfill), the filter is stored beside it.
-    store_filter_at: Option<u64>,
+    /// The opaque of the last `CLOSE_BACKFILL` sent (0 for a live-only
+    /// start): once the consumer has it (acked, or written without acks),
+    /// a registered cursor records the copy as exactly this stream's
+    /// filter.
+    close_mark: Option<u32>,
     out: Out,
     next_opaque: u32,
     since_ack: u32,
@@ -337,7 +335,7 @@ impl Stream {
             self.backfill(since, w).await?
         } else {
             let at = self.sub.snapshot();
-            self.store_filter_at = Some(at);
+            self.close_mark = Some(0);
             at
         };
         if self.options.dump {
@@ -375,7 +373,7 @@ impl Stream {
                     self.flush(w).await?;
                     match self.wait_acks(ACK_WINDOW - 1).await? {
                         Some(Restart::Nack) => {
-                            self.selection.restarted();
+                            self.selection.restarted(self.acked);
                             cursor = self.backfill(self.acked, w).await?;
                             break;
                         }
@@ -399,7 +397,7 @@ impl Stream {
                         return Ok(());
                     }
                     if let Some(Restart::Nack) = self.take_acks()? {
-                        self.selection.restarted();
+                        self.selection.restarted(self.acked);
                         cursor = self.backfill(self.acked, w).await?;
                     }
                 }
@@ -427,7 +425,11 @@ impl Stream {
             let mut from = since;
             let mut first = true;
             let end = loop {
-                let mut plan = self.sub.backfill(from);
+                let mut plan = if self.selection.has_copy() {
+                    self.sub.backfill_held(from)
+                } else {
+                    self.sub.backfill(from)
+                };
                 // Only durable state goes out.
                 self.store.wait_persisted(plan.upto).await;
                 if plan.flush_first {
@@ -437,13 +439,19 @@ impl Stream {
                     // Another filter made the copy: every item is looked at.
                     plan.since = 0;
                 }
+                if first && self.options.registered {
+                    // Before anything is sent: the copy may now hold this
+                    // stream's items too, so a connection that does not see
+                    // this backfill through converges again.
+                    self.record_copy(since, &self.selection.widened().stored());
+                }
                 let passed = if let Some(ranges) = self.selection.ranges() {
                     self.scan_ranges(&plan, &ranges, since, first, w).await?
                 } else {
                     self.scan_table(&plan, since, first, w).await?
                 };
                 if passed.is_some() {
-                    self.selection.restarted();
+                    self.selection.restarted(self.acked);
                     continue 'again;
                 }
                 first = false;
@@ -463,7 +471,7 @@ impl Stream {
                     cursor = last.seqno;
                     for change in &batch {
                         if let Some(Restart::Nack) = self.send(change, since, false, w).await? {
-                            self.selection.restarted();
+                            self.selection.restarted(self.acked);
                             continue 'again;
                         }
                     }
@@ -477,18 +485,16 @@ impl Stream {
             // CLOSE_BACKFILL confirms the whole snapshot.
             self.written = self.written.max(end);
             self.selection.copied(end);
-            self.store_filter_at = Some(end);
-            self.control(opaque::CLOSE_BACKFILL, self.options.ack);
+            self.close_mark = Some(self.control(opaque::CLOSE_BACKFILL, self.options.ack));
             self.flush(w).await?;
             return Ok(end);
         }
     }
 
-    /// A backfill pass over the memory table, shard by shard. With a
-    /// filter, the next shards are scanned on blocking threads while this
-    /// one is sent: a selective filter costs a scan, and the scan then
-    /// uses the machine's cores (without one, a shard's copy is large and
-    /// the scans stay one at a time).
+    /// A backfill pass over the memory table, shard by shard, scanned on
+    /// blocking threads while the previous shard is sent. With a filter two
+    /// shards are scanned ahead, so a selective filter uses the machine's
+    /// cores; without one a shard's copy is large, and one scan runs ahead.
     async fn scan_table<W: AsyncWrite + Unpin>(
         &mut self,
         plan: &Backfill,
@@ -549,15 +555,21 @@ impl Stream {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let mut scanned = Vec::with_capacity(READ_BATCH);
         for (start, end) in ranges {
+            let end = end.map(Bytes::copy_from_slice);
             let mut from = Bytes::copy_from_slice(start);
             loop {
-                scanned.clear();
-                let next = self
-                    .sub
-                    .scan_range(plan, &from, end, READ_BATCH, &mut scanned)
-                    .map_err(std::io::Error::other)?;
+                // The engine is read on a blocking thread, not the worker.
+                let (sub, plan, end) = (Arc::clone(&self.sub), *plan, end.clone());
+                let (scanned, next) = tokio::task::spawn_blocking(move || {
+                    let mut scanned = Vec::new();
+                    let next =
+                        sub.scan_range(&plan, &from, end.as_deref(), READ_BATCH, &mut scanned);
+                    next.map(|next| (scanned, next))
+                })
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
                 for change in &scanned {
                     if let Some(restart) = self.send(change, since, first, w).await? {
                         return Ok(Some(restart));
@@ -567,8 +579,6 @@ impl Stream {
                     Some(key) => from = key,
                     None => break,
                 }
-                // Give the worker's other tasks a turn between chunks.
-                tokio::task::yield_now().await;
             }
         }
         Ok(None)
@@ -690,13 +700,14 @@ impl Stream {
         self.sent(opaque, cursor, ask);
     }
 
-    /// A `TAP_OPAQUE` control event (engine-private = the code).
-    fn control(&mut self, code: u32, ask: bool) {
-        self.control_with(code, ask, &[]);
+    /// A `TAP_OPAQUE` control event (engine-private = the code); returns
+    /// its opaque.
+    fn control(&mut self, code: u32, ask: bool) -> u32 {
+        self.control_with(code, ask, &[])
     }
 
-    /// A `TAP_OPAQUE` control event with a value.
-    fn control_with(&mut self, code: u32, ask: bool, value: &[u8]) {
+    /// A `TAP_OPAQUE` control event with a value; returns its opaque.
+    fn control_with(&mut self, code: u32, ask: bool, value: &[u8]) -> u32 {
         let flags = if ask { EventFlags::ACK } else { EventFlags::default() };
         let opaque = self.next_opaque();
         let body = u32::try_from(8 + 4 + value.len()).unwrap_or(u32::MAX);
@@ -710,6 +721,7 @@ impl Stream {
         self.out.buf.extend_from_slice(value);
         let cursor = self.written;
         self.sent(opaque, cursor, ask);
+        opaque
     }
 
     fn next_opaque(&mut self) -> u32 {
@@ -772,22 +784,26 @@ impl Stream {
         self.stats.cursor.store(self.written, Ordering::Relaxed);
         if self.options.registered && !self.options.ack {
             // Without acks, "written to the socket" is the best we know.
-            self.store_cursor(self.written);
+            self.store_cursor(self.written, true);
         }
         Ok(())
     }
 
-    /// Moves the registered cursor; once it passes the end of a complete
-    /// backfill, the filter the copy now follows is stored with it.
-    fn store_cursor(&mut self, seqno: u64) {
-        match self.store_filter_at {
-            Some(at) if seqno >= at => {
-                let text = self.selection.text();
-                self.store.set_cursor_with_filter(&self.options.name, seqno, text.as_bytes());
-                self.store_filter_at = None;
-            }
-            _ => self.store.set_cursor(&self.options.name, seqno),
+    /// Moves the registered cursor; once the consumer has the last
+    /// `CLOSE_BACKFILL` (`confirmed`), the copy is recorded as exactly this
+    /// stream's filter.
+    fn store_cursor(&mut self, seqno: u64, confirmed: bool) {
+        if confirmed && self.close_mark.take().is_some() {
+            let text = self.selection.text();
+            self.record_copy(seqno, &text);
+        } else {
+            self.store.set_cursor(&self.options.name, seqno);
         }
+    }
+
+    /// Records the registered cursor with what the copy holds.
+    fn record_copy(&self, seqno: u64, text: &str) {
+        self.store.set_cursor_with_filter(&self.options.name, seqno, text.as_bytes());
     }
 
     /// Reads acks until at most `left` ack requests are pending. Gives up
@@ -851,11 +867,15 @@ impl Stream {
             };
             if header.vbucket_or_status == Status::SUCCESS.0 {
                 let (_, cursor) = self.pending[i];
+                // An ack confirms every event before it.
+                let confirmed = self.close_mark.is_some_and(|mark| {
+                    mark == 0 || self.pending.iter().take(i + 1).any(|&(o, _)| o == mark)
+                });
                 self.pending.drain(..=i);
                 self.acked = self.acked.max(cursor);
                 self.stats.acked.store(self.acked, Ordering::Relaxed);
                 if self.options.registered {
-                    self.store_cursor(self.acked);
+                    self.store_cursor(self.acked, confirmed);
                 }
             } else {
                 tracing::debug!(name = %self.stats.name, status = header.vbucket_or_status, "TAP NACK");

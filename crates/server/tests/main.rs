@@ -10,5 +10,6 @@ mod protocol;
 mod rust_client;
 mod tap;
 mod tap_filter;
+mod tap_filter_edges;
 mod text;
 mod tls;

@@ -150,7 +150,7 @@ fn set(server: &TestServer, key: &str, value: &str, flags: u32) -> u64 {
 }
 
 /// Applies what a consumer saw to a model of the server's contents.
-fn apply(model: &mut BTreeMap<String, String>, seen: &[Seen]) {
+pub(crate) fn apply(model: &mut BTreeMap<String, String>, seen: &[Seen]) {
     for s in seen {
         match s {
             Seen::Set { key, value, .. } => {

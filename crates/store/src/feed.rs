@@ -37,6 +37,8 @@ use crate::core::Core;
 use crate::item::{Item, Record};
 use crate::table::lock;
 
+/// Value bytes a range-scan chunk takes at most (one value may pass it).
+const RANGE_CHUNK_BYTES: u64 = 8 << 20;
 /// Metadata name prefix of a named cursor (the name follows in hex).
 const META_CURSOR: &str = "tap_cursor:";
 /// Metadata name prefix of a named cursor's filter text.
@@ -200,6 +202,20 @@ impl Subscription {
         }
     }
 
+    /// [`Subscription::backfill`] for a reader whose copy may hold
+    /// something even at `since` 0 (a backfill it did not finish): deletes
+    /// are sent from `since` on, and a flush first when some it missed are
+    /// forgotten or a FLUSH came after `since`.
+    pub fn backfill_held(&self, since: u64) -> Backfill {
+        let upto = self.core.high_seqno();
+        let (flush, purged) = self.core.feed_marks();
+        if since < flush || since < purged {
+            Backfill { flush_first: true, since: 0, deletes_since: None, upto }
+        } else {
+            Backfill { flush_first: false, since, deletes_since: Some(since), upto }
+        }
+    }
+
     /// Number of table shards a backfill scans ([`Subscription::scan`]).
     pub fn shards(&self) -> usize {
         self.core.shard_count()
@@ -294,9 +310,10 @@ impl Subscription {
     }
 
     /// The part of `backfill` whose keys lie in `[from, to)` (`to` `None`:
-    /// no end), read from the engine's ordered key space in key order: up
-    /// to `max` changes are appended; the return value is the key to go
-    /// on from, or `None` when the range is done. The cost is what the
+    /// no end), read from the engine's ordered key space in key order: at
+    /// most `max` records are read (and about 8 MiB of values taken) per
+    /// call; the return value is the key to go on from, or `None` when the
+    /// range is done (or the store is closing). The cost is what the
     /// range holds, not the size of the store.
     ///
     /// Call it only once [`Subscription::engine_holds`] is true for
@@ -317,19 +334,21 @@ impl Subscription {
     ) -> Result<Option<Bytes>, crate::Error> {
         let Some(reader) = self.core.reader() else { return Ok(None) };
         let mut resume = None;
-        let mut taken = 0usize;
+        // Records read, taken or not, and value bytes taken: a chunk is
+        // bounded whatever the range holds.
+        let (mut visited, mut bytes) = (0usize, 0u64);
         reader.scan_range(from, to, &mut |key, record| {
-            if taken == max {
+            if visited == max || bytes >= RANGE_CHUNK_BYTES {
                 resume = Some(key);
                 return ControlFlow::Break(());
             }
+            visited += 1;
             match record {
                 Record::Item(item) if backfill.item_wanted(item.seqno) => {
-                    taken += 1;
+                    bytes += item.value.len();
                     out.push(Change { seqno: item.seqno, key, kind: ChangeKind::Mutation(item) });
                 }
                 Record::Tombstone(tomb) if backfill.delete_wanted(tomb.seqno) => {
-                    taken += 1;
                     out.push(Change { seqno: tomb.seqno, key, kind: ChangeKind::Delete });
                 }
                 _ => {}
@@ -375,7 +394,9 @@ pub(crate) struct Cursors {
 #[derive(Clone, Default)]
 struct Cursor {
     seqno: u64,
-    filter: Bytes,
+    /// What the consumer's copy follows, as its streams record it; `None`
+    /// when nothing was recorded (cursors from before filters existed).
+    filter: Option<Bytes>,
 }
 
 impl Cursors {
@@ -395,7 +416,7 @@ impl Cursors {
                 && let Ok(name) = hex::decode(hex_name)
                 && let Some(cursor) = positions.get_mut(&name[..])
             {
-                cursor.filter = value.clone();
+                cursor.filter = Some(value.clone());
             }
         }
         Cursors { positions: Mutex::new(positions) }
@@ -405,9 +426,9 @@ impl Cursors {
         lock(&self.positions).get(name).map(|c| c.seqno)
     }
 
-    /// The filter text stored with cursor `name` (empty: none).
+    /// The filter text recorded with cursor `name` (`None`: none recorded).
     pub(crate) fn filter(&self, name: &[u8]) -> Option<Bytes> {
-        lock(&self.positions).get(name).map(|c| c.filter.clone())
+        lock(&self.positions).get(name).and_then(|c| c.filter.clone())
     }
 
     /// Every cursor and its position, sorted by name.
@@ -434,10 +455,11 @@ impl Cursors {
     /// reach the engine in the same batch.
     pub(crate) fn set_with_filter(&self, core: &Core, name: &[u8], seqno: u64, filter: &[u8]) {
         let mut positions = lock(&self.positions);
-        let cursor = Cursor { seqno, filter: Bytes::copy_from_slice(filter) };
-        positions.insert(Bytes::copy_from_slice(name), cursor.clone());
+        let filter = Bytes::copy_from_slice(filter);
+        let cursor = Cursor { seqno, filter: Some(filter.clone()) };
+        positions.insert(Bytes::copy_from_slice(name), cursor);
         core.set_meta(vec![
-            (format!("{META_FILTER}{}", hex::encode(name)), cursor.filter),
+            (format!("{META_FILTER}{}", hex::encode(name)), filter),
             (cursor_meta(name), meta_u64(seqno)),
         ]);
     }

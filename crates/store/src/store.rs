@@ -768,8 +768,9 @@ impl Store {
         self.parts.cursors.get(name)
     }
 
-    /// The filter text stored with the named cursor (empty: none), see
-    /// [`Store::set_cursor_with_filter`].
+    /// The filter text recorded with the named cursor by
+    /// [`Store::set_cursor_with_filter`]; `None` when none was (no cursor,
+    /// or one written before filters existed).
     pub fn cursor_filter(&self, name: &[u8]) -> Option<Bytes> {
         self.parts.cursors.filter(name)
     }

@@ -148,7 +148,11 @@ impl Backend for SqliteBackend {
                 }
             };
             if name == "high_seqno" {
-                summary.high_seqno = super::read_meta_u64(&value).unwrap_or_default();
+                summary.high_seqno =
+                    super::read_meta_u64(&value).ok_or_else(|| Error::Corrupt {
+                        key: name.clone().into_bytes(),
+                        detail: format!("the high seqno record is {} bytes, not 8", value.len()),
+                    })?;
             } else {
                 summary.meta.push((name, value));
             }
