@@ -333,22 +333,6 @@ impl Reader for FjallReader {
         item::decode(key, &Bytes::copy_from_slice(&raw)).map(Some)
     }
 
-    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
-        let mut n = 0;
-        let items = current(&self.items);
-        for guard in items.iter() {
-            let (key, value) =
-                guard.into_inner().map_err(|e| Error::engine(NAME, "scan items", e))?;
-            let key = Bytes::copy_from_slice(&key);
-            let record = item::decode(&key, &Bytes::copy_from_slice(&value))?;
-            n += 1;
-            if each(key, record).is_break() {
-                break;
-            }
-        }
-        Ok(n)
-    }
-
     fn scan_range(
         &self,
         from: &[u8],

@@ -204,13 +204,15 @@ pub trait Reader: Send + Sync {
     /// Engine failures, and a record that does not decode (naming its key).
     fn get(&self, key: &[u8]) -> Result<Option<Record>, Error>;
 
-    /// Streams every record to `each` (in any order) until it returns
+    /// Streams every record to `each` (in key order) until it returns
     /// `Break`; returns how many records it was given.
     ///
     /// # Errors
     ///
     /// Engine failures, and records that do not decode.
-    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error>;
+    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
+        self.scan_range(&[], None, each)
+    }
 
     /// Streams the records whose key lies in `[from, to)` (`to` `None`: no
     /// end) to `each` **in key order** (bytewise), until it returns

@@ -199,24 +199,6 @@ impl Reader for SqliteReader {
         record.map(|r| item::decode(key, &Bytes::from(r))).transpose()
     }
 
-    fn scan(&self, each: &mut dyn FnMut(Bytes, Record) -> ControlFlow<()>) -> Result<u64, Error> {
-        let conn = read_only(&self.path)?;
-        let mut stmt =
-            conn.prepare("SELECT key, record FROM items").map_err(sql_err("scan items"))?;
-        let mut rows = stmt.query([]).map_err(sql_err("scan items"))?;
-        let mut n = 0;
-        while let Some(row) = rows.next().map_err(sql_err("scan items"))? {
-            let key: Vec<u8> = row.get(0).map_err(sql_err("read key"))?;
-            let record: Vec<u8> = row.get(1).map_err(sql_err("read record"))?;
-            let record = item::decode(&key, &Bytes::from(record))?;
-            n += 1;
-            if each(Bytes::from(key), record).is_break() {
-                break;
-            }
-        }
-        Ok(n)
-    }
-
     fn scan_range(
         &self,
         from: &[u8],
