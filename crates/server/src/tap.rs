@@ -440,10 +440,12 @@ impl Stream {
                     plan.since = 0;
                 }
                 if first && self.options.registered {
-                    // Before anything is sent: the copy may now hold this
+                    // Before anything is sent (durably, so a crash of this
+                    // server cannot lose it): the copy may now hold this
                     // stream's items too, so a connection that does not see
                     // this backfill through converges again.
-                    self.record_copy(since, &self.selection.widened().stored());
+                    let at = self.record_copy(since, &self.selection.widened().stored());
+                    self.store.wait_persisted(at).await;
                 }
                 let passed = if let Some(ranges) = self.selection.ranges() {
                     self.scan_ranges(&plan, &ranges, since, first, w).await?
@@ -795,15 +797,16 @@ impl Stream {
     fn store_cursor(&mut self, seqno: u64, confirmed: bool) {
         if confirmed && self.close_mark.take().is_some() {
             let text = self.selection.text();
-            self.record_copy(seqno, &text);
+            let _ = self.record_copy(seqno, &text);
         } else {
             self.store.set_cursor(&self.options.name, seqno);
         }
     }
 
-    /// Records the registered cursor with what the copy holds.
-    fn record_copy(&self, seqno: u64, text: &str) {
-        self.store.set_cursor_with_filter(&self.options.name, seqno, text.as_bytes());
+    /// Records the registered cursor with what the copy holds; returns the
+    /// seqno after which the record is durable.
+    fn record_copy(&self, seqno: u64, text: &str) -> u64 {
+        self.store.set_cursor_with_filter(&self.options.name, seqno, text.as_bytes())
     }
 
     /// Reads acks until at most `left` ack requests are pending. Gives up

@@ -578,6 +578,18 @@ impl Core {
     }
 
     /// Queues a metadata value for the next batch.
+    /// [`Core::set_meta`] under a seqno of its own (one with no change):
+    /// the values are durable once that seqno is.
+    pub(crate) fn set_meta_at_seqno(&self, values: Vec<(String, Bytes)>) -> u64 {
+        self.queue.change(|dirty| {
+            let seqno = dirty.next_seqno();
+            for (name, value) in values {
+                dirty.set_meta(name, value);
+            }
+            seqno
+        })
+    }
+
     pub(crate) fn set_meta(&self, values: Vec<(String, Bytes)>) {
         self.queue.change(|dirty| {
             for (name, value) in values {

@@ -452,16 +452,23 @@ impl Cursors {
     }
 
     /// Moves cursor `name` to `seqno` and records `filter` with it; both
-    /// reach the engine in the same batch.
-    pub(crate) fn set_with_filter(&self, core: &Core, name: &[u8], seqno: u64, filter: &[u8]) {
+    /// reach the engine in the same batch, which is durable once the
+    /// returned seqno is.
+    pub(crate) fn set_with_filter(
+        &self,
+        core: &Core,
+        name: &[u8],
+        seqno: u64,
+        filter: &[u8],
+    ) -> u64 {
         let mut positions = lock(&self.positions);
         let filter = Bytes::copy_from_slice(filter);
         let cursor = Cursor { seqno, filter: Some(filter.clone()) };
         positions.insert(Bytes::copy_from_slice(name), cursor);
-        core.set_meta(vec![
+        core.set_meta_at_seqno(vec![
             (format!("{META_FILTER}{}", hex::encode(name)), filter),
             (cursor_meta(name), meta_u64(seqno)),
-        ]);
+        ])
     }
 }
 

@@ -777,9 +777,10 @@ impl Store {
 
     /// Moves the named cursor to `seqno` and stores `filter` (any text;
     /// empty for none) with it, in the same group commit: the consumer's
-    /// copy now holds what that filter selects up to `seqno`.
-    pub fn set_cursor_with_filter(&self, name: &[u8], seqno: u64, filter: &[u8]) {
-        self.parts.cursors.set_with_filter(&self.parts.core, name, seqno, filter);
+    /// copy now holds what that filter selects up to `seqno`. Returns a
+    /// seqno: both are durable once [`Store::wait_persisted`] of it returns.
+    pub fn set_cursor_with_filter(&self, name: &[u8], seqno: u64, filter: &[u8]) -> u64 {
+        self.parts.cursors.set_with_filter(&self.parts.core, name, seqno, filter)
     }
 
     /// Every named cursor and its position.
