@@ -352,8 +352,10 @@ impl Selection {
         let names = filter.lua_functions();
         let mut results = Vec::with_capacity(names.len());
         if !names.is_empty() {
-            if filter.decides_by_key(item.key) == Some(false) {
-                return false;
+            // The rest of the filter may decide without Lua (`prefix:a
+            // and lua:f` on another key): then no function is called.
+            if let Ok(decided) = filter.matches(item, &mut Unknown) {
+                return decided;
             }
             for name in names {
                 let ok = match &self.lua {

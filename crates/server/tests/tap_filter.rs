@@ -329,3 +329,38 @@ fn a_registered_consumer_that_changes_its_filter_converges_every_time() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+#[test]
+fn lua_is_called_only_where_the_rest_of_the_filter_does_not_decide() {
+    let server = TestServer::start();
+    load(&server);
+    // A function that leaves a mark on each item it is called for.
+    let lib = "function mark(keys, args) mc.append(keys[1], '!') return true end";
+    let s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s);
+    r.get_mut().write_all(format!("lua load marks {}\r\n{lib}\r\n", lib.len()).as_bytes()).unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\r\n");
+    let dump = |filter: &str| {
+        let connect =
+            TapConnect::new(&b""[..]).with(TapFlags::DUMP).filter(filter.as_bytes().to_vec());
+        let mut c = Consumer::connect(&server, &connect);
+        let seen = c.until(false, |s| *s == Seen::Closed);
+        let keys: std::collections::BTreeSet<_> = seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Set { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        keys.len()
+    };
+    let marked =
+        |server: &TestServer| source(server).values().filter(|d| d.value.ends_with('!')).count();
+    assert_eq!(dump("prefix:user: and lua:mark"), USERS as usize);
+    assert_eq!(marked(&server), USERS as usize, "called for each user: key");
+    assert_eq!(dump("prefix:reading/ and json:/nosuch exists and lua:mark"), 0);
+    assert_eq!(marked(&server), USERS as usize, "the json atom decides alone: no call");
+}
