@@ -200,7 +200,39 @@ impl Filter {
     ///
     /// A [`ParseError`] when the text is not a filter or is over a limit.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(text: &T) -> Result<Filter, ParseError> {
-        let expr = parse::parse(text.as_ref())?;
+        Filter::from_expr(parse::parse(text.as_ref())?)
+    }
+
+    /// The filter `prefix:P`, for any bytes `P`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::CanonicalTooLong`] when the prefix, written out, is
+    /// longer than [`MAX_LEN`].
+    pub fn prefix(prefix: &[u8]) -> Result<Filter, ParseError> {
+        Filter::from_expr(Expr::Atom(Atom::Prefix(prefix.to_vec())))
+    }
+
+    /// The filter selecting what both `self` and `other` select.
+    ///
+    /// # Errors
+    ///
+    /// When the two together are over a limit ([`MAX_LEN`], [`MAX_DEPTH`],
+    /// [`MAX_ATOMS`]), as the same text written by hand would be.
+    pub fn and(&self, other: &Filter) -> Result<Filter, ParseError> {
+        let operands = |e: &Expr| match e {
+            Expr::And(xs) => xs.clone(),
+            other => vec![other.clone()],
+        };
+        let mut both = operands(&self.expr);
+        both.extend(operands(&other.expr));
+        let joined = Filter::from_expr(Expr::And(both))?;
+        // The limits are the parser's: reading the canonical text back
+        // checks them, and keeps `parse(text(f)) == f`.
+        Filter::parse(joined.text())
+    }
+
+    fn from_expr(expr: Expr) -> Result<Filter, ParseError> {
         let canonical = expr::canonical(&expr);
         if canonical.len() > MAX_LEN {
             return Err(ParseError::new(0, ErrorKind::CanonicalTooLong { len: canonical.len() }));

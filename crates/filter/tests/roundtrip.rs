@@ -86,3 +86,28 @@ fn spellings_of_one_filter() {
         assert_eq!(Filter::parse(text).unwrap().text(), canonical, "{text}");
     }
 }
+
+#[test]
+fn built_filters_read_back_and_keep_the_parsers_limits() {
+    use filter::{ErrorKind, Filter, MAX_ATOMS};
+    // Any bytes as a prefix, written out so the text reads back the same.
+    let p = Filter::prefix(b"a b\"\xff(").unwrap();
+    assert_eq!(Filter::parse(p.text()).unwrap(), p);
+    assert_eq!(p.decides_by_key(b"a b\"\xff(x"), Some(true));
+    assert_eq!(p.decides_by_key(b"a b"), Some(false));
+    // `and` joins as `prefix:P and (F)` would.
+    let f = Filter::parse("json:/t > 1 or prefix:z").unwrap();
+    let both = p.and(&f).unwrap();
+    let by_hand = Filter::parse(&format!("{} and ({})", p.text(), f.text())).unwrap();
+    assert_eq!(both, by_hand);
+    // Over a limit together, as the text would be.
+    let many = (0..MAX_ATOMS).map(|i| format!("prefix:k{i}")).collect::<Vec<_>>().join(" or ");
+    let many = Filter::parse(&many).unwrap();
+    let e = p.and(&many).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::TooManyAtoms), "{e}");
+    let long = vec![b'x'; filter::MAX_LEN];
+    assert!(matches!(
+        Filter::prefix(&long).unwrap_err().kind(),
+        ErrorKind::CanonicalTooLong { .. }
+    ));
+}

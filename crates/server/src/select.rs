@@ -325,7 +325,7 @@ impl Selection {
             ChangeKind::Mutation(item) => {
                 let value = item.value.to_bytes();
                 let view = ItemRef { key: &change.key, flags: item.flags, value: &value };
-                let new = self.evaluate(&self.filter, &view).await;
+                let new = self.evaluate(&self.filter, &view, &change.key, &value).await;
                 if !scanned {
                     return if new { Action::Send } else { Action::Delete };
                 }
@@ -334,7 +334,7 @@ impl Selection {
                     && change.seqno <= copy.upto
                 {
                     for f in &copy.filters {
-                        if self.evaluate(f, &view).await {
+                        if self.evaluate(f, &view, &change.key, &value).await {
                             old = true;
                             break;
                         }
@@ -345,9 +345,17 @@ impl Selection {
         }
     }
 
-    /// Whether `selector` selects `item`, calling its Lua functions first.
-    /// A function that fails counts as "no" (and is logged once per call).
-    async fn evaluate(&self, selector: &Selector, item: &ItemRef<'_>) -> bool {
+    /// Whether `selector` selects `item` (whose key and value are also
+    /// `key` and `value`, shared with Lua calls rather than copied),
+    /// calling its Lua functions first. A function that fails counts as
+    /// "no" (and is logged once per call).
+    async fn evaluate(
+        &self,
+        selector: &Selector,
+        item: &ItemRef<'_>,
+        key: &Bytes,
+        value: &Bytes,
+    ) -> bool {
         let Some(filter) = selector else { return true };
         let names = filter.lua_functions();
         let mut results = Vec::with_capacity(names.len());
@@ -362,11 +370,8 @@ impl Selection {
                     Some(lua) => {
                         let call = lua::Call::new(
                             name,
-                            [Bytes::copy_from_slice(item.key)],
-                            [
-                                Bytes::copy_from_slice(item.value),
-                                Bytes::from(item.flags.to_string()),
-                            ],
+                            [key.clone()],
+                            [value.clone(), Bytes::from(item.flags.to_string())],
                         );
                         match lua.runtime.call(call).await {
                             Ok(reply) => truthy(reply.value.as_ref()),

@@ -19,7 +19,6 @@
 //! there.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -89,8 +88,8 @@ struct Options {
 const MAX_FILTER: usize = 4096;
 
 /// `KEY_PREFIX` and `FILTER` as one filter (`None`: everything). FILTER
-/// is parsed on its own (its errors point into its own text); with a
-/// prefix, the two are combined from FILTER's canonical text.
+/// is parsed on its own (its errors point into its own text); a prefix is
+/// joined to it as `prefix:P and (FILTER)`.
 fn filter_of(t: &TapConnect, lua: &BucketLua) -> Result<Selector, String> {
     let expr = match &t.filter {
         Some(expr) if expr.len() > MAX_FILTER => {
@@ -100,20 +99,13 @@ fn filter_of(t: &TapConnect, lua: &BucketLua) -> Result<Selector, String> {
         None => None,
     };
     let prefix = t.key_prefix.as_deref().filter(|p| !p.is_empty());
+    let too_large = |e| format!("KEY_PREFIX and FILTER together are too large: {e}");
     let filter = match (prefix, expr) {
         (None, None) => return Ok(None),
         (None, Some(f)) => f,
-        (Some(prefix), expr) => {
-            let mut text = String::from("prefix:\"");
-            for b in prefix {
-                let _ = write!(text, "\\x{b:02x}");
-            }
-            text.push('"');
-            if let Some(f) = expr {
-                text = format!("{text} and ({})", f.text());
-            }
-            Filter::parse(&text)
-                .map_err(|e| format!("KEY_PREFIX and FILTER together are too large: {e}"))?
+        (Some(prefix), None) => Filter::prefix(prefix).map_err(too_large)?,
+        (Some(prefix), Some(f)) => {
+            Filter::prefix(prefix).and_then(|p| p.and(&f)).map_err(too_large)?
         }
     };
     let snapshot = lua.runtime.libraries().snapshot();
@@ -443,9 +435,14 @@ impl Stream {
                     // Before anything is sent (durably, so a crash of this
                     // server cannot lose it): the copy may now hold this
                     // stream's items too, so a connection that does not see
-                    // this backfill through converges again.
-                    let at = self.record_copy(since, &self.selection.widened().stored());
-                    self.store.wait_persisted(at).await;
+                    // this backfill through converges again. A resume with
+                    // the filter already recorded has nothing to add.
+                    let record = self.selection.widened().stored();
+                    let stored = self.store.cursor_filter(&self.options.name);
+                    if stored.as_deref() != Some(record.as_bytes()) {
+                        let at = self.record_copy(since, &record);
+                        self.store.wait_persisted(at).await;
+                    }
                 }
                 let passed = if let Some(ranges) = self.selection.ranges() {
                     self.scan_ranges(&plan, &ranges, since, first, w).await?
