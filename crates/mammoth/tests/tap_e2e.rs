@@ -314,9 +314,14 @@ impl Drop for Mirror {
 }
 
 fn start_mirror(from: u16, to: u16, name: &str) -> Mirror {
+    start_mirror_with(from, to, name, &[])
+}
+
+fn start_mirror_with(from: u16, to: u16, name: &str, extra: &[&str]) -> Mirror {
     let child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
         .args(["tap", "mirror", "--from", &addr(from), "--to", &addr(to), "--name", name])
         .args(["--status-every", "0"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -585,14 +590,7 @@ fn mirror_carries_lua_libraries() {
 type Select = fn(&[u8], &(Vec<u8>, u32, u32)) -> bool;
 
 fn start_filtered_mirror(from: u16, to: u16, name: &str, filter: &str) -> Mirror {
-    let child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
-        .args(["tap", "mirror", "--from", &addr(from), "--to", &addr(to), "--name", name])
-        .args(["--status-every", "0", "--filter", filter])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Mirror(child)
+    start_mirror_with(from, to, name, &["--filter", filter])
 }
 
 /// Waits until the target holds exactly what `select` picks from the source.
