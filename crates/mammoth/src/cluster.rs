@@ -3,8 +3,9 @@
 //! `plan` writes the proxy's config and the TAP mirror commands for the
 //! replicas; `owner` says which node holds a key, computed as nutcracker
 //! computes it; `rebalance` moves the keys whose owner a config change
-//! changes; `failover` points a node's name at its replica. mammoth does
-//! not route requests itself: nutcracker does.
+//! changes; `failover` points a node's name at its replica; `export`
+//! writes every node's items into one directory Spark reads whole. mammoth
+//! does not route requests itself: nutcracker does.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -100,6 +101,45 @@ pub(crate) enum ClusterCommand {
     /// (`systemctl restart nutcracker`); without either, the command
     /// prints what to restart.
     Failover(FailoverArgs),
+    /// Export every node of a pool into one directory that Spark and Hive
+    /// read as one data set.
+    ///
+    /// Node i of the config (counting from 0, in the config's order) is
+    /// written as OUT/part-0000i/ (a MapFile, the default: `data` and
+    /// `index`), or OUT/part-0000i.seq with --format seq. The nodes are
+    /// read at the same time, each by a TAP dump of what it holds when the
+    /// dump reaches it (a snapshot per node, not one instant across nodes).
+    /// Then point Spark at OUT: `sc.sequenceFile("OUT")` reads exactly the
+    /// records, every part's `data` and no `index` (Hadoop's input format
+    /// takes a directory inside OUT to be a MapFile). With --layout raw the
+    /// values are the items' bytes; the item layout prefixes a 25-byte
+    /// header (docs/tap-export.md).
+    ///
+    /// OUT must be empty or absent: a part left by an earlier export of a
+    /// larger cluster would be read as data. `mammoth import OUT` loads
+    /// the whole export into one server.
+    Export(ClusterExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ClusterExportArgs {
+    /// The nutcracker config that lists the nodes.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// The pool (needed when the config has several).
+    #[arg(long, value_name = "NAME")]
+    pool: Option<String>,
+    /// The directory to write, one part per node.
+    #[arg(long, value_name = "OUT")]
+    out: PathBuf,
+    /// File kind of each part.
+    #[arg(long, value_enum, default_value = "mapfile")]
+    format: crate::tap::FormatArg,
+    #[command(flatten)]
+    file: crate::tap::FileArgs,
+    /// Only items this filter expression selects (docs/tap-filters.md).
+    #[arg(long)]
+    filter: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -231,6 +271,7 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
         ClusterCommand::Owner(a) => owner(&a),
         ClusterCommand::Rebalance(a) => rebalance(&a),
         ClusterCommand::Failover(a) => failover(&a),
+        ClusterCommand::Export(a) => export(&a),
     }
 }
 
@@ -522,6 +563,107 @@ fn rebalance(args: &RebalanceArgs) -> Result<ExitCode> {
     };
     print_rebalance(&nodes, &stats, args.dry_run)?;
     Ok(if stats.left_count > 0 { crate::ui::NOT_FOUND } else { ExitCode::SUCCESS })
+}
+
+fn export(args: &ClusterExportArgs) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tap::export::{ExportJob, ExportReport};
+    let (config, i) = read_pool(&args.config, args.pool.as_deref())?;
+    let pool = &config.pools[i];
+    ensure!(
+        !pool.servers.is_empty(),
+        "{}: pool {} has no servers",
+        args.config.display(),
+        pool.name
+    );
+    if let Some(f) = &args.filter {
+        ::filter::Filter::parse(f.as_bytes()).with_context(|| format!("--filter {f:?}"))?;
+    }
+    if let Ok(mut entries) = fs::read_dir(&args.out)
+        && let Some(e) = entries.next()
+    {
+        let name = e.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default();
+        bail!(
+            "{} is not empty (it holds {name}): Spark would read what an earlier export left \
+                 there as data; remove it or choose another directory",
+            args.out.display()
+        );
+    }
+    let mut jobs = Vec::new();
+    for (part, server) in pool.servers.iter().enumerate() {
+        let label = server.label();
+        let source = tap_endpoint(&server.endpoint, &label)?;
+        let part = u32::try_from(part).context("too many servers")?;
+        let options = args.file.options(args.format, &source.addr, part)?;
+        let job = ExportJob {
+            source,
+            dir: args.out.clone(),
+            options,
+            key_prefix: None,
+            filter: args.filter.clone(),
+            follow: None,
+        };
+        jobs.push((label, job));
+    }
+    let stop = crate::ui::stop_flag();
+    let spinner = crate::ui::spinner("items");
+    let counts: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .zip(&counts)
+            .map(|((label, job), count)| {
+                let (stop, spinner, counts) = (&stop, &spinner, &counts);
+                scope.spawn(move || {
+                    tap::export::export(job, stop, &mut |r| match r {
+                        ExportReport::Progress(n) => {
+                            count.store(n, Ordering::Relaxed);
+                            spinner.set_position(counts.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+                        }
+                        ExportReport::Snapshot { path, records, elapsed } => spinner.suspend(|| {
+                            eprintln!(
+                                "mammoth: {label}: wrote {} ({records} records) in {elapsed:.1?}",
+                                path.display()
+                            );
+                        }),
+                        ExportReport::Reconnecting(_) => {}
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("export thread")).collect()
+    });
+    spinner.finish_and_clear();
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut failed = 0;
+    let mut total = 0;
+    for ((label, job), result) in jobs.iter().zip(results) {
+        match result {
+            Ok(summary) => {
+                total += summary.snapshot_records;
+                writeln!(
+                    out,
+                    "{label}\t{}\t{} records",
+                    summary.snapshot.display(),
+                    summary.snapshot_records
+                )?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("mammoth: {label} ({}): {}", job.source.addr, crate::ui::chain(&e));
+            }
+        }
+    }
+    writeln!(out, "total\t{}\t{total} records", args.out.display())?;
+    out.flush()?;
+    if failed > 0 {
+        bail!(
+            "{failed} of {} nodes were not exported; {} is incomplete",
+            jobs.len(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::cast_precision_loss, reason = "a percentage for people to read")]

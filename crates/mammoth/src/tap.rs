@@ -63,14 +63,14 @@ pub(crate) struct MirrorArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum FormatArg {
+pub(crate) enum FormatArg {
     Seq,
     Mapfile,
     Bloommap,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum LayoutArg {
+pub(crate) enum LayoutArg {
     /// 25-byte header (kind, flags, expiry, CAS, seqno) then the value.
     Item,
     /// The value alone (no flags/expiry/CAS; no --follow).
@@ -82,19 +82,21 @@ pub(crate) struct ExportArgs {
     /// Source server, HOST:PORT (tls://HOST:PORT for TLS, with --tls-ca).
     #[arg(long)]
     from: String,
-    /// Output directory (base.seq or base/, then seg-NNNNNN.seq).
+    /// Output directory: the snapshot as part-NNNNN.seq or part-NNNNN/
+    /// (see --part), then seg-NNNNNN.seq with --follow. Spark and Hive read
+    /// the whole directory as one data set (point them at DIR, not at
+    /// DIR/part-00000, whose index they would read as data too).
     #[arg(long)]
     out: PathBuf,
+    /// The snapshot's number in its name: several exports (one per server
+    /// of a cluster, see `mammoth cluster export`) can share one directory.
+    #[arg(long, default_value_t = 0)]
+    part: u32,
     /// File kind of the snapshot.
     #[arg(long, value_enum, default_value = "seq")]
     format: FormatArg,
-    /// Record layout (docs/tap-export.md).
-    #[arg(long, value_enum, default_value = "item")]
-    layout: LayoutArg,
-    /// BLOCK-compress with this codec (none, default/zlib, gzip, bzip2, snappy, lz4, zstd).
-    /// Default: none for seq, BLOCK default (zlib) for mapfile and bloommap.
-    #[arg(long)]
-    codec: Option<String>,
+    #[command(flatten)]
+    file: FileArgs,
     /// After the snapshot, keep appending live changes to rolled segments.
     #[arg(long)]
     follow: bool,
@@ -113,6 +115,53 @@ pub(crate) struct ExportArgs {
     filter: Option<String>,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+/// How records are written, for `tap export` and `cluster export`.
+#[derive(Args, Debug)]
+pub(crate) struct FileArgs {
+    /// Record layout (docs/tap-export.md).
+    #[arg(long, value_enum, default_value = "item")]
+    layout: LayoutArg,
+    /// BLOCK-compress with this codec (none, default/zlib, gzip, bzip2, snappy, lz4, zstd).
+    /// Default: none for seq, BLOCK default (zlib) for mapfile and bloommap.
+    #[arg(long)]
+    codec: Option<String>,
+}
+
+impl FileArgs {
+    /// The export options for a snapshot of `format` named `part`, read
+    /// from `from`.
+    pub(crate) fn options(
+        &self,
+        format: FormatArg,
+        from: &str,
+        part: u32,
+    ) -> Result<ExportOptions> {
+        let format = match format {
+            FormatArg::Seq => Format::Seq,
+            FormatArg::Mapfile => Format::MapFile,
+            FormatArg::Bloommap => Format::BloomMap,
+        };
+        let layout = match self.layout {
+            LayoutArg::Item => Layout::Item,
+            LayoutArg::Raw => Layout::Raw,
+        };
+        let compression = match self.codec.as_deref() {
+            None => format.default_compression(),
+            Some("none") => Compression::None,
+            Some(name) => Compression::Block(
+                Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
+            ),
+        };
+        Ok(ExportOptions {
+            format,
+            layout,
+            compression,
+            metadata: vec![("mammoth.source".into(), from.to_string())],
+            part,
+        })
+    }
 }
 
 /// Checks a filter expression here, so a typo is reported before anything
@@ -236,31 +285,10 @@ fn run_mirror(a: &MirrorArgs) -> Result<ExitCode> {
 }
 
 fn run_export(a: &ExportArgs) -> Result<ExitCode> {
-    let format = match a.format {
-        FormatArg::Seq => Format::Seq,
-        FormatArg::Mapfile => Format::MapFile,
-        FormatArg::Bloommap => Format::BloomMap,
-    };
-    let layout = match a.layout {
-        LayoutArg::Item => Layout::Item,
-        LayoutArg::Raw => Layout::Raw,
-    };
-    let compression = match a.codec.as_deref() {
-        None => format.default_compression(),
-        Some("none") => Compression::None,
-        Some(name) => Compression::Block(
-            Codec::from_name(name).with_context(|| format!("unknown codec {name:?}"))?,
-        ),
-    };
     let job = ExportJob {
         source: a.auth.endpoint(&a.from)?,
         dir: a.out.clone(),
-        options: ExportOptions {
-            format,
-            layout,
-            compression,
-            metadata: vec![("mammoth.source".into(), a.from.clone())],
-        },
+        options: a.file.options(a.format, &a.from, a.part)?,
         key_prefix: a.key_prefix.clone().map(|p| p.into_bytes().into()),
         filter: a.filter.clone(),
         follow: a.follow.then(|| Roll {

@@ -365,11 +365,18 @@ fn keys_land_where_ketama_says_fnv1a_64_and_md5() {
     let mirrors = Mirrors::start(&fnv_dir.join("mirrors.sh"));
     let per_node = check_round(&nodes, &config, port, 100_000, "fnv1a_64");
     assert!(per_node.iter().all(|&n| n > 25_000), "uneven split {per_node:?}");
-    // The mirrors the plan wrote copy each node to its replica.
+    // The mirrors the plan wrote copy each node to its replica: once each
+    // replica holds as many items as its node, every key is on the same
+    // node index in both, with the same value (`where_are` checks values).
     for (replica, &count) in replicas.iter().zip(&per_node) {
         wait_for_items(replica.port, count);
     }
     drop(mirrors);
+    let written = keys(100_000, "fnv1a_64");
+    let on_primaries = where_are(&nodes.iter().collect::<Vec<_>>(), &written);
+    let on_replicas = where_are(&replicas.iter().collect::<Vec<_>>(), &written);
+    assert_eq!(on_primaries.len(), written.len());
+    assert!(on_replicas == on_primaries, "a replica differs from its primary");
 
     // The check tells placements apart: the same nodes unnamed (ketama
     // then hashes addresses) would put most keys elsewhere.
@@ -501,14 +508,16 @@ fn where_are(nodes: &[&Served], keys: &[Vec<u8>]) -> HashMap<Vec<u8>, Vec<usize>
     found_on
 }
 
-/// Three nodes hold 30,000 keys written through nutcracker; a fourth node
+/// Three nodes hold 100,000 keys written through nutcracker; a fourth node
 /// joins (`plan` again with four nodes) and `rebalance` moves the keys
 /// whose owner changes. Through nutcracker on the new config every key is
-/// found; each is on exactly its new owner; about a quarter moved; a second
-/// run moves nothing.
+/// found; each is on exactly its new owner; 25 % ± 3 moved; a second run
+/// moves nothing. Then `cluster export` writes the four nodes into one
+/// directory, and Spark, pointed at it, reads exactly the records the
+/// proxy returned.
 #[test]
 fn rebalance_onto_a_fourth_node() {
-    const COUNT: usize = 30_000;
+    const COUNT: usize = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = three_nodes(dir.path());
     let data = dir.path().join("node3");
@@ -575,6 +584,7 @@ fn rebalance_onto_a_fourth_node() {
     assert!(misplaced.is_empty(), "keys not on exactly their new owner: {misplaced:?}");
 
     // Through nutcracker on the new config: no misses.
+    let mut read_back = Digest::default();
     {
         let _proxy = start_proxy(&new_config, new_port, &new_dir);
         let mut client = Text::connect(new_port);
@@ -585,10 +595,13 @@ fn rebalance_onto_a_fourth_node() {
             misses += batch.len() - got.len();
             for (k, v) in got {
                 assert_eq!(v, value_of(&k));
+                read_back.add(&k, &v);
             }
         }
         assert_eq!(misses, 0, "misses through the proxy after the rebalance");
     }
+    assert_eq!(read_back.records, COUNT as u64);
+    export_for_spark(&new_config, &dir.path().join("export"), &read_back);
 
     // Rerunning moves nothing.
     let second = run();
@@ -598,6 +611,109 @@ fn rebalance_onto_a_fourth_node() {
         "rebalance: {COUNT} keys, {moved} moved ({:.1} %), 0 misses through the proxy, rerun moved 0",
         fraction * 100.0
     );
+}
+
+/// What `interop/hadoop/spark_digest.py` prints for a set of records:
+/// their count, key and value bytes, and the sum (mod 2^64) of
+/// crc32(key) * 2^32 + crc32(value), the same whatever their order.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Digest {
+    records: u64,
+    key_bytes: u64,
+    value_bytes: u64,
+    crc_sum: u64,
+}
+
+impl Digest {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.records += 1;
+        self.key_bytes += key.len() as u64;
+        self.value_bytes += value.len() as u64;
+        let crc = (u64::from(crc32fast::hash(key)) << 32) + u64::from(crc32fast::hash(value));
+        self.crc_sum = self.crc_sum.wrapping_add(crc);
+    }
+
+    /// The digest's JSON line, as Spark prints it.
+    fn parse(line: &str) -> Digest {
+        let field = |name: &str| -> u64 {
+            let at =
+                line.find(&format!("\"{name}\": ")).unwrap_or_else(|| panic!("{name} in {line}"));
+            let rest = &line[at + name.len() + 4..];
+            rest[..rest.find([',', '}']).unwrap()].trim().parse().unwrap()
+        };
+        Digest {
+            records: field("records"),
+            key_bytes: field("key_bytes"),
+            value_bytes: field("value_bytes"),
+            crc_sum: field("crc_sum"),
+        }
+    }
+}
+
+/// `cluster export` of every node in `config` into `out`: one MapFile part
+/// per node, the records summing to `want`; then, when the Hadoop peer is
+/// installed, Spark pointed at `out` must read exactly `want`.
+fn export_for_spark(config: &Path, out: &Path, want: &Digest) {
+    let nodes =
+        Config::parse(&std::fs::read_to_string(config).unwrap()).unwrap().pools[0].servers.len();
+    let started = Instant::now();
+    let printed = mammoth_cluster(&[
+        "export".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--layout".as_ref(),
+        "raw".as_ref(),
+    ]);
+    eprintln!("{printed}(cluster export took {:?})", started.elapsed());
+    let total = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("total\t"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert_eq!(total, format!("{}\t{} records", out.display(), want.records), "{printed}");
+    let mut parts: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    parts.sort();
+    let expected: Vec<String> = (0..nodes).map(|i| format!("part-{i:05}")).collect();
+    assert_eq!(parts, expected);
+    // Our own reading of the parts first: the same records.
+    let mut ours = Digest::default();
+    for part in &parts {
+        let mut r = seqfile::Reader::open(out.join(part).join("data")).unwrap();
+        while let Some(rec) = r.next_record().unwrap() {
+            ours.add(&rec.key[4..], &rec.value[4..]);
+        }
+    }
+    assert_eq!(&ours, want, "the parts hold other records than the proxy returned");
+    // A second export into the same directory is refused (a stale part
+    // would be read as data).
+    let again = Command::new(env!("CARGO_BIN_EXE_mammoth"))
+        .args(["cluster", "export", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"), "{again:?}");
+
+    let Some(peer) = crate::tap_e2e::hadoop_peer() else { return };
+    let spark = peer.with_file_name("spark.sh");
+    let started = Instant::now();
+    let run = Command::new("bash").arg(&spark).arg(out).arg("raw").output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{} failed:\n{stdout}\n{}",
+        spark.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(&Digest::parse(line), want, "Spark read other records than the proxy returned");
+    eprintln!("Spark read {} records from {nodes} parts in {:?}", want.records, started.elapsed());
 }
 
 /// `failover` of node2 on a copy of `config` while node2 runs: the lost

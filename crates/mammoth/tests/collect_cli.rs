@@ -154,7 +154,7 @@ fn collect_survives_server_kill_and_exports_history() {
         .status()
         .unwrap();
     assert!(status.success());
-    let records = export_records(&out.join("base.seq"));
+    let records = export_records(&out.join("part-00000.seq"));
     assert_eq!(records.len() as u64, total);
     let mut keys: Vec<Vec<u8>> = records.iter().map(|(k, _)| k.clone()).collect();
     keys.sort();

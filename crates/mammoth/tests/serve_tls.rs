@@ -312,7 +312,7 @@ fn tap_export_reads_a_tls_server_with_a_client_certificate() {
     let out = export("snap", true);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed = Command::new(env!("CARGO_BIN_EXE_mammoth"))
-        .args(["seq", "cat", &p("snap/base.seq")])
+        .args(["seq", "cat", &p("snap/part-00000.seq")])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);

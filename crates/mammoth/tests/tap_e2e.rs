@@ -119,7 +119,7 @@ fn item_layout_contents(path: &Path) -> Contents {
         .collect()
 }
 
-fn hadoop_peer() -> Option<PathBuf> {
+pub(crate) fn hadoop_peer() -> Option<PathBuf> {
     let raw = std::env::var_os("MAMMOTH_HADOOP_PEER").filter(|v| !v.is_empty());
     let Some(raw) = raw else {
         assert!(
@@ -203,7 +203,8 @@ fn import_loads_sequence_files_and_export_writes_what_the_server_holds() {
             "--format",
             format,
         ]);
-        let base = if format == "seq" { out.join("base.seq") } else { out.join("base") };
+        let base =
+            if format == "seq" { out.join("part-00000.seq") } else { out.join("part-00000") };
         assert_eq!(item_layout_contents(&base), want, "{format}");
         if format != "seq" {
             // MapFile keys sorted as Hadoop's BytesWritable comparator does.
@@ -217,7 +218,9 @@ fn import_loads_sequence_files_and_export_writes_what_the_server_holds() {
 
     // Real Hadoop reads the export: same records as our reader, i.e. as the server.
     if let Some(peer) = hadoop_peer() {
-        for (format, base) in [("seq", "base.seq"), ("mapfile", "base"), ("bloommap", "base")] {
+        for (format, base) in
+            [("seq", "part-00000.seq"), ("mapfile", "part-00000"), ("bloommap", "part-00000")]
+        {
             let p = tmp.path().join(format!("export-{format}")).join(base);
             let mut h = hadoop_records(&peer, &p);
             let mut ours = records(&p);
@@ -290,7 +293,7 @@ fn hadoop_written_file_imported_then_exported_raw_is_byte_identical() {
         "--layout",
         "raw",
     ]);
-    let got = records(&out.join("base"));
+    let got = records(&out.join("part-00000"));
     expected.sort_by(|a, b| a.0[4..].cmp(&b.0[4..]));
     assert_eq!(got, expected);
 }
@@ -430,7 +433,7 @@ fn export_follow_segments_record_deletes_and_flushes_and_replay_to_the_same_cont
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while !out.join("base.seq").exists() {
+    while !out.join("part-00000.seq").exists() {
         assert!(t.elapsed() < Duration::from_secs(20), "no snapshot");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -692,7 +695,7 @@ fn filtered_mirror_converges_through_kills_and_filter_changes_and_export_filters
         "--out",
         filtered.to_str().unwrap(),
     ]);
-    let path = filtered.join("base.seq");
+    let path = filtered.join("part-00000.seq");
     let want: Contents = dump(src.port).into_iter().filter(|(k, v)| json(k, v)).collect();
     assert_eq!(item_layout_contents(&path), want);
     if let Some(peer) = hadoop_peer() {
@@ -735,6 +738,6 @@ fn filtered_mirror_converges_through_kills_and_filter_changes_and_export_filters
         ]);
         let want: Contents = dump(src.port).into_iter().filter(|(k, v)| select(k, v)).collect();
         assert!(!want.is_empty(), "{filter}");
-        assert_eq!(item_layout_contents(&out.join("base.seq")), want, "{filter}");
+        assert_eq!(item_layout_contents(&out.join("part-00000.seq")), want, "{filter}");
     }
 }

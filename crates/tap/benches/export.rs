@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
                 layout: Layout::Item,
                 compression: Compression::None,
                 metadata: Vec::new(),
+                part: 0,
             };
             let mut s = Snapshot::create(dir.path(), opts).unwrap();
             for m in &items {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use memcache::binary::tap::{TapConnect, TapFlags};
 
-use super::{ExportOptions, Layout, Roll, Segments, Snapshot};
+use super::{ExportOptions, Format, Layout, Roll, Segments, Snapshot, snapshot_name};
 use crate::conn::Endpoint;
 use crate::consumer::{Consumer, ConsumerOptions, Item, Poll};
 use crate::error::{Error, Result};
@@ -21,7 +21,7 @@ use crate::mirror::sleep_unless;
 pub struct ExportJob {
     /// The server to read.
     pub source: Endpoint,
-    /// Output directory (`base.seq` or `base/`, then `seg-NNNNNN.seq`).
+    /// Output directory (`part-NNNNN.seq` or `part-NNNNN/`, then `seg-NNNNNN.seq`).
     pub dir: PathBuf,
     /// File kind, layout, compression and metadata.
     pub options: ExportOptions,
@@ -42,7 +42,7 @@ pub enum ExportReport<'a> {
     Progress(u64),
     /// The snapshot is complete and in place.
     Snapshot {
-        /// `base.seq` or `base/`.
+        /// `part-NNNNN.seq` or `part-NNNNN/`.
         path: &'a Path,
         /// Records in it.
         records: u64,
@@ -57,7 +57,7 @@ pub enum ExportReport<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportSummary {
-    /// The snapshot (`base.seq` or `base/`).
+    /// The snapshot (`part-NNNNN.seq` or `part-NNNNN/`).
     pub snapshot: PathBuf,
     /// Records in the snapshot.
     pub snapshot_records: u64,
@@ -86,7 +86,7 @@ pub fn export(
                 .into(),
         ));
     }
-    refuse_old_segments(&job.dir)?;
+    refuse_stale(&job.dir, &job.options)?;
     let started = Instant::now();
     let mut consumer = connect(job, None)?;
     let mut snapshot = Some(Snapshot::create(&job.dir, job.options.clone())?);
@@ -206,18 +206,81 @@ fn connect(job: &ExportJob, since: Option<u64>) -> Result<Consumer> {
     Consumer::connect(&job.source, &ConsumerOptions::new(c))
 }
 
-/// Old segments after a new snapshot would replay stale changes over it.
-fn refuse_old_segments(dir: &Path) -> Result<()> {
+/// Files that a replay of `dir` would read with the new snapshot: old
+/// segments (stale changes replayed over it), a snapshot of the same part
+/// in the other kind, or one from before snapshots were numbered
+/// (`base.seq`, `base/`).
+fn refuse_stale(dir: &Path, opts: &ExportOptions) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let own = snapshot_name(opts.format, opts.part);
+    let other = match opts.format {
+        Format::Seq => snapshot_name(Format::MapFile, opts.part),
+        Format::MapFile | Format::BloomMap => snapshot_name(Format::Seq, opts.part),
+    };
     for e in entries.flatten() {
         let name = e.file_name();
-        if name.to_string_lossy().starts_with("seg-") {
-            return Err(Error::Invalid(format!(
-                "{} holds segments of an earlier follow export ({}); export into an empty directory",
-                dir.display(),
-                name.to_string_lossy()
-            )));
-        }
+        let name = name.to_string_lossy();
+        let what = if name.starts_with("seg-") {
+            "segments of an earlier follow export"
+        } else if name == other || name == "base" || name == "base.seq" {
+            "another snapshot"
+        } else {
+            continue;
+        };
+        return Err(Error::Invalid(format!(
+            "{} holds {what} ({name}), which a replay would read with the new {own}; export into an empty directory",
+            dir.display(),
+        )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seqfile::Compression;
+
+    fn opts(format: Format, part: u32) -> ExportOptions {
+        ExportOptions {
+            format,
+            layout: Layout::Item,
+            compression: Compression::None,
+            metadata: vec![],
+            part,
+        }
+    }
+
+    #[test]
+    fn a_directory_a_replay_would_mix_up_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(refuse_stale(&d.join("absent"), &opts(Format::Seq, 0)).is_ok());
+        // Other parts and hidden files are another export's business.
+        std::fs::create_dir(d.join("part-00001")).unwrap();
+        std::fs::write(d.join(".part-00000.tmp"), b"").unwrap();
+        assert!(refuse_stale(d, &opts(Format::MapFile, 0)).is_ok());
+        // The same part is replaced in place.
+        std::fs::write(d.join("part-00002.seq"), b"").unwrap();
+        assert!(refuse_stale(d, &opts(Format::Seq, 2)).is_ok());
+        // The same part in the other kind, an old base, segments: refused,
+        // naming the file.
+        for (name, format, part) in [
+            ("part-00002.seq", Format::MapFile, 2),
+            ("part-00001", Format::Seq, 1),
+            ("base.seq", Format::MapFile, 5),
+            ("base", Format::Seq, 5),
+            ("seg-000001.seq", Format::Seq, 5),
+        ] {
+            let path = d.join(name);
+            let made = !path.exists();
+            if made {
+                std::fs::write(&path, b"").unwrap();
+            }
+            let e = refuse_stale(d, &opts(format, part)).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+            if made {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
 }

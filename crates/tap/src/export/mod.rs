@@ -2,10 +2,13 @@
 //! `docs/tap-export.md`).
 //!
 //! * [`Snapshot`]: the state of the store at the end of a backfill, as one
-//!   SequenceFile (`base.seq`, in arrival order) or one MapFile /
-//!   BloomMapFile directory (`base/`, sorted as Hadoop's `BytesWritable`
-//!   comparator sorts: unsigned bytes, a prefix first). Written under a
-//!   temporary name and renamed when complete.
+//!   SequenceFile (`part-00000.seq`, in arrival order) or one MapFile /
+//!   BloomMapFile directory (`part-00000/`, sorted as Hadoop's
+//!   `BytesWritable` comparator sorts: unsigned bytes, a prefix first).
+//!   Written under a temporary name and renamed when complete. The number
+//!   is [`ExportOptions::part`]: a cluster export writes one part per node
+//!   into one directory, which Spark and Hive then read as one data set
+//!   (Hadoop's input formats read a MapFile directory's `data` file).
 //! * [`Segments`]: live changes after it (`--follow`), item layout only, as
 //!   rolled SequenceFiles `seg-000001.seq`, `seg-000002.seq`, … each renamed
 //!   into place when closed. Deletes and flushes are records (kinds 2, 3).
@@ -13,7 +16,8 @@
 //! * [`export`]: the whole run over a TAP stream — snapshot, then live
 //!   segments until stopped — as `mammoth tap export` drives it.
 //!
-//! Replaying `base*` then the segments in name order reproduces the store;
+//! Replaying the snapshot then the segments in name order reproduces the
+//! store (`part-*` sorts before `seg-*`);
 //! `mammoth import DIR` does exactly that.
 
 mod job;
@@ -78,6 +82,9 @@ pub struct ExportOptions {
     pub compression: Compression,
     /// Extra metadata entries (`mammoth.source`, …).
     pub metadata: Vec<(String, String)>,
+    /// The snapshot's number: it is written as `part-NNNNN.seq` or
+    /// `part-NNNNN/` (five digits or more, as Hadoop names its outputs).
+    pub part: u32,
 }
 
 impl ExportOptions {
@@ -93,6 +100,15 @@ impl ExportOptions {
             m.set(k.clone(), v.clone());
         }
         m
+    }
+}
+
+/// The snapshot's file or directory name: `part-NNNNN.seq` or
+/// `part-NNNNN`.
+pub fn snapshot_name(format: Format, part: u32) -> String {
+    match format {
+        Format::Seq => format!("part-{part:05}.seq"),
+        Format::MapFile | Format::BloomMap => format!("part-{part:05}"),
     }
 }
 
@@ -151,16 +167,14 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    /// Starts `DIR/base.seq` or `DIR/base/` (creating `dir`).
+    /// Starts `DIR/part-NNNNN.seq` or `DIR/part-NNNNN/` (creating `dir`).
     ///
     /// # Errors
     /// Creating the directory or the file.
     pub fn create(dir: &Path, opts: ExportOptions) -> Result<Snapshot> {
         std::fs::create_dir_all(dir).map_err(fs_err(dir))?;
-        let (name, tmp) = match opts.format {
-            Format::Seq => ("base.seq", ".base.seq.tmp"),
-            Format::MapFile | Format::BloomMap => ("base", ".base.tmp"),
-        };
+        let name = snapshot_name(opts.format, opts.part);
+        let tmp = format!(".{name}.tmp");
         let mut s = Snapshot {
             tmp: dir.join(tmp),
             path: dir.join(name),
@@ -474,6 +488,7 @@ mod tests {
                 layout: Layout::Item,
                 compression: Compression::None,
                 metadata: vec![],
+                part: 3,
             };
             let mut s = Snapshot::create(dir.path(), opts).unwrap();
             s.put(&m("zz", "gone", 0)).unwrap();
@@ -487,6 +502,7 @@ mod tests {
             s.delete(b"c");
             s.put(&m("c", "2", 6)).unwrap();
             let (path, n) = s.finish().unwrap();
+            assert_eq!(path, dir.path().join("part-00003"));
             assert_eq!(n, 3);
             assert_eq!(
                 read(&path),
@@ -496,7 +512,7 @@ mod tests {
                     (b"c".to_vec(), b"2".to_vec(), 6),
                 ]
             );
-            assert!(!dir.path().join(".base.tmp").exists());
+            assert!(!dir.path().join(".part-00003.tmp").exists());
         }
     }
 
@@ -508,6 +524,7 @@ mod tests {
             layout: Layout::Item,
             compression: Compression::None,
             metadata: vec![],
+            part: 0,
         };
         let mut s = Snapshot::create(dir.path(), opts).unwrap();
         s.put(&m("old", "1", 0)).unwrap();
@@ -515,6 +532,7 @@ mod tests {
         s.put(&m("k", "v", 7)).unwrap();
         let (path, n) = s.finish().unwrap();
         assert_eq!(n, 1);
+        assert_eq!(path, dir.path().join("part-00000.seq"));
         assert_eq!(read(&path), vec![(b"k".to_vec(), b"v".to_vec(), 7)]);
     }
 }
