@@ -273,6 +273,49 @@ fn check_round(
     per_node
 }
 
+/// `interop/nutcracker/clients.py`: pylibmc and pymemcache (text mode)
+/// write `count` keys through nutcracker on `config` and read them back
+/// through it; then each key must be on exactly the node the ring names,
+/// read directly.
+fn clients_through_proxy(nodes: &[Served], config: &Path, port: u16, count: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/nutcracker/clients.py");
+    let pool = Config::parse(&std::fs::read_to_string(config).unwrap()).unwrap().pools.remove(0);
+    let ring = pool.ring().unwrap();
+    let _proxy = start_proxy(config, port, config.parent().unwrap());
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(["127.0.0.1", &port.to_string(), &count.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed (needs Debian's python3-pylibmc and python3-pymemcache, which \
+         interop/memcached/install-deps.sh installs): {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<Vec<u8>> =
+        out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    assert_eq!(keys.len(), count);
+    let node_of: Vec<usize> = pool
+        .servers
+        .iter()
+        .map(|s| {
+            let addr = s.endpoint.to_string();
+            nodes.iter().position(|n| addr == format!("127.0.0.1:{}", n.port)).unwrap()
+        })
+        .collect();
+    let found_on = where_are(&nodes.iter().collect::<Vec<_>>(), &keys);
+    let wrong: Vec<String> = keys
+        .iter()
+        .filter(|k| found_on.get(*k).map(Vec::as_slice) != Some(&[node_of[ring.owner(k)]][..]))
+        .map(|k| format!("{} on {:?}", String::from_utf8_lossy(k), found_on.get(k)))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "keys real clients wrote are misplaced: {wrong:?}");
+    eprintln!("pylibmc and pymemcache: {count} keys through the proxy, all on the predicted node");
+}
+
 /// `mirrors.sh` running in a process group of its own; stopped with
 /// SIGTERM (the script's trap passes it to every mirror) when dropped.
 struct Mirrors(Child);
@@ -377,6 +420,9 @@ fn keys_land_where_ketama_says_fnv1a_64_and_md5() {
     let on_replicas = where_are(&replicas.iter().collect::<Vec<_>>(), &written);
     assert_eq!(on_primaries.len(), written.len());
     assert!(on_replicas == on_primaries, "a replica differs from its primary");
+
+    // Real clients through the proxy land where the ring says too.
+    clients_through_proxy(&nodes, &config, port, 20_000);
 
     // The check tells placements apart: the same nodes unnamed (ketama
     // then hashes addresses) would put most keys elsewhere.
