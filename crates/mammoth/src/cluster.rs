@@ -85,8 +85,11 @@ pub(crate) enum ClusterCommand {
     /// answers for NODE's keys. The replica is --replica, or the `--to` of
     /// NODE's line in --mirrors (the mirrors.sh `cluster plan` wrote),
     /// whose line is then commented out: a promoted replica copies nothing.
-    /// Stop that mirror's process yourself (the command says which). The
-    /// config is rewritten atomically (a new file renamed over the old).
+    /// That mirror is stopped too (SIGTERM to the pid mirrors.sh wrote into
+    /// mirror-NAME.pid beside itself), so a restarted NODE cannot stream
+    /// into the new primary; when it does not run here, the command says
+    /// to stop it where it runs. The config is rewritten atomically (a new
+    /// file renamed over the old).
     ///
     /// Reports the writes that may be lost, those NODE acknowledged that
     /// the mirror had not applied: when NODE still answers, its durable
@@ -371,19 +374,23 @@ fn mirrors_script(pool: &Pool, replicas: &[Server]) -> String {
          # registers the stream on the node, so a restarted mirror resumes where\n\
          # it stopped. In production run each line under a supervisor; this\n\
          # script starts them all and waits. SIGINT or SIGTERM stops them all\n\
-         # (and only them).\n\
+         # (and only them). Each mirror's pid goes to NAME.pid beside this\n\
+         # script: `mammoth cluster failover --mirrors` stops the failed node's.\n\
          set -u\n\
+         here=$(cd \"$(dirname \"$0\")\" && pwd)\n\
          pids=\n\
          trap 'kill $pids 2>/dev/null; wait; exit 143' INT TERM",
         pool = pool.name,
     );
     for (node, replica) in pool.servers.iter().zip(replicas) {
+        let name = format!("mirror-{}", node.label());
         let _ = writeln!(
             out,
-            "mammoth tap mirror --from {} --to {} --name {} & pids=\"$pids $!\"",
+            "mammoth tap mirror --from {} --to {} --name {} & pids=\"$pids $!\"; echo $! > \"$here\"/{}",
             sh_word(&node.endpoint.to_string()),
             sh_word(&replica.endpoint.to_string()),
-            sh_word(&format!("mirror-{}", node.label())),
+            sh_word(&name),
+            sh_word(&format!("{name}.pid")),
         );
     }
     out.push_str("wait\n");
@@ -840,13 +847,24 @@ fn failover(args: &FailoverArgs) -> Result<ExitCode> {
     if let (Some((path, text)), Some(l)) = (&script, &line) {
         let why = format!("{label} failed over to {replica}: this mirror is stopped for good");
         write_atomic(path, &::cluster::failover::disable_mirror(text, l.line, &why))?;
-        writeln!(
-            out,
-            "mirror: line {} of {} commented out; stop its running process (tap mirror --name {mirror}) \
-             so that a restarted {primary_addr} cannot overwrite the new primary",
-            l.line,
-            path.display()
-        )?;
+        writeln!(out, "mirror: line {} of {} commented out", l.line, path.display())?;
+        let pid_file = path.with_file_name(format!("{mirror}.pid"));
+        match stop_mirror(&pid_file, &mirror) {
+            Ok(Some(pid)) => writeln!(out, "mirror: stopped {mirror} (pid {pid})")?,
+            Ok(None) => writeln!(
+                out,
+                "mirror: no {mirror} runs here ({} names none); make sure its process is \
+                 stopped wherever it runs, so that a restarted {primary_addr} cannot overwrite \
+                 the new primary",
+                pid_file.display()
+            )?,
+            Err(e) => writeln!(
+                out,
+                "mirror: could not stop {mirror} ({}); stop it yourself, so that a restarted \
+                 {primary_addr} cannot overwrite the new primary",
+                crate::ui::chain(e.as_ref())
+            )?,
+        }
     } else {
         writeln!(
             out,
@@ -883,6 +901,37 @@ fn reload(args: &FailoverArgs) -> Result<()> {
         return Ok(());
     };
     restart_pid(pid)
+}
+
+/// Stops the `tap mirror --name MIRROR` whose pid `mirrors.sh` wrote into
+/// `pid_file` (SIGTERM; the mirror finishes the change in hand and exits).
+/// `None` when the file is missing or its process is not that mirror (it
+/// ended, and the pid may be another process's now).
+fn stop_mirror(pid_file: &Path, mirror: &str) -> Result<Option<u32>> {
+    let Ok(text) = fs::read_to_string(pid_file) else { return Ok(None) };
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{}: not a pid: {:?}", pid_file.display(), text.trim()))?;
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(cmdline) = fs::read(proc_dir.join("cmdline")) else { return Ok(None) };
+    let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let is_it = argv.windows(2).any(|w| w == [b"tap".as_slice(), b"mirror"])
+        && argv.windows(2).any(|w| w == [b"--name".as_slice(), mirror.as_bytes()]);
+    if !is_it || !running(&proc_dir) {
+        return Ok(None);
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    ensure!(status.success(), "kill -TERM {pid} failed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running(&proc_dir) {
+        ensure!(std::time::Instant::now() < deadline, "mirror {pid} did not stop in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(Some(pid))
 }
 
 /// Whether the process of `/proc/PID` still runs (exists and is not a
@@ -981,7 +1030,7 @@ mod tests {
         assert!(
             script.contains(
                 "mammoth tap mirror --from 127.0.0.1:11312 --to 127.0.0.1:11412 --name mirror-node2 & \
-                 pids=\"$pids $!\"\n"
+                 pids=\"$pids $!\"; echo $! > \"$here\"/mirror-node2.pid\n"
             ),
             "{script}"
         );

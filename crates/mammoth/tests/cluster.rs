@@ -763,10 +763,12 @@ fn export_for_spark(config: &Path, out: &Path, want: &Digest) {
 }
 
 /// `failover` of node2 on a copy of `config` while node2 runs: the lost
-/// window is counted from its mirror's cursor.
+/// window is counted from its mirror's cursor, and `--reload-cmd` runs.
 fn live_primary_window(dir: &Path, config: &Path, replica: &str) {
     let copy = dir.join("copy.yml");
     std::fs::copy(config, &copy).unwrap();
+    let marker = dir.join("reloaded");
+    let reload = format!("echo reloaded > '{}'", marker.display());
     let live = mammoth_cluster(&[
         "failover".as_ref(),
         "node2".as_ref(),
@@ -774,9 +776,13 @@ fn live_primary_window(dir: &Path, config: &Path, replica: &str) {
         copy.as_os_str(),
         "--replica".as_ref(),
         replica.as_ref(),
+        "--reload-cmd".as_ref(),
+        reload.as_ref(),
     ]);
     eprintln!("{live}");
     assert!(live.contains("lost window: ") && live.contains(" changes ("), "{live}");
+    assert!(live.contains("reload: ran"), "{live}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "reloaded\n");
 }
 
 /// Reads `keys` through the proxy on `port`: the ones missing (values
@@ -895,6 +901,13 @@ fn failover_to_the_replica_after_kill_9() {
     let at_replica = where_are(&[&replicas[0]], &on_dead);
     let held: Vec<&Vec<u8>> = on_dead.iter().filter(|k| at_replica.contains_key(*k)).collect();
 
+    // mirrors.sh wrote each mirror's pid beside itself; failover stops
+    // node1's mirror (a restarted node1 must not overwrite its replica).
+    let mirror_pid: u32 =
+        std::fs::read_to_string(fo_dir.join("mirror-node1.pid")).unwrap().trim().parse().unwrap();
+    let mirror_proc = PathBuf::from(format!("/proc/{mirror_pid}"));
+    assert!(mirror_proc.exists(), "mirror-node1 is not running before the failover");
+
     // `--reload-pid` restarts the running nutcracker on the new config.
     let pid = proxy.child.id().to_string();
     let out = mammoth_cluster(&[
@@ -917,6 +930,10 @@ fn failover_to_the_replica_after_kill_9() {
         ::cluster::failover::find_mirror(&script, &format!("127.0.0.1:{}", nodes[0].port))
             .is_none()
     );
+    assert!(out.contains(&format!("mirror: stopped mirror-node1 (pid {mirror_pid})")), "{out}");
+    // Gone, or a zombie until mirrors.sh reaps it.
+    let state = std::fs::read_to_string(mirror_proc.join("stat")).unwrap_or_default();
+    assert!(state.is_empty() || state.contains(") Z"), "mirror-node1 still runs: {state}");
     drop(mirrors);
     assert!(out.contains("reload: nutcracker"), "{out}");
     // The old one is gone (reaped here); the new one's pid is printed.
