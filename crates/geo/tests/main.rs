@@ -5,6 +5,7 @@
 //!   antimeridian and the poles;
 //! * `updates`: upsert/remove/clear/bulk-load sequences against the model;
 //! * `sphere`: the point-to-box distance against dense sampling;
+//! * `sqlite`: box queries against SQLite's R*Tree;
 //! * `couch`: query-string and rendering robustness;
 //! * `concurrency`: queries during writes, read-your-writes.
 
@@ -16,4 +17,5 @@ mod couch;
 mod model;
 mod queries;
 mod sphere;
+mod sqlite;
 mod updates;
