@@ -9,10 +9,13 @@ file. Keys and values are BytesWritable. With `item`, the value's 25-byte
 header (docs/tap-export.md) is dropped first.
 
 Prints one JSON line: records, key bytes, value bytes, and the sum mod 2^64
-of crc32(key) * 2^32 + crc32(value) over the records, so that two sides
-that hold the same records (in any order) print the same line.
+over the records of crc32(pair) * 2^32 + crc32(value), where pair is the
+key's length (4 bytes, big-endian), the key and the value: two sides that
+hold the same records, in any order, print the same line, and a value
+moved to another key changes it.
 """
 import json
+import struct
 import sys
 import zlib
 
@@ -35,7 +38,8 @@ def main():
                 1,
                 len(kv[0]),
                 len(kv[1]),
-                (zlib.crc32(bytes(kv[0])) << 32) + zlib.crc32(bytes(kv[1])),
+                (zlib.crc32(struct.pack(">I", len(kv[0])) + bytes(kv[0]) + bytes(kv[1])) << 32)
+                + zlib.crc32(bytes(kv[1])),
             )
         ).fold(
             (0, 0, 0, 0),

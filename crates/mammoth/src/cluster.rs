@@ -109,18 +109,25 @@ pub(crate) enum ClusterCommand {
     ///
     /// Node i of the config (counting from 0, in the config's order) is
     /// written as OUT/part-0000i/ (a MapFile, the default: `data` and
-    /// `index`), or OUT/part-0000i.seq with --format seq. The nodes are
-    /// read at the same time, each by a TAP dump of what it holds when the
-    /// dump reaches it (a snapshot per node, not one instant across nodes).
-    /// Then point Spark at OUT: `sc.sequenceFile("OUT")` reads exactly the
-    /// records, every part's `data` and no `index` (Hadoop's input format
-    /// takes a directory inside OUT to be a MapFile). With --layout raw the
-    /// values are the items' bytes; the item layout prefixes a 25-byte
-    /// header (docs/tap-export.md).
+    /// `index`), or OUT/part-0000i.seq with --format seq. Each node is read
+    /// by a TAP dump of what it holds when the dump reaches it (a snapshot
+    /// per node, not one instant across nodes), and only the keys the
+    /// config places on that node are kept: a key left on a former owner
+    /// (writes between a rebalance and the proxy's restart) is counted as
+    /// skipped, not exported twice. OUT/_SUCCESS is written last, when
+    /// every node is in. Then point Spark at OUT: `sc.sequenceFile("OUT")`
+    /// reads exactly the records, every part's `data` and no `index`
+    /// (Hadoop's input format takes a directory inside OUT to be a
+    /// MapFile). With --layout raw the values are the items' bytes; the
+    /// item layout prefixes a 25-byte header (docs/tap-export.md).
     ///
-    /// OUT must be empty or absent: a part left by an earlier export of a
-    /// larger cluster would be read as data. `mammoth import OUT` loads
-    /// the whole export into one server.
+    /// A MapFile part is sorted in memory: a job needs about its node's
+    /// data size in memory, so map parts are written one node at a time
+    /// by default; SequenceFile parts stream, all nodes at once. OUT must
+    /// hold no data (names starting with `.` or `_`, and lost+found, are
+    /// ignored): a part left by an earlier export of a larger cluster would
+    /// be read as data. `mammoth import OUT` loads the whole export into
+    /// one server.
     Export(ClusterExportArgs),
 }
 
@@ -143,6 +150,12 @@ pub(crate) struct ClusterExportArgs {
     /// Only items this filter expression selects (docs/tap-filters.md).
     #[arg(long)]
     filter: Option<String>,
+    /// Nodes exported at the same time (default: all of them for seq, one
+    /// for mapfile and bloommap, which sort each part in memory).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
 }
 
 #[derive(Args, Debug)]
@@ -374,12 +387,14 @@ fn mirrors_script(pool: &Pool, replicas: &[Server]) -> String {
          # registers the stream on the node, so a restarted mirror resumes where\n\
          # it stopped. In production run each line under a supervisor; this\n\
          # script starts them all and waits. SIGINT or SIGTERM stops them all\n\
-         # (and only them). Each mirror's pid goes to NAME.pid beside this\n\
-         # script: `mammoth cluster failover --mirrors` stops the failed node's.\n\
+         # (and only them: a pid is signalled only while it is this script's\n\
+         # child, never after it ended and the number was reused). Each\n\
+         # mirror's pid goes to NAME.pid beside this script: `mammoth cluster\n\
+         # failover --mirrors` stops the failed node's.\n\
          set -u\n\
-         here=$(cd \"$(dirname \"$0\")\" && pwd)\n\
+         here=$(CDPATH= cd -P -- \"$(dirname -- \"$0\")\" && pwd) || exit 1\n\
          pids=\n\
-         trap 'kill $pids 2>/dev/null; wait; exit 143' INT TERM",
+         trap 'for p in $pids; do [ \"$(cut -d\" \" -f4 \"/proc/$p/stat\" 2>/dev/null)\" = \"$$\" ] && kill \"$p\"; done; wait; exit 143' INT TERM",
         pool = pool.name,
     );
     for (node, replica) in pool.servers.iter().zip(replicas) {
@@ -390,11 +405,22 @@ fn mirrors_script(pool: &Pool, replicas: &[Server]) -> String {
             sh_word(&node.endpoint.to_string()),
             sh_word(&replica.endpoint.to_string()),
             sh_word(&name),
-            sh_word(&format!("{name}.pid")),
+            sh_word(&pid_file_name(&name)),
         );
     }
     out.push_str("wait\n");
     out
+}
+
+/// The pid file of mirror `name` beside mirrors.sh: the name with anything
+/// but letters, digits, `.`, `_` and `-` replaced by `_` (a node's name may
+/// hold a `/`).
+fn pid_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    format!("{safe}.pid")
 }
 
 fn write_new(path: &Path, text: &str, force: bool) -> Result<()> {
@@ -573,8 +599,7 @@ fn rebalance(args: &RebalanceArgs) -> Result<ExitCode> {
 }
 
 fn export(args: &ClusterExportArgs) -> Result<ExitCode> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use tap::export::{ExportJob, ExportReport};
+    use tap::export::{ExportJob, KeepKeys};
     let (config, i) = read_pool(&args.config, args.pool.as_deref())?;
     let pool = &config.pools[i];
     ensure!(
@@ -586,45 +611,114 @@ fn export(args: &ClusterExportArgs) -> Result<ExitCode> {
     if let Some(f) = &args.filter {
         ::filter::Filter::parse(f.as_bytes()).with_context(|| format!("--filter {f:?}"))?;
     }
-    if let Ok(mut entries) = fs::read_dir(&args.out)
-        && let Some(e) = entries.next()
-    {
-        let name = e.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default();
-        bail!(
-            "{} is not empty (it holds {name}): Spark would read what an earlier export left \
-                 there as data; remove it or choose another directory",
-            args.out.display()
-        );
-    }
+    let ring = std::sync::Arc::new(pool.ring().with_context(|| {
+        format!(
+            "{}: pool {}: no key has one owner to export it from",
+            args.config.display(),
+            pool.name
+        )
+    })?);
+    refuse_data_in(&args.out)?;
     let mut jobs = Vec::new();
     for (part, server) in pool.servers.iter().enumerate() {
         let label = server.label();
-        let source = tap_endpoint(&server.endpoint, &label)?;
-        let part = u32::try_from(part).context("too many servers")?;
-        let options = args.file.options(args.format, &source.addr, part)?;
+        let addr = tap_endpoint(&server.endpoint, &label)?.addr;
+        let ring = ring.clone();
         let job = ExportJob {
-            source,
+            source: args.auth.endpoint(&addr)?,
             dir: args.out.clone(),
-            options,
+            options: args.file.options(args.format, &addr, u32::try_from(part)?)?,
             key_prefix: None,
             filter: args.filter.clone(),
             follow: None,
+            keep: Some(KeepKeys(std::sync::Arc::new(move |key: &[u8]| ring.owner(key) == part))),
         };
         jobs.push((label, job));
     }
+    let at_once = args.jobs.unwrap_or(match args.format {
+        crate::tap::FormatArg::Seq => jobs.len(),
+        crate::tap::FormatArg::Mapfile | crate::tap::FormatArg::Bloommap => 1,
+    });
+    let results = export_parts(&jobs, at_once.max(1));
+    let mut out = BufWriter::new(io::stdout().lock());
+    let (mut failed, mut total, mut skipped) = (0, 0, 0);
+    for ((label, job), result) in jobs.iter().zip(results) {
+        match result {
+            Ok(s) => {
+                total += s.snapshot_records;
+                skipped += s.skipped;
+                writeln!(
+                    out,
+                    "{label}\t{}\t{} records\t{} skipped (owned by another node)",
+                    s.snapshot.display(),
+                    s.snapshot_records,
+                    s.skipped
+                )?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("mammoth: {label} ({}): {}", job.source.addr, crate::ui::chain(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        out.flush()?;
+        bail!(
+            "{failed} of {} nodes were not exported; {} is incomplete (no _SUCCESS)",
+            jobs.len(),
+            args.out.display()
+        );
+    }
+    let marker = args.out.join("_SUCCESS");
+    fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
+    writeln!(out, "total\t{}\t{total} records\t{skipped} skipped", args.out.display())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a directory holding data Spark would read with a new export:
+/// anything but hidden (`.`) and `_` names, which Hadoop skips, and
+/// lost+found.
+fn refuse_data_in(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with('.') || name.starts_with('_') || name == "lost+found") {
+            bail!(
+                "{} holds {name}: Spark would read what an earlier export left there as data; \
+                 remove it or choose another directory",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the export jobs, `at_once` at a time, with one spinner for all;
+/// their results in order.
+fn export_parts(
+    jobs: &[(String, tap::export::ExportJob)],
+    at_once: usize,
+) -> Vec<tap::Result<tap::export::ExportSummary>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use tap::export::ExportReport;
     let stop = crate::ui::stop_flag();
     let spinner = crate::ui::spinner("items");
     let counts: Vec<AtomicU64> = jobs.iter().map(|_| AtomicU64::new(0)).collect();
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .zip(&counts)
-            .map(|((label, job), count)| {
-                let (stop, spinner, counts) = (&stop, &spinner, &counts);
-                scope.spawn(move || {
-                    tap::export::export(job, stop, &mut |r| match r {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<tap::Result<tap::export::ExportSummary>>>> =
+        Mutex::new(jobs.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..at_once.min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((label, job)) = jobs.get(i) else { break };
+                    let r = tap::export::export(job, &stop, &mut |r| match r {
                         ExportReport::Progress(n) => {
-                            count.store(n, Ordering::Relaxed);
+                            counts[i].store(n, Ordering::Relaxed);
                             spinner.set_position(counts.iter().map(|c| c.load(Ordering::Relaxed)).sum());
                         }
                         ExportReport::Snapshot { path, records, elapsed } => spinner.suspend(|| {
@@ -634,43 +728,19 @@ fn export(args: &ClusterExportArgs) -> Result<ExitCode> {
                             );
                         }),
                         ExportReport::Reconnecting(_) => {}
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("export thread")).collect()
+                    });
+                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
+                }
+            });
+        }
     });
     spinner.finish_and_clear();
-    let mut out = BufWriter::new(io::stdout().lock());
-    let mut failed = 0;
-    let mut total = 0;
-    for ((label, job), result) in jobs.iter().zip(results) {
-        match result {
-            Ok(summary) => {
-                total += summary.snapshot_records;
-                writeln!(
-                    out,
-                    "{label}\t{}\t{} records",
-                    summary.snapshot.display(),
-                    summary.snapshot_records
-                )?;
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("mammoth: {label} ({}): {}", job.source.addr, crate::ui::chain(&e));
-            }
-        }
-    }
-    writeln!(out, "total\t{}\t{total} records", args.out.display())?;
-    out.flush()?;
-    if failed > 0 {
-        bail!(
-            "{failed} of {} nodes were not exported; {} is incomplete",
-            jobs.len(),
-            args.out.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(tap::Error::Invalid("not run".into()))))
+        .collect()
 }
 
 #[allow(clippy::cast_precision_loss, reason = "a percentage for people to read")]
@@ -844,12 +914,13 @@ fn failover(args: &FailoverArgs) -> Result<ExitCode> {
         args.config.display()
     )?;
     writeln!(out, "{window}")?;
+    let mut mirror_left = false;
     if let (Some((path, text)), Some(l)) = (&script, &line) {
         let why = format!("{label} failed over to {replica}: this mirror is stopped for good");
         write_atomic(path, &::cluster::failover::disable_mirror(text, l.line, &why))?;
         writeln!(out, "mirror: line {} of {} commented out", l.line, path.display())?;
-        let pid_file = path.with_file_name(format!("{mirror}.pid"));
-        match stop_mirror(&pid_file, &mirror) {
+        let pid_file = path.with_file_name(pid_file_name(&mirror));
+        match stop_mirror(&pid_file, &mirror, &primary_addr) {
             Ok(Some(pid)) => writeln!(out, "mirror: stopped {mirror} (pid {pid})")?,
             Ok(None) => writeln!(
                 out,
@@ -858,12 +929,14 @@ fn failover(args: &FailoverArgs) -> Result<ExitCode> {
                  the new primary",
                 pid_file.display()
             )?,
-            Err(e) => writeln!(
-                out,
-                "mirror: could not stop {mirror} ({}); stop it yourself, so that a restarted \
-                 {primary_addr} cannot overwrite the new primary",
-                crate::ui::chain(e.as_ref())
-            )?,
+            Err(e) => {
+                mirror_left = true;
+                eprintln!(
+                    "mammoth: mirror: could not stop {mirror} ({}); stop it yourself, so that a \
+                     restarted {primary_addr} cannot overwrite the new primary",
+                    crate::ui::chain(e.as_ref())
+                );
+            }
         }
     } else {
         writeln!(
@@ -874,6 +947,7 @@ fn failover(args: &FailoverArgs) -> Result<ExitCode> {
     out.flush()?;
     drop(out);
     reload(args)?;
+    ensure!(!mirror_left, "failed over, but {mirror} may still run");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -903,11 +977,11 @@ fn reload(args: &FailoverArgs) -> Result<()> {
     restart_pid(pid)
 }
 
-/// Stops the `tap mirror --name MIRROR` whose pid `mirrors.sh` wrote into
-/// `pid_file` (SIGTERM; the mirror finishes the change in hand and exits).
-/// `None` when the file is missing or its process is not that mirror (it
-/// ended, and the pid may be another process's now).
-fn stop_mirror(pid_file: &Path, mirror: &str) -> Result<Option<u32>> {
+/// Stops the `tap mirror --from FROM --name MIRROR` whose pid `mirrors.sh`
+/// wrote into `pid_file` (SIGTERM; the mirror finishes the change in hand
+/// and exits). `None` when the file is missing or its process is not that
+/// mirror (it ended, and the pid may be another process's now).
+fn stop_mirror(pid_file: &Path, mirror: &str, from: &str) -> Result<Option<u32>> {
     let Ok(text) = fs::read_to_string(pid_file) else { return Ok(None) };
     let pid: u32 = text
         .trim()
@@ -916,8 +990,15 @@ fn stop_mirror(pid_file: &Path, mirror: &str) -> Result<Option<u32>> {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let Ok(cmdline) = fs::read(proc_dir.join("cmdline")) else { return Ok(None) };
     let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    // `--flag value` or `--flag=value`.
+    let has = |flag: &str, value: &str| {
+        let joined = format!("{flag}={value}");
+        argv.windows(2).any(|w| w == [flag.as_bytes(), value.as_bytes()])
+            || argv.contains(&joined.as_bytes())
+    };
     let is_it = argv.windows(2).any(|w| w == [b"tap".as_slice(), b"mirror"])
-        && argv.windows(2).any(|w| w == [b"--name".as_slice(), mirror.as_bytes()]);
+        && has("--name", mirror)
+        && has("--from", from);
     if !is_it || !running(&proc_dir) {
         return Ok(None);
     }
@@ -928,7 +1009,10 @@ fn stop_mirror(pid_file: &Path, mirror: &str) -> Result<Option<u32>> {
     ensure!(status.success(), "kill -TERM {pid} failed");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while running(&proc_dir) {
-        ensure!(std::time::Instant::now() < deadline, "mirror {pid} did not stop in 10 s");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM sent to mirror {pid}, which still runs 10 s later"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     Ok(Some(pid))

@@ -291,6 +291,7 @@ fn run_export(a: &ExportArgs) -> Result<ExitCode> {
         options: a.file.options(a.format, &a.from, a.part)?,
         key_prefix: a.key_prefix.clone().map(|p| p.into_bytes().into()),
         filter: a.filter.clone(),
+        keep: None,
         follow: a.follow.then(|| Roll {
             records: a.roll_records.max(1),
             age: Duration::from_secs(a.roll_secs.max(1)),

@@ -3,6 +3,7 @@
 //! to stop, reconnecting after the last change written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,24 @@ pub struct ExportJob {
     /// After the snapshot, keep appending live changes to segments rolled
     /// this way (item layout only). `None`: stop after the snapshot.
     pub follow: Option<Roll>,
+    /// Only keys this predicate keeps go into the snapshot (a cluster
+    /// export keeps the keys a node owns); the others are counted in
+    /// [`ExportSummary::skipped`]. Checked here, after the stream: the
+    /// server still sends them.
+    pub keep: Option<KeepKeys>,
+}
+
+/// A predicate on keys, shareable across threads.
+pub type KeyPredicate = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+/// A predicate on keys for [`ExportJob::keep`].
+#[derive(Clone)]
+pub struct KeepKeys(pub Arc<KeyPredicate>);
+
+impl std::fmt::Debug for KeepKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeepKeys(..)")
+    }
 }
 
 /// What the caller hears while an export runs.
@@ -61,6 +80,8 @@ pub struct ExportSummary {
     pub snapshot: PathBuf,
     /// Records in the snapshot.
     pub snapshot_records: u64,
+    /// Items of the snapshot that [`ExportJob::keep`] left out.
+    pub skipped: u64,
     /// Live changes appended to segments after it.
     pub live_changes: u64,
     /// Segments closed.
@@ -80,6 +101,13 @@ pub fn export(
     stop: &AtomicBool,
     report: &mut dyn FnMut(ExportReport<'_>),
 ) -> Result<ExportSummary> {
+    if job.follow.is_some() && job.options.part != 0 {
+        return Err(Error::Invalid(
+            "following live changes needs part 0: segments are not numbered per part, so two \
+             follow exports cannot share a directory"
+                .into(),
+        ));
+    }
     if job.follow.is_some() && job.options.layout == Layout::Raw {
         return Err(Error::Invalid(
             "following live changes needs the item layout: the raw layout cannot record deletes"
@@ -124,6 +152,9 @@ pub fn export(
         };
         let before = written;
         match (d.item, &mut snapshot) {
+            (Item::Mutation(m), Some(_)) if job.keep.as_ref().is_some_and(|k| !(k.0)(&m.key)) => {
+                summary.skipped += 1;
+            }
             (Item::Mutation(m), Some(s)) => {
                 s.put(&m)?;
                 last_seqno = m.seqno.or(last_seqno);
@@ -158,7 +189,7 @@ pub fn export(
         }
     }
     if snapshot.is_some() {
-        // Dropping the snapshot removes its temporary file.
+        // Dropping the snapshot removes its temporary file or directory.
         return Err(Error::Incomplete { source_addr: job.source.addr.clone() });
     }
     if let Some(mut s) = segments {
@@ -228,7 +259,7 @@ fn refuse_stale(dir: &Path, opts: &ExportOptions) -> Result<()> {
             continue;
         };
         return Err(Error::Invalid(format!(
-            "{} holds {what} ({name}), which a replay would read with the new {own}; export into an empty directory",
+            "{} holds {what} ({name}), which a replay would read with the new {own}; remove it or export into another directory",
             dir.display(),
         )));
     }

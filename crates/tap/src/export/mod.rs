@@ -22,7 +22,7 @@
 
 mod job;
 
-pub use job::{ExportJob, ExportReport, ExportSummary, export};
+pub use job::{ExportJob, ExportReport, ExportSummary, KeepKeys, KeyPredicate, export};
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -163,6 +163,18 @@ pub struct Snapshot {
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// An unfinished snapshot leaves nothing behind: its temporary file (or
+/// directory) goes. After [`Snapshot::finish`] it was renamed, and there
+/// is nothing to remove.
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // The writer first: dropping it later would flush into the path.
+        self.state = State::Sorted(Vec::new());
+        let _ = std::fs::remove_file(&self.tmp);
+        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
@@ -534,5 +546,24 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(path, dir.path().join("part-00000.seq"));
         assert_eq!(read(&path), vec![(b"k".to_vec(), b"v".to_vec(), 7)]);
+    }
+
+    #[test]
+    fn an_unfinished_snapshot_leaves_nothing() {
+        for format in [Format::Seq, Format::MapFile] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = ExportOptions {
+                format,
+                layout: Layout::Item,
+                compression: Compression::None,
+                metadata: vec![],
+                part: 1,
+            };
+            let mut s = Snapshot::create(dir.path(), opts).unwrap();
+            s.put(&m("k", "v", 0)).unwrap();
+            drop(s);
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{format:?}: {left:?}");
+        }
     }
 }
