@@ -1002,6 +1002,13 @@ fn stop_mirror(pid_file: &Path, mirror: &str, from: &str) -> Result<Option<u32>>
     if !is_it || !running(&proc_dir) {
         return Ok(None);
     }
+    terminate(pid, "mirror")?;
+    Ok(Some(pid))
+}
+
+/// SIGTERM to `pid` (a `what`), then waits up to 10 s until it is gone.
+fn terminate(pid: u32, what: &str) -> Result<()> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -1011,11 +1018,11 @@ fn stop_mirror(pid_file: &Path, mirror: &str, from: &str) -> Result<Option<u32>>
     while running(&proc_dir) {
         ensure!(
             std::time::Instant::now() < deadline,
-            "SIGTERM sent to mirror {pid}, which still runs 10 s later"
+            "SIGTERM sent to {what} {pid}, which still runs 10 s later"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(Some(pid))
+    Ok(())
 }
 
 /// Whether the process of `/proc/PID` still runs (exists and is not a
@@ -1046,16 +1053,7 @@ fn restart_pid(pid: u32) -> Result<()> {
         program.to_string_lossy()
     );
     let cwd = fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| PathBuf::from("/"));
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .context("running kill")?;
-    ensure!(status.success(), "kill -TERM {pid} failed");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while running(&proc_dir) {
-        ensure!(std::time::Instant::now() < deadline, "nutcracker {pid} did not stop in 10 s");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    terminate(pid, "nutcracker")?;
     let mut child = std::process::Command::new(program)
         .args(&argv[1..])
         .current_dir(cwd)

@@ -218,14 +218,7 @@ fn check_round(
     let dir = config.parent().unwrap();
     let pool = Config::parse(&std::fs::read_to_string(config).unwrap()).unwrap().pools.remove(0);
     let ring = pool.ring().unwrap();
-    let node_of: Vec<usize> = pool
-        .servers
-        .iter()
-        .map(|s| {
-            let addr = s.endpoint.to_string();
-            nodes.iter().position(|n| addr == format!("127.0.0.1:{}", n.port)).unwrap()
-        })
-        .collect();
+    let node_of = node_order(&pool, nodes);
 
     let keys = keys(count, round);
     {
@@ -273,6 +266,18 @@ fn check_round(
     per_node
 }
 
+/// For each server of `pool`, in order, the index in `nodes` of the node
+/// listening at its address.
+fn node_order(pool: &Pool, nodes: &[Served]) -> Vec<usize> {
+    pool.servers
+        .iter()
+        .map(|s| {
+            let addr = s.endpoint.to_string();
+            nodes.iter().position(|n| addr == format!("127.0.0.1:{}", n.port)).unwrap()
+        })
+        .collect()
+}
+
 /// `interop/nutcracker/clients.py`: pylibmc and pymemcache (text mode)
 /// write `count` keys through nutcracker on `config` and read them back
 /// through it; then each key must be on exactly the node the ring names,
@@ -297,14 +302,7 @@ fn clients_through_proxy(nodes: &[Served], config: &Path, port: u16, count: usiz
     let keys: Vec<Vec<u8>> =
         out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
     assert_eq!(keys.len(), count);
-    let node_of: Vec<usize> = pool
-        .servers
-        .iter()
-        .map(|s| {
-            let addr = s.endpoint.to_string();
-            nodes.iter().position(|n| addr == format!("127.0.0.1:{}", n.port)).unwrap()
-        })
-        .collect();
+    let node_of = node_order(&pool, nodes);
     let found_on = where_are(&nodes.iter().collect::<Vec<_>>(), &keys);
     let wrong: Vec<String> = keys
         .iter()

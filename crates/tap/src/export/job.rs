@@ -268,18 +268,8 @@ fn refuse_stale(dir: &Path, opts: &ExportOptions) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::opts;
     use super::*;
-    use seqfile::Compression;
-
-    fn opts(format: Format, part: u32) -> ExportOptions {
-        ExportOptions {
-            format,
-            layout: Layout::Item,
-            compression: Compression::None,
-            metadata: vec![],
-            part,
-        }
-    }
 
     #[test]
     fn a_directory_a_replay_would_mix_up_is_refused() {

@@ -480,6 +480,16 @@ mod tests {
         }
     }
 
+    pub(super) fn opts(format: Format, part: u32) -> ExportOptions {
+        ExportOptions {
+            format,
+            layout: Layout::Item,
+            compression: Compression::None,
+            metadata: vec![],
+            part,
+        }
+    }
+
     fn read(path: &Path) -> Vec<(Vec<u8>, Vec<u8>, u32)> {
         let data = if path.is_dir() { path.join("data") } else { path.to_path_buf() };
         let mut r = Reader::open(data).unwrap();
@@ -495,13 +505,7 @@ mod tests {
     fn sorted_snapshot_keeps_the_last_change_of_each_key_in_byte_order() {
         for format in [Format::MapFile, Format::BloomMap] {
             let dir = tempfile::tempdir().unwrap();
-            let opts = ExportOptions {
-                format,
-                layout: Layout::Item,
-                compression: Compression::None,
-                metadata: vec![],
-                part: 3,
-            };
+            let opts = opts(format, 3);
             let mut s = Snapshot::create(dir.path(), opts).unwrap();
             s.put(&m("zz", "gone", 0)).unwrap();
             s.flush().unwrap();
@@ -531,13 +535,7 @@ mod tests {
     #[test]
     fn streamed_snapshot_restarts_on_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ExportOptions {
-            format: Format::Seq,
-            layout: Layout::Item,
-            compression: Compression::None,
-            metadata: vec![],
-            part: 0,
-        };
+        let opts = opts(Format::Seq, 0);
         let mut s = Snapshot::create(dir.path(), opts).unwrap();
         s.put(&m("old", "1", 0)).unwrap();
         s.flush().unwrap();
@@ -552,13 +550,7 @@ mod tests {
     fn an_unfinished_snapshot_leaves_nothing() {
         for format in [Format::Seq, Format::MapFile] {
             let dir = tempfile::tempdir().unwrap();
-            let opts = ExportOptions {
-                format,
-                layout: Layout::Item,
-                compression: Compression::None,
-                metadata: vec![],
-                part: 1,
-            };
+            let opts = opts(format, 1);
             let mut s = Snapshot::create(dir.path(), opts).unwrap();
             s.put(&m("k", "v", 0)).unwrap();
             drop(s);
