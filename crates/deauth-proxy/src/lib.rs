@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod access;
 mod auth;
 mod body;
 mod policy;
@@ -79,8 +80,9 @@ impl Config {
 /// limited).
 pub const MAX_IDLE_UPSTREAM: usize = 128;
 
-/// The most an upstream connection's read buffer grows to (hyper's
-/// default, about 400 KiB, costs 20 MB for 50 parallel downloads).
+/// The most a connection's read buffer, or its queue of body bytes waiting
+/// to be written, grows to, on both sides of the proxy (hyper's default,
+/// about 400 KiB, costs 20 MB for 50 parallel downloads on each side).
 pub const READ_BUFFER: usize = 64 * 1024;
 
 /// The body of every response the proxy sends.
@@ -93,7 +95,8 @@ struct State {
 }
 
 /// Accepts connections on `listener` and proxies them until the task is
-/// dropped. Accept errors (such as running out of descriptors) are logged
+/// dropped. Each call has its own upstream connection pool: the binary runs
+/// one `serve` per worker thread, each on a single-threaded runtime. Accept errors (such as running out of descriptors) are logged
 /// and retried after a short pause, never fatal.
 ///
 /// # Errors
@@ -134,7 +137,10 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
                 async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(READ_BUFFER);
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%peer, error = %e, "client connection ended with an error");
             }
@@ -143,16 +149,22 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
 }
 
 async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let target = req.uri().path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string);
-    let mut log = body::AccessLog { peer, method, target, status: 0, start, bytes: 0 };
+    let mut log = access::enabled().then(|| access::AccessLog {
+        peer,
+        method: req.method().clone(),
+        target: req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str).to_owned(),
+        status: 0,
+        start: Instant::now(),
+        bytes: 0,
+    });
 
     let response = match state.config.policy.check(req.method(), req.uri().path()) {
         Verdict::Allow => forward(state, peer, req).await,
         refused => local(refused.status(), refused.message(req.method(), req.uri().path())),
     };
-    log.status = response.status().as_u16();
+    if let Some(log) = log.as_mut() {
+        log.status = response.status().as_u16();
+    }
     let (parts, inner) = response.into_parts();
     Response::from_parts(parts, body::Logged::new(inner, log).boxed_unsync())
 }
