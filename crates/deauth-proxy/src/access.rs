@@ -1,9 +1,14 @@
 //! The access log: one line per request on stderr, in the layout
 //! `tracing-subscriber` gives an event (`<RFC 3339 time>  INFO access: …`),
-//! but formatted straight into a reused per-thread buffer and written with
-//! one `write` per line. Going through `tracing` cost about a tenth of the
-//! proxy's CPU time per small request (field visitors, escaping, per-char
-//! writes); this costs a few hundred nanoseconds.
+//! but formatted straight into a per-thread buffer. Going through `tracing`
+//! cost about a tenth of the proxy's CPU time per small request (field
+//! visitors, escaping, per-char writes, one `write` per line).
+//!
+//! Lines wait in their thread's buffer until [`flush`] runs — the binary
+//! calls it whenever a worker thread runs out of work, before it sleeps —
+//! or until the buffer holds [`FLUSH_AT`] bytes. So a line is written as
+//! soon as the proxy is idle, and a busy proxy writes many lines per
+//! `write`.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -28,21 +33,41 @@ pub(crate) fn enabled() -> bool {
     tracing::enabled!(target: "access", tracing::Level::INFO)
 }
 
+/// A thread's buffered lines are written once they reach this many bytes,
+/// even if the thread never runs out of work.
+pub const FLUSH_AT: usize = 16 * 1024;
+
 thread_local! {
-    static LINE: RefCell<String> = RefCell::new(String::with_capacity(256));
+    static LINES: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Writes the line for `log` with its `outcome` to stderr.
+/// Adds the line for `log` with its `outcome` to this thread's buffer.
 pub(crate) fn write(log: &AccessLog, outcome: &str) {
-    LINE.with(|line| {
-        let Ok(mut line) = line.try_borrow_mut() else { return };
-        line.clear();
-        format_line(&mut line, SystemTime::now(), log, outcome);
+    let full = LINES.with(|lines| {
+        let Ok(mut lines) = lines.try_borrow_mut() else { return false };
+        format_line(&mut lines, SystemTime::now(), log, outcome);
+        lines.len() >= FLUSH_AT
+    });
+    if full {
+        flush();
+    }
+}
+
+/// Writes this thread's buffered access-log lines to stderr. Call it when
+/// the thread is about to wait for work (the binary's runtimes do, through
+/// `on_thread_park`) and before it exits.
+pub fn flush() {
+    LINES.with(|lines| {
+        let Ok(mut lines) = lines.try_borrow_mut() else { return };
+        if lines.is_empty() {
+            return;
+        }
         // A full disk or closed stderr must not take requests down.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        if line.capacity() > 64 * 1024 {
+        let _ = std::io::stderr().lock().write_all(lines.as_bytes());
+        lines.clear();
+        if lines.capacity() > 4 * FLUSH_AT {
             // One huge request target must not pin its buffer forever.
-            *line = String::with_capacity(256);
+            *lines = String::with_capacity(FLUSH_AT);
         }
     });
 }

@@ -42,6 +42,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+pub use access::{FLUSH_AT as ACCESS_LOG_FLUSH_AT, flush as flush_access_log};
 pub use auth::{
     AUTH_ENV, AuthSourceError, Credentials, CredentialsError, FileErrorKind, MAX_AUTH_FILE,
 };
