@@ -132,10 +132,12 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         let header_timeout = state.config.header_timeout;
+        let client_ip = client_ip_header(peer);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
+                let client_ip = client_ip.clone();
+                async move { Ok::<_, Infallible>(handle(&state, peer, &client_ip, req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -149,7 +151,12 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
     }
 }
 
-async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(
+    state: &State,
+    peer: SocketAddr,
+    client_ip: &HeaderValue,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let mut log = access::enabled().then(|| access::AccessLog {
         peer,
         method: req.method().clone(),
@@ -160,7 +167,7 @@ async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp
     });
 
     let response = match state.config.policy.check(req.method(), req.uri().path()) {
-        Verdict::Allow => forward(state, peer, req).await,
+        Verdict::Allow => forward(state, client_ip, req).await,
         refused => local(refused.status(), refused.message(req.method(), req.uri().path())),
     };
     if let Some(log) = log.as_mut() {
@@ -180,7 +187,11 @@ fn local(status: StatusCode, message: String) -> Response<ProxyBody> {
     response
 }
 
-async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn forward(
+    state: &State,
+    client_ip: &HeaderValue,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
     let upstream = &state.config.upstream;
     parts.uri = match upstream.join(parts.uri.path_and_query()) {
@@ -200,7 +211,7 @@ async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Res
     if let Some(host) = original_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    append_forwarded_for(headers, peer);
+    append_forwarded_for(headers, client_ip);
     headers.append(header::VIA, state.via.clone());
     let request = Request::from_parts(parts, body);
 
@@ -269,16 +280,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
+/// The `X-Forwarded-For` value for a client address, made once per client
+/// connection (an IP address is always a valid header value).
+fn client_ip_header(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue) {
     let name = HeaderName::from_static("x-forwarded-for");
-    let ip = peer.ip().to_string();
-    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(name, value);
-    }
+    // A prior value that is not text cannot be extended: it is replaced.
+    let extended = headers.get(&name).and_then(|prior| {
+        let (prior, ip) = (prior.to_str().ok()?, client_ip.to_str().ok()?);
+        HeaderValue::from_str(&format!("{prior}, {ip}")).ok()
+    });
+    headers.insert(name, extended.unwrap_or_else(|| client_ip.clone()));
 }
 
 /// Raises the soft open-files limit to the hard one, so many held
@@ -317,9 +333,9 @@ mod tests {
     #[test]
     fn forwarded_for_appends() {
         let mut h = HeaderMap::new();
-        let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-        append_forwarded_for(&mut h, peer);
-        append_forwarded_for(&mut h, peer);
+        let ip = client_ip_header("10.0.0.2:5000".parse().unwrap());
+        append_forwarded_for(&mut h, &ip);
+        append_forwarded_for(&mut h, &ip);
         assert_eq!(h["x-forwarded-for"], "10.0.0.2, 10.0.0.2");
     }
 }
