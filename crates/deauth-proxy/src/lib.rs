@@ -77,8 +77,8 @@ impl Config {
     }
 }
 
-/// Idle upstream connections kept for reuse (connections in use are not
-/// limited).
+/// Idle upstream connections kept for reuse by each [`serve`], that is by
+/// each worker thread of the binary (connections in use are not limited).
 pub const MAX_IDLE_UPSTREAM: usize = 128;
 
 /// The most a connection's read buffer, or its queue of body bytes waiting

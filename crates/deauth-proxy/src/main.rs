@@ -141,9 +141,8 @@ fn run(args: Args) -> Result<(), String> {
     // pool, so a request, its upstream connection and its access-log line
     // stay on one thread (a work-stealing runtime moved them between
     // threads and cost about a fifth more CPU per small request). One per
-    // CPU by default: on the 2-core test host two workers served small
-    // requests 6-20 % faster than one unless other work saturated both
-    // cores.
+    // CPU by default: on the 2-core test host two workers were faster than
+    // one for downloads, and for small requests in most runs (not all).
     let mut runtimes = Vec::with_capacity(threads);
     for _ in 0..threads {
         runtimes.push(
