@@ -1,39 +1,30 @@
 //! A response body that writes the access-log line when it is done.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Buf as _;
 use hyper::body::{Body, Frame, SizeHint};
 
-/// What the access-log line reports.
-pub(crate) struct AccessLog {
-    pub(crate) peer: SocketAddr,
-    pub(crate) method: http::Method,
-    pub(crate) target: String,
-    pub(crate) status: u16,
-    pub(crate) start: Instant,
-    pub(crate) bytes: u64,
-}
+use crate::access::{self, AccessLog};
 
 /// Passes frames through unchanged, counting bytes; logs once, when the body
-/// ends, fails, or is dropped because the client went away.
+/// ends, fails, or is dropped because the client went away (no line when
+/// `log` is `None`: the access log is off).
 ///
 /// hyper aborts the connection as soon as a body fails, without flushing
 /// what it buffered in the same write pass; so an error right after data
 /// is held back for one `Pending`, letting hyper flush that data first.
 pub(crate) struct Logged<B: Body + Unpin> {
     inner: B,
-    log: AccessLog,
+    log: Option<AccessLog>,
     outcome: Option<&'static str>,
     held: Option<B::Error>,
     data_since_pending: bool,
 }
 
 impl<B: Body + Unpin> Logged<B> {
-    pub(crate) fn new(inner: B, log: AccessLog) -> Self {
+    pub(crate) fn new(inner: B, log: Option<AccessLog>) -> Self {
         Logged { inner, log, outcome: None, held: None, data_since_pending: false }
     }
 }
@@ -57,8 +48,8 @@ where
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.log.bytes += data.remaining() as u64;
+                if let (Some(data), Some(log)) = (frame.data_ref(), this.log.as_mut()) {
+                    log.bytes += data.remaining() as u64;
                 }
                 this.data_since_pending = true;
                 Poll::Ready(Some(Ok(frame)))
@@ -94,19 +85,13 @@ where
 
 impl<B: Body + Unpin> Drop for Logged<B> {
     fn drop(&mut self) {
-        let log = &self.log;
-        let outcome =
-            self.outcome.unwrap_or(if self.inner.is_end_stream() { "done" } else { "client-gone" });
-        tracing::info!(
-            target: "access",
-            "{} {} {} {} {} bytes {:.3}s {}",
-            log.peer,
-            log.method,
-            log.target,
-            log.status,
-            log.bytes,
-            log.start.elapsed().as_secs_f64(),
-            outcome
-        );
+        if let Some(log) = &self.log {
+            let outcome = self.outcome.unwrap_or(if self.inner.is_end_stream() {
+                "done"
+            } else {
+                "client-gone"
+            });
+            access::write(log, outcome);
+        }
     }
 }

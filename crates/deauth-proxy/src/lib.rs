@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod access;
 mod auth;
 mod body;
 mod policy;
@@ -41,6 +42,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+pub use access::{FLUSH_AT as ACCESS_LOG_FLUSH_AT, flush as flush_access_log};
 pub use auth::{
     AUTH_ENV, AuthSourceError, Credentials, CredentialsError, FileErrorKind, MAX_AUTH_FILE,
 };
@@ -75,12 +77,13 @@ impl Config {
     }
 }
 
-/// Idle upstream connections kept for reuse (connections in use are not
-/// limited).
+/// Idle upstream connections kept for reuse by each [`serve`], that is by
+/// each worker thread of the binary (connections in use are not limited).
 pub const MAX_IDLE_UPSTREAM: usize = 128;
 
-/// The most an upstream connection's read buffer grows to (hyper's
-/// default, about 400 KiB, costs 20 MB for 50 parallel downloads).
+/// The most a connection's read buffer, or its queue of body bytes waiting
+/// to be written, grows to, on both sides of the proxy (hyper's default,
+/// about 400 KiB, costs 20 MB for 50 parallel downloads on each side).
 pub const READ_BUFFER: usize = 64 * 1024;
 
 /// The body of every response the proxy sends.
@@ -93,7 +96,8 @@ struct State {
 }
 
 /// Accepts connections on `listener` and proxies them until the task is
-/// dropped. Accept errors (such as running out of descriptors) are logged
+/// dropped. Each call has its own upstream connection pool: the binary runs
+/// one `serve` per worker thread, each on a single-threaded runtime. Accept errors (such as running out of descriptors) are logged
 /// and retried after a short pause, never fatal.
 ///
 /// # Errors
@@ -128,13 +132,18 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         let header_timeout = state.config.header_timeout;
+        let client_ip = client_ip_header(peer);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
+                let client_ip = client_ip.clone();
+                async move { Ok::<_, Infallible>(handle(&state, peer, &client_ip, req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(READ_BUFFER);
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%peer, error = %e, "client connection ended with an error");
             }
@@ -142,17 +151,28 @@ pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()>
     }
 }
 
-async fn handle(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let target = req.uri().path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string);
-    let mut log = body::AccessLog { peer, method, target, status: 0, start, bytes: 0 };
+async fn handle(
+    state: &State,
+    peer: SocketAddr,
+    client_ip: &HeaderValue,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let mut log = access::enabled().then(|| access::AccessLog {
+        peer,
+        method: req.method().clone(),
+        target: req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str).to_owned(),
+        status: 0,
+        start: Instant::now(),
+        bytes: 0,
+    });
 
     let response = match state.config.policy.check(req.method(), req.uri().path()) {
-        Verdict::Allow => forward(state, peer, req).await,
+        Verdict::Allow => forward(state, client_ip, req).await,
         refused => local(refused.status(), refused.message(req.method(), req.uri().path())),
     };
-    log.status = response.status().as_u16();
+    if let Some(log) = log.as_mut() {
+        log.status = response.status().as_u16();
+    }
     let (parts, inner) = response.into_parts();
     Response::from_parts(parts, body::Logged::new(inner, log).boxed_unsync())
 }
@@ -167,7 +187,11 @@ fn local(status: StatusCode, message: String) -> Response<ProxyBody> {
     response
 }
 
-async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn forward(
+    state: &State,
+    client_ip: &HeaderValue,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
     let upstream = &state.config.upstream;
     parts.uri = match upstream.join(parts.uri.path_and_query()) {
@@ -187,7 +211,7 @@ async fn forward(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Res
     if let Some(host) = original_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    append_forwarded_for(headers, peer);
+    append_forwarded_for(headers, client_ip);
     headers.append(header::VIA, state.via.clone());
     let request = Request::from_parts(parts, body);
 
@@ -256,16 +280,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
+/// The `X-Forwarded-For` value for a client address, made once per client
+/// connection (an IP address is always a valid header value).
+fn client_ip_header(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue) {
     let name = HeaderName::from_static("x-forwarded-for");
-    let ip = peer.ip().to_string();
-    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(name, value);
-    }
+    // A prior value that is not text cannot be extended: it is replaced.
+    let extended = headers.get(&name).and_then(|prior| {
+        let (prior, ip) = (prior.to_str().ok()?, client_ip.to_str().ok()?);
+        HeaderValue::from_str(&format!("{prior}, {ip}")).ok()
+    });
+    headers.insert(name, extended.unwrap_or_else(|| client_ip.clone()));
 }
 
 /// Raises the soft open-files limit to the hard one, so many held
@@ -304,9 +333,9 @@ mod tests {
     #[test]
     fn forwarded_for_appends() {
         let mut h = HeaderMap::new();
-        let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-        append_forwarded_for(&mut h, peer);
-        append_forwarded_for(&mut h, peer);
+        let ip = client_ip_header("10.0.0.2:5000".parse().unwrap());
+        append_forwarded_for(&mut h, &ip);
+        append_forwarded_for(&mut h, &ip);
         assert_eq!(h["x-forwarded-for"], "10.0.0.2, 10.0.0.2");
     }
 }

@@ -28,14 +28,21 @@ impl Upstream {
     /// The joined target is not a valid URI (cannot happen for targets
     /// hyper parsed, but is reported rather than assumed).
     pub fn join(&self, target: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
-        let target = target.map_or("/", PathAndQuery::as_str);
-        let path_and_query = format!("{}{}", self.base, target);
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| UpstreamError::Join(target.to_owned()))
+        let path_and_query = match target {
+            // No base path: the client's target is reused as it is (a
+            // reference-counted copy, not parsed again).
+            Some(target) if self.base.is_empty() => target.clone(),
+            _ => {
+                let target = target.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{}", self.base, target))
+                    .map_err(|_| UpstreamError::Join(target.to_owned()))?
+            }
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|_| UpstreamError::Join(self.base.clone()))
     }
 }
 
@@ -112,6 +119,10 @@ mod tests {
         );
         let u: Upstream = "http://h:1".parse().unwrap();
         assert_eq!(u.join(None).unwrap().to_string(), "http://h:1/");
+        let t: PathAndQuery = "/a/b?c=%20d".parse().unwrap();
+        assert_eq!(u.join(Some(&t)).unwrap().to_string(), "http://h:1/a/b?c=%20d");
+        let u: Upstream = "http://h:1/".parse().unwrap();
+        assert_eq!(u.join(Some(&t)).unwrap().to_string(), "http://h:1/a/b?c=%20d");
         assert_eq!(u.host_header(), "h:1");
     }
 

@@ -367,9 +367,23 @@ async fn upstream_dying_mid_stream_closes_the_client_quickly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_long_polls_do_not_queue_other_requests() {
+    held_long_polls_leave_room(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_thread_still_serves_requests_concurrently() {
+    held_long_polls_leave_room(&["--threads", "1"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_worker_threads_than_cores() {
+    held_long_polls_leave_room(&["--threads", "5"]).await;
+}
+
+async fn held_long_polls_leave_room(extra: &[&str]) {
     let up = upstream(BASIC).await;
     let dir = tempfile::tempdir().unwrap();
-    let p = proxy(up.addr, &dir, &[]);
+    let p = proxy(up.addr, &dir, extra);
     let held: Vec<_> =
         (0..40).map(|_| tokio::spawn(curl_owned(format!("{}/hold", p.url)))).collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -380,6 +394,78 @@ async fn held_long_polls_do_not_queue_other_requests() {
     for h in held {
         assert_eq!(h.await.unwrap(), "held\n");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_has_one_line_per_request() {
+    let up = upstream(BASIC).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = auth_file(&dir, "admin:s3cret\n");
+    let log_path = dir.path().join("stderr");
+    let p = proxy_logging(up.addr, &["--auth-file", &file], None, &log_path);
+    assert_eq!(curl(&["-o", "/dev/null", &format!("{}/echo?x=%0a1", p.url)]).await.code, 0);
+    assert_eq!(curl(&["-o", "/dev/null", "-X", "DELETE", &format!("{}/db", p.url)]).await.code, 0);
+    // Lines are written when a response body ends; give the proxy a moment.
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        lines = log.lines().filter(|l| l.contains(" access: ")).map(str::to_owned).collect();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // `2026-12-07T22:50:01.123456Z  INFO access: 127.0.0.1:PORT GET ...`
+    let (time, rest) = lines[0].split_once("  ").unwrap();
+    assert_eq!(time.len(), 27, "{time}");
+    assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    let fields: Vec<&str> = rest.split(' ').collect();
+    assert_eq!(&fields[..3], ["INFO", "access:", fields[2]]);
+    assert!(fields[2].starts_with("127.0.0.1:"), "{rest}");
+    assert_eq!(fields[3..5], ["GET", "/echo?x=%0a1"], "{rest}");
+    assert_eq!(fields[5], "200", "{rest}");
+    let echo_len = fields[6].parse::<u64>().unwrap();
+    assert!(echo_len > 100, "{rest}");
+    assert_eq!(fields[7], "bytes", "{rest}");
+    assert!(fields[8].ends_with('s') && fields[8].contains('.'), "{rest}");
+    assert_eq!(fields[9], "done", "{rest}");
+    assert_eq!(fields.len(), 10, "{rest}");
+    assert!(lines[1].contains(" DELETE /db 403 "), "{}", lines[1]);
+    assert!(lines[1].ends_with(" done"), "{}", lines[1]);
+
+    // RUST_LOG=warn silences the access log.
+    let quiet_path = dir.path().join("quiet");
+    let q = proxy_logging(up.addr, &["--auth-file", &file], Some("warn"), &quiet_path);
+    assert_eq!(curl(&["-o", "/dev/null", &format!("{}/echo", q.url)]).await.code, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let quiet = std::fs::read_to_string(&quiet_path).unwrap();
+    assert!(!quiet.contains("access"), "{quiet}");
+}
+
+/// The proxy with `RUST_LOG` as given (unset: the default, info) and
+/// stderr going to `log`.
+fn proxy_logging(
+    upstream: SocketAddr,
+    extra: &[&str],
+    rust_log: Option<&str>,
+    log: &std::path::Path,
+) -> Proxy {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deauth-proxy"));
+    cmd.args(["--listen", "127.0.0.1:0", "--upstream", &format!("http://{upstream}/")])
+        .args(extra)
+        .env_remove("DEAUTH_PROXY_AUTH")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    let mut child = cmd.spawn().expect("start deauth-proxy");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    Proxy { child, url }
 }
 
 async fn curl_owned(url: String) -> String {
@@ -418,6 +504,8 @@ fn bad_configuration_is_a_clear_error() {
     assert_eq!(e.matches(missing.to_str().unwrap()).count(), 1, "{e}");
     let e = run(&up, Some("no-colon"));
     assert!(e.contains("user:password"), "{e}");
+    let e = run(&[&up[..], &["--threads", "0"]].concat(), Some("a:b"));
+    assert!(e.contains("--threads"), "{e}");
     let e = run(&["--upstream", "https://h/"], Some("a:b"));
     assert!(e.contains("https"), "{e}");
     let big = auth_file(&dir, &"x".repeat(70_000));
