@@ -23,7 +23,7 @@ use crate::backend::{Backend, Batch};
 use crate::error::Error;
 use crate::health::{Health, Part};
 use crate::item::{Item, Tombstone};
-use crate::memory::Budget;
+use crate::memory::QueueCharge;
 use crate::table::{KeyHasher, lock};
 
 /// Longest a logged batch waits before it is written to the engine.
@@ -31,7 +31,9 @@ pub(crate) const WINDOW: Duration = Duration::from_millis(500);
 /// Entries the applier's reusable maps and vectors keep room for between
 /// windows.
 const KEEP_CAPACITY: usize = 4096;
-/// Value bytes pending at which the applier writes without waiting longer.
+/// Bytes pending (changes merged, as charged to the memory quota) at which
+/// the applier writes without waiting longer; with a quota, an eighth of
+/// the quota if that is less.
 pub(crate) const MAX_PENDING_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How far the engine has got behind the commit log: what the applier
@@ -72,8 +74,9 @@ impl EngineProgress {
 
 /// Work for the applier thread.
 pub(crate) enum Apply {
-    /// A batch, log record `lsn`, durable in the log.
-    Batch(u64, Batch),
+    /// A batch, log record `lsn`, durable in the log, and the bytes charged
+    /// to the memory quota for it (released once the engine has it).
+    Batch(u64, Batch, u64),
     /// Write what is pending and sync the engine: the log up to here is
     /// then reusable.
     Checkpoint,
@@ -94,21 +97,21 @@ struct Pending {
     high_seqno: u64,
     /// Log position of the last merged batch (0: nothing pending).
     lsn: u64,
-    /// Value bytes merged since the last write (overwritten values still
-    /// count: an upper bound, which only makes writes come sooner).
+    /// Bytes charged to the memory quota for the merged batches
+    /// (overwritten changes still count: an upper bound, which only makes
+    /// writes come sooner).
     bytes: u64,
     since: Option<Instant>,
 }
 
 impl Pending {
-    fn merge(&mut self, lsn: u64, batch: Batch) {
+    fn merge(&mut self, lsn: u64, batch: Batch, charged: u64) {
         if batch.clear {
             self.clear = true;
             self.changes.clear();
-            self.bytes = 0;
         }
+        self.bytes += charged;
         for (key, item) in batch.puts {
-            self.bytes += item.value.len();
             self.changes.insert(key, Change::Put(item));
         }
         for (key, tomb) in batch.tombstones {
@@ -128,8 +131,9 @@ impl Pending {
     }
 
     /// Moves the merge into `batch` (emptied first), keeping this
-    /// side's allocations for the next window.
-    fn take_into(&mut self, batch: &mut Batch) {
+    /// side's allocations for the next window; returns the bytes charged
+    /// for it.
+    fn take_into(&mut self, batch: &mut Batch) -> u64 {
         batch.puts.clear();
         batch.tombstones.clear();
         batch.deletes.clear();
@@ -145,8 +149,8 @@ impl Pending {
             }
         }
         self.lsn = 0;
-        self.bytes = 0;
         self.since = None;
+        std::mem::take(&mut self.bytes)
     }
 }
 
@@ -155,13 +159,15 @@ impl Pending {
 pub(crate) fn applier_loop(
     progress: &EngineProgress,
     health: &Health,
-    budget: &Budget,
+    charge: &QueueCharge,
     backend: Box<dyn Backend>,
     work: &Receiver<Apply>,
 ) {
+    let budget = charge.budget();
     let mut applier = Applier {
         progress,
         health,
+        charge,
         backend,
         pending: Pending::default(),
         batch: Batch::default(),
@@ -171,10 +177,10 @@ pub(crate) fn applier_loop(
         let since = applier.pending.since;
         let timeout = since.map_or(WINDOW, |t| WINDOW.saturating_sub(t.elapsed()));
         match work.recv_timeout(timeout) {
-            Ok(Apply::Batch(lsn, batch)) => {
-                applier.pending.merge(lsn, batch);
+            Ok(Apply::Batch(lsn, batch, charged)) => {
+                applier.pending.merge(lsn, batch, charged);
                 let pending = &applier.pending;
-                if pending.bytes >= MAX_PENDING_BYTES
+                if pending.bytes >= MAX_PENDING_BYTES.min(budget.limit() / 8)
                     || pending.since.is_some_and(|t| t.elapsed() >= WINDOW)
                     // Memory is short: what is only in the log cannot be
                     // ejected, so it goes to the engine at once.
@@ -196,6 +202,7 @@ pub(crate) fn applier_loop(
 struct Applier<'a> {
     progress: &'a EngineProgress,
     health: &'a Health,
+    charge: &'a QueueCharge,
     backend: Box<dyn Backend>,
     pending: Pending,
     /// The engine batch, reused (its vectors keep their capacity).
@@ -242,9 +249,10 @@ impl Applier<'_> {
         }
         let lsn = self.pending.lsn;
         let mut batch = std::mem::take(&mut self.batch);
-        self.pending.take_into(&mut batch);
+        let charged = self.pending.take_into(&mut batch);
         if !self.retry("write", &mut |b| b.write_batch(&batch, false)) {
-            // Closing: the log replays this batch on the next open.
+            // Closing: the log replays this batch on the next open (the
+            // charge goes with the store).
             self.batch = batch;
             return;
         }
@@ -261,6 +269,7 @@ impl Applier<'_> {
         batch.deletes.shrink_to(KEEP_CAPACITY);
         self.pending.changes.shrink_to(KEEP_CAPACITY);
         self.batch = batch;
+        self.charge.release(charged);
         self.progress.applied_lsn.store(lsn, Ordering::Release);
         self.writes += 1;
         if self.writes % 16 == 1 {
@@ -300,6 +309,7 @@ mod tests {
                 high_seqno: 2,
                 ..Batch::default()
             },
+            10,
         );
         p.merge(
             2,
@@ -311,9 +321,10 @@ mod tests {
                 high_seqno: 4,
                 ..Batch::default()
             },
+            10,
         );
         let mut b = Batch::default();
-        p.take_into(&mut b);
+        assert_eq!(p.take_into(&mut b), 20, "the charges of both batches");
         assert!(!b.clear && p.is_empty());
         assert_eq!(b.puts, vec![put("a", "2", 3)]);
         assert_eq!(b.tombstones, vec![(Bytes::from("b"), Tombstone { seqno: 4, deleted_at: 9 })]);
@@ -323,14 +334,15 @@ mod tests {
             (vec![("m".to_string(), crate::backend::meta_u64(2))], 4)
         );
 
-        p.merge(3, Batch { puts: vec![put("x", "1", 5)], high_seqno: 5, ..Batch::default() });
+        p.merge(3, Batch { puts: vec![put("x", "1", 5)], high_seqno: 5, ..Batch::default() }, 1);
         p.merge(
             4,
             Batch { clear: true, puts: vec![put("y", "1", 6)], high_seqno: 6, ..Batch::default() },
+            2,
         );
-        p.merge(5, Batch { deletes: vec![Bytes::from("y")], high_seqno: 6, ..Batch::default() });
+        p.merge(5, Batch { deletes: vec![Bytes::from("y")], high_seqno: 6, ..Batch::default() }, 3);
         assert_eq!(p.lsn, 5);
-        p.take_into(&mut b);
+        assert_eq!(p.take_into(&mut b), 6, "a clear drops changes, not their charge");
         assert!(b.clear && b.puts.is_empty(), "x is gone with the clear, y was deleted after it");
         assert_eq!(b.deletes, vec![Bytes::from("y")]);
     }

@@ -21,7 +21,7 @@ use crate::item::{Item, Record, Tombstone};
 use crate::memory::{Eviction, ITEM_OVERHEAD, LARGE_OVERHEAD, TOMBSTONE_OVERHEAD};
 use crate::stats::{Counters, add, inc};
 use crate::store::{Mutation, OpError};
-use crate::table::{LARGE, Old, Shard, Slot, Table};
+use crate::table::{LARGE, Meta, Old, Shard, Slot, Table, header_len};
 
 /// Metadata name of the seqno of the last FLUSH.
 pub(crate) const META_FLUSH_SEQNO: &str = "flush_seqno";
@@ -297,7 +297,8 @@ impl Core {
                 let old = shard.put(key, &item, false);
                 debug_assert!(old.is_some_and(|o| o.ejected && o.resident == 0));
                 self.charge_bytes(
-                    Self::footprint(key.len(), item.value.len()) - Self::footprint(key.len(), 0),
+                    Self::footprint(0, key.len(), item.value.len())
+                        - Self::footprint(0, key.len(), 0),
                 );
                 self.non_resident.fetch_sub(1, Ordering::Relaxed);
                 true
@@ -398,10 +399,11 @@ impl Core {
     }
 
     /// Bytes an item is charged: key and resident value, the slot's
-    /// header and allocation, and a large value's side-map entry.
-    fn footprint(key_len: usize, resident: u64) -> u64 {
+    /// header of `header` bytes and its allocation, and a large value's
+    /// side-map entry.
+    fn footprint(header: u64, key_len: usize, resident: u64) -> u64 {
         let side = if resident >= LARGE { key_len as u64 + LARGE_OVERHEAD } else { 0 };
-        key_len as u64 + resident + ITEM_OVERHEAD + side
+        header + key_len as u64 + resident + ITEM_OVERHEAD + side
     }
 
     /// Stores `item` under `key` (dropping the key's tombstone), its value
@@ -410,7 +412,9 @@ impl Core {
         if shard.tombs.remove(key).is_some() {
             self.release_tomb_bytes(key.len());
         }
-        self.charge_bytes(Self::footprint(key.len(), if ejected { 0 } else { item.value.len() }));
+        let header = header_len(Meta::of(item), key.len()) as u64;
+        let resident = if ejected { 0 } else { item.value.len() };
+        self.charge_bytes(Self::footprint(header, key.len(), resident));
         if ejected {
             self.non_resident.fetch_add(1, Ordering::Relaxed);
         }
@@ -433,7 +437,7 @@ impl Core {
 
     /// Takes a replaced or removed item out of the byte and residency counters.
     fn uncount(&self, key_len: usize, old: Old) {
-        self.release_bytes(Self::footprint(key_len, old.resident));
+        self.release_bytes(Self::footprint(old.header, key_len, old.resident));
         if old.ejected {
             self.non_resident.fetch_sub(1, Ordering::Relaxed);
         }
@@ -512,10 +516,10 @@ impl Core {
             }
             let key_len = slot.key().len();
             let freed = Shard::eject(&mut shard.large, slot);
-            self.release_bytes(Self::footprint(key_len, freed) - Self::footprint(key_len, 0));
+            self.release_bytes(Self::footprint(0, key_len, freed) - Self::footprint(0, key_len, 0));
             self.non_resident.fetch_add(1, Ordering::Relaxed);
             out.ejected += 1;
-            if out.ejected % 32 == 0 && self.config.memory.used() <= target {
+            if out.ejected % 32 == 0 && self.config.memory.pressure() <= target {
                 break;
             }
         }

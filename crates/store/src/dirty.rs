@@ -21,8 +21,11 @@ use crate::item::{Item, Tombstone};
 use crate::ring::Ring;
 use crate::table::{KeyHasher, lock};
 
-/// Bookkeeping bytes counted per dirty entry.
-const ENTRY_OVERHEAD: u64 = 64;
+/// Bookkeeping bytes counted per dirty entry beyond its key and value: the
+/// key's and the item's handles in a hash map at its usual load, and the
+/// key's allocation. The same change later takes about as much in the
+/// batch and in the applier's merge.
+pub(crate) const ENTRY_OVERHEAD: u64 = 160;
 
 /// The latest version of a dirty key.
 pub(crate) enum Version {
@@ -61,11 +64,18 @@ pub(crate) struct Dirty {
     pub(crate) mutations: u64,
     /// Recent changes for change-feed readers.
     pub(crate) ring: Ring,
+    /// `bytes`, and the batches cut from them until the applier has
+    /// written them, charged to the memory quota.
+    pub(crate) charge: std::sync::Arc<crate::memory::QueueCharge>,
 }
 
 impl Dirty {
-    pub(crate) fn new(high_seqno: u64, ring: Ring) -> Self {
-        Dirty { high_seqno, ring, ..Dirty::default() }
+    pub(crate) fn new(
+        high_seqno: u64,
+        ring: Ring,
+        charge: std::sync::Arc<crate::memory::QueueCharge>,
+    ) -> Self {
+        Dirty { high_seqno, ring, charge, ..Dirty::default() }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -110,6 +120,8 @@ impl Dirty {
         let replaced = self.entries.insert(key, version);
         let sub = replaced.map_or(0, |old| key_len + old.value_len() + ENTRY_OVERHEAD);
         self.bytes = (self.bytes + add).saturating_sub(sub);
+        self.charge.charge(add);
+        self.charge.release(sub);
         self.oldest.get_or_insert_with(Instant::now);
     }
 
@@ -125,6 +137,7 @@ impl Dirty {
         }
         self.entries.clear();
         self.clear = true;
+        self.charge.release(self.bytes);
         self.bytes = 0;
         self.mutations += 1;
         self.oldest.get_or_insert_with(Instant::now);
@@ -136,8 +149,9 @@ impl Dirty {
         self.oldest.get_or_insert_with(Instant::now);
     }
 
-    /// Cuts a batch of everything recorded so far.
-    pub(crate) fn take_batch(&mut self) -> Batch {
+    /// Cuts a batch of everything recorded so far; also returns the bytes
+    /// charged for it, which the applier releases once the engine has it.
+    pub(crate) fn take_batch(&mut self) -> (Batch, u64) {
         let mut batch = Batch {
             clear: std::mem::take(&mut self.clear),
             high_seqno: self.high_seqno,
@@ -153,9 +167,9 @@ impl Dirty {
         }
         // A bulk load's peak must not stay allocated (outside the quota).
         self.entries.shrink_to(4096);
-        self.bytes = 0;
+        let charged = std::mem::take(&mut self.bytes);
         self.oldest = None;
-        batch
+        (batch, charged)
     }
 }
 

@@ -174,7 +174,7 @@ pub(crate) fn flusher_loop(
             }
             (stopping, if dirty.is_empty() { None } else { Some(dirty.take_batch()) })
         };
-        if let Some(mut batch) = batch {
+        if let Some((mut batch, charged)) = batch {
             let started = Instant::now();
             lsn += 1;
             let writes = batch.writes() as u64;
@@ -221,7 +221,7 @@ pub(crate) fn flusher_loop(
             commit.persisted.send_replace(PersistState { seqno: batch.high_seqno });
             lock(&commit.time_index).record(config.clock.now(), batch.high_seqno);
             // Waits while the engine is APPLY_QUEUE batches behind.
-            let _ = to_applier.send(Apply::Batch(lsn, batch));
+            let _ = to_applier.send(Apply::Batch(lsn, batch, charged));
             if log.take_rolled() {
                 let _ = to_applier.send(Apply::Checkpoint);
             }

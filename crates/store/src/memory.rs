@@ -4,8 +4,9 @@
 //!
 //! # What is counted
 //!
-//! Each item is charged its key and resident value bytes plus
-//! [`ITEM_OVERHEAD`] (the allocations behind them), and each tombstone its
+//! Each item is charged its block: a header of 10 to 27 bytes (see
+//! `crate::table`), its key and resident value bytes, plus
+//! [`ITEM_OVERHEAD`] for the allocation; and each tombstone its
 //! key plus [`TOMBSTONE_OVERHEAD`]; the pager adds the hash tables' own
 //! buckets (capacity × bucket size, so spare capacity counts too). That is
 //! what [`Budget::used`] compares with the limit. The engine's block cache,
@@ -27,12 +28,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes charged per item beyond its key and value: the header of the
-/// item's block (flags, expiry, CAS, seqno, key length, state) and the
-/// allocator's header of the block. The item's bucket in the hash table (a
-/// 16-byte pointer) is charged separately, with the table's spare
-/// capacity.
-pub const ITEM_OVERHEAD: u64 = crate::table::HEADER as u64 + 8;
+/// Bytes charged per item beyond its block (header, key and value): the
+/// allocator's rounding of the block up to its size class. The block's
+/// header (state, key length and seqno, then flags, expiry and CAS only
+/// where they are not the common 0, 0 and seqno) is charged as it is. The
+/// item's bucket in the hash table (a 16-byte pointer) is charged
+/// separately, with the table's spare capacity.
+pub const ITEM_OVERHEAD: u64 = 8;
 
 /// Bytes charged, beyond the key again, for a value of 64 KiB or more: it
 /// is kept as shared blocks in a side map beside the item (a copy of the
@@ -99,6 +101,9 @@ pub struct Budget {
     items: AtomicU64,
     /// Bytes of the stores' hash tables, as the pagers last measured them.
     tables: AtomicU64,
+    /// Bytes of changes on their way to the engines (dirty sets, batches
+    /// queued for or merged by the appliers).
+    queues: AtomicU64,
 }
 
 impl Budget {
@@ -126,6 +131,7 @@ impl Budget {
             eviction,
             items: AtomicU64::new(0),
             tables: AtomicU64::new(0),
+            queues: AtomicU64::new(0),
         }
     }
 
@@ -177,17 +183,37 @@ impl Budget {
         }
     }
 
-    /// Bytes charged now, over every store sharing the budget.
+    /// Bytes charged now for items and hash tables, over every store
+    /// sharing the budget: what the quota limits (`mem_used`).
     pub fn used(&self) -> u64 {
         self.items.load(Ordering::Relaxed).saturating_add(self.tables.load(Ordering::Relaxed))
     }
 
-    /// True when memory is above the high watermark.
-    pub fn over_high(&self) -> bool {
-        self.used() > self.high_watermark()
+    /// Bytes of changes on their way to the engines (dirty sets, batches
+    /// queued for or merged by the appliers), over every store.
+    pub fn queued(&self) -> u64 {
+        self.queues.load(Ordering::Relaxed)
     }
 
-    /// True when a write that adds memory must fail.
+    /// What the pager compares with the watermarks: [`Budget::used`] plus
+    /// [`Budget::queued`]. Until the engine has a change its value is in
+    /// memory twice, and only the table's copy can be ejected, so the
+    /// pager ejects clean values to make room for the copies in flight.
+    pub fn pressure(&self) -> u64 {
+        self.used().saturating_add(self.queued())
+    }
+
+    /// True when memory (with the changes in flight) is above the high
+    /// watermark.
+    pub fn over_high(&self) -> bool {
+        self.pressure() > self.high_watermark()
+    }
+
+    /// True when a write that adds memory must fail. Only the items and
+    /// the hash tables count here: changes on their way to the engine
+    /// count towards the watermarks (see [`Budget::pressure`]), but a burst
+    /// of writes is not refused for the copies it holds in flight, which
+    /// the engine's back-pressure bounds.
     pub fn full(&self) -> bool {
         self.used() > self.tmp_fail_threshold()
     }
@@ -207,6 +233,51 @@ impl Budget {
         } else {
             self.tables.fetch_sub(old - new, Ordering::Relaxed);
         }
+    }
+}
+
+/// The bytes one store's changes hold on their way to the engine (its
+/// dirty set, the batches queued for its applier and the applier's merge),
+/// charged to the shared [`Budget`]: until the engine has a change, its
+/// value is in memory twice (in the table and in the change), and only the
+/// table's copy can be ejected. What is still charged when the last handle
+/// goes (the store closed) is given back.
+#[derive(Debug, Default)]
+pub(crate) struct QueueCharge {
+    budget: std::sync::Arc<Budget>,
+    bytes: AtomicU64,
+}
+
+impl QueueCharge {
+    pub(crate) fn new(budget: std::sync::Arc<Budget>) -> QueueCharge {
+        QueueCharge { budget, bytes: AtomicU64::new(0) }
+    }
+
+    pub(crate) fn charge(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.budget.queues.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn release(&self, bytes: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.budget.queues.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes this store's changes hold now.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The budget charged.
+    pub(crate) fn budget(&self) -> &Budget {
+        &self.budget
+    }
+}
+
+impl Drop for QueueCharge {
+    fn drop(&mut self) {
+        let left = *self.bytes.get_mut();
+        self.budget.queues.fetch_sub(left, Ordering::Relaxed);
     }
 }
 
@@ -304,5 +375,24 @@ mod tests {
         b.tables_resized(300, 100);
         b.release(100);
         assert_eq!(b.used(), 600);
+    }
+
+    #[test]
+    fn queued_changes_count_until_released_or_their_store_closes() {
+        let b = std::sync::Arc::new(Budget::new(1000, Eviction::Value));
+        let q = std::sync::Arc::new(QueueCharge::new(std::sync::Arc::clone(&b)));
+        q.charge(300);
+        let other = QueueCharge::new(std::sync::Arc::clone(&b));
+        other.charge(50);
+        assert_eq!((b.pressure(), b.queued(), q.bytes(), b.used()), (350, 350, 300, 0));
+        q.release(100);
+        assert_eq!(b.pressure(), 250);
+        b.charge(800);
+        assert!(b.over_high() && !b.full(), "queued bytes page, items refuse writes");
+        b.release(800);
+        drop(q);
+        assert_eq!(b.pressure(), 50, "a closed store's charge is given back");
+        drop(other);
+        assert_eq!(b.pressure(), 0);
     }
 }

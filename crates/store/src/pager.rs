@@ -72,7 +72,7 @@ pub(crate) fn pager_loop(core: &Core, engine: &EngineProgress, stop: &PagerStop)
         inc(&core.counters.ep_num_pager_runs);
         let target = budget.low_watermark();
         let (mut idle_rounds, mut round_ejected, mut steps_in_round) = (0, 0, 0);
-        while budget.used() > target && idle_rounds < 2 && !stop.is_stopped() {
+        while budget.pressure() > target && idle_rounds < 2 && !stop.is_stopped() {
             let applied = engine.applied_seqno.load(Ordering::Acquire);
             let paged = core.page(next, applied, target, STEP);
             add(&core.counters.ep_num_value_ejects, paged.ejected);

@@ -228,16 +228,18 @@ pub(crate) fn render(s: &Sources<'_>) -> Vec<(String, String)> {
     let applied = s.engine.applied_writes.load(Ordering::Relaxed);
     push("engine_applied_writes", applied.to_string());
     push("flusher_max_batch", s.commit.max_batch.load(Ordering::Relaxed).to_string());
-    let (queue, queue_bytes, age, mutations, high, ring_changes, ring_bytes) = {
+    let (queue, queue_bytes, age, mutations, high, ring_changes, ring_bytes, in_flight) = {
         let d = core.queue().lock();
         let age = d.oldest.map(|t| t.elapsed());
-        (d.len(), d.bytes, age, d.mutations, d.high_seqno, d.ring.len(), d.ring.bytes())
+        let in_flight = d.charge.bytes();
+        (d.len(), d.bytes, age, d.mutations, d.high_seqno, d.ring.len(), d.ring.bytes(), in_flight)
     };
     let writes = core.counters.sum(|c| &c.engine_writes);
     push("backend", s.backend.to_string());
     push("durability", core.config.durability.name().to_string());
     push("flusher_queue_items", queue.to_string());
     push("flusher_queue_bytes", queue_bytes.to_string());
+    push("engine_queue_bytes", in_flight.to_string());
     push("persistence_lag_ms", age.map_or(0, |a| a.as_millis() as u64).to_string());
     let health = &core.health;
     let failure = health.describe().filter(|_| health.failing());
@@ -269,14 +271,14 @@ pub(crate) fn render(s: &Sources<'_>) -> Vec<(String, String)> {
     push("warmup_state", state.to_string());
     push("warmup_items", s.warm.map_or(0, |w| w.items).to_string());
     push("warmup_ms", s.warm.map_or(0, |w| w.duration.as_millis() as u64).to_string());
-    memory(s, queue_bytes + ring_bytes, &mut push);
+    memory(s, in_flight + ring_bytes, &mut push);
     out.extend(lock(&s.engine.stats).iter().cloned());
     out
 }
 
 /// The quota, the pager and the background fetches, with memcached's and
-/// Couchbase's names; `queues` is what the dirty set and the feed's ring
-/// hold.
+/// Couchbase's names; `queues` is what the dirty set, the batches on their
+/// way to the engine and the feed's ring hold.
 fn memory(s: &Sources<'_>, queues: u64, push: &mut impl FnMut(&str, String)) {
     let core = s.core;
     let budget = &core.config.memory;

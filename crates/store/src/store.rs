@@ -18,6 +18,7 @@ use crate::feed::{Cursors, Subscription};
 use crate::fetch::{Fetch, Fetcher};
 use crate::flusher::{CommitState, Threads, flusher_loop, replay_log};
 use crate::item::{Item, Value};
+use crate::memory::QueueCharge;
 use crate::pager::pager_loop;
 use crate::ring::Ring;
 use crate::stats::inc;
@@ -272,7 +273,12 @@ impl Store {
         // Every batch stores its high seqno with its records, so no stored
         // record has a larger one.
         let high = summary.high_seqno + RESTART_SEQNO_GAP;
-        let dirty = Dirty::new(high, Ring::new(config.feed_max_changes, config.feed_max_bytes));
+        let charge = Arc::new(QueueCharge::new(Arc::clone(&config.memory)));
+        let dirty = Dirty::new(
+            high,
+            Ring::new(config.feed_max_changes, config.feed_max_bytes),
+            Arc::clone(&charge),
+        );
         let meta = |name: &str| summary.meta_u64(name).unwrap_or_default();
         let marks = (meta(META_FLUSH_SEQNO), meta(META_PURGED_SEQNO));
         let background = config.warmup == Warmup::Background;
@@ -296,11 +302,10 @@ impl Store {
         });
         let (to_applier, applier_rx) = std::sync::mpsc::sync_channel(APPLY_QUEUE);
         let progress = Arc::clone(&engine);
-        let budget = Arc::clone(&core.config.memory);
         let health = Arc::clone(&core.health);
         let applier = std::thread::Builder::new()
             .name("mammoth-applier".into())
-            .spawn(move || applier_loop(&progress, &health, &budget, backend, &applier_rx))
+            .spawn(move || applier_loop(&progress, &health, &charge, backend, &applier_rx))
             .map_err(spawn_err)?;
         *lock(&parts.threads.applier) = Some(applier);
         fetcher.start(&core).map_err(spawn_err)?;

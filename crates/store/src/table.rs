@@ -45,15 +45,21 @@ pub(crate) const LARGE: u64 = crate::store::COPY_BELOW as u64;
 /// clients are held to 250 bytes by the server).
 pub(crate) const MAX_KEY_LEN: usize = u16::MAX as usize;
 
-// The layout of a slot's block; numbers are little-endian.
-const FLAGS: usize = 0;
-const EXPTIME: usize = 4;
-const CAS: usize = 8;
-const SEQNO: usize = 16;
-const KEY_LEN: usize = 24;
-const STATE: usize = 26;
-/// Bytes of a slot's header, before the key.
-pub(crate) const HEADER: usize = 27;
+// The layout of a slot's block: a state byte, the key's length (one
+// byte, two with LONG_KEY), the seqno, then only the metadata that differs
+// from the common case (flags and expiry when not zero, the CAS when it is
+// not the seqno), the key and the value. Numbers are little-endian. The
+// common item (no flags, no expiry, its CAS its seqno) has a 10-byte
+// header: with a 12-byte key and a 100-byte value its block fits the
+// allocator's 128-byte size class, where a fixed 27-byte header took the
+// next one (160).
+const STATE: usize = 0;
+const KEY_LEN: usize = 1;
+/// Bytes of the shortest header (state, one-byte key length, seqno).
+pub(crate) const MIN_HEADER: usize = 10;
+/// Bytes of the longest header (two-byte key length, every field).
+#[cfg(test)]
+const MAX_HEADER: usize = 1 + 2 + 8 + 4 + 4 + 8;
 
 /// State bit: the value was dropped from memory (the engine holds the
 /// version with this seqno).
@@ -62,6 +68,46 @@ const EJECTED: u8 = 1;
 const REFERENCED: u8 = 2;
 /// State bit: the value is in the shard's side map of large values.
 const IN_SIDE_MAP: u8 = 4;
+/// Layout bit: the key's length takes two bytes (longer than 255).
+const LONG_KEY: u8 = 8;
+/// Layout bit: the flags follow the seqno (they are not 0).
+const HAS_FLAGS: u8 = 16;
+/// Layout bit: the expiry follows (it is not 0).
+const HAS_EXPTIME: u8 = 32;
+/// Layout bit: the CAS follows (it is not the seqno).
+const HAS_CAS: u8 = 64;
+/// The bits that describe the layout (kept when a value is ejected).
+const LAYOUT: u8 = LONG_KEY | HAS_FLAGS | HAS_EXPTIME | HAS_CAS;
+
+/// The layout bits and header length of a block for `meta` and a key of
+/// `key_len` bytes.
+fn layout(meta: Meta, key_len: usize) -> (u8, usize) {
+    let mut bits = 0;
+    let mut len = MIN_HEADER;
+    if key_len > usize::from(u8::MAX) {
+        bits |= LONG_KEY;
+        len += 1;
+    }
+    if meta.flags != 0 {
+        bits |= HAS_FLAGS;
+        len += 4;
+    }
+    if meta.exptime != 0 {
+        bits |= HAS_EXPTIME;
+        len += 4;
+    }
+    if meta.cas != meta.seqno {
+        bits |= HAS_CAS;
+        len += 8;
+    }
+    (bits, len)
+}
+
+/// Bytes of the header of an item with `meta` and a key of `key_len`
+/// bytes (what the quota charges beside key and value).
+pub(crate) fn header_len(meta: Meta, key_len: usize) -> usize {
+    layout(meta, key_len).1
+}
 
 /// An item's metadata, as a slot's header holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,19 +133,34 @@ impl Slot {
     /// or one in the side map).
     fn new(key: &[u8], meta: Meta, value: &Value, state: u8) -> Slot {
         debug_assert!(key.len() <= MAX_KEY_LEN, "keys are checked before they are stored");
-        let len = HEADER + key.len() + value.len() as usize;
-        let mut block = Vec::with_capacity(len);
-        block.extend_from_slice(&meta.flags.to_le_bytes());
-        block.extend_from_slice(&meta.exptime.to_le_bytes());
-        block.extend_from_slice(&meta.cas.to_le_bytes());
+        let (bits, header) = layout(meta, key.len());
+        let mut block = Vec::with_capacity(header + key.len() + value.len() as usize);
+        block.push(state | bits);
+        if bits & LONG_KEY == 0 {
+            block.push(key.len() as u8);
+        } else {
+            block.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        }
         block.extend_from_slice(&meta.seqno.to_le_bytes());
-        block.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        block.push(state);
+        if bits & HAS_FLAGS != 0 {
+            block.extend_from_slice(&meta.flags.to_le_bytes());
+        }
+        if bits & HAS_EXPTIME != 0 {
+            block.extend_from_slice(&meta.exptime.to_le_bytes());
+        }
+        if bits & HAS_CAS != 0 {
+            block.extend_from_slice(&meta.cas.to_le_bytes());
+        }
+        debug_assert_eq!(block.len(), header);
         block.extend_from_slice(key);
         for chunk in value.chunks() {
             block.extend_from_slice(chunk);
         }
         Slot(block.into_boxed_slice())
+    }
+
+    fn bits(&self) -> u8 {
+        self.0[STATE]
     }
 
     fn u32_at(&self, at: usize) -> u32 {
@@ -110,12 +171,41 @@ impl Slot {
         u64::from(self.u32_at(at)) | (u64::from(self.u32_at(at + 4)) << 32)
     }
 
+    /// Where the seqno starts (after the key length).
+    fn seqno_at(&self) -> usize {
+        if self.bits() & LONG_KEY == 0 { KEY_LEN + 1 } else { KEY_LEN + 2 }
+    }
+
+    fn key_len(&self) -> usize {
+        if self.bits() & LONG_KEY == 0 {
+            usize::from(self.0[KEY_LEN])
+        } else {
+            usize::from(u16::from_le_bytes([self.0[KEY_LEN], self.0[KEY_LEN + 1]]))
+        }
+    }
+
+    /// Where the optional fields end and the key starts.
+    fn key_at(&self) -> usize {
+        let bits = self.bits();
+        let mut at = self.seqno_at() + 8;
+        if bits & HAS_FLAGS != 0 {
+            at += 4;
+        }
+        if bits & HAS_EXPTIME != 0 {
+            at += 4;
+        }
+        if bits & HAS_CAS != 0 {
+            at += 8;
+        }
+        at
+    }
+
     fn key_end(&self) -> usize {
-        HEADER + usize::from(u16::from_le_bytes([self.0[KEY_LEN], self.0[KEY_LEN + 1]]))
+        self.key_at() + self.key_len()
     }
 
     pub(crate) fn key(&self) -> &[u8] {
-        &self.0[HEADER..self.key_end()]
+        &self.0[self.key_at()..self.key_end()]
     }
 
     /// The value bytes held in the block (empty when ejected or in the
@@ -131,38 +221,56 @@ impl Slot {
     }
 
     pub(crate) fn meta(&self) -> Meta {
+        let bits = self.bits();
+        let seqno = self.seqno();
+        let mut at = self.seqno_at() + 8;
+        let mut field = |present: u8, len: usize| {
+            (bits & present != 0).then(|| {
+                let start = at;
+                at += len;
+                start
+            })
+        };
+        let flags = field(HAS_FLAGS, 4);
+        let exptime = field(HAS_EXPTIME, 4);
+        let cas = field(HAS_CAS, 8);
         Meta {
-            flags: self.u32_at(FLAGS),
-            exptime: self.u32_at(EXPTIME),
-            cas: self.u64_at(CAS),
-            seqno: self.u64_at(SEQNO),
+            flags: flags.map_or(0, |at| self.u32_at(at)),
+            exptime: exptime.map_or(0, |at| self.u32_at(at)),
+            cas: cas.map_or(seqno, |at| self.u64_at(at)),
+            seqno,
         }
     }
 
     pub(crate) fn cas(&self) -> u64 {
-        self.u64_at(CAS)
+        self.meta().cas
     }
 
     pub(crate) fn seqno(&self) -> u64 {
-        self.u64_at(SEQNO)
+        self.u64_at(self.seqno_at())
+    }
+
+    /// Bytes of the block before the key.
+    pub(crate) fn header_len(&self) -> usize {
+        self.key_at()
     }
 
     /// True when the item is dead at `now` (Unix seconds).
     pub(crate) fn is_expired(&self, now: u32) -> bool {
-        let exptime = self.u32_at(EXPTIME);
+        let exptime = self.meta().exptime;
         exptime != 0 && exptime <= now
     }
 
     pub(crate) fn is_ejected(&self) -> bool {
-        self.0[STATE] & EJECTED != 0
+        self.bits() & EJECTED != 0
     }
 
     fn in_side_map(&self) -> bool {
-        self.0[STATE] & IN_SIDE_MAP != 0
+        self.bits() & IN_SIDE_MAP != 0
     }
 
     pub(crate) fn is_referenced(&self) -> bool {
-        self.0[STATE] & REFERENCED != 0
+        self.bits() & REFERENCED != 0
     }
 
     pub(crate) fn set_referenced(&mut self, on: bool) {
@@ -176,7 +284,7 @@ impl Slot {
     /// Drops the inline value: the block shrinks to header and key.
     fn eject(&mut self) {
         let mut block: Box<[u8]> = self.0[..self.key_end()].into();
-        block[STATE] = (block[STATE] | EJECTED) & !(REFERENCED | IN_SIDE_MAP);
+        block[STATE] = (block[STATE] | EJECTED) & (LAYOUT | EJECTED);
         self.0 = block;
     }
 }
@@ -184,6 +292,8 @@ impl Slot {
 /// What a replaced or removed item held, for the accounting.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Old {
+    /// Bytes of its header.
+    pub(crate) header: u64,
     /// Bytes of its value that were in memory.
     pub(crate) resident: u64,
     /// Its value was ejected.
@@ -293,7 +403,7 @@ impl Shard {
                 } else {
                     old.inline_value().len() as u64
                 };
-                Some(Old { resident, ejected: old.is_ejected() })
+                Some(Old { header: old.header_len() as u64, resident, ejected: old.is_ejected() })
             }
             hashbrown::hash_table::Entry::Vacant(_) => None,
         };
@@ -323,7 +433,7 @@ impl Shard {
         if slot.in_side_map() {
             self.large.remove(key);
         }
-        Some(Old { resident, ejected: slot.is_ejected() })
+        Some(Old { header: slot.header_len() as u64, resident, ejected: slot.is_ejected() })
     }
 
     /// Ejects the value of `slot` (a slot of this shard, passed apart so
@@ -423,6 +533,50 @@ mod tests {
         let old = shard.remove(b"k").unwrap();
         assert_eq!((old.resident, old.ejected), (0, true));
         assert!(shard.get(b"k").is_none() && shard.remove(b"k").is_none());
+    }
+
+    #[test]
+    fn headers_hold_only_the_metadata_that_is_not_the_common_case() {
+        let mut shard = Shard::with_capacity(4);
+        let plain = Item {
+            value: ExtentBuf::from(vec![b'v'; 100]),
+            flags: 0,
+            exptime: 0,
+            cas: 9,
+            seqno: 9,
+        };
+        shard.put(b"key:00000001", &plain, false);
+        let slot = shard.get(b"key:00000001").unwrap();
+        assert_eq!(slot.header_len(), MIN_HEADER);
+        assert_eq!(slot.0.len(), 122, "the common 100-byte item fits a 128-byte block");
+        assert_eq!(shard.item(slot), plain);
+        // Every combination of fields and both key-length forms round-trips,
+        // also once ejected.
+        for (n, (flags, exptime, cas)) in
+            [(0, 0, 5), (7, 0, 5), (0, 99, 5), (0, 0, 6), (u32::MAX, u32::MAX, u64::MAX)]
+                .into_iter()
+                .enumerate()
+        {
+            for key_len in [1, 255, 256, MAX_KEY_LEN] {
+                let key = vec![b'a' + n as u8; key_len];
+                let it =
+                    Item { value: ExtentBuf::from(b"val".to_vec()), flags, exptime, cas, seqno: 5 };
+                shard.put(&key, &it, false);
+                let slot = shard.get(&key).unwrap();
+                assert_eq!((slot.key(), slot.meta(), slot.seqno()), (&key[..], Meta::of(&it), 5));
+                assert_eq!(slot.header_len(), header_len(Meta::of(&it), key_len));
+                assert!(slot.header_len() <= MAX_HEADER);
+                assert_eq!(shard.item(slot), it);
+                let Shard { items, large, hasher, .. } = &mut shard;
+                let slot = items.find_mut(hasher.hash_one(&key), |s| s.key() == key).unwrap();
+                slot.set_referenced(true);
+                assert_eq!(Shard::eject(large, slot), 3);
+                let slot = shard.get(&key).unwrap();
+                assert!(slot.is_ejected() && !slot.is_referenced());
+                assert_eq!((slot.key(), slot.meta()), (&key[..], Meta::of(&it)));
+            }
+        }
+        assert_eq!(header_len(Meta { flags: 1, exptime: 1, cas: 1, seqno: 2 }, 300), MAX_HEADER);
     }
 
     #[test]

@@ -36,6 +36,14 @@ const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 const ENGINE_WORKERS: usize = 1;
 /// Size at which fjall seals a memtable and writes it out as a table.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Sealed memtables of the items keyspace (waiting for fjall's worker to
+/// write them out) at which a batch waits before it returns. fjall asks its
+/// one worker to seal a full memtable and goes on writing into it until the
+/// worker gets to the request; behind a long compaction the memtable grew
+/// to 44 MiB of 2 MiB allowed in a load of 4 KiB values (heaptrack). The
+/// backend seals it itself (see [`FjallBackend::bound_memtables`]), and
+/// with this bound the memtables hold at most three times their size.
+const MAX_SEALED_MEMTABLES: usize = 2;
 /// Batches with at least this many item writes skip fjall's journal and
 /// memtable: they are sorted and written straight out as a new table
 /// (fjall's ingestion). The commit log in front of the engine already made
@@ -78,6 +86,8 @@ pub struct FjallBackend {
     deferred_batches: u64,
     /// Memtable size of the items keyspace (kept for its re-creation).
     memtable_bytes: u64,
+    /// Bytes written to the items memtable since it was last sealed.
+    memtable_written: u64,
 }
 
 impl FjallBackend {
@@ -129,6 +139,7 @@ impl FjallBackend {
             ingested_batches: 0,
             deferred_batches: 0,
             memtable_bytes,
+            memtable_written: 0,
         })
     }
 }
@@ -202,6 +213,31 @@ impl FjallBackend {
     }
 }
 
+impl FjallBackend {
+    /// Seals the items memtable once it holds its size, and waits while
+    /// [`MAX_SEALED_MEMTABLES`] sealed ones wait for fjall's worker: the
+    /// memtables then stay within a few times their size whatever the
+    /// worker is busy with (the applier waits instead, and the writers
+    /// behind it wait for their commits, which is the back-pressure a slow
+    /// engine should give).
+    fn bound_memtables(&mut self) -> Result<(), Error> {
+        if self.memtable_written < self.memtable_bytes {
+            return Ok(());
+        }
+        self.memtable_written = 0;
+        self.items.rotate_memtable().map_err(|e| Error::engine(NAME, "seal items memtable", e))?;
+        // Not forever: a worker that cannot write (a full disk) must not
+        // keep the applier from its own error handling.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.items.sealed_memtable_count() >= MAX_SEALED_MEMTABLES
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
 impl Backend for FjallBackend {
     fn name(&self) -> &'static str {
         NAME
@@ -247,9 +283,12 @@ impl Backend for FjallBackend {
             self.ingested_batches += 1;
         } else {
             for (key, item) in &batch.puts {
-                wb.insert(&self.items, key.as_ref(), item::encode(item));
+                let value = item::encode(item);
+                self.memtable_written += (key.len() + value.len()) as u64;
+                wb.insert(&self.items, key.as_ref(), value);
             }
             for (key, tomb) in &batch.tombstones {
+                self.memtable_written += key.len() as u64;
                 wb.insert(&self.items, key.as_ref(), item::encode_tombstone(*tomb));
             }
             for key in &batch.deletes {
@@ -263,7 +302,11 @@ impl Backend for FjallBackend {
         // One journal write and, with `sync`, one fdatasync for the batch.
         wb.commit().map_err(|e| Error::engine(NAME, "commit batch", e))?;
         if ingest {
+            // Ingestion wrote the memtable out first.
+            self.memtable_written = 0;
             self.bound_journal()?;
+        } else {
+            self.bound_memtables()?;
         }
         Ok(())
     }
