@@ -116,10 +116,12 @@ pub(crate) struct ServeArgs {
     /// were not used recently are ejected (read back from the engine when
     /// needed); when memory is full of changes not yet on disk, writes get
     /// a temporary failure (binary ETMPFAIL, text `SERVER_ERROR out of
-    /// memory storing object`) until the engine catches up. Not counted:
-    /// the engine's cache (an eighth of the limit, 8 to 64 MiB), connection
-    /// buffers, the TAP ring (--tap-ring-mib) and the write-behind dirty
-    /// set (--max-dirty-bytes). `cache_memlimit <MiB>` (text protocol)
+    /// memory storing object`) until the engine catches up. Changes on
+    /// their way to the engine count towards the watermarks (values are
+    /// ejected to make room for them). Not counted: the engine's cache (an
+    /// eighth of the limit, 8 to 64 MiB) and memtables (up to three of a
+    /// quarter of that), connection buffers and the TAP ring
+    /// (--tap-ring-mib). `cache_memlimit <MiB>` (text protocol)
     /// changes it at run time. Default: half of the machine's physical
     /// memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "memory_mib")]
