@@ -67,6 +67,37 @@ fn drain(c: &mut Consumer, model: &mut Model) -> Vec<Seen> {
 
 /// A fresh consumer with a value filter whose backfill is lapped by the
 /// ring: the later passes delete leavers and pass on tombstones.
+/// `count` keys, even ones `{"t":25,"u":0}` and odd ones `{"t":0,"u":25}`;
+/// the keys.
+fn t_and_u_items(server: &TestServer, count: usize) -> Vec<String> {
+    let keys: Vec<String> = (0..count).map(|i| format!("k{i:05}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        let v = if i % 2 == 0 { r#"{"t":25,"u":0}"# } else { r#"{"t":0,"u":25}"# };
+        set(server, k, v);
+    }
+    server.check.sync();
+    keys
+}
+
+/// Registered consumer `name` runs filter `first` to the end (its copy goes
+/// into `model`) and leaves; once its cursor is stored, it connects again
+/// with filter `second`.
+fn change_filter(
+    server: &TestServer,
+    name: &'static [u8],
+    first: &'static [u8],
+    second: &'static [u8],
+    model: &mut Model,
+) -> Consumer {
+    let reg = TapFlags::REGISTERED_CLIENT | TapFlags::SUPPORT_ACK;
+    let mut c = Consumer::connect(server, &TapConnect::new(name).with(reg).filter(first));
+    drain(&mut c, model);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(800));
+    server.check.sync();
+    Consumer::connect(server, &TapConnect::new(name).with(reg).filter(second))
+}
+
 #[test]
 fn lapped_backfill_leaves_stale_items() {
     lapped(Some(&b"json:/t > 20"[..]), 16);
@@ -131,24 +162,14 @@ fn lapped(filter: Option<&'static [u8]>, ring: usize) {
 #[test]
 fn interrupted_filter_change_then_old_filter() {
     let server = TestServer::start();
-    let keys: Vec<String> = (0..8000).map(|i| format!("k{i:05}")).collect();
-    for (i, k) in keys.iter().enumerate() {
-        let v = if i % 2 == 0 { r#"{"t":25,"u":0}"# } else { r#"{"t":0,"u":25}"# };
-        set(&server, k, v);
-    }
-    server.check.sync();
+    let keys = t_and_u_items(&server, 8000);
     let a = &b"json:/t > 20"[..];
     let b = &b"json:/u > 20"[..];
     let reg = TapFlags::REGISTERED_CLIENT | TapFlags::SUPPORT_ACK;
     let mut model = Model::new();
-    // Session 1: filter A, complete.
-    let mut c = Consumer::connect(&server, &TapConnect::new(&b"r"[..]).with(reg).filter(a));
-    drain(&mut c, &mut model);
-    drop(c);
-    std::thread::sleep(Duration::from_millis(800));
-    server.check.sync();
-    // Session 2: filter B, cut after the producer stalls for acks.
-    let mut c = Consumer::connect(&server, &TapConnect::new(&b"r"[..]).with(reg).filter(b));
+    // Session 1: filter A, complete; session 2: filter B, cut after the
+    // producer stalls for acks.
+    let mut c = change_filter(&server, b"r", a, b, &mut model);
     let (seen, _) = read_until_stall(&mut c);
     apply(&mut model, &seen);
     assert!(!seen.contains(&Seen::Control(opaque::CLOSE_BACKFILL)));
@@ -264,23 +285,13 @@ fn nack_after_close_backfill() {
 #[test]
 fn early_ack_stores_changed_filter() {
     let server = TestServer::start();
-    let keys: Vec<String> = (0..3000).map(|i| format!("k{i:05}")).collect();
-    for (i, k) in keys.iter().enumerate() {
-        let v = if i % 2 == 0 { r#"{"t":25,"u":0}"# } else { r#"{"t":0,"u":25}"# };
-        set(&server, k, v);
-    }
-    server.check.sync();
+    let keys = t_and_u_items(&server, 3000);
     let a = &b"json:/t > 20"[..];
     let b = &b"json:/u > 20"[..];
     let reg = TapFlags::REGISTERED_CLIENT | TapFlags::SUPPORT_ACK;
     let mut model = Model::new();
-    let mut c = Consumer::connect(&server, &TapConnect::new(&b"r"[..]).with(reg).filter(a));
-    drain(&mut c, &mut model);
-    drop(c);
-    std::thread::sleep(Duration::from_millis(800));
-    server.check.sync();
     // Session 2: filter B; take events up to the first ack request, ack it, go.
-    let mut c = Consumer::connect(&server, &TapConnect::new(&b"r"[..]).with(reg).filter(b));
+    let mut c = change_filter(&server, b"r", a, b, &mut model);
     let mut seen = Vec::new();
     loop {
         let (s, want) = c.next_within(Duration::from_secs(5)).expect("events");
@@ -324,16 +335,8 @@ fn a_nack_in_a_changed_filter_backfill_keeps_later_deletes() {
         set(&server, &format!("b:{i:05}"), "y");
     }
     server.check.sync();
-    let reg = TapFlags::REGISTERED_CLIENT | TapFlags::SUPPORT_ACK;
     let mut model = Model::new();
-    let mut c =
-        Consumer::connect(&server, &TapConnect::new(&b"n"[..]).with(reg).filter(&b"prefix:a:"[..]));
-    drain(&mut c, &mut model);
-    drop(c);
-    std::thread::sleep(Duration::from_millis(800));
-    server.check.sync();
-    let mut c =
-        Consumer::connect(&server, &TapConnect::new(&b"n"[..]).with(reg).filter(&b"prefix:b:"[..]));
+    let mut c = change_filter(&server, b"n", b"prefix:a:", b"prefix:b:", &mut model);
     let (seen, acks) = read_until_stall(&mut c);
     apply(&mut model, &seen);
     let victim = model.keys().find(|k| k.starts_with("b:")).unwrap().clone();
