@@ -22,6 +22,9 @@ use memcache::binary::tap::{EventKind, Incoming, TapConnect, TapFlags, opaque, p
 use memcache::binary::{Check, Limits, check_packet};
 use store::{BackendKind, Config, Store};
 
+mod support;
+use support::Server;
+
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
     let items: u64 = std::env::var("TAP_BENCH_ITEMS")
@@ -56,27 +59,8 @@ fn main() {
         assert_eq!(n, items);
     }
 
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let root = dir.path().to_path_buf();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let buckets =
-                server::Buckets::open(&root, &Config::new(&root), None).expect("open buckets");
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
-            server::run(listener, server::Config::default(), buckets, async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
-    });
-    let addr = addr_rx.recv().expect("server address");
+    let server = Server::start(dir.path());
+    let (addr, warmup) = (server.addr, server.warmup);
     let mut tap_best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
@@ -84,12 +68,12 @@ fn main() {
         tap_best = tap_best.min(t.elapsed().as_secs_f64());
         assert_eq!(n, items);
     }
-    let _ = stop_tx.send(());
-    server.join().expect("server thread");
+    server.stop();
 
     let engine_rate = items as f64 / engine_best;
     let tap_rate = items as f64 / tap_best;
     println!("items                      {items}");
+    println!("server warmup              {warmup:>12.3} s");
     println!("engine full scan (fjall)   {engine_rate:>12.0} items/s  ({engine_best:.3} s)");
     println!("TAP DUMP over TCP          {tap_rate:>12.0} items/s  ({tap_best:.3} s)");
     println!("ratio TAP / engine scan    {:>12.2}", tap_rate / engine_rate);

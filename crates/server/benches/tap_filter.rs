@@ -42,6 +42,9 @@ use memcache::binary::tap::{EventKind, Incoming, TapConnect, TapFlags, opaque, p
 use memcache::binary::{Check, Limits, check_packet};
 use store::{BackendKind, Config, Store};
 
+mod support;
+use support::Server;
+
 /// Sensors, in byte order: reading `i` comes from `SERIALS[i % 5]`, so the
 /// five readings of one minute sort in generation order too.
 const SERIALS: [&str; 5] =
@@ -211,49 +214,6 @@ fn report(items: u64, filters: &Filters, times: &mut Times) {
         "≥ 0.7×",
         met(json_share >= 0.7)
     );
-}
-
-/// An in-process server on the store under `root`, on a loopback port.
-struct Server {
-    addr: SocketAddr,
-    /// Seconds until every item was in memory.
-    warmup: f64,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let root = root.to_path_buf();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let t = Instant::now();
-                let buckets =
-                    server::Buckets::open(&root, &Config::new(&root), None).expect("open buckets");
-                let warmup = t.elapsed().as_secs_f64();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                addr_tx.send((listener.local_addr().expect("addr"), warmup)).expect("send addr");
-                server::run(listener, server::Config::default(), buckets, async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            });
-        });
-        let (addr, warmup) = addr_rx.recv().expect("server address");
-        Server { addr, warmup, stop, thread }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        self.thread.join().expect("server thread");
-    }
 }
 
 /// Writes `items` readings into a new store at `dir` and returns how many
