@@ -235,6 +235,19 @@ impl Endpoint {
         }
     }
 
+    /// [`Endpoint::connect`], then SASL PLAIN with the endpoint's
+    /// credentials when it has some: the start of every client here.
+    ///
+    /// # Errors
+    /// Connecting or authentication.
+    pub fn connect_authenticated(&self) -> Result<Stream> {
+        let mut s = self.connect()?;
+        if let Some(creds) = &self.auth {
+            sasl_plain(&mut s, creds, self.connect_timeout.max(Duration::from_secs(5)))?;
+        }
+        Ok(s)
+    }
+
     fn connect_tcp(&self) -> Result<TcpStream> {
         let what = || format!("connect to {}", self.addr);
         let addrs = self.addr.to_socket_addrs().map_err(|e| Error::io(what(), e))?;

@@ -15,7 +15,7 @@ use memcache::binary::tap::{
 };
 use memcache::binary::{Limits, Opcode, Status};
 
-use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, sasl_plain, write_all};
+use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, write_all};
 use crate::error::{Error, Result};
 
 /// One item of a TAP stream.
@@ -159,10 +159,7 @@ impl Consumer<Stream> {
     /// # Errors
     /// Connecting, authentication, or writing the request.
     pub fn connect(endpoint: &Endpoint, opts: &ConsumerOptions) -> Result<Consumer<Stream>> {
-        let mut s = endpoint.connect()?;
-        if let Some(creds) = &endpoint.auth {
-            sasl_plain(&mut s, creds, endpoint.connect_timeout.max(Duration::from_secs(5)))?;
-        }
+        let s = endpoint.connect_authenticated()?;
         Consumer::start(s, opts)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use memcache::binary::{Batch, Limits, Opcode, Response, Status};
 
-use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, sasl_plain, write_all};
+use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, write_all};
 use crate::error::{Error, Result};
 
 /// An item as a node holds it.
@@ -47,10 +47,7 @@ impl Direct<Stream> {
     /// # Errors
     /// Connecting or authentication.
     pub fn connect(endpoint: &Endpoint) -> Result<Direct<Stream>> {
-        let mut s = endpoint.connect()?;
-        if let Some(creds) = &endpoint.auth {
-            sasl_plain(&mut s, creds, endpoint.connect_timeout.max(Duration::from_secs(5)))?;
-        }
+        let s = endpoint.connect_authenticated()?;
         Ok(Direct::new(s))
     }
 }

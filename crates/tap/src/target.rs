@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use memcache::binary::{Batch, Limits, Opcode, Response, Status};
 
-use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, sasl_plain, write_all};
+use crate::conn::{Endpoint, PacketReader, Read1, Stream, Transport, write_all};
 use crate::error::{Error, Result};
 
 /// What one committed pipeline did.
@@ -61,10 +61,7 @@ impl Target<Stream> {
     /// # Errors
     /// Connecting or authentication.
     pub fn connect(endpoint: &Endpoint) -> Result<Target<Stream>> {
-        let mut s = endpoint.connect()?;
-        if let Some(creds) = &endpoint.auth {
-            sasl_plain(&mut s, creds, endpoint.connect_timeout.max(Duration::from_secs(5)))?;
-        }
+        let s = endpoint.connect_authenticated()?;
         Ok(Target::new(s))
     }
 }
