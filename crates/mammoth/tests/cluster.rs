@@ -513,16 +513,9 @@ fn keys_land_where_the_ring_says_for_every_hash_weights_and_modula() {
 /// Runs `mammoth cluster ARGS…`; returns its stdout, failing with both
 /// outputs when it fails.
 fn mammoth_cluster(args: &[&std::ffi::OsStr]) -> String {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_mammoth")).arg("cluster").args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "mammoth cluster {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let all: Vec<&std::ffi::OsStr> =
+        std::iter::once("cluster".as_ref()).chain(args.iter().copied()).collect();
+    String::from_utf8_lossy(&crate::tap_e2e::mammoth(&all).stdout).into_owned()
 }
 
 /// The number after `word ` in `text`.

@@ -33,12 +33,16 @@ fn addr(port: u16) -> String {
     format!("127.0.0.1:{port}")
 }
 
-fn mammoth(args: &[&str]) -> std::process::Output {
+/// Runs `mammoth ARGS…`, failing with its status and stderr when it fails.
+pub(crate) fn mammoth<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    args: &[S],
+) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_mammoth")).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "mammoth {args:?}: {:?}\n{}",
+        "mammoth {args:?}: {:?}\n{}\n{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
