@@ -128,8 +128,24 @@ local function new_env(lib)
   return env, finish
 end
 
-local function lookup(name)
-  return funcs[name]
+-- A call: `dispatch(name, nkeys, key..., arg...)` runs function `name`
+-- with its keys and its arguments as two arrays (built here, in Lua, from
+-- values pushed once). The last call is a tail call, so the function runs
+-- as the coroutine's only frame, as if called directly.
+local select, move = select, table.move
+local function dispatch(name, nkeys, ...)
+  local f = funcs[name]
+  if f == nil then
+    error(format("unknown function '%s'", tostring(name)), 0)
+  end
+  local n = select("#", ...)
+  if n == nkeys then
+    return f({ ... }, {})
+  elseif nkeys == 0 then
+    return f({}, { ... })
+  end
+  local all = { ... }
+  return f(move(all, 1, nkeys, 1, {}), move(all, nkeys + 1, n, 1, {}))
 end
 
-return new_env, lookup
+return new_env, dispatch
