@@ -478,7 +478,10 @@ mod tests {
             "{err}"
         );
         let err = rt.call(Call::new("r", none(), none())).await.unwrap_err().to_string();
-        assert!(err.contains("undeclared global 'undefined_thing'"), "{err}");
+        assert!(
+            err.starts_with("lib:2:") && err.contains("undeclared global 'undefined_thing'"),
+            "{err}"
+        );
         assert!(rt.call(Call::new("reg", none(), none())).await.is_err());
         assert_eq!(text(&rt.call(Call::new("l", none(), none())).await.unwrap()), "2");
         // The failed calls left the VM usable and nothing declared.

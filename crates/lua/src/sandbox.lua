@@ -93,13 +93,16 @@ local function new_env(lib)
     declare(name, fn, 3)
   end
 
-  setmetatable(env, {
+  -- Reads of the built-ins (`mc`, `tonumber`, `string`...) find them in
+  -- `builtins`, a table: no metamethod call. Anything else falls through
+  -- to its `__index` function.
+  local builtins = {}
+  for k, v in pairs(G) do
+    builtins[k] = v
+  end
+  setmetatable(builtins, {
     __index = function(_, k)
-      local v = G[k]
-      if v ~= nil then
-        return v
-      end
-      v = funcs[k]
+      local v = funcs[k]
       if v ~= nil then
         return v
       end
@@ -111,6 +114,9 @@ local function new_env(lib)
       end
       error(format("attempt to read undeclared global '%s'", tostring(k)), 2)
     end,
+  })
+  setmetatable(env, {
+    __index = builtins,
     __newindex = function(_, k, v)
       if not loading then
         error(format("assignment to undeclared global '%s'", tostring(k)), 2)
