@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
-use mlua::{Lua, LuaString, MultiValue, Table, Value};
+use mlua::{BString, Lua, MultiValue, Table, Value};
 use store::{Arith, Counter, Mutation, OpError, Store, StoreMode, Write};
 
 use crate::runtime::Meter;
@@ -90,20 +90,19 @@ impl Slot {
     /// The store and the declared key equal to `key`. The lock is not held
     /// on return: nothing that may run Lua (an allocation can run a `__gc`
     /// metamethod that calls `mc` again) happens under it.
-    fn open(&self, op: &str, key: &LuaString) -> mlua::Result<(&Store, Bytes)> {
-        let key = key.as_bytes();
+    fn open(&self, op: &str, key: &[u8]) -> mlua::Result<(&Store, Bytes)> {
         let found = {
             let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(keys) = keys.as_ref() else {
                 return Err(err(format!("mc.{op}: only available inside a call")));
             };
-            keys.find(&key)
+            keys.find(key)
         };
         match (found, self.store.get()) {
             (Some(key), Some(store)) => Ok((store, key)),
             (None, _) => Err(err(format!(
                 "mc.{op}: key '{}' is not among the call's declared keys",
-                show(&key)
+                show(key)
             ))),
             (Some(_), None) => Err(err(format!("mc.{op}: only available inside a call"))),
         }
@@ -128,6 +127,23 @@ fn err(msg: String) -> mlua::Error {
 /// A printable form of a key for error messages.
 fn show(key: &[u8]) -> String {
     String::from_utf8_lossy(key).chars().take(64).collect()
+}
+
+/// A value to store: a string's bytes, or a number as Lua prints it (an
+/// integer formatted here, as `%lld` does, without making a Lua string).
+fn value_bytes(lua: &Lua, op: &str, value: Value) -> mlua::Result<Bytes> {
+    match value {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+        Value::Number(_) => match lua.coerce_string(value)? {
+            Some(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            None => Err(err(format!("mc.{op}: the value is not a string"))),
+        },
+        other => Err(err(format!(
+            "mc.{op}: the value must be a string or a number, not a {}",
+            other.type_name()
+        ))),
+    }
 }
 
 /// A failure that is not a memcached outcome: raised as a Lua error.
@@ -167,13 +183,14 @@ fn counter_value(lua: &Lua, n: u64) -> mlua::Result<Value> {
 /// A SET-family write: `true` when stored, `false` for the outcome that
 /// `mode` names as "not done".
 fn store_op(
+    lua: &Lua,
     slot: &Slot,
     op: &'static str,
     mode: StoreMode,
-    (key, value, flags, exptime): (LuaString, LuaString, Option<u32>, Option<u32>),
+    (key, value, flags, exptime): (BString, Value, Option<u32>, Option<u32>),
 ) -> mlua::Result<bool> {
     let (store, key) = slot.open(op, &key)?;
-    let w = Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))
+    let w = Write::new(mode, key, value_bytes(lua, op, value)?)
         .flags(flags.unwrap_or(0))
         .exptime(exptime.unwrap_or(0));
     match store.write(w) {
@@ -187,15 +204,16 @@ fn store_op(
 }
 
 async fn concat(
+    lua: Lua,
     slot: Arc<Slot>,
     op: &'static str,
     mode: StoreMode,
-    key: LuaString,
-    value: LuaString,
+    (key, value): (BString, Value),
 ) -> mlua::Result<bool> {
     let (store, key) = slot.open(op, &key)?;
+    let value = value_bytes(&lua, op, value)?;
     resident(store, &key).await;
-    match store.write(Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))) {
+    match store.write(Write::new(mode, key, value)) {
         Ok(m) => {
             slot.note(m);
             Ok(true)
@@ -210,7 +228,7 @@ async fn arith(
     slot: Arc<Slot>,
     op: &'static str,
     mode: Arith,
-    (key, delta): (LuaString, Option<i64>),
+    (key, delta): (BString, Option<i64>),
 ) -> mlua::Result<Value> {
     let (store, key) = slot.open(op, &key)?;
     let delta = u64::try_from(delta.unwrap_or(1))
@@ -240,7 +258,7 @@ pub(crate) fn table(lua: &Lua, slot: &Arc<Slot>) -> mlua::Result<Table> {
 /// async call costs the coroutine a suspension, a plain one does not.
 fn add_reads(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
     let s = Arc::clone(slot);
-    let get_now = lua.create_function(move |lua, key: LuaString| {
+    let get_now = lua.create_function(move |lua, key: BString| {
         let (store, key) = s.open("get", &key)?;
         if store.fetch(&key).is_some() {
             return Ok((Value::Nil, true));
@@ -251,7 +269,7 @@ fn add_reads(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         }
     })?;
     let s = Arc::clone(slot);
-    let get_wait = lua.create_async_function(move |lua, key: LuaString| {
+    let get_wait = lua.create_async_function(move |lua, key: BString| {
         let slot = Arc::clone(&s);
         async move {
             let (store, key) = slot.open("get", &key)?;
@@ -263,7 +281,7 @@ fn add_reads(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         }
     })?;
     let s = Arc::clone(slot);
-    let gets_now = lua.create_function(move |lua, key: LuaString| {
+    let gets_now = lua.create_function(move |lua, key: BString| {
         let (store, key) = s.open("gets", &key)?;
         if store.fetch(&key).is_some() {
             return Ok(MultiValue::from_iter([Value::Boolean(true)]));
@@ -271,7 +289,7 @@ fn add_reads(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         gets_values(lua, store, &key, false)
     })?;
     let s = Arc::clone(slot);
-    let gets_wait = lua.create_async_function(move |lua, key: LuaString| {
+    let gets_wait = lua.create_async_function(move |lua, key: BString| {
         let slot = Arc::clone(&s);
         async move {
             let (store, key) = slot.open("gets", &key)?;
@@ -321,7 +339,7 @@ fn gets_values(lua: &Lua, store: &Store, key: &[u8], waited: bool) -> mlua::Resu
 }
 
 /// `cas(key, value, cas [, flags [, exptime]])`.
-type CasArgs = (LuaString, LuaString, i64, Option<u32>, Option<u32>);
+type CasArgs = (BString, Value, i64, Option<u32>, Option<u32>);
 
 /// Everything that changes an item.
 fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
@@ -329,18 +347,18 @@ fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         [("set", StoreMode::Set), ("add", StoreMode::Add), ("replace", StoreMode::Replace)]
     {
         let s = Arc::clone(slot);
-        mc.set(name, lua.create_function(move |_, args| store_op(&s, name, mode, args))?)?;
+        mc.set(name, lua.create_function(move |lua, args| store_op(lua, &s, name, mode, args))?)?;
     }
     let s = Arc::clone(slot);
     mc.set(
         "cas",
-        lua.create_function(move |_, (key, value, cas, flags, exptime): CasArgs| {
+        lua.create_function(move |lua, (key, value, cas, flags, exptime): CasArgs| {
             let (store, key) = s.open("cas", &key)?;
             let cas = u64::try_from(cas)
                 .ok()
                 .filter(|&c| c != 0)
                 .ok_or_else(|| err("mc.cas: the cas must be positive".to_owned()))?;
-            let w = Write::set(key, Bytes::copy_from_slice(&value.as_bytes()))
+            let w = Write::set(key, value_bytes(lua, "cas", value)?)
                 .flags(flags.unwrap_or(0))
                 .exptime(exptime.unwrap_or(0))
                 .cas(cas);
@@ -358,7 +376,7 @@ fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
     let s = Arc::clone(slot);
     mc.set(
         "delete",
-        lua.create_function(move |_, key: LuaString| {
+        lua.create_function(move |_, key: BString| {
             let (store, key) = s.open("delete", &key)?;
             match store.delete(&key, 0) {
                 Ok(m) => {
@@ -374,7 +392,7 @@ fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         let s = Arc::clone(slot);
         mc.set(
             name,
-            lua.create_async_function(move |lua, args: (LuaString, Option<i64>)| {
+            lua.create_async_function(move |lua, args: (BString, Option<i64>)| {
                 arith(lua, Arc::clone(&s), name, mode, args)
             })?,
         )?;
@@ -383,15 +401,15 @@ fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
         let s = Arc::clone(slot);
         mc.set(
             name,
-            lua.create_async_function(move |_, (key, value): (LuaString, LuaString)| {
-                concat(Arc::clone(&s), name, mode, key, value)
+            lua.create_async_function(move |lua, args: (BString, Value)| {
+                concat(lua, Arc::clone(&s), name, mode, args)
             })?,
         )?;
     }
     let s = Arc::clone(slot);
     mc.set(
         "touch",
-        lua.create_async_function(move |_, (key, exptime): (LuaString, u32)| {
+        lua.create_async_function(move |_, (key, exptime): (BString, u32)| {
             let slot = Arc::clone(&s);
             async move {
                 let (store, key) = slot.open("touch", &key)?;
@@ -474,6 +492,25 @@ mod tests {
         assert_eq!(r.unwrap().unwrap(), "truefalse");
         assert_eq!(get(&store, "k").unwrap(), "new");
         assert_eq!(get(&store, "n"), None);
+    }
+
+    #[tokio::test]
+    async fn numbers_are_stored_as_lua_prints_them() {
+        let body = "local out = {}\n\
+                    for _, x in ipairs({0, -7, 42, math.maxinteger, math.mininteger, 0.5, 2^53, -1e300, 1/3}) do\n\
+                      mc.set('k', x)\n\
+                      out[#out + 1] = tostring(mc.get('k') == tostring(x))\n\
+                    end\n\
+                    mc.append('k', 12) mc.prepend('n', 1)\n\
+                    return table.concat(out, ',') .. ' ' .. mc.get('k')";
+        assert_eq!(
+            value(&[], body).await,
+            "true,true,true,true,true,true,true,true,true 0.3333333333333312"
+        );
+        let (r, _store, _, _dir) = run(&[], "return mc.set('k', true)").await;
+        let Err(CallError::Runtime { message }) = &r else { panic!("{r:?}") };
+        assert!(message.contains("mc.set: the value must be a string or a number, not a boolean"));
+        assert_eq!(value(&[], "return pcall(mc.set, 'k', {})").await, "false");
     }
 
     #[tokio::test]
