@@ -1,7 +1,8 @@
 //! What one call costs: `cargo run --release -p mammoth-lua --example
-//! call_overhead [calls]`. Runs a no-op function, a read-modify-write
-//! function and the same read-modify-write as plain store calls, one after
-//! another on one thread, and prints the time per call.
+//! call_overhead [calls]`. Runs a no-op function, a function that only
+//! reads its key, one that only writes it, a read-modify-write function
+//! and the same read-modify-write as plain store calls, one after another
+//! on one thread, and prints the time per call.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,8 @@ use store::{Config, Store, Write};
 
 const LIB: &str = r"
 function noop(keys, args) return nil end
+function get(keys, args) return mc.get(keys[1]) end
+function set(keys, args) mc.set(keys[1], '1') end
 function rmw(keys, args)
     local n = tonumber(mc.get(keys[1]) or '0') + 1
     mc.set(keys[1], n)
@@ -28,7 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = Runtime::new(store.clone(), libs, Limits::default());
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     tokio.block_on(async {
-        for (name, keys) in [("noop", vec![]), ("rmw", vec![Bytes::from("counter")])] {
+        let key = || vec![Bytes::from("counter")];
+        for (name, keys) in [("noop", vec![]), ("get", key()), ("set", key()), ("rmw", key())] {
             let start = Instant::now();
             for _ in 0..calls {
                 rt.call(Call { function: name.into(), keys: keys.clone(), args: vec![] }).await?;

@@ -21,8 +21,10 @@
 //!   so they are no place for shared state: use the store.
 //! * **Calls that do not block the server** ([`Runtime::call`]). A call
 //!   checks out a VM from a pool (rebuilt lazily when the registry version
-//!   changed) and runs the function as a coroutine. An instruction-count
-//!   hook makes it yield its tokio worker every [`Limits::slice`] of
+//!   changed) and runs the function in the VM's coroutine (one per VM,
+//!   reset for each call; the keys and arguments are pushed as plain
+//!   values and made into tables by Lua). An instruction-count hook (the
+//!   VM's, installed once) makes it yield its tokio worker every [`Limits::slice`] of
 //!   running time (Lua 5.4 lets a count hook yield, and mlua turns that
 //!   yield into `Pending` plus a wake), so other tasks on the same worker
 //!   keep running while a long call computes. The same hook enforces the

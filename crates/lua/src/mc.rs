@@ -8,29 +8,116 @@
 //! functions, and the call's coroutine is suspended meanwhile).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
-use mlua::{Lua, LuaString, MultiValue, Table, Value};
+use mlua::{BString, Lua, MultiValue, Table, Value};
 use store::{Arith, Counter, Mutation, OpError, Store, StoreMode, Write};
 
-/// The running call, as the `mc` functions see it.
-pub(crate) struct CallCtx {
-    pub(crate) store: Store,
-    pub(crate) keys: HashSet<Bytes>,
+use crate::runtime::Meter;
+
+/// Declared keys past which a call looks them up in a hash set rather
+/// than comparing each.
+const LINEAR_KEYS: usize = 8;
+
+/// One VM's call state, made with the VM and shared by its `mc`
+/// functions, its instruction hook and the runtime: a call fills it in
+/// and clears it, so nothing per call is allocated for it.
+pub(crate) struct Slot {
+    /// The store (set when a runtime first takes the VM; a scratch VM that
+    /// only checks libraries has none).
+    store: OnceLock<Store>,
+    /// The running call's declared keys (`None`: no call is running).
+    keys: Mutex<Option<Keys>>,
     /// The highest seqno of the call's mutations (0: none).
-    pub(crate) seqno: AtomicU64,
+    seqno: AtomicU64,
     /// Set when the call passed its time limit: `pcall` and `xpcall`
     /// re-raise every error from then on, so the call cannot go on.
-    pub(crate) stopped: Arc<AtomicBool>,
+    pub(crate) stopped: AtomicBool,
+    /// The call's running time, for the hook.
+    pub(crate) meter: Mutex<Meter>,
+}
+
+/// A call's declared keys.
+struct Keys {
+    list: Vec<Bytes>,
+    /// For calls with many keys.
+    index: Option<HashSet<Bytes>>,
+}
+
+impl Keys {
+    /// The declared key equal to `key` (a share of it, not a copy).
+    fn find(&self, key: &[u8]) -> Option<Bytes> {
+        match &self.index {
+            Some(index) => index.get(key).cloned(),
+            None => self.list.iter().find(|k| k[..] == *key).cloned(),
+        }
+    }
+}
+
+impl Slot {
+    pub(crate) fn new() -> Slot {
+        Slot {
+            store: OnceLock::new(),
+            keys: Mutex::new(None),
+            seqno: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            meter: Mutex::new(Meter::default()),
+        }
+    }
+
+    /// Binds the VM to `store` (once; a VM serves one runtime).
+    pub(crate) fn bind(&self, store: &Store) {
+        let _ = self.store.get_or_init(|| store.clone());
+    }
+
+    /// Starts a call on `keys`.
+    pub(crate) fn begin(&self, keys: Vec<Bytes>) {
+        let index = (keys.len() > LINEAR_KEYS).then(|| keys.iter().cloned().collect());
+        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Keys { list: keys, index });
+        self.seqno.store(0, Ordering::Relaxed);
+        self.stopped.store(false, Ordering::Relaxed);
+    }
+
+    /// Ends the call: the highest seqno it wrote.
+    pub(crate) fn end(&self) -> u64 {
+        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.seqno.load(Ordering::Relaxed)
+    }
+
+    /// The store and the declared key equal to `key`. The lock is not held
+    /// on return: nothing that may run Lua (an allocation can run a `__gc`
+    /// metamethod that calls `mc` again) happens under it.
+    fn open(&self, op: &str, key: &[u8]) -> mlua::Result<(&Store, Bytes)> {
+        let found = {
+            let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(keys) = keys.as_ref() else {
+                return Err(err(format!("mc.{op}: only available inside a call")));
+            };
+            keys.find(key)
+        };
+        match (found, self.store.get()) {
+            (Some(key), Some(store)) => Ok((store, key)),
+            (None, _) => Err(err(format!(
+                "mc.{op}: key '{}' is not among the call's declared keys",
+                show(key)
+            ))),
+            (Some(_), None) => Err(err(format!("mc.{op}: only available inside a call"))),
+        }
+    }
+
+    /// Records a mutation's seqno in the call.
+    fn note(&self, m: Mutation) {
+        self.seqno.fetch_max(m.seqno, Ordering::Relaxed);
+    }
 }
 
 /// The sandbox's `pcall` asks this before returning a caught error.
-pub(crate) fn stopped_fn(lua: &Lua) -> mlua::Result<mlua::Function> {
-    lua.create_function(|lua, ()| {
-        Ok(lua.app_data_ref::<CallCtx>().is_some_and(|c| c.stopped.load(Ordering::Relaxed)))
-    })
+pub(crate) fn stopped_fn(lua: &Lua, slot: &Arc<Slot>) -> mlua::Result<mlua::Function> {
+    let slot = Arc::clone(slot);
+    lua.create_function(move |_, ()| Ok(slot.stopped.load(Ordering::Relaxed)))
 }
 
 fn err(msg: String) -> mlua::Error {
@@ -42,25 +129,20 @@ fn show(key: &[u8]) -> String {
     String::from_utf8_lossy(key).chars().take(64).collect()
 }
 
-/// The store and the key, after checking the key is declared.
-fn open(lua: &Lua, op: &str, key: &LuaString) -> mlua::Result<(Store, Bytes)> {
-    let ctx = lua
-        .app_data_ref::<CallCtx>()
-        .ok_or_else(|| err(format!("mc.{op}: only available inside a call")))?;
-    let key = key.as_bytes();
-    if !ctx.keys.contains(&key[..]) {
-        return Err(err(format!(
-            "mc.{op}: key '{}' is not among the call's declared keys",
-            show(&key)
-        )));
-    }
-    Ok((ctx.store.clone(), Bytes::copy_from_slice(&key)))
-}
-
-/// Records a mutation's seqno in the call.
-fn note(lua: &Lua, m: Mutation) {
-    if let Some(ctx) = lua.app_data_ref::<CallCtx>() {
-        ctx.seqno.fetch_max(m.seqno, Ordering::Relaxed);
+/// A value to store: a string's bytes, or a number as Lua prints it (an
+/// integer formatted here, as `%lld` does, without making a Lua string).
+fn value_bytes(lua: &Lua, op: &str, value: Value) -> mlua::Result<Bytes> {
+    match value {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+        Value::Number(_) => match lua.coerce_string(value)? {
+            Some(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            None => Err(err(format!("mc.{op}: the value is not a string"))),
+        },
+        other => Err(err(format!(
+            "mc.{op}: the value must be a string or a number, not a {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -102,17 +184,18 @@ fn counter_value(lua: &Lua, n: u64) -> mlua::Result<Value> {
 /// `mode` names as "not done".
 fn store_op(
     lua: &Lua,
+    slot: &Slot,
     op: &'static str,
     mode: StoreMode,
-    (key, value, flags, exptime): (LuaString, LuaString, Option<u32>, Option<u32>),
+    (key, value, flags, exptime): (BString, Value, Option<u32>, Option<u32>),
 ) -> mlua::Result<bool> {
-    let (store, key) = open(lua, op, &key)?;
-    let w = Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))
+    let (store, key) = slot.open(op, &key)?;
+    let w = Write::new(mode, key, value_bytes(lua, op, value)?)
         .flags(flags.unwrap_or(0))
         .exptime(exptime.unwrap_or(0));
     match store.write(w) {
         Ok(m) => {
-            note(lua, m);
+            slot.note(m);
             Ok(true)
         }
         Err(OpError::Exists | OpError::NotFound | OpError::NotStored) => Ok(false),
@@ -122,16 +205,17 @@ fn store_op(
 
 async fn concat(
     lua: Lua,
+    slot: Arc<Slot>,
     op: &'static str,
     mode: StoreMode,
-    key: LuaString,
-    value: LuaString,
+    (key, value): (BString, Value),
 ) -> mlua::Result<bool> {
-    let (store, key) = open(&lua, op, &key)?;
-    resident(&store, &key).await;
-    match store.write(Write::new(mode, key, Bytes::copy_from_slice(&value.as_bytes()))) {
+    let (store, key) = slot.open(op, &key)?;
+    let value = value_bytes(&lua, op, value)?;
+    resident(store, &key).await;
+    match store.write(Write::new(mode, key, value)) {
         Ok(m) => {
-            note(&lua, m);
+            slot.note(m);
             Ok(true)
         }
         Err(OpError::NotStored | OpError::NotFound) => Ok(false),
@@ -141,18 +225,18 @@ async fn concat(
 
 async fn arith(
     lua: Lua,
+    slot: Arc<Slot>,
     op: &'static str,
     mode: Arith,
-    key: LuaString,
-    delta: Option<i64>,
+    (key, delta): (BString, Option<i64>),
 ) -> mlua::Result<Value> {
-    let (store, key) = open(&lua, op, &key)?;
+    let (store, key) = slot.open(op, &key)?;
     let delta = u64::try_from(delta.unwrap_or(1))
         .map_err(|_| err(format!("mc.{op}: the delta must not be negative")))?;
-    resident(&store, &key).await;
+    resident(store, &key).await;
     match store.arith(Counter::new(mode, key, delta)) {
         Ok((n, m)) => {
-            note(&lua, m);
+            slot.note(m);
             counter_value(&lua, n)
         }
         Err(OpError::NotFound) => Ok(Value::Nil),
@@ -160,11 +244,11 @@ async fn arith(
     }
 }
 
-/// Builds the `mc` table for `lua`.
-pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
+/// Builds the `mc` table for `lua`, its functions working on `slot`'s call.
+pub(crate) fn table(lua: &Lua, slot: &Arc<Slot>) -> mlua::Result<Table> {
     let mc = lua.create_table()?;
-    add_reads(lua, &mc)?;
-    add_writes(lua, &mc)?;
+    add_reads(lua, &mc, slot)?;
+    add_writes(lua, &mc, slot)?;
     Ok(mc)
 }
 
@@ -172,9 +256,10 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
 /// answers at once when the value is in memory (nearly always), and an
 /// async one that first waits for an ejected value to be read back: an
 /// async call costs the coroutine a suspension, a plain one does not.
-fn add_reads(lua: &Lua, mc: &Table) -> mlua::Result<()> {
-    let get_now = lua.create_function(|lua, key: LuaString| {
-        let (store, key) = open(lua, "get", &key)?;
+fn add_reads(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
+    let s = Arc::clone(slot);
+    let get_now = lua.create_function(move |lua, key: BString| {
+        let (store, key) = s.open("get", &key)?;
         if store.fetch(&key).is_some() {
             return Ok((Value::Nil, true));
         }
@@ -183,25 +268,34 @@ fn add_reads(lua: &Lua, mc: &Table) -> mlua::Result<()> {
             None => Ok((Value::Nil, false)),
         }
     })?;
-    let get_wait = lua.create_async_function(|lua, key: LuaString| async move {
-        let (store, key) = open(&lua, "get", &key)?;
-        resident(&store, &key).await;
-        match store.get(&key) {
-            Some(hit) => Ok(Value::String(lua.create_string(hit.value.to_bytes())?)),
-            None => Ok(Value::Nil),
+    let s = Arc::clone(slot);
+    let get_wait = lua.create_async_function(move |lua, key: BString| {
+        let slot = Arc::clone(&s);
+        async move {
+            let (store, key) = slot.open("get", &key)?;
+            resident(store, &key).await;
+            match store.get(&key) {
+                Some(hit) => Ok(Value::String(lua.create_string(hit.value.to_bytes())?)),
+                None => Ok(Value::Nil),
+            }
         }
     })?;
-    let gets_now = lua.create_function(|lua, key: LuaString| {
-        let (store, key) = open(lua, "gets", &key)?;
+    let s = Arc::clone(slot);
+    let gets_now = lua.create_function(move |lua, key: BString| {
+        let (store, key) = s.open("gets", &key)?;
         if store.fetch(&key).is_some() {
             return Ok(MultiValue::from_iter([Value::Boolean(true)]));
         }
-        gets_values(lua, &store, &key, false)
+        gets_values(lua, store, &key, false)
     })?;
-    let gets_wait = lua.create_async_function(|lua, key: LuaString| async move {
-        let (store, key) = open(&lua, "gets", &key)?;
-        resident(&store, &key).await;
-        gets_values(&lua, &store, &key, true)
+    let s = Arc::clone(slot);
+    let gets_wait = lua.create_async_function(move |lua, key: BString| {
+        let slot = Arc::clone(&s);
+        async move {
+            let (store, key) = slot.open("gets", &key)?;
+            resident(store, &key).await;
+            gets_values(&lua, store, &key, true)
+        }
     })?;
     let wrap: mlua::Function = lua
         .load(
@@ -244,52 +338,49 @@ fn gets_values(lua: &Lua, store: &Store, key: &[u8], waited: bool) -> mlua::Resu
     Ok(MultiValue::from_iter(out))
 }
 
+/// `cas(key, value, cas [, flags [, exptime]])`.
+type CasArgs = (BString, Value, i64, Option<u32>, Option<u32>);
+
 /// Everything that changes an item.
-fn add_writes(lua: &Lua, mc: &Table) -> mlua::Result<()> {
+fn add_writes(lua: &Lua, mc: &Table, slot: &Arc<Slot>) -> mlua::Result<()> {
     for (name, mode) in
         [("set", StoreMode::Set), ("add", StoreMode::Add), ("replace", StoreMode::Replace)]
     {
-        mc.set(name, lua.create_function(move |lua, args| store_op(lua, name, mode, args))?)?;
+        let s = Arc::clone(slot);
+        mc.set(name, lua.create_function(move |lua, args| store_op(lua, &s, name, mode, args))?)?;
     }
+    let s = Arc::clone(slot);
     mc.set(
         "cas",
-        lua.create_function(
-            |lua,
-             (key, value, cas, flags, exptime): (
-                LuaString,
-                LuaString,
-                i64,
-                Option<u32>,
-                Option<u32>,
-            )| {
-                let (store, key) = open(lua, "cas", &key)?;
-                let cas = u64::try_from(cas)
-                    .ok()
-                    .filter(|&c| c != 0)
-                    .ok_or_else(|| err("mc.cas: the cas must be positive".to_owned()))?;
-                let w = Write::set(key, Bytes::copy_from_slice(&value.as_bytes()))
-                    .flags(flags.unwrap_or(0))
-                    .exptime(exptime.unwrap_or(0))
-                    .cas(cas);
-                match store.write(w) {
-                    Ok(m) => {
-                        note(lua, m);
-                        Ok(Value::Boolean(true))
-                    }
-                    Err(OpError::Exists) => Ok(Value::Boolean(false)),
-                    Err(OpError::NotFound) => Ok(Value::Nil),
-                    Err(e) => Err(failure("cas", e)),
+        lua.create_function(move |lua, (key, value, cas, flags, exptime): CasArgs| {
+            let (store, key) = s.open("cas", &key)?;
+            let cas = u64::try_from(cas)
+                .ok()
+                .filter(|&c| c != 0)
+                .ok_or_else(|| err("mc.cas: the cas must be positive".to_owned()))?;
+            let w = Write::set(key, value_bytes(lua, "cas", value)?)
+                .flags(flags.unwrap_or(0))
+                .exptime(exptime.unwrap_or(0))
+                .cas(cas);
+            match store.write(w) {
+                Ok(m) => {
+                    s.note(m);
+                    Ok(Value::Boolean(true))
                 }
-            },
-        )?,
+                Err(OpError::Exists) => Ok(Value::Boolean(false)),
+                Err(OpError::NotFound) => Ok(Value::Nil),
+                Err(e) => Err(failure("cas", e)),
+            }
+        })?,
     )?;
+    let s = Arc::clone(slot);
     mc.set(
         "delete",
-        lua.create_function(|lua, key: LuaString| {
-            let (store, key) = open(lua, "delete", &key)?;
+        lua.create_function(move |_, key: BString| {
+            let (store, key) = s.open("delete", &key)?;
             match store.delete(&key, 0) {
                 Ok(m) => {
-                    note(lua, m);
+                    s.note(m);
                     Ok(true)
                 }
                 Err(OpError::NotFound) => Ok(false),
@@ -297,42 +388,40 @@ fn add_writes(lua: &Lua, mc: &Table) -> mlua::Result<()> {
             }
         })?,
     )?;
-    mc.set(
-        "incr",
-        lua.create_async_function(|lua, (key, delta): (LuaString, Option<i64>)| {
-            arith(lua, "incr", Arith::Incr, key, delta)
-        })?,
-    )?;
-    mc.set(
-        "decr",
-        lua.create_async_function(|lua, (key, delta): (LuaString, Option<i64>)| {
-            arith(lua, "decr", Arith::Decr, key, delta)
-        })?,
-    )?;
-    mc.set(
-        "append",
-        lua.create_async_function(|lua, (key, value): (LuaString, LuaString)| {
-            concat(lua, "append", StoreMode::Append, key, value)
-        })?,
-    )?;
-    mc.set(
-        "prepend",
-        lua.create_async_function(|lua, (key, value): (LuaString, LuaString)| {
-            concat(lua, "prepend", StoreMode::Prepend, key, value)
-        })?,
-    )?;
+    for (name, mode) in [("incr", Arith::Incr), ("decr", Arith::Decr)] {
+        let s = Arc::clone(slot);
+        mc.set(
+            name,
+            lua.create_async_function(move |lua, args: (BString, Option<i64>)| {
+                arith(lua, Arc::clone(&s), name, mode, args)
+            })?,
+        )?;
+    }
+    for (name, mode) in [("append", StoreMode::Append), ("prepend", StoreMode::Prepend)] {
+        let s = Arc::clone(slot);
+        mc.set(
+            name,
+            lua.create_async_function(move |lua, args: (BString, Value)| {
+                concat(lua, Arc::clone(&s), name, mode, args)
+            })?,
+        )?;
+    }
+    let s = Arc::clone(slot);
     mc.set(
         "touch",
-        lua.create_async_function(|lua, (key, exptime): (LuaString, u32)| async move {
-            let (store, key) = open(&lua, "touch", &key)?;
-            resident(&store, &key).await;
-            match store.touch(&key, exptime) {
-                Ok((_, m)) => {
-                    note(&lua, m);
-                    Ok(true)
+        lua.create_async_function(move |_, (key, exptime): (BString, u32)| {
+            let slot = Arc::clone(&s);
+            async move {
+                let (store, key) = slot.open("touch", &key)?;
+                resident(store, &key).await;
+                match store.touch(&key, exptime) {
+                    Ok((_, m)) => {
+                        slot.note(m);
+                        Ok(true)
+                    }
+                    Err(OpError::NotFound) => Ok(false),
+                    Err(e) => Err(failure("touch", e)),
                 }
-                Err(OpError::NotFound) => Ok(false),
-                Err(e) => Err(failure("touch", e)),
             }
         })?,
     )?;
@@ -403,6 +492,25 @@ mod tests {
         assert_eq!(r.unwrap().unwrap(), "truefalse");
         assert_eq!(get(&store, "k").unwrap(), "new");
         assert_eq!(get(&store, "n"), None);
+    }
+
+    #[tokio::test]
+    async fn numbers_are_stored_as_lua_prints_them() {
+        let body = "local out = {}\n\
+                    for _, x in ipairs({0, -7, 42, math.maxinteger, math.mininteger, 0.5, 2^53, -1e300, 1/3}) do\n\
+                      mc.set('k', x)\n\
+                      out[#out + 1] = tostring(mc.get('k') == tostring(x))\n\
+                    end\n\
+                    mc.append('k', 12) mc.prepend('n', 1)\n\
+                    return table.concat(out, ',') .. ' ' .. mc.get('k')";
+        assert_eq!(
+            value(&[], body).await,
+            "true,true,true,true,true,true,true,true,true 0.3333333333333312"
+        );
+        let (r, _store, _, _dir) = run(&[], "return mc.set('k', true)").await;
+        let Err(CallError::Runtime { message }) = &r else { panic!("{r:?}") };
+        assert!(message.contains("mc.set: the value must be a string or a number, not a boolean"));
+        assert_eq!(value(&[], "return pcall(mc.set, 'k', {})").await, "false");
     }
 
     #[tokio::test]

@@ -2,7 +2,14 @@
 //! gives the worker thread back.
 //!
 //! A call runs as a Lua coroutine driven by mlua's `AsyncThread` future.
-//! An instruction-count hook runs every [`HOOK_EVERY`] instructions: it
+//! Each VM has one coroutine, made with the VM and reset for each call
+//! (Lua 5.4 resets a finished or failed thread in place), and it calls
+//! through the sandbox's `dispatch`: the function's name, the number of
+//! keys, then the keys and the arguments, pushed straight onto the Lua
+//! stack. The keys and arguments tables are built by Lua itself, and the
+//! hook and the call's state (`mc::Slot`) are the VM's, so starting a call
+//! makes no Lua objects from Rust. An instruction-count hook runs every
+//! [`HOOK_EVERY`](crate::sandbox::HOOK_EVERY) instructions: it
 //! stops the call when its Lua time passes the limit, and once the current
 //! slice has run [`Limits::slice`] it returns `VmState::Yield`. Lua 5.4
 //! lets a count hook yield; mlua then returns `Pending` and wakes the task
@@ -15,22 +22,21 @@
 //! coroutine runs (it is measured around each poll), not the time it
 //! waits for locks, a VM, a background fetch or its turn on the worker.
 
-use std::collections::HashSet;
 use std::future::{Future, poll_fn};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mlua::{HookTriggers, Value, VmState};
+use mlua::{Either, Value, Variadic, VmState};
 use store::Store;
 use tokio::sync::Semaphore;
 
 use crate::error::{CallError, is_memory_error, lua_message};
 use crate::locks::KeyLocks;
-use crate::mc::CallCtx;
+use crate::mc::Slot;
 use crate::registry::Libraries;
-use crate::sandbox::{HOOK_EVERY, Vm};
+use crate::sandbox::Vm;
 
 /// Per-call limits and the pool's size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,12 +120,35 @@ impl std::fmt::Debug for Runtime {
 }
 
 /// Time a call has run, kept by the poll wrapper and read by the hook.
-struct Meter {
+pub(crate) struct Meter {
     used: Duration,
     slice_start: Instant,
-    /// Set once the time limit is passed (shared with the call's
-    /// `CallCtx`, so `pcall` cannot swallow the error).
-    stopped: Arc<AtomicBool>,
+    limit: Duration,
+    slice: Duration,
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Meter {
+            used: Duration::ZERO,
+            slice_start: Instant::now(),
+            limit: Duration::MAX,
+            slice: Duration::MAX,
+        }
+    }
+}
+
+/// The instruction hook of a VM's call coroutine: stops a call past its
+/// time limit (and marks it stopped, so `pcall` cannot swallow that), and
+/// yields once the current slice has run its time.
+pub(crate) fn tick(slot: &Slot) -> mlua::Result<VmState> {
+    let m = slot.meter.lock().unwrap_or_else(PoisonError::into_inner);
+    let ran = m.slice_start.elapsed();
+    if m.used + ran > m.limit {
+        slot.stopped.store(true, Ordering::Relaxed);
+        return Err(mlua::Error::RuntimeError("time limit exceeded".to_owned()));
+    }
+    Ok(if ran >= m.slice { VmState::Yield } else { VmState::Continue })
 }
 
 impl Runtime {
@@ -179,7 +208,7 @@ impl Runtime {
             Ok(vm) => vm,
             Err(e) => return (Err(e), 0),
         };
-        let (vm, result, seqno) = self.run(vm, &call).await;
+        let (vm, result, seqno) = self.run(vm, call).await;
         if let Some(vm) = vm {
             self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(vm);
         }
@@ -195,31 +224,19 @@ impl Runtime {
         // A VM of an old version is rebuilt, not kept beside the new ones.
         idle.pop();
         drop(idle);
-        snapshot
+        let vm = snapshot
             .build_vm(self.limits.time, self.limits.memory)
-            .map_err(|message| CallError::Vm { message })
+            .map_err(|message| CallError::Vm { message })?;
+        vm.slot.bind(&self.store);
+        Ok(vm)
     }
 
     /// Runs `call` on `vm`; gives the VM back unless it hit a limit.
-    async fn run(&self, vm: Vm, call: &Call) -> (Option<Vm>, Result<Reply, CallError>, u64) {
-        let lua = vm.lua.clone();
-        let stopped = Arc::new(AtomicBool::new(false));
-        let meter = Arc::new(Mutex::new(Meter {
-            used: Duration::ZERO,
-            slice_start: Instant::now(),
-            stopped: Arc::clone(&stopped),
-        }));
-        lua.set_app_data(CallCtx {
-            store: self.store.clone(),
-            keys: call.keys.iter().cloned().collect::<HashSet<_>>(),
-            seqno: AtomicU64::new(0),
-            stopped: Arc::clone(&stopped),
-        });
-        let ran = self.execute(&vm, call, &meter).await;
-        let ctx = lua.remove_app_data::<CallCtx>();
-        let _ = lua.set_memory_limit(0);
-        let seqno = ctx.map_or(0, |c| c.seqno.load(Ordering::Relaxed));
-        let over_time = stopped.load(Ordering::Relaxed);
+    async fn run(&self, vm: Vm, call: Call) -> (Option<Vm>, Result<Reply, CallError>, u64) {
+        let ran = self.execute(&vm, call).await;
+        let seqno = vm.slot.end();
+        let _ = vm.lua.set_memory_limit(0);
+        let over_time = vm.slot.stopped.load(Ordering::Relaxed);
         let (vm, result) = match ran {
             _ if over_time => {
                 (None, Err(CallError::TimeLimit { limit_ms: self.limits.time.as_millis() as u64 }))
@@ -229,44 +246,52 @@ impl Runtime {
             }
             Err(e) => (Some(vm), Err(CallError::Runtime { message: lua_message(&e) })),
             Ok(value) => {
-                let reply = to_bytes(&lua, value).map(|value| Reply { value, seqno });
+                let reply = to_bytes(&vm.lua, value).map(|value| Reply { value, seqno });
                 (Some(vm), reply)
             }
         };
         (vm, result, seqno)
     }
 
-    async fn execute(
-        &self,
-        vm: &Vm,
-        call: &Call,
-        meter: &Arc<Mutex<Meter>>,
-    ) -> mlua::Result<Value> {
+    /// Runs the call in the VM's coroutine: `dispatch(name, nkeys, key…,
+    /// arg…)`, the values pushed as they are (no Lua tables or string
+    /// objects made on this side), under the time and memory limits.
+    async fn execute(&self, vm: &Vm, call: Call) -> mlua::Result<Value> {
         let lua = &vm.lua;
-        let function = vm.function(&call.function)?.ok_or_else(|| {
-            mlua::Error::RuntimeError(format!("unknown function '{}'", call.function))
-        })?;
-        let keys = lua.create_sequence_from(
-            call.keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        let args = lua.create_sequence_from(
-            call.args.iter().map(|a| lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?,
-        )?;
-        let thread = lua.create_thread(function)?;
-        let (limit, slice) = (self.limits.time, self.limits.slice);
-        let hook_meter = Arc::clone(meter);
-        thread.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-            let m = hook_meter.lock().unwrap_or_else(PoisonError::into_inner);
-            let ran = m.slice_start.elapsed();
-            if m.used + ran > limit {
-                m.stopped.store(true, Ordering::Relaxed);
-                return Err(mlua::Error::RuntimeError("time limit exceeded".to_owned()));
-            }
-            Ok(if ran >= slice { VmState::Yield } else { VmState::Continue })
-        })?;
+        // Resetting a thread that failed reports that failure once (Lua
+        // 5.4's `lua_closethread`), and the thread is clean after it.
+        if vm.thread.reset(vm.dispatch.clone()).is_err() {
+            vm.thread.reset(vm.dispatch.clone())?;
+        }
+        // Valid UTF-8 (nearly every key) is pushed straight onto the stack;
+        // other bytes become a Lua string first.
+        let values = call
+            .keys
+            .iter()
+            .chain(&call.args)
+            .map(|b| match std::str::from_utf8(b) {
+                Ok(s) => Ok(Either::Left(s)),
+                Err(_) => lua.create_string(b).map(Either::Right),
+            })
+            .collect::<mlua::Result<Variadic<_>>>()?;
+        let mut fut = std::pin::pin!(vm.thread.clone().into_async::<Value>((
+            call.function.as_str(),
+            call.keys.len(),
+            values
+        ))?);
+        vm.slot.begin(call.keys);
+        {
+            let mut m = vm.slot.meter.lock().unwrap_or_else(PoisonError::into_inner);
+            *m = Meter {
+                used: Duration::ZERO,
+                slice_start: Instant::now(),
+                limit: self.limits.time,
+                slice: self.limits.slice,
+            };
+        }
         let base = lua.used_memory();
         lua.set_memory_limit(base.saturating_add(self.limits.memory))?;
-        let mut fut = Box::pin(thread.into_async::<Value>((keys, args))?);
+        let meter = &vm.slot.meter;
         loop {
             let mut yielded = false;
             let polled = poll_fn(|cx| {
@@ -341,7 +366,9 @@ fn to_bytes(lua: &mlua::Lua, value: Value) -> Result<Option<Bytes>, CallError> {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(Bytes::copy_from_slice(&s.as_bytes()))),
         Value::Boolean(b) => Ok(Some(Bytes::from_static(if b { b"true" } else { b"false" }))),
-        Value::Integer(_) | Value::Number(_) => {
+        // Lua prints an integer as `%lld` does: Rust's form.
+        Value::Integer(i) => Ok(Some(Bytes::from(i.to_string()))),
+        Value::Number(_) => {
             let s = lua
                 .coerce_string(value)
                 .map_err(|e| CallError::Runtime { message: lua_message(&e) })?
@@ -404,6 +431,42 @@ mod tests {
         assert!(matches!(err, CallError::UnknownFunction { .. }));
     }
 
+    /// The coroutine is reused: a call after a failed one starts clean.
+    #[tokio::test]
+    async fn calls_after_failures_run_normally() {
+        let src = "function e(k, a) error(a[1], tonumber(a[2])) end\nfunction ok(k, a) return k[1] .. a[1] end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        for _ in 0..3 {
+            let err = rt.call(Call::new("e", ["k"], ["boom", "1"])).await.unwrap_err();
+            assert_eq!(err.to_string(), "lib:1: boom");
+            let reply = rt.call(Call::new("ok", ["k"], ["v"])).await.unwrap();
+            assert_eq!(text(&reply), "kv");
+            // Level 2: no caller to name.
+            let err = rt.call(Call::new("e", ["k"], ["boom", "2"])).await.unwrap_err();
+            assert_eq!(err.to_string(), "boom");
+            let err = rt.call(Call::new("e", ["k"], ["again", "1"])).await.unwrap_err();
+            assert_eq!(err.to_string(), "lib:1: again");
+        }
+        assert_eq!(rt.idle_vms(), 1);
+    }
+
+    #[tokio::test]
+    async fn keys_and_arguments_arrive_as_two_arrays_byte_for_byte() {
+        let src = "function f(k, a) return #k .. '/' .. #a .. '/' .. table.concat(k, ',') .. '/' .. table.concat(a, ',') end";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        let bytes = |b: &[u8]| Bytes::copy_from_slice(b);
+        for (keys, args, want) in [
+            (vec![bytes(b"a"), bytes(b"b")], vec![bytes(b"1")], &b"2/1/a,b/1"[..]),
+            (vec![], vec![bytes(b"1"), bytes(b"2")], b"0/2//1,2"),
+            (vec![bytes(b"a")], vec![], b"1/0/a/"),
+            (vec![], vec![], b"0/0//"),
+            (vec![bytes(b"\xffk"), bytes(b"n")], vec![bytes(b"\0a\xfe")], b"2/1/\xffk,n/\0a\xfe"),
+        ] {
+            let reply = rt.call(Call { function: "f".into(), keys, args }).await.unwrap();
+            assert_eq!(reply.value.as_deref(), Some(want));
+        }
+    }
+
     #[tokio::test]
     async fn globals_are_frozen_at_run_time() {
         let src = "function w() counter = 1 end\nfunction r() return undefined_thing end\nfunction l() local x = 1 x = x + 1 return x end\nfunction reg() register('late', function() end) end";
@@ -415,7 +478,10 @@ mod tests {
             "{err}"
         );
         let err = rt.call(Call::new("r", none(), none())).await.unwrap_err().to_string();
-        assert!(err.contains("undeclared global 'undefined_thing'"), "{err}");
+        assert!(
+            err.starts_with("lib:2:") && err.contains("undeclared global 'undefined_thing'"),
+            "{err}"
+        );
         assert!(rt.call(Call::new("reg", none(), none())).await.is_err());
         assert_eq!(text(&rt.call(Call::new("l", none(), none())).await.unwrap()), "2");
         // The failed calls left the VM usable and nothing declared.

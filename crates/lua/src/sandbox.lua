@@ -93,13 +93,16 @@ local function new_env(lib)
     declare(name, fn, 3)
   end
 
-  setmetatable(env, {
+  -- Reads of the built-ins (`mc`, `tonumber`, `string`...) find them in
+  -- `builtins`, a table: no metamethod call. Anything else falls through
+  -- to its `__index` function.
+  local builtins = {}
+  for k, v in pairs(G) do
+    builtins[k] = v
+  end
+  setmetatable(builtins, {
     __index = function(_, k)
-      local v = G[k]
-      if v ~= nil then
-        return v
-      end
-      v = funcs[k]
+      local v = funcs[k]
       if v ~= nil then
         return v
       end
@@ -111,6 +114,9 @@ local function new_env(lib)
       end
       error(format("attempt to read undeclared global '%s'", tostring(k)), 2)
     end,
+  })
+  setmetatable(env, {
+    __index = builtins,
     __newindex = function(_, k, v)
       if not loading then
         error(format("assignment to undeclared global '%s'", tostring(k)), 2)
@@ -128,8 +134,24 @@ local function new_env(lib)
   return env, finish
 end
 
-local function lookup(name)
-  return funcs[name]
+-- A call: `dispatch(name, nkeys, key..., arg...)` runs function `name`
+-- with its keys and its arguments as two arrays (built here, in Lua, from
+-- values pushed once). The last call is a tail call, so the function runs
+-- as the coroutine's only frame, as if called directly.
+local select, move = select, table.move
+local function dispatch(name, nkeys, ...)
+  local f = funcs[name]
+  if f == nil then
+    error(format("unknown function '%s'", tostring(name)), 0)
+  end
+  local n = select("#", ...)
+  if n == nkeys then
+    return f({ ... }, {})
+  elseif nkeys == 0 then
+    return f({}, { ... })
+  end
+  local all = { ... }
+  return f(move(all, 1, nkeys, 1, {}), move(all, nkeys + 1, n, 1, {}))
 end
 
-return new_env, lookup
+return new_env, dispatch

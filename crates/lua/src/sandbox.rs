@@ -11,13 +11,14 @@
 //! standard library tables are read-only proxies, so one call cannot
 //! change what the next one sees.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Thread, VmState};
 
-use crate::mc;
+use crate::mc::{self, Slot};
 
 /// The Lua side of the sandbox.
 const PRELUDE: &str = include_str!("sandbox.lua");
@@ -32,9 +33,15 @@ pub(crate) struct Vm {
     pub(crate) lua: Lua,
     /// The registry version the libraries came from.
     pub(crate) version: u64,
-    /// `lookup(name)` → the function, or nil.
-    lookup: Function,
     new_env: Function,
+    /// `dispatch(name, nkeys, key..., arg...)`: runs a call (sandbox.lua).
+    pub(crate) dispatch: Function,
+    /// The coroutine calls run in: made once with its instruction hook,
+    /// reset for each call (a finished or failed Lua 5.4 thread can be).
+    pub(crate) thread: Thread,
+    /// The running call's state, shared with the `mc` functions and the
+    /// hook.
+    pub(crate) slot: Arc<Slot>,
 }
 
 /// Each library's name and the functions it declared, in load order.
@@ -54,11 +61,17 @@ impl Vm {
             StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8,
             LuaOptions::default(),
         )?;
-        lua.globals().set("mc", mc::table(&lua)?)?;
-        lua.globals().set("stopped", mc::stopped_fn(&lua)?)?;
-        let (new_env, lookup): (Function, Function) =
+        let slot = Arc::new(Slot::new());
+        lua.globals().set("mc", mc::table(&lua, &slot)?)?;
+        lua.globals().set("stopped", mc::stopped_fn(&lua, &slot)?)?;
+        let (new_env, dispatch): (Function, Function) =
             lua.load(PRELUDE).set_name("=sandbox").set_mode(ChunkMode::Text).eval()?;
-        Ok(Vm { lua, version, lookup, new_env })
+        let thread = lua.create_thread(dispatch.clone())?;
+        let hook_slot = Arc::clone(&slot);
+        thread.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            crate::runtime::tick(&hook_slot)
+        })?;
+        Ok(Vm { lua, version, new_env, dispatch, thread, slot })
     }
 
     /// A VM with `libs` loaded in order. Each library's top-level code runs
@@ -117,11 +130,6 @@ impl Vm {
         let mut functions: Vec<String> = finish.call(())?;
         functions.sort();
         Ok(functions)
-    }
-
-    /// The function called `name`, if a library declared it.
-    pub(crate) fn function(&self, name: &str) -> mlua::Result<Option<Function>> {
-        self.lookup.call(name)
     }
 }
 
