@@ -107,14 +107,25 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// what the items hold within two to three seconds.
 const DIRTY_DECAY_MS: isize = 1000;
 
-/// Sets [`DIRTY_DECAY_MS`] on every arena, those that exist now (arena
-/// 4096 is jemalloc's name for all of them) and those created later. A
-/// failure leaves jemalloc's default, which is only slower to give back.
+/// Sets [`DIRTY_DECAY_MS`] on the arenas created from now on
+/// (`arenas.dirty_decay_ms`) and on each one that exists already
+/// (`arena.<i>.dirty_decay_ms`, arena 0 at least: the main thread's, and
+/// the only one on a single CPU). jemalloc has no "all arenas" name for
+/// this setting. Arenas not created yet refuse the write and take the new
+/// default when they are. A failure leaves jemalloc's 10 s, which is only
+/// slower to give memory back.
 fn tune_allocator() {
     use tikv_jemalloc_ctl::{Access as _, AsName as _};
-    for key in [&b"arena.4096.dirty_decay_ms\0"[..], b"arenas.dirty_decay_ms\0"] {
-        if let Err(e) = key.name().write(DIRTY_DECAY_MS) {
-            tracing::debug!(error = %e, "jemalloc's decay time left at its default");
+    if let Err(e) = b"arenas.dirty_decay_ms\0".name().write(DIRTY_DECAY_MS) {
+        tracing::warn!(error = %e, "jemalloc's decay time for new arenas left at its default");
+    }
+    let arenas = tikv_jemalloc_ctl::arenas::narenas::read().unwrap_or(1);
+    for i in 0..arenas {
+        let key = format!("arena.{i}.dirty_decay_ms\0");
+        if let Err(e) = key.as_bytes().name().write(DIRTY_DECAY_MS)
+            && i == 0
+        {
+            tracing::warn!(error = %e, "jemalloc's decay time for arena 0 left at its default");
         }
     }
 }
@@ -158,5 +169,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The decay time reads back from arena 0 and as the default for new
+    /// arenas.
+    #[test]
+    fn every_arena_gets_the_decay_time() {
+        use tikv_jemalloc_ctl::{Access as _, AsName as _};
+        super::tune_allocator();
+        let arena0: isize = b"arena.0.dirty_decay_ms\0".name().read().unwrap();
+        let new: isize = b"arenas.dirty_decay_ms\0".name().read().unwrap();
+        assert_eq!((arena0, new), (super::DIRTY_DECAY_MS, super::DIRTY_DECAY_MS));
     }
 }
