@@ -1,7 +1,7 @@
 //! The `mc` table: memcached operations on the call's store, limited to
 //! the call's declared keys.
 //!
-//! The functions find the running call in the VM's app data ([`CallCtx`]);
+//! The functions find the running call in the VM's call slot (`Slot`);
 //! outside a call (a library's top-level code) they raise an error.
 //! Operations that need an ejected value read it back first without
 //! blocking the worker (`Store::fetch`, awaited: those are async Lua

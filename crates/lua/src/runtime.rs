@@ -244,7 +244,12 @@ impl Runtime {
             Err(e) if is_memory_error(&e) => {
                 (None, Err(CallError::MemoryLimit { limit: self.limits.memory }))
             }
-            Err(e) => (Some(vm), Err(CallError::Runtime { message: lua_message(&e) })),
+            Err(e) => {
+                // `execute` reset the failed coroutine; one that would not
+                // reset is not reused.
+                let clean = vm.thread.status() == mlua::prelude::LuaThreadStatus::Resumable;
+                (clean.then_some(vm), Err(CallError::Runtime { message: lua_message(&e) }))
+            }
             Ok(value) => {
                 let reply = to_bytes(&vm.lua, value).map(|value| Reply { value, seqno });
                 (Some(vm), reply)
@@ -312,6 +317,23 @@ impl Runtime {
             })
             .await;
             match polled {
+                Some(Err(e)) => {
+                    // Close the failed coroutine now, while this call's
+                    // limits, meter and keys are in force: Lua 5.4 runs
+                    // its pending to-be-closed variables at this reset,
+                    // not when the error is raised. The first reset
+                    // reports the call's error again (or a closing
+                    // method's); a memory error there is the call's. A
+                    // thread that still does not reset is left in a state
+                    // `run` sees, and its VM is dropped.
+                    if let Err(closing) = vm.thread.reset(vm.dispatch.clone())
+                        && is_memory_error(&closing)
+                    {
+                        return Err(closing);
+                    }
+                    let _ = vm.thread.reset(vm.dispatch.clone());
+                    return Err(e);
+                }
                 Some(result) => return result,
                 None if yielded => tokio::task::yield_now().await,
                 None => {}
@@ -446,6 +468,27 @@ mod tests {
             assert_eq!(err.to_string(), "boom");
             let err = rt.call(Call::new("e", ["k"], ["again", "1"])).await.unwrap_err();
             assert_eq!(err.to_string(), "lib:1: again");
+        }
+        assert_eq!(rt.idle_vms(), 1);
+    }
+
+    /// A failed call's to-be-closed variables run before its reply, under
+    /// its own memory limit, and not in the next call on the same VM.
+    #[tokio::test]
+    async fn a_failed_calls_closing_handlers_run_under_its_limits() {
+        let src = "function f(k, a)\n  local x <close> = setmetatable({}, {__close = function()\n    local t = {} for i = 1, 200 do t[i] = string.rep(a[1], 1048576) end\n  end})\n  error('boom')\nend\nfunction ok(k, a) return 'fine' end";
+        let limits = Limits { memory: 8 << 20, ..Limits::default() };
+        let (rt, _store, _dir) = runtime(&[("lib", src)], limits);
+        let err = rt.call(Call::new("f", ["k"], ["x"])).await.unwrap_err();
+        assert!(matches!(err, CallError::MemoryLimit { .. }), "{err}");
+        let reply = rt.call(Call::new("ok", ["k"], ["v"])).await.unwrap();
+        assert_eq!(text(&reply), "fine");
+        // A closing handler that does little leaves the call's own error.
+        let src = "function g(k, a)\n  local x <close> = setmetatable({}, {__close = function() end})\n  error('boom')\nend";
+        let (rt, _store, _dir) = runtime(&[("lib", src)], Limits::default());
+        for _ in 0..2 {
+            let err = rt.call(Call::new("g", ["k"], ["v"])).await.unwrap_err();
+            assert_eq!(err.to_string(), "lib:3: boom");
         }
         assert_eq!(rt.idle_vms(), 1);
     }

@@ -30,7 +30,6 @@ pub(crate) const HOOK_EVERY: u32 = 1000;
 
 /// A Lua VM with libraries loaded: checked out by one call at a time.
 pub(crate) struct Vm {
-    pub(crate) lua: Lua,
     /// The registry version the libraries came from.
     pub(crate) version: u64,
     new_env: Function,
@@ -42,6 +41,11 @@ pub(crate) struct Vm {
     /// The running call's state, shared with the `mc` functions and the
     /// hook.
     pub(crate) slot: Arc<Slot>,
+    /// The VM itself, declared last so that it is dropped last: the
+    /// handles above (the coroutine above all, which may hold a suspended
+    /// `mc` call's future with a clone of this `Lua`) go first, and the
+    /// state's final collection then frees everything.
+    pub(crate) lua: Lua,
 }
 
 /// Each library's name and the functions it declared, in load order.
@@ -71,7 +75,7 @@ impl Vm {
         thread.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
             crate::runtime::tick(&hook_slot)
         })?;
-        Ok(Vm { lua, version, new_env, dispatch, thread, slot })
+        Ok(Vm { version, new_env, dispatch, thread, slot, lua })
     }
 
     /// A VM with `libs` loaded in order. Each library's top-level code runs
