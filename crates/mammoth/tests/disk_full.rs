@@ -287,6 +287,106 @@ fn applied_binary(r: &Response, opcode: Opcode, opaque: u32) -> bool {
     }
 }
 
+/// Writes applied but not durable, (key, value index); keys refused.
+#[derive(Debug, Default)]
+struct Outcomes {
+    ambiguous: Vec<(String, usize)>,
+    refused: Vec<String>,
+}
+
+impl Outcomes {
+    fn sort(&mut self, key: String, i: usize, was_applied: bool) {
+        if was_applied {
+            self.ambiguous.push((key, i));
+        } else {
+            self.refused.push(key);
+        }
+    }
+}
+
+/// Text: two SETs and a GET in one pipeline; the disk is full when they
+/// arrive, so the first is applied and its commit fails.
+fn text_in_flight(text: &mut Client, seen: &mut Outcomes) {
+    let started = Instant::now();
+    let mut pipeline = set_request("t1", &value(1));
+    pipeline.extend_from_slice(&set_request("t2", &value(2)));
+    pipeline.extend_from_slice(b"get before\r\n");
+    text.0.get_mut().write_all(&pipeline).unwrap();
+    let first = text.line().expect("the connection was closed instead of answered");
+    let answered_in = started.elapsed();
+    eprintln!("text: {first:?} after {answered_in:?}");
+    assert_eq!(first, format!("SERVER_ERROR {NOT_DURABLE}"));
+    assert!(answered_in < Duration::from_secs(3), "answered after {answered_in:?}");
+    seen.sort("t1".into(), 1, true);
+    let second = text.line().unwrap();
+    seen.sort("t2".into(), 2, applied(&second));
+    assert_eq!(text.line().as_deref(), Some("VALUE before 0 1"));
+    assert_eq!(text.line().as_deref(), Some("x"));
+    assert_eq!(text.line().as_deref(), Some("END"));
+    // The connection goes on: new writes are refused at once, reads go on,
+    // and the write in flight is visible (it is applied in memory).
+    let started = Instant::now();
+    assert_eq!(text.set("t3", b"z"), Some(format!("SERVER_ERROR {REFUSED}")));
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    seen.sort("t3".into(), 0, false);
+    assert_eq!(text.get("t1"), Some(value(1)), "an applied write is visible meanwhile");
+    assert_eq!(text.stat("write_failing"), "1");
+}
+
+/// Binary: SET, SET, GET in one pipeline.
+fn binary_in_flight(binary: &mut Binary, seen: &mut Outcomes) {
+    let started = Instant::now();
+    binary.send(|b| {
+        b.store(memcache::ops::StoreMode::Set, false, 0, b"b1", &value(11), 0, 0);
+        b.store(memcache::ops::StoreMode::Set, false, 0, b"b2", &value(12), 0, 0);
+        b.get(Opcode::GET, b"bin-before");
+    });
+    let r = binary.reply();
+    eprintln!("binary: {:?} {:?} after {:?}", r.status, r.value, started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
+    assert!(applied_binary(&r, Opcode::SET, 1));
+    seen.sort("b1".into(), 11, true);
+    let r = binary.reply();
+    seen.sort("b2".into(), 12, applied_binary(&r, Opcode::SET, 2));
+    let r = binary.reply();
+    assert_eq!(
+        (r.opcode, r.opaque, r.status, &r.value[..]),
+        (Opcode::GET, 3, Status::SUCCESS, &b"y"[..])
+    );
+    binary.send(|b| {
+        b.store(memcache::ops::StoreMode::Set, false, 0, b"b3", b"z", 0, 0);
+    });
+    assert!(!applied_binary(&binary.reply(), Opcode::SET, 1), "refused at once");
+    seen.sort("b3".into(), 0, false);
+}
+
+/// Quiet binary: ten SETQs closed by a NOOP. Each gets its error, with its
+/// opcode and opaque, in order, before the NOOP's reply.
+fn quiet_in_flight(quiet: &mut Binary, seen: &mut Outcomes) {
+    let started = Instant::now();
+    quiet.send(|b| {
+        for i in 0..10 {
+            b.setq(format!("q{i}").as_bytes(), &value(20 + i), 0, 0);
+        }
+        b.noop();
+    });
+    for i in 0..10u32 {
+        let r = quiet.reply();
+        if i == 0 {
+            eprintln!("quiet: {:?} after {:?}", r.status, started.elapsed());
+            assert!(applied_binary(&r, Opcode::SETQ, 1), "the first SETQ was in flight");
+        }
+        let idx = i as usize;
+        seen.sort(format!("q{i}"), 20 + idx, applied_binary(&r, Opcode::SETQ, i + 1));
+    }
+    let r = quiet.reply();
+    assert_eq!((r.opcode, r.opaque, r.status), (Opcode::NOOP, 11, Status::SUCCESS));
+    quiet.send(|b| {
+        b.get(Opcode::GET, b"before");
+    });
+    assert_eq!(&quiet.reply().value[..], b"x");
+}
+
 #[test]
 fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connection_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,103 +411,21 @@ fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connect
     });
     assert_eq!(quiet.reply().opcode, Opcode::NOOP);
     std::thread::sleep(Duration::from_secs(1));
-    // (key, value index) of the writes applied but not durable; the keys
-    // of those refused.
-    let mut ambiguous: Vec<(String, usize)> = Vec::new();
-    let mut refused: Vec<String> = Vec::new();
-    let mut sort = |key: String, i: usize, was_applied: bool| {
-        if was_applied {
-            ambiguous.push((key, i));
-        } else {
-            refused.push(key);
-        }
-    };
 
-    // Text: two SETs and a GET in one pipeline; the disk is full when they
-    // arrive, so the first is applied and its commit fails.
+    // Each protocol in turn: fill the disk, send, check, free the space.
+    let mut seen = Outcomes::default();
     fill(&fs);
-    let started = Instant::now();
-    let mut pipeline = set_request("t1", &value(1));
-    pipeline.extend_from_slice(&set_request("t2", &value(2)));
-    pipeline.extend_from_slice(b"get before\r\n");
-    text.0.get_mut().write_all(&pipeline).unwrap();
-    let first = text.line().expect("the connection was closed instead of answered");
-    let answered_in = started.elapsed();
-    eprintln!("text: {first:?} after {answered_in:?}");
-    assert_eq!(first, format!("SERVER_ERROR {NOT_DURABLE}"));
-    assert!(answered_in < Duration::from_secs(3), "answered after {answered_in:?}");
-    sort("t1".into(), 1, true);
-    let second = text.line().unwrap();
-    sort("t2".into(), 2, applied(&second));
-    assert_eq!(text.line().as_deref(), Some("VALUE before 0 1"));
-    assert_eq!(text.line().as_deref(), Some("x"));
-    assert_eq!(text.line().as_deref(), Some("END"));
-    // The connection goes on: new writes are refused at once, reads go on,
-    // and the write in flight is visible (it is applied in memory).
-    let started = Instant::now();
-    assert_eq!(text.set("t3", b"z"), Some(format!("SERVER_ERROR {REFUSED}")));
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
-    sort("t3".into(), 0, false);
-    assert_eq!(text.get("t1"), Some(value(1)), "an applied write is visible meanwhile");
-    assert_eq!(text.stat("write_failing"), "1");
+    text_in_flight(&mut text, &mut seen);
     free(&fs, &server, &mut text);
-
-    // Binary: SET, SET, GET in one pipeline.
     fill(&fs);
-    let started = Instant::now();
-    binary.send(|b| {
-        b.store(memcache::ops::StoreMode::Set, false, 0, b"b1", &value(11), 0, 0);
-        b.store(memcache::ops::StoreMode::Set, false, 0, b"b2", &value(12), 0, 0);
-        b.get(Opcode::GET, b"bin-before");
-    });
-    let r = binary.reply();
-    eprintln!("binary: {:?} {:?} after {:?}", r.status, r.value, started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
-    assert!(applied_binary(&r, Opcode::SET, 1));
-    sort("b1".into(), 11, true);
-    let r = binary.reply();
-    sort("b2".into(), 12, applied_binary(&r, Opcode::SET, 2));
-    let r = binary.reply();
-    assert_eq!(
-        (r.opcode, r.opaque, r.status, &r.value[..]),
-        (Opcode::GET, 3, Status::SUCCESS, &b"y"[..])
-    );
-    binary.send(|b| {
-        b.store(memcache::ops::StoreMode::Set, false, 0, b"b3", b"z", 0, 0);
-    });
-    assert!(!applied_binary(&binary.reply(), Opcode::SET, 1), "refused at once");
-    sort("b3".into(), 0, false);
+    binary_in_flight(&mut binary, &mut seen);
     free(&fs, &server, &mut text);
-
-    // Quiet binary: ten SETQs closed by a NOOP. Each gets its error, with
-    // its opcode and opaque, in order, before the NOOP's reply.
     fill(&fs);
-    let started = Instant::now();
-    quiet.send(|b| {
-        for i in 0..10 {
-            b.setq(format!("q{i}").as_bytes(), &value(20 + i), 0, 0);
-        }
-        b.noop();
-    });
-    for i in 0..10u32 {
-        let r = quiet.reply();
-        if i == 0 {
-            eprintln!("quiet: {:?} after {:?}", r.status, started.elapsed());
-            assert!(applied_binary(&r, Opcode::SETQ, 1), "the first SETQ was in flight");
-        }
-        let idx = i as usize;
-        sort(format!("q{i}"), 20 + idx, applied_binary(&r, Opcode::SETQ, i + 1));
-    }
-    let r = quiet.reply();
-    assert_eq!((r.opcode, r.opaque, r.status), (Opcode::NOOP, 11, Status::SUCCESS));
-    quiet.send(|b| {
-        b.get(Opcode::GET, b"before");
-    });
-    assert_eq!(&quiet.reply().value[..], b"x");
+    quiet_in_flight(&mut quiet, &mut seen);
     let not_durable: u64 = text.stat("writes_not_durable").parse().unwrap();
     assert!(not_durable >= 3, "writes_not_durable {not_durable}");
     free(&fs, &server, &mut text);
-    eprintln!("ambiguous {ambiguous:?}, refused {refused:?}");
+    eprintln!("{seen:?}");
 
     // After a kill -9: every acknowledged write is there; so is every write
     // that was answered "may or may not persist" (its commit was retried
@@ -418,10 +436,10 @@ fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connect
     assert_eq!(c.get("before").as_deref(), Some(&b"x"[..]));
     assert_eq!(c.get("bin-before").as_deref(), Some(&b"y"[..]));
     assert_eq!(c.get("resumed").as_deref(), Some(&b"r"[..]));
-    for (key, i) in &ambiguous {
+    for (key, i) in &seen.ambiguous {
         assert_eq!(c.get(key), Some(value(*i)), "{key} was applied and its commit retried");
     }
-    for key in &refused {
+    for key in &seen.refused {
         assert_eq!(c.get(key), None, "{key} was refused");
     }
 }

@@ -464,9 +464,8 @@ impl Conn<'_> {
     /// Runs a pending call and queues its answer.
     pub(crate) async fn lua_run(&mut self, pending: Pending) {
         let failure = match &pending.answer {
-            Answer::TextValue { .. } => Failure::Text,
             Answer::TextSet { reply } if reply.noreply => Failure::Silent,
-            Answer::TextSet { .. } => Failure::Text,
+            Answer::TextValue { .. } | Answer::TextSet { .. } => Failure::Text,
             Answer::BinaryGet { reply, .. }
             | Answer::BinarySet { reply }
             | Answer::BinaryCall { reply } => Failure::Binary(*reply),
