@@ -72,9 +72,11 @@ pub(crate) struct ServeArgs {
     #[arg(short = 'c', long, default_value_t = 1024)]
     max_connections: usize,
     /// Seconds a reply waits for its writes to become durable before, when
-    /// writes are failing (a full disk), its connection is closed unanswered.
-    /// New writes are refused at once while the failure lasts (ETMPFAIL,
-    /// `SERVER_ERROR cannot write to disk now`); reads go on; the server
+    /// writes are failing (a full disk), those writes are answered with an
+    /// error instead (ETMPFAIL, `SERVER_ERROR cannot write to disk now; this
+    /// write may or may not persist`) and the connection goes on. New writes
+    /// are refused at once while the failure lasts (ETMPFAIL, `SERVER_ERROR
+    /// cannot write to disk now; try again later`); reads go on; the server
     /// resumes by itself when the disk accepts writes again.
     #[arg(long, default_value_t = 2)]
     write_timeout: u64,

@@ -12,7 +12,7 @@ use store::{Counter, OpError, Store, Write};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Shared;
-use crate::out::Out;
+use crate::out::{Failure, Mark, Out};
 use crate::socket::Socket;
 use crate::stats;
 
@@ -37,6 +37,9 @@ pub(crate) struct Conn<'a> {
     /// Highest seqno of a mutation made on this connection: replies wait
     /// until it is durable.
     last_seqno: u64,
+    /// Highest seqno written by the command being applied (0: none yet):
+    /// its reply is marked as acknowledging it.
+    cmd_seqno: u64,
     /// `last_seqno` as of the last reply sent: replies after it need no
     /// durability check until the connection mutates again (a read-only
     /// connection never touches the shared persistence state).
@@ -91,6 +94,7 @@ pub(crate) async fn serve(socket: Socket, peer: String, shared: &Arc<Shared>) {
         lua: &shared.lua[crate::DEFAULT_BUCKET],
         authenticated: false,
         last_seqno: 0,
+        cmd_seqno: 0,
         acked_seqno: 0,
         throttled_seqno: 0,
         left_buckets: Vec::new(),
@@ -140,7 +144,7 @@ impl Conn<'_> {
                 if matches!(next, Next::Close | Next::Tap(..)) {
                     break;
                 }
-                if self.out.len() >= self.shared.config.max_output {
+                if self.out.len() >= self.shared.config.max_output || self.out.marks_full() {
                     self.flush(&mut socket).await?;
                 }
             }
@@ -287,9 +291,32 @@ impl Conn<'_> {
     }
 
     pub(crate) fn apply_decoded(&mut self, request: Decoded) -> Next {
-        match request {
+        let failure = match &request {
+            Decoded::Binary(request) => Failure::Binary(request.reply()),
+            Decoded::Text(request) if request.reply().noreply => Failure::Silent,
+            Decoded::Text(_) => Failure::Text,
+        };
+        let start = self.begin_command();
+        let next = match request {
             Decoded::Binary(request) => self.apply(request),
             Decoded::Text(request) => self.apply_text(request),
+        };
+        self.end_command(start, failure);
+        next
+    }
+
+    /// Starts tracking what the next command writes; returns where its
+    /// reply will start in the output.
+    pub(crate) fn begin_command(&mut self) -> usize {
+        self.cmd_seqno = 0;
+        self.out.len()
+    }
+
+    /// Marks the reply queued since `start` as acknowledging what the
+    /// command wrote, if anything.
+    pub(crate) fn end_command(&mut self, start: usize, failure: Failure) {
+        if self.cmd_seqno != 0 {
+            self.out.mark(start, self.cmd_seqno, self.left_buckets.len(), failure);
         }
     }
 
@@ -329,17 +356,23 @@ impl Conn<'_> {
         tracing::debug!(peer = %self.peer, error = %e, "protocol error");
     }
 
-    /// Sends what is queued, after the mutations it acknowledges are durable.
+    /// Sends what is queued, after the mutations it acknowledges are
+    /// durable; those that cannot be made durable are answered with errors
+    /// instead (see [`Conn::await_durable`]).
     async fn flush(&mut self, socket: &mut Socket) -> std::io::Result<()> {
-        if self.out.is_empty() {
+        if self.out.is_empty() && !self.out.marks_full() {
+            // Quiet successes keep their marks until a reply goes out.
             return Ok(());
         }
-        for (store, seqno) in std::mem::take(&mut self.left_buckets) {
+        let mut failing = None;
+        for (store, seqno) in &self.left_buckets {
             let durable = store.config().durability == store::Durability::PersistBeforeAck;
             // Write-behind back-pressure applies to the bucket left too.
-            if (durable && store.persisted().seqno < seqno) || store.over_dirty_limit() {
+            if (durable && store.persisted().seqno < *seqno) || store.over_dirty_limit() {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
-                self.await_durable(&store, seqno).await?;
+                if let Err(why) = self.await_durable(store, *seqno).await {
+                    failing = Some(why);
+                }
             }
         }
         if self.last_seqno > self.acked_seqno {
@@ -347,10 +380,16 @@ impl Conn<'_> {
                 && self.store.persisted().seqno < self.last_seqno
             {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
-                self.await_durable(&self.store.clone(), self.last_seqno).await?;
+                if let Err(why) = self.await_durable(&self.store, self.last_seqno).await {
+                    failing = Some(why);
+                }
             }
             self.acked_seqno = self.last_seqno;
         }
+        if let Some(why) = failing {
+            self.answer_not_durable(&why);
+        }
+        self.left_buckets.clear();
         let len = self.out.len();
         self.out.flush(socket).await?;
         self.shared.stats.traffic.bytes_written.fetch_add(len as u64, Ordering::Relaxed);
@@ -359,22 +398,46 @@ impl Conn<'_> {
 
     /// Waits until `seqno` is durable. When that takes longer than
     /// [`Config::write_timeout`](crate::Config) and the store reports that
-    /// writes are failing (a full disk), the wait ends in an error: the
-    /// connection closes with its buffered replies unsent, so nothing is
-    /// acknowledged that is not durable. (Writes that arrive while the
-    /// failure lasts are refused at once, with a reply.)
-    async fn await_durable(&self, store: &Store, seqno: u64) -> std::io::Result<()> {
+    /// writes are failing (a full disk), the wait gives up with the reason,
+    /// and [`Conn::answer_not_durable`] turns the acknowledgement of every
+    /// queued mutation that is still not durable into an error: nothing is
+    /// acknowledged that is not durable, and the connection goes on. Such a
+    /// write stays applied in memory (readers see it) and its commit is
+    /// retried, so it may still become durable when space returns: its
+    /// outcome is ambiguous, as after any timeout. (Writes that arrive while
+    /// the failure lasts are refused at once and never applied.)
+    async fn await_durable(&self, store: &Store, seqno: u64) -> Result<(), String> {
         loop {
             let timeout = self.shared.config.write_timeout;
             if tokio::time::timeout(timeout, store.wait_persisted(seqno)).await.is_ok() {
                 return Ok(());
             }
             if let Some(why) = store.unwritable() {
-                self.shared.stats.unwritable_closes.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(peer = %self.peer, %why, "writes cannot be made durable; closing the connection without acknowledging them");
-                return Err(std::io::Error::other(format!("writes cannot be made durable: {why}")));
+                return Err(why);
             }
         }
+    }
+
+    /// Replaces the queued acknowledgements of mutations that are not
+    /// durable (persist-before-ack stores only: write-behind acknowledges
+    /// from memory) by their protocol's error.
+    fn answer_not_durable(&mut self, why: &str) {
+        let (left, current) = (&self.left_buckets, &self.store);
+        let durable = |mark: &Mark| {
+            let store = left.get(mark.bucket).map_or(current, |(store, _)| store);
+            store.config().durability != store::Durability::PersistBeforeAck
+                || mark.seqno <= store.persisted().seqno
+        };
+        let done = self.out.rewrite(durable);
+        let stats = &self.shared.stats;
+        stats.writes_not_durable.fetch_add(done.errors + done.unreported, Ordering::Relaxed);
+        tracing::warn!(
+            peer = %self.peer,
+            %why,
+            answered = done.errors,
+            noreply = done.unreported,
+            "writes cannot be made durable; their acknowledgements are replaced by errors"
+        );
     }
 
     /// `verbosity N`: hands the level to the embedder's hook.
@@ -395,6 +458,7 @@ impl Conn<'_> {
 
     pub(crate) fn mutated(&mut self, seqno: u64) {
         self.last_seqno = self.last_seqno.max(seqno);
+        self.cmd_seqno = self.cmd_seqno.max(seqno);
     }
 
     fn apply(&mut self, req: Request) -> Next {

@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use crate::buckets::Buckets;
 use crate::conn::{Conn, Next};
+use crate::out::Failure;
 
 /// The reserved key prefix of stored libraries.
 pub const LIB_PREFIX: &[u8] = b"\0lua:";
@@ -462,6 +463,20 @@ impl Conn<'_> {
 
     /// Runs a pending call and queues its answer.
     pub(crate) async fn lua_run(&mut self, pending: Pending) {
+        let failure = match &pending.answer {
+            Answer::TextSet { reply } if reply.noreply => Failure::Silent,
+            Answer::TextValue { .. } | Answer::TextSet { .. } => Failure::Text,
+            Answer::BinaryGet { reply, .. }
+            | Answer::BinarySet { reply }
+            | Answer::BinaryCall { reply } => Failure::Binary(*reply),
+        };
+        let start = self.begin_command();
+        self.lua_answer(pending).await;
+        self.end_command(start, failure);
+    }
+
+    /// Runs a pending call and queues its answer (see [`Conn::lua_run`]).
+    async fn lua_answer(&mut self, pending: Pending) {
         let lua = Arc::clone(self.lua());
         lua.wait_ready().await;
         let (result, seqno) = lua.runtime.call_seqno(pending.call).await;

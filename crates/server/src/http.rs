@@ -238,10 +238,10 @@ pub(crate) fn metrics(shared: &Shared) -> String {
         s.traffic.sum(|t| &t.bytes_written).to_string(),
     );
     one(
-        "mammoth_unwritable_closes_total",
-        "Connections closed because their writes could not be made durable.",
+        "mammoth_writes_not_durable_total",
+        "Writes applied in memory but answered with an error because they could not be made durable (ambiguous outcome).",
         "counter",
-        s.unwritable_closes.load(Ordering::Relaxed).to_string(),
+        s.writes_not_durable.load(Ordering::Relaxed).to_string(),
     );
     one(
         "mammoth_lua_calls_total",

@@ -104,7 +104,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a reply waits for its writes to become durable before, if
     /// the store reports that writes are failing (a full disk), the
-    /// connection is closed instead. Slow but working disks only delay.
+    /// acknowledgements of the writes still not durable are replaced by
+    /// errors (ETMPFAIL, `SERVER_ERROR`) and the rest is sent. Slow but
+    /// working disks only delay.
     pub write_timeout: Duration,
     /// Called with the level of a `verbosity` command (binary VERBOSITY or
     /// text `verbosity N`): memcached's 0 to 3, for the embedder to map onto

@@ -32,8 +32,10 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     /// Worker threads serving connections.
     pub threads: AtomicU64,
-    /// Connections closed because their writes could not be made durable.
-    pub unwritable_closes: AtomicU64,
+    /// Mutations applied in memory whose acknowledgement was replaced by an
+    /// error (or, under `noreply`, could not be sent) because they could not
+    /// be made durable in time (a full disk): their outcome is ambiguous.
+    pub writes_not_durable: AtomicU64,
     /// The open connections (`stats conns`).
     pub(crate) conns: Conns,
     /// TLS connections whose handshake failed or timed out.
@@ -141,7 +143,7 @@ impl ServerStats {
             durable_waits: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             threads: AtomicU64::new(1),
-            unwritable_closes: AtomicU64::new(0),
+            writes_not_durable: AtomicU64::new(0),
             conns: Conns::default(),
             ssl_handshake_errors: AtomicU64::new(0),
             lua_calls: AtomicU64::new(0),
@@ -184,7 +186,7 @@ impl ServerStats {
             &self.auth_cmds,
             &self.auth_errors,
             &self.durable_waits,
-            &self.unwritable_closes,
+            &self.writes_not_durable,
             &self.ssl_handshake_errors,
             &self.lua_calls,
             &self.lua_errors,
@@ -233,7 +235,7 @@ pub(crate) fn group(
             put("auth_cmds", load(&stats.auth_cmds));
             put("auth_errors", load(&stats.auth_errors));
             put("durable_waits", load(&stats.durable_waits));
-            put("unwritable_closes", load(&stats.unwritable_closes));
+            put("writes_not_durable", load(&stats.writes_not_durable));
             put("lua_calls", load(&stats.lua_calls));
             put("lua_errors", load(&stats.lua_errors));
             put("lua_loads", load(&stats.lua_loads));

@@ -9,6 +9,11 @@
 //! `set … noreply` lines closed by `mn` therefore costs one group commit,
 //! like SETQ…NOOP.
 //!
+//! When that commit cannot happen (a full disk, past `--write-timeout`), a
+//! command's reply is replaced by `SERVER_ERROR` (meta `q` included); a
+//! `noreply` mutation has no reply to replace, so its failure goes
+//! unreported (counted in `writes_not_durable`).
+//!
 //! Not (yet) modelled: meta `h`/`l` (items do not record fetches: `h0`,
 //! `l0`), `R` recache wins and `I` stale items (an `md … I` deletes), and
 //! `E` (an explicit new CAS is ignored: CAS values always come from the
