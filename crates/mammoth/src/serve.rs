@@ -78,7 +78,7 @@ pub(crate) struct ServeArgs {
     /// are refused at once while the failure lasts (ETMPFAIL, `SERVER_ERROR
     /// cannot write to disk now; try again later`); reads go on; the server
     /// resumes by itself when the disk accepts writes again.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     write_timeout: u64,
     /// Largest value accepted, in bytes (larger SETs get E2BIG, or
     /// `SERVER_ERROR object too large for cache` in text).

@@ -316,7 +316,7 @@ fn text_in_flight(text: &mut Client, seen: &mut Outcomes) {
     let answered_in = started.elapsed();
     eprintln!("text: {first:?} after {answered_in:?}");
     assert_eq!(first, format!("SERVER_ERROR {NOT_DURABLE}"));
-    assert!(answered_in < Duration::from_secs(3), "answered after {answered_in:?}");
+    assert!(answered_in < Duration::from_secs(2), "answered after {answered_in:?}");
     seen.sort("t1".into(), 1, true);
     let second = text.line().unwrap();
     seen.sort("t2".into(), 2, applied(&second));
@@ -343,7 +343,7 @@ fn binary_in_flight(binary: &mut Binary, seen: &mut Outcomes) {
     });
     let r = binary.reply();
     eprintln!("binary: {:?} {:?} after {:?}", r.status, r.value, started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
     assert!(applied_binary(&r, Opcode::SET, 1));
     seen.sort("b1".into(), 11, true);
     let r = binary.reply();
@@ -396,7 +396,8 @@ fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connect
     };
     let data = fs.0.join("data");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // The default --write-timeout (2 s).
+    // The default --write-timeout (1 s): the issue asks for an answer
+    // within 2 s.
     let server = serve_support::start_on(&data, port, &[]);
     let mut text = Client::connect(&server);
     let mut binary = Binary::connect(&server);

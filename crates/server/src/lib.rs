@@ -106,7 +106,7 @@ pub struct Config {
     /// the store reports that writes are failing (a full disk), the
     /// acknowledgements of the writes still not durable are replaced by
     /// errors (ETMPFAIL, `SERVER_ERROR`) and the rest is sent. Slow but
-    /// working disks only delay.
+    /// working disks only delay. Default 1 s.
     pub write_timeout: Duration,
     /// Called with the level of a `verbosity` command (binary VERBOSITY or
     /// text `verbosity N`): memcached's 0 to 3, for the embedder to map onto
@@ -139,7 +139,7 @@ impl Default for Config {
             protocol_version: "1.6.18".to_string(),
             max_output: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(1),
             on_verbosity: None,
             lua: LuaConfig::default(),
             geo_indexes: Vec::new(),
