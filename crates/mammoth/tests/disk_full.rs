@@ -2,14 +2,14 @@
 //! mounted for the test (root only, as CI runs; elsewhere the test says it
 //! is skipped).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use memcache::binary::{Batch, Limits, Opcode, Response, ResponseDecoder, Status};
+use memcache::binary::{Batch, Opcode, Response, Status};
 
 use crate::serve_support::{self, Served};
 
@@ -107,35 +107,21 @@ fn set_request(key: &str, value: &[u8]) -> Vec<u8> {
 }
 
 /// A binary-protocol connection.
-struct Binary {
-    stream: TcpStream,
-    decoder: ResponseDecoder,
-    input: BytesMut,
-}
+struct Binary(serve_support::BinaryConn);
 
 impl Binary {
     fn connect(server: &Served) -> Binary {
-        let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Binary { stream, decoder: ResponseDecoder::new(Limits::default()), input: BytesMut::new() }
+        Binary(serve_support::BinaryConn::connect(server.port))
     }
 
     fn send(&mut self, pipeline: impl FnOnce(&mut Batch<'_>)) {
         let mut out = BytesMut::new();
         pipeline(&mut Batch::new(&mut out, 1));
-        self.stream.write_all(&out).unwrap();
+        self.0.stream.write_all(&out).unwrap();
     }
 
     fn reply(&mut self) -> Response {
-        loop {
-            if let Some(r) = self.decoder.decode(&mut self.input).unwrap() {
-                return r;
-            }
-            let mut chunk = vec![0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "the server closed the connection");
-            self.input.extend_from_slice(&chunk[..n]);
-        }
+        self.0.reply()
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use memcache::binary::{Batch, Limits, Opcode, Request, Response, ResponseDecoder, Status};
+use memcache::binary::{Batch, Opcode, Request, Response, Status};
 
 use crate::serve_support;
 
@@ -35,33 +35,17 @@ fn rss(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
-struct Client {
-    stream: TcpStream,
-    decoder: ResponseDecoder,
-    input: BytesMut,
-}
+struct Client(serve_support::BinaryConn);
 
 impl Client {
     fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Client { stream, decoder: ResponseDecoder::new(Limits::default()), input: BytesMut::new() }
+        Client(serve_support::BinaryConn::connect(port))
     }
 
     fn reply(&mut self) -> Response {
-        loop {
-            if let Some(r) = self.decoder.decode(&mut self.input).unwrap() {
-                return r;
-            }
-            let mut chunk = vec![0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "server closed the connection");
-            self.input.extend_from_slice(&chunk[..n]);
-        }
+        self.0.reply()
     }
 
-    /// SETQs `keys` closed by a NOOP; returns the ones refused with
-    /// ETMPFAIL (any other error fails the test).
     fn load(&mut self, keys: &[usize]) -> Vec<usize> {
         let mut out = BytesMut::new();
         let mut batch = Batch::new(&mut out, 1);
@@ -70,7 +54,7 @@ impl Client {
             opaques.push((batch.setq(key(n).as_bytes(), &value(n), n as u32, 0), n));
         }
         let noop = batch.noop();
-        self.stream.write_all(&out).unwrap();
+        self.0.stream.write_all(&out).unwrap();
         let mut refused = Vec::new();
         loop {
             let r = self.reply();
@@ -89,7 +73,7 @@ impl Client {
             for &n in group {
                 Request::get(key(n).into_bytes()).encode(&mut out);
             }
-            self.stream.write_all(&out).unwrap();
+            self.0.stream.write_all(&out).unwrap();
             for &n in group {
                 let r = self.reply();
                 assert_eq!(r.status, Status::SUCCESS, "{} lost", key(n));
