@@ -177,8 +177,10 @@ impl Conn<'_> {
             if self.last_seqno > self.throttled_seqno {
                 self.throttled_seqno = self.last_seqno;
                 if self.store.over_dirty_limit() {
-                    // Write-behind back-pressure: let the flusher catch up.
-                    self.store.wait_persisted(self.last_seqno).await;
+                    // Write-behind back-pressure: let the flusher catch up,
+                    // but not forever while the disk is failing (writes are
+                    // refused then, and reads must go on).
+                    let _ = self.await_durable(&self.store, self.last_seqno).await;
                 }
             }
             if input.capacity() - input.len() < READ_CHUNK / 4 {
@@ -364,11 +366,16 @@ impl Conn<'_> {
             // Quiet successes keep their marks until a reply goes out.
             return Ok(());
         }
+        // Once one wait has given up on a failing disk, the others are not
+        // waited for either: each mark is checked against what its store
+        // has made durable, so the reply goes out within one timeout.
         let mut failing = None;
         for (store, seqno) in &self.left_buckets {
             let durable = store.config().durability == store::Durability::PersistBeforeAck;
             // Write-behind back-pressure applies to the bucket left too.
-            if (durable && store.persisted().seqno < *seqno) || store.over_dirty_limit() {
+            if failing.is_none()
+                && ((durable && store.persisted().seqno < *seqno) || store.over_dirty_limit())
+            {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
                 if let Err(why) = self.await_durable(store, *seqno).await {
                     failing = Some(why);
@@ -376,7 +383,8 @@ impl Conn<'_> {
             }
         }
         if self.last_seqno > self.acked_seqno {
-            if self.store.config().durability == store::Durability::PersistBeforeAck
+            if failing.is_none()
+                && self.store.config().durability == store::Durability::PersistBeforeAck
                 && self.store.persisted().seqno < self.last_seqno
             {
                 self.shared.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
@@ -431,6 +439,9 @@ impl Conn<'_> {
         let done = self.out.rewrite(durable);
         let stats = &self.shared.stats;
         stats.writes_not_durable.fetch_add(done.errors + done.unreported, Ordering::Relaxed);
+        if done.errors + done.unreported == 0 {
+            return;
+        }
         tracing::warn!(
             peer = %self.peer,
             %why,
