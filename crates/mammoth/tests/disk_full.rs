@@ -40,6 +40,31 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A small real filesystem for a server's data, and a fixed port (a
+/// recovering fjall restarts the server with its arguments, and a test
+/// restarts it where its clients expect it).
+struct Rig {
+    /// Declared first: unmounted before the directory goes.
+    fs: Tmpfs,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    /// A tmpfs of `size`; `None` (the test skips) without root.
+    fn new(size: &str) -> Option<Rig> {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(fs) = Tmpfs::mount(&dir.path().join("mnt"), size) else {
+            eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+            return None;
+        };
+        let data = fs.0.join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Some(Rig { fs, data, port, _dir: dir })
+    }
+}
+
 struct Client(BufReader<TcpStream>);
 
 impl Client {
@@ -144,15 +169,9 @@ fn ballast(path: &Path, leave: u64) {
 
 #[test]
 fn a_full_disk_gets_answers_in_seconds_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("mnt"), "96m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
-        return;
-    };
-    let data = fs.0.join("data");
-    // A fixed port: recovering fjall restarts the server with its arguments.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server = serve_support::start_on(&data, port, &["--write-timeout", "2"]);
+    let Some(rig) = Rig::new("96m") else { return };
+    let (fs, data, port) = (&rig.fs, &rig.data, rig.port);
+    let server = serve_support::start_on(data, port, &["--write-timeout", "2"]);
     let mut c = Client::connect(&server);
     assert_eq!(c.set("before", b"x").as_deref(), Some("STORED"));
     ballast(&fs.0.join("ballast"), 6 << 20);
@@ -214,7 +233,7 @@ fn a_full_disk_gets_answers_in_seconds_and_loses_nothing_acknowledged() {
 
     // Nothing acknowledged was lost, even across a kill -9.
     drop(server);
-    let server = serve_support::start_on(&data, port, &[]);
+    let server = serve_support::start_on(data, port, &[]);
     let mut c = Client::connect(&server);
     assert_eq!(c.get("before").as_deref(), Some(&b"x"[..]));
     assert_eq!(c.get("after").as_deref(), Some(&b"z"[..]));
@@ -375,16 +394,11 @@ fn quiet_in_flight(quiet: &mut Binary, seen: &mut Outcomes) {
 
 #[test]
 fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connection_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("mnt"), "64m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
-        return;
-    };
-    let data = fs.0.join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some(rig) = Rig::new("64m") else { return };
+    let (fs, data, port) = (&rig.fs, &rig.data, rig.port);
     // The default --write-timeout (1 s): the issue asks for an answer
     // within 2 s.
-    let server = serve_support::start_on(&data, port, &[]);
+    let server = serve_support::start_on(data, port, &[]);
     let mut text = Client::connect(&server);
     let mut binary = Binary::connect(&server);
     let mut quiet = Binary::connect(&server);
@@ -401,24 +415,24 @@ fn writes_in_flight_when_the_disk_fills_are_answered_with_errors_and_the_connect
 
     // Each protocol in turn: fill the disk, send, check, free the space.
     let mut seen = Outcomes::default();
-    fill(&fs);
+    fill(fs);
     text_in_flight(&mut text, &mut seen);
-    free(&fs, &server, &mut text);
-    fill(&fs);
+    free(fs, &server, &mut text);
+    fill(fs);
     binary_in_flight(&mut binary, &mut seen);
-    free(&fs, &server, &mut text);
-    fill(&fs);
+    free(fs, &server, &mut text);
+    fill(fs);
     quiet_in_flight(&mut quiet, &mut seen);
     let not_durable: u64 = text.stat("writes_not_durable").parse().unwrap();
     assert!(not_durable >= 3, "writes_not_durable {not_durable}");
-    free(&fs, &server, &mut text);
+    free(fs, &server, &mut text);
     eprintln!("{seen:?}");
 
     // After a kill -9: every acknowledged write is there; so is every write
     // that was answered "may or may not persist" (its commit was retried
     // until space came back); a refused write never was.
     drop(server);
-    let server = serve_support::start_on(&data, port, &[]);
+    let server = serve_support::start_on(data, port, &[]);
     let mut c = Client::connect(&server);
     assert_eq!(c.get("before").as_deref(), Some(&b"x"[..]));
     assert_eq!(c.get("bin-before").as_deref(), Some(&b"y"[..]));
